@@ -1,0 +1,99 @@
+"""Reverie: write each service once as a plain Python class; run it in a unit test, in one
+process, in many processes and across machines with the same call semantics.
+
+Declare with ``@service``, ``@endpoint``, ``@feature``, ``config()`` and ``depends()``; run with a
+``Host`` (or ``reverie serve``); test with ``reverie.testing.run_graph``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from ._private.context import RequestContext, current_context
+from ._private.declare import (
+    REQUIRED,
+    api,
+    config,
+    depends,
+    endpoint,
+    feature,
+    get_meta,
+    is_service,
+    on_config,
+    on_shutdown,
+    on_start,
+    service,
+)
+from ._private.uri import URI
+
+if TYPE_CHECKING:
+    from ._private.blueprint import Blueprint, blueprint
+    from ._private.client import EndpointClient, ServiceClient
+    from ._private.host import Host, Instance
+    from ._private.http.plug import Plug, PlugResponse
+    from ._private.http.response import Response, StreamingResponse
+    from ._private.runtime import DistributedRuntime
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REQUIRED",
+    "URI",
+    "Blueprint",
+    "DistributedRuntime",
+    "EndpointClient",
+    "Host",
+    "Instance",
+    "Plug",
+    "PlugResponse",
+    "RequestContext",
+    "Response",
+    "ServiceClient",
+    "StreamingResponse",
+    "__version__",
+    "api",
+    "blueprint",
+    "config",
+    "current_context",
+    "depends",
+    "endpoint",
+    "errors",
+    "feature",
+    "get_meta",
+    "is_service",
+    "on_config",
+    "on_shutdown",
+    "on_start",
+    "service",
+]
+
+# Heavy parts load only when first used, so `import reverie` stays fast.
+_LAZY = {
+    "Blueprint": "._private.blueprint",
+    "blueprint": "._private.blueprint",
+    "EndpointClient": "._private.client",
+    "ServiceClient": "._private.client",
+    "Host": "._private.host",
+    "Instance": "._private.host",
+    "Plug": "._private.http.plug",
+    "PlugResponse": "._private.http.plug",
+    "Response": "._private.http.response",
+    "StreamingResponse": "._private.http.response",
+    "DistributedRuntime": "._private.runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reverie' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,255 @@
+"""Type adapters: validate, convert to plain data, and describe as JSON Schema.
+
+One ``TypeInfo`` per annotation. Types that mention a pydantic model use pydantic; everything else
+(dataclasses, TypedDict, msgspec Structs, builtins) uses msgspec, which is faster and keeps
+``import reverie`` light. Values already of the declared class pass through untouched (the
+in-process fast path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import sys
+import typing
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from reverie.errors import ValidationError
+
+__all__ = ["TypeInfo", "UnsupportedTypeError", "describe", "stream_item_type", "to_builtins", "type_info"]
+
+
+class UnsupportedTypeError(TypeError):
+    """The annotation cannot be validated or serialised."""
+
+
+def _is_pydantic_model(tp: Any) -> bool:
+    mod = sys.modules.get("pydantic")
+    if mod is None:
+        return False
+    return isinstance(tp, type) and issubclass(tp, mod.BaseModel)
+
+
+def _mentions_pydantic(tp: Any, _seen: frozenset[int] = frozenset()) -> bool:
+    if "pydantic" not in sys.modules or id(tp) in _seen:
+        return False
+    if _is_pydantic_model(tp):
+        return True
+    seen = _seen | {id(tp)}
+    if any(_mentions_pydantic(a, seen) for a in typing.get_args(tp)):
+        return True
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        try:
+            hints = typing.get_type_hints(tp)
+        except Exception:
+            return False
+        return any(_mentions_pydantic(h, seen) for h in hints.values())
+    if typing.is_typeddict(tp):
+        return any(_mentions_pydantic(h, seen) for h in typing.get_type_hints(tp).values())
+    return False
+
+
+def describe(tp: Any) -> str:
+    """A short human name for a type, for messages: ``int``, ``list[Item]``, ``int | None``."""
+    if tp is Any or tp is inspect.Parameter.empty:
+        return "Any"
+    if tp is type(None):
+        return "None"
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    text = repr(tp).replace("typing.", "")
+    return re.sub(r"(?:[A-Za-z_][\w]*\.)+([A-Za-z_]\w*)", r"\1", text)
+
+
+_LOC = re.compile(r" - at `\$(.*)`$")
+
+
+def _msgspec_details(err: msgspec.ValidationError, value: Any, tp: Any) -> list[dict[str, Any]]:
+    text = str(err)
+    loc: list[str | int] = []
+    m = _LOC.search(text)
+    msg = text
+    if m:
+        msg = text[: m.start()]
+        for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", m.group(1)):
+            loc.append(part[0] if part[0] else int(part[1]))
+    bad = value
+    for key in loc:
+        try:
+            bad = bad[key] if isinstance(bad, (dict, list, tuple)) else getattr(bad, str(key))
+        except Exception:
+            bad = None
+            break
+    expected = None
+    em = re.match(r"Expected `([^`]+)`", msg)
+    if em:
+        expected = em.group(1)
+    elif not loc:
+        expected = describe(tp)
+    return [{"loc": loc, "msg": msg, "expected": expected, "input": _safe(bad)}]
+
+
+def _safe(value: Any) -> Any:
+    """A value fit for an error body: plain data, truncated."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:200] + "..."
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+class TypeInfo:
+    """Validation, conversion and schema for one annotation."""
+
+    __slots__ = ("_adapter", "_fast", "_pyd", "annotation", "name")
+
+    def __init__(self, annotation: Any) -> None:
+        self.annotation = annotation
+        self.name = describe(annotation)
+        self._pyd = _mentions_pydantic(annotation)
+        self._adapter: Any = None
+        fast: type | tuple[type, ...] | None = None
+        if annotation is Any or annotation is inspect.Parameter.empty:
+            fast = object
+        elif isinstance(annotation, type) and not typing.is_typeddict(annotation):
+            fast = annotation
+            if annotation is float:
+                fast = (float, int)
+        self._fast = fast
+        self._check()
+
+    def _check(self) -> None:
+        if self._fast is object:
+            return
+        try:
+            if self._pyd:
+                self.adapter()
+            else:
+                msgspec.inspect.type_info(self.annotation)
+        except Exception as exc:
+            raise UnsupportedTypeError(
+                f"type {self.name} is not supported ({exc}); use a pydantic model, dataclass, "
+                f"TypedDict, msgspec Struct or builtin type"
+            ) from None
+
+    def adapter(self) -> Any:
+        if self._adapter is None:
+            import pydantic
+
+            self._adapter = pydantic.TypeAdapter(self.annotation)
+        return self._adapter
+
+    @property
+    def is_any(self) -> bool:
+        return self._fast is object
+
+    def validate(self, value: Any, *, strict: bool = True, loc: tuple[str | int, ...] = ()) -> Any:
+        """Return ``value`` as the declared type, or raise ``ValidationError`` naming the field."""
+        fast = self._fast
+        # bool is an int subclass: True must not pass as an int argument.
+        if fast is not None and isinstance(value, fast) and not (fast is int and type(value) is bool):
+            return value
+        return self._convert(value, strict, loc)
+
+    def _convert(self, value: Any, strict: bool, loc: tuple[str | int, ...]) -> Any:
+        if self._pyd:
+            import pydantic
+
+            try:
+                return self.adapter().validate_python(value)
+            except pydantic.ValidationError as exc:
+                details = [
+                    {
+                        "loc": [*loc, *e["loc"]],
+                        "msg": e["msg"],
+                        "expected": e["type"],
+                        "input": _safe(e.get("input")),
+                    }
+                    for e in exc.errors()
+                ]
+                raise _validation_error(details) from None
+        try:
+            return msgspec.convert(value, self.annotation, strict=strict)
+        except msgspec.ValidationError as exc:
+            details = _msgspec_details(exc, value, self.annotation)
+            for d in details:
+                d["loc"] = [*loc, *d["loc"]]
+            raise _validation_error(details) from None
+
+    def to_builtins(self, value: Any) -> Any:
+        """Plain data (dict/list/str/number/bool/None) for a wire codec."""
+        return to_builtins(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        if self._fast is object:
+            return {}
+        if self._pyd:
+            schema: dict[str, Any] = self.adapter().json_schema()
+            return schema
+        schema = msgspec.json.schema(self.annotation)
+        return schema
+
+
+def _validation_error(details: list[dict[str, Any]]) -> ValidationError:
+    parts = []
+    for d in details:
+        where = ".".join(str(p) for p in d["loc"]) or "value"
+        if d.get("expected"):
+            parts.append(f"{where}: expected {d['expected']}, got {d['input']!r}")
+        else:
+            parts.append(f"{where}: {d['msg']}")
+    return ValidationError("invalid argument: " + "; ".join(parts), details=details)
+
+
+@lru_cache(maxsize=4096)
+def _cached(annotation: Any) -> TypeInfo:
+    return TypeInfo(annotation)
+
+
+def type_info(annotation: Any) -> TypeInfo:
+    """The (cached) ``TypeInfo`` for an annotation."""
+    try:
+        return _cached(annotation)
+    except TypeError as exc:
+        if isinstance(exc, UnsupportedTypeError):
+            raise
+        return TypeInfo(annotation)  # unhashable annotation
+
+
+def _enc_hook(obj: Any) -> Any:
+    if hasattr(obj, "model_dump") and _is_pydantic_model(type(obj)):
+        return obj.model_dump(mode="json")
+    raise NotImplementedError(f"cannot serialise {type(obj).__name__}")
+
+
+def to_builtins(value: Any) -> Any:
+    """Any supported value as plain data; pydantic models go through ``model_dump``."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    try:
+        return msgspec.to_builtins(value, enc_hook=_enc_hook)
+    except NotImplementedError as exc:
+        raise TypeError(str(exc)) from None
+
+
+_STREAM_ORIGINS = (AsyncIterator, AsyncGenerator, AsyncIterable, typing.AsyncIterator,
+                   typing.AsyncGenerator, typing.AsyncIterable)
+
+
+def stream_item_type(annotation: Any) -> tuple[bool, Any]:
+    """(is a stream annotation, item type) for ``AsyncIterator[T]`` and friends."""
+    origin = typing.get_origin(annotation)
+    if origin in _STREAM_ORIGINS or annotation in _STREAM_ORIGINS:
+        args = typing.get_args(annotation)
+        return True, args[0] if args else Any
+    return False, annotation
+
