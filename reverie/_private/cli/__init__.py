@@ -1,0 +1,1 @@
+"""The ``reverie`` commands, one module per command family."""

@@ -1,0 +1,25 @@
+"""Assembles the typer application from the command modules."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Each module defines `register(app: typer.Typer) -> None`. Add a line to add a command family.
+COMMAND_MODULES = [
+    "reverie._private.cli.inspect_cmds",  # blueprint, config, graph
+]
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="reverie",
+        help="Reverie: run services written once as plain Python classes.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+    return app
