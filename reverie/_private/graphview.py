@@ -1,0 +1,153 @@
+"""Views of a dependency graph for people: a text tree and a Mermaid ``graph TD``.
+
+Walks ``depends()`` from an entry class using markup alone (nothing is instantiated). Class
+targets are followed; SID targets are resolved through a ``Registry`` when one is given, else shown
+as the SID. The host's own resolution (ordering, overrides) lives in ``graph.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from reverie.errors import GraphError
+
+from .blueprint import class_ref
+from .declare import get_meta, is_service
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+__all__ = ["GraphNode", "render_mermaid", "render_text", "walk"]
+
+
+@dataclass
+class GraphNode:
+    """One service in the walk; ``note`` says why it has no children (cycle, repeat, unresolved)."""
+
+    label: str
+    ref: str | None = None
+    sids: list[str] = field(default_factory=list)
+    attribute: str | None = None
+    optional: bool = False
+    note: str = ""
+    children: list[GraphNode] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """Identity of the service: its class reference, else its SID."""
+        return self.ref or self.label
+
+
+def walk(entry: type, registry: Registry | None = None) -> GraphNode:
+    """The dependency tree under ``entry``. Each class is expanded once; later uses say so."""
+    expanded: set[str] = set()
+
+    def visit(cls: type, attribute: str | None, optional: bool, path: tuple[str, ...]) -> GraphNode:
+        meta = get_meta(cls)
+        node = GraphNode(meta.name, class_ref(cls), list(meta.sids), attribute, optional)
+        if node.key in path:
+            node.note = "cycle"
+            return node
+        if node.key in expanded:
+            node.note = "see above" if meta.dependencies else ""
+            return node
+        expanded.add(node.key)
+        for attr, dep in meta.dependencies.items():
+            target = dep.target
+            if isinstance(target, str):
+                resolved, note = _resolve(target, registry, f"{meta.name}.{attr}")
+                if resolved is None:
+                    node.children.append(
+                        GraphNode(target, None, [target], attr, dep.optional, note)
+                    )
+                    continue
+                target = resolved
+            if not is_service(target):
+                node.children.append(GraphNode(
+                    target.__name__, class_ref(target), [], attr, dep.optional, "not a service"
+                ))
+                continue
+            node.children.append(visit(target, attr, dep.optional, (*path, node.key)))
+        return node
+
+    return visit(entry, None, False, ())
+
+
+def _resolve(sid: str, registry: Registry | None, needed_by: str) -> tuple[type | None, str]:
+    if registry is None:
+        return None, ""
+    try:
+        return registry.resolve(sid, needed_by=needed_by), ""
+    except GraphError as exc:
+        claims = registry.claims(sid)
+        if len(claims) > 1:
+            return None, "ambiguous: " + ", ".join(class_ref(c) for c in claims)
+        if not claims:
+            return None, "not registered"
+        return None, str(exc)
+
+
+def _describe(node: GraphNode) -> str:
+    text = node.label
+    if node.ref:
+        text += f" ({node.ref})"
+    if node.sids and node.ref:
+        text += " [" + ", ".join(node.sids) + "]"
+    if node.attribute is not None:
+        text = f"{node.attribute} -> {text}"
+    extras = [x for x in ("optional" if node.optional else "", node.note) if x]
+    if extras:
+        text += " (" + "; ".join(extras) + ")"
+    return text
+
+
+def render_text(root: GraphNode) -> str:
+    """An indented tree, one service per line."""
+    lines = [_describe(root)]
+
+    def add(node: GraphNode, prefix: str) -> None:
+        for i, child in enumerate(node.children):
+            last = i == len(node.children) - 1
+            lines.append(prefix + ("└── " if last else "├── ") + _describe(child))
+            add(child, prefix + ("    " if last else "│   "))
+
+    add(root, "")
+    return "\n".join(lines)
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def render_mermaid(root: GraphNode) -> str:
+    """Mermaid ``graph TD``: one node per service, dashed edges for optional dependencies."""
+    ids: dict[str, str] = {}
+    lines = ["graph TD"]
+
+    def node_id(node: GraphNode) -> str:
+        if node.key not in ids:
+            ids[node.key] = f"n{len(ids)}"
+            label = node.label
+            if node.note and not node.ref:
+                label += f" ({node.note})"
+            text = _mermaid_label(label)
+            shape = f'["{text}"]' if node.ref else f'(["{text}"])'  # stadium: a bare SID
+            lines.append(f"    {ids[node.key]}{shape}")
+        return ids[node.key]
+
+    seen: set[tuple[str, str, str, str]] = set()
+
+    def add(node: GraphNode) -> None:
+        src = node_id(node)
+        for child in node.children:
+            dst = node_id(child)
+            arrow = "-.->" if child.optional else "-->"
+            edge = (src, arrow, child.attribute or "", dst)
+            if edge not in seen:
+                seen.add(edge)
+                lines.append(f"    {src} {arrow}|{_mermaid_label(child.attribute or '')}| {dst}")
+            add(child)
+
+    add(root)
+    return "\n".join(lines)
