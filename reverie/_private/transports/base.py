@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 from ..context import RequestContext
 from ..declare import EndpointMeta
@@ -29,7 +29,7 @@ class Transport(ABC):
     """Carries unary and streaming calls to one target service."""
 
     #: True when results arrive as plain data that the client must convert to the declared type.
-    wire: ClassVar[bool] = True
+    wire: bool = True
 
     @abstractmethod
     async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:

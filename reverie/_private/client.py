@@ -1,0 +1,250 @@
+"""Dependency clients: what a ``depends()`` attribute becomes once the host links the instance.
+
+``self.worker.generate(req)`` is awaitable for a unary endpoint and an async iterator for a
+streaming one, whatever the transport. The client owns the semantics every transport keeps:
+the request is checked against the declared type, the request context (id, deadline) is built
+from the caller's, a per-call ``timeout`` becomes a deadline, results arriving as plain data are
+converted back to the declared type, and closing a stream cancels its producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import CallError, DeadlineExceededError, EndpointNotFoundError
+
+from .context import CURRENT, RequestContext, new_context
+from .declare import EndpointMeta, ServiceMeta
+from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from .http.plug import Plug
+
+__all__ = ["EndpointClient", "ServiceClient"]
+
+_NOTHING: Any = object()
+
+
+def _stamp(err: CallError, meta: ServiceMeta, ep: EndpointMeta, ctx: RequestContext) -> None:
+    if err.service is None:
+        err.service = meta.name
+    if err.endpoint is None:
+        err.endpoint = ep.name
+    if err.request_id is None:
+        err.request_id = ctx.request_id
+
+
+class _Caller:
+    """The callable behind ``client.<endpoint>``; one per endpoint, built at link time."""
+
+    __slots__ = ("_check", "_convert", "_ep", "_meta", "_transport")
+
+    def __init__(self, meta: ServiceMeta, ep: EndpointMeta, transport: Transport) -> None:
+        self._meta = meta
+        self._ep = ep
+        self._transport = transport
+        info = ep.request_info
+        self._check = None if info.is_any else info.validate
+        rinfo = ep.response_info
+        self._convert = rinfo.validate if transport.wire and not rinfo.is_any else None
+
+    def _request(self, request: Any) -> Any:
+        ep = self._ep
+        if ep.request_param is None:
+            if request is not _NOTHING:
+                raise TypeError(f"{self._meta.name}.{ep.name}() takes no request argument")
+            return None
+        if request is _NOTHING:
+            raise TypeError(
+                f"{self._meta.name}.{ep.name}() needs a request argument ({ep.request_info.name})"
+            )
+        if self._check is not None:
+            try:
+                return self._check(request)
+            except CallError as err:
+                err.service, err.endpoint = self._meta.name, ep.name
+                raise
+        return request
+
+    def __repr__(self) -> str:
+        kind = "streaming" if self._ep.streaming else "unary"
+        return f"<{kind} endpoint {self._meta.name}.{self._ep.name} via {self._transport.describe()}>"
+
+
+class _UnaryCaller(_Caller):
+    __slots__ = ()
+
+    async def __call__(self, request: Any = _NOTHING, *, timeout: float | None = None) -> Any:
+        req = self._request(request)
+        parent = CURRENT.get()
+        if timeout is None and parent is not None:
+            ctx = parent
+        else:
+            ctx = new_context(timeout)
+        try:
+            if ctx.deadline is None:
+                result = await self._transport.call(self._ep, req, ctx)
+            else:
+                result = await _with_deadline(self._transport.call(self._ep, req, ctx), ctx)
+        except CallError as err:
+            _stamp(err, self._meta, self._ep, ctx)
+            raise
+        if self._convert is not None:
+            result = self._convert(result)
+        return result
+
+
+class _StreamCaller(_Caller):
+    __slots__ = ()
+
+    def __call__(
+        self, request: Any = _NOTHING, *, timeout: float | None = None
+    ) -> AsyncIterator[Any]:
+        req = self._request(request)
+        parent = CURRENT.get()
+        ctx = parent if timeout is None and parent is not None else new_context(timeout)
+        return self._iterate(req, ctx)
+
+    async def _iterate(self, req: Any, ctx: RequestContext) -> AsyncIterator[Any]:
+        inner = self._transport.stream(self._ep, req, ctx)
+        convert = self._convert
+        try:
+            if ctx.deadline is not None:
+                step = inner.__anext__
+                while True:
+                    try:
+                        item = await _with_deadline(step(), ctx)
+                    except StopAsyncIteration:
+                        break
+                    yield item if convert is None else convert(item)
+            elif convert is None:
+                async for item in inner:
+                    yield item
+            else:
+                async for item in inner:
+                    yield convert(item)
+        except CallError as err:
+            _stamp(err, self._meta, self._ep, ctx)
+            raise
+        finally:
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+async def _with_deadline(awaitable: Any, ctx: RequestContext) -> Any:
+    """Await under the context's deadline; a passed deadline is ``DeadlineExceededError``."""
+    deadline = ctx.deadline
+    assert deadline is not None
+    if time.monotonic() >= deadline:
+        awaitable.close()
+        raise DeadlineExceededError("deadline exceeded before the call started",
+                                    request_id=ctx.request_id)
+    try:
+        async with asyncio.timeout_at(deadline) as cm:
+            return await awaitable
+    except TimeoutError:
+        if cm.expired():
+            raise DeadlineExceededError(
+                "deadline exceeded", request_id=ctx.request_id
+            ) from None
+        raise
+
+
+class EndpointClient:
+    """One endpoint of a dependency, in the seed's form: ``await client.get_endpoint("x")``."""
+
+    def __init__(self, meta: ServiceMeta, ep: EndpointMeta, caller: _Caller) -> None:
+        self.meta = meta
+        self.endpoint = ep
+        self._caller = caller
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    @property
+    def streaming(self) -> bool:
+        return self.endpoint.streaming
+
+    def generate(self, request: Any = _NOTHING, *, timeout: float | None = None) -> Any:
+        """Call the endpoint: an awaitable (unary) or an async iterator (streaming)."""
+        return self._caller(request, timeout=timeout)  # type: ignore[operator]
+
+    __call__ = generate
+
+    def __repr__(self) -> str:
+        return f"EndpointClient({self.meta.name}.{self.endpoint.name})"
+
+
+class ServiceClient:
+    """A linked dependency: one attribute per endpoint of the target service."""
+
+    def __init__(
+        self, meta: ServiceMeta, transport: Transport, *, plug: Plug | None = None
+    ) -> None:
+        self._meta = meta
+        self._transport = transport
+        self._plug = plug
+        for ep in meta.endpoints.values():
+            cls = _StreamCaller if ep.streaming else _UnaryCaller
+            # Plain instance attributes: `client.generate` is one dict lookup on the hot path.
+            self.__dict__[ep.name] = cls(meta, ep, transport)
+
+    @property
+    def meta(self) -> ServiceMeta:
+        return self._meta
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    @property
+    def plug(self) -> Plug:
+        """A ``Plug`` rooted at the target's features (in-process when the target is local)."""
+        if self._plug is None:
+            raise AttributeError(
+                f"client of {self._meta.name} has no Plug: the target is not mounted on an HTTP "
+                f"host reachable from here"
+            )
+        return self._plug
+
+    def list_endpoints(self) -> list[str]:
+        return list(self._meta.endpoints)
+
+    def has_endpoint(self, name: str) -> bool:
+        return name in self._meta.endpoints
+
+    async def get_endpoint(self, name: str) -> EndpointClient:
+        """The seed's form: an endpoint client by name."""
+        ep = self._meta.endpoints.get(name)
+        if ep is None:
+            raise EndpointNotFoundError(
+                f"no endpoint {name!r}; it has {', '.join(self._meta.endpoints) or 'none'}"
+                + _did_you_mean(name, self._meta.endpoints),
+                service=self._meta.name,
+            )
+        return EndpointClient(self._meta, ep, self.__dict__[name])
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"{self._meta.name} has no endpoint {name!r}; endpoints: "
+            f"{', '.join(self._meta.endpoints) or 'none'}{_did_you_mean(name, self._meta.endpoints)}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<client of {self._meta.name} via {self._transport.describe()}>"
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

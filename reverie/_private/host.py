@@ -1,0 +1,399 @@
+"""The host: keeps blueprints by SID, creates instances, configures, links, starts and stops them.
+
+``Host.start(Entry)`` resolves the dependency graph from an entry class, then moves every
+instance through created → configured → linked → starting → running, dependencies first. A
+failure leaves the host running: what this start acquired is released and the error says which
+instance failed, in which state, and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import (
+    ConfigError,
+    MissingDependencyError,
+    ReverieError,
+    StartError,
+)
+
+from .client import ServiceClient
+from .declare import ServiceMeta, get_meta, is_service
+from .graph import Edge, Graph, resolve_graph
+from .instance import Instance
+from .lifecycle import State
+from .transports.base import Transport
+from .transports.inprocess import InProcessTransport
+
+if TYPE_CHECKING:
+    from .config import ResolvedConfig
+    from .deployment import Deployment
+    from .registry import DiscoveryReport, Registry
+
+__all__ = ["Host", "Instance"]
+
+log = logging.getLogger("reverie.host")
+
+#: Given the dependency edge and the target's metadata, return a transport or None to pass.
+TransportResolver = Callable[[Edge, ServiceMeta], Awaitable[Transport | None]]
+Listener = Callable[[Instance], Awaitable[None]]
+
+
+class Host:
+    """Runs service instances in this process and links their dependencies.
+
+    ``serialize=True`` makes in-process calls go through the wire codec (see
+    ``InProcessTransport``). ``deployment`` is a parsed ``Deployment`` or a path to the YAML file.
+    ``env`` defaults to ``os.environ`` and is the environment-variable config layer.
+    """
+
+    def __init__(
+        self,
+        *,
+        serialize: bool = False,
+        deployment: Deployment | str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str = "host",
+    ) -> None:
+        from .registry import Registry
+
+        self.name = name
+        self.serialize = serialize
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.registry: Registry = Registry()
+        self.instances: dict[str, Instance] = {}
+        self._primary: dict[type, Instance] = {}
+        self._order: list[Instance] = []
+        self.resolvers: list[TransportResolver] = []
+        self.on_instance_running: list[Listener] = []
+        self.on_instance_stopping: list[Listener] = []
+        self.deployment: Deployment | None = None
+        if deployment is not None:
+            self.use_deployment(deployment)
+
+    # -- registry -------------------------------------------------------------------------------
+
+    def use_deployment(self, deployment: Deployment | str | os.PathLike[str]) -> None:
+        """Apply a deployment file: its config layer and its ``bind:`` section."""
+        from .deployment import load_deployment
+
+        if isinstance(deployment, (str, os.PathLike)):
+            deployment = load_deployment(deployment)
+        self.deployment = deployment
+        for sid, target in deployment.bind.items():
+            self.registry.bind(sid, target.value)
+
+    def register(self, *classes: type) -> None:
+        for cls in classes:
+            self.registry.register(cls)
+
+    def bind(self, sid: str, cls: type | str) -> None:
+        """Pick the implementation of a SID (code-level binding)."""
+        self.registry.bind(sid, cls)
+
+    def discover(self, directory: str | Path) -> DiscoveryReport:
+        return self.registry.discover(directory)
+
+    def discover_entry_points(self, group: str = "reverie.services") -> DiscoveryReport:
+        return self.registry.discover_entry_points(group)
+
+    def _resolve_sid(self, sid: str, needed_by: str) -> type:
+        return self.registry.resolve(sid, needed_by=needed_by)
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def instance(self, name: str | type) -> Instance:
+        """An instance by path, service name or class."""
+        if isinstance(name, type):
+            inst = self._primary.get(name)
+            if inst is not None:
+                return inst
+            name = get_meta(name).name
+        inst = self.instances.get(name.strip("/"))
+        if inst is not None:
+            return inst
+        for inst in self.instances.values():
+            if inst.meta.name == name:
+                return inst
+        raise LookupError(
+            f"no instance {name!r} in host {self.name!r}; instances: "
+            f"{', '.join(self.instances) or 'none'}"
+        )
+
+    def client(self, target: str | type) -> ServiceClient:
+        """A client for a local instance, for code outside any service (tests, scripts)."""
+        inst = self.instance(target)
+        return ServiceClient(inst.meta, InProcessTransport(inst, serialize=self.serialize))
+
+    def ready(self) -> bool:
+        """True once every instance runs and each required dependency has a live target."""
+        return bool(self.instances) and all(
+            i.state is State.RUNNING for i in self.instances.values()
+        )
+
+    def graph(self, entry: type | str, overrides: Mapping[Any, Any] | None = None) -> Graph:
+        cls = self._entry_class(entry)
+        return resolve_graph(cls, self._resolve_sid, overrides)
+
+    def _entry_class(self, entry: type | str) -> type:
+        if isinstance(entry, str):
+            return self.registry.resolve(entry)
+        return entry
+
+    # -- config ---------------------------------------------------------------------------------
+
+    def resolve_config(
+        self, cls: type, overrides: Mapping[str, Any] | None = None, source: str = "code"
+    ) -> ResolvedConfig:
+        from .config import resolve_config
+
+        return resolve_config(
+            get_meta(cls), deployment=self.deployment, env=self.env,
+            overrides=overrides, overrides_source=source,
+        )
+
+    def explain_config(self, name: str | type) -> str:
+        """Each key of an instance's config: value (secrets masked) and the layer that set it."""
+        inst = self.instance(name)
+        resolved = inst.config or self.resolve_config(inst.cls)
+        lines = [f"{inst.meta.name} ({inst.path}):"]
+        for rv in dict(resolved.items()).values():
+            lines.append(f"  {rv.key} = {rv.display()}    [{rv.source}]")
+        if len(lines) == 1:
+            lines.append("  (no config keys)")
+        return "\n".join(lines)
+
+    # -- starting -------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        entry: type | str,
+        *,
+        config: Mapping[str | type, Mapping[str, Any]] | None = None,
+        overrides: Mapping[Any, Any] | None = None,
+        local: set[str] | None = None,
+        config_source: str = "Host.start(config=...)",
+    ) -> Instance | None:
+        """Start the graph reachable from ``entry``; returns the entry's instance.
+
+        ``local`` restricts which services run here (by name); the others must be reachable
+        through a transport resolver (a NATS runtime, an HTTP URL). Already running instances
+        of a class are reused.
+        """
+        graph = self.graph(entry, overrides)
+        per_service = _per_service_config(config)
+        started: list[Instance] = []
+        names = {get_meta(c).name for c in graph.order}
+        for key in per_service:
+            if key not in names:
+                raise ConfigError(
+                    f"config is given for {key!r}, which is not a service of this graph "
+                    f"(services: {', '.join(sorted(names))})",
+                    source=config_source,
+                )
+        try:
+            for cls in graph.order:
+                meta = get_meta(cls)
+                if local is not None and meta.name not in local:
+                    continue
+                if cls in self._primary and self._primary[cls].state is State.RUNNING:
+                    continue
+                inst = await self._start_one(
+                    cls, meta.name, graph.edges.get(cls, []),
+                    per_service.get(meta.name), config_source,
+                )
+                started.append(inst)
+        except BaseException:
+            for inst in reversed(started):
+                await self._stop_one(inst)
+            raise
+        entry_cls = graph.entry
+        return self._primary.get(entry_cls)
+
+    async def start_instance(
+        self,
+        target: type | str,
+        *,
+        path: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        config_source: str = "Host.start_instance(config=...)",
+    ) -> Instance:
+        """Dream's explicit creation: one new instance of a registered class or SID at ``path``.
+
+        Its dependencies must already run in this host or be reachable through a resolver.
+        """
+        cls = self._entry_class(target)
+        meta = get_meta(cls)
+        graph = resolve_graph(cls, self._resolve_sid)
+        for dep_cls in graph.order[:-1]:
+            if dep_cls not in self._primary:
+                await self.start(dep_cls)
+        return await self._start_one(
+            cls, path or meta.name, graph.edges.get(cls, []), config, config_source
+        )
+
+    async def _start_one(
+        self,
+        cls: type,
+        path: str,
+        edges: list[Edge],
+        config: Mapping[str, Any] | None,
+        config_source: str,
+    ) -> Instance:
+        meta = get_meta(cls)
+        path = path.strip("/")
+        if path in self.instances:
+            existing = self.instances[path]
+            if existing.state not in (State.STOPPED, State.FAILED):
+                raise ReverieError(
+                    f"path {path!r} is in use by {existing.meta.name} ({existing.state})",
+                    fix="choose another path, or stop that instance first",
+                )
+        inst = Instance(self, cls, meta, path)
+        self.instances[path] = inst
+        try:
+            inst.config = self.resolve_config(cls, config, config_source)
+            await self._configure(inst)
+            await self._link(inst, edges)
+            inst.transition(State.STARTING)
+            await inst.run_hooks("on_start")
+            inst.transition(State.RUNNING)
+            for listener in self.on_instance_running:
+                await listener(inst)
+        except BaseException as exc:
+            failed_in = inst.state.value
+            await self._release(inst)
+            inst.error = exc
+            inst.failed_in = failed_in
+            if inst.state is not State.FAILED:
+                inst.transition(State.FAILED)
+            del self.instances[path]  # the path is free again
+            if isinstance(exc, (ConfigError, MissingDependencyError)):
+                raise
+            if not isinstance(exc, Exception):
+                raise
+            log.error("instance %s failed while %s: %s", path, failed_in, exc)
+            raise StartError(path, failed_in, exc) from exc
+        self._primary.setdefault(cls, inst)
+        self._order.append(inst)
+        return inst
+
+    async def _configure(self, inst: Instance) -> None:
+        inst.obj = inst.cls()
+        assert inst.config is not None
+        inst.obj.__dict__.update(inst.config.by_attr())
+        inst.transition(State.CONFIGURED)
+
+    async def _link(self, inst: Instance, edges: list[Edge]) -> None:
+        for edge in edges:
+            client = await self._client_for(inst, edge)
+            inst.clients[edge.attribute] = client
+            inst.obj.__dict__[edge.attribute] = client
+        inst.bind_handlers()
+        inst.linked = True
+        inst.transition(State.LINKED)
+
+    async def _client_for(self, inst: Instance, edge: Edge) -> Any:
+        if edge.stand_in is not None:
+            return edge.stand_in
+        if edge.target is None:
+            return None  # optional dependency that nothing provides
+        meta = get_meta(edge.target)
+        local = self._primary.get(edge.target)
+        if local is not None and local.state is State.RUNNING:
+            return ServiceClient(meta, InProcessTransport(local, serialize=self.serialize),
+                                 plug=self._plug_for(local))
+        for resolver in self.resolvers:
+            transport = await resolver(edge, meta)
+            if transport is not None:
+                return ServiceClient(meta, transport)
+        if edge.dependency.optional:
+            return None
+        raise MissingDependencyError(
+            meta.sids[0] if meta.sids else meta.name,
+            needed_by=f"{inst.meta.name}.{edge.attribute}",
+        )
+
+    def _plug_for(self, target: Instance) -> Any:
+        factory = getattr(self, "plug_factory", None)
+        return factory(target) if factory is not None else None
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    async def _release(self, inst: Instance) -> None:
+        """Give back what the host acquired for an instance: its clients' transports."""
+        for client in inst.clients.values():
+            aclose = getattr(client, "aclose", None)
+            if isinstance(client, ServiceClient) and aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # pragma: no cover - best effort on the way down
+                    log.exception("closing a client of %s", inst.path)
+        inst.clients.clear()
+
+    async def _stop_one(self, inst: Instance) -> None:
+        if inst.state in (State.STOPPED,):
+            return
+        if inst.state is State.RUNNING:
+            inst.transition(State.STOPPING)
+            for listener in self.on_instance_stopping:
+                try:
+                    await listener(inst)
+                except Exception:
+                    log.exception("stop listener for %s", inst.path)
+            try:
+                await inst.run_hooks("on_shutdown")
+            except Exception as exc:
+                inst.error = exc
+                log.exception("on_shutdown of %s failed", inst.path)
+        await self._release(inst)
+        if inst.state is not State.STOPPED:
+            if inst.state not in (State.STOPPING, State.FAILED, State.CREATED,
+                                  State.CONFIGURED, State.LINKED):
+                inst.transition(State.FAILED)
+            inst.transition(State.STOPPED)
+        if self._primary.get(inst.cls) is inst:
+            del self._primary[inst.cls]
+        if inst in self._order:
+            self._order.remove(inst)
+
+    async def stop_instance(self, path: str) -> Instance:
+        """Stop one instance and free its path."""
+        inst = self.instances.get(path.strip("/"))
+        if inst is None:
+            raise LookupError(f"no instance at path {path!r}")
+        await self._stop_one(inst)
+        del self.instances[inst.path]
+        return inst
+
+    async def stop(self) -> None:
+        """Stop every instance, dependents first."""
+        for inst in reversed(list(self._order)):
+            await self._stop_one(inst)
+        self.instances.clear()
+
+    async def __aenter__(self) -> Host:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name!r} {len(self.instances)} instances>"
+
+
+def _per_service_config(
+    config: Mapping[str | type, Mapping[str, Any]] | None,
+) -> dict[Any, Mapping[str, Any]]:
+    out: dict[Any, Mapping[str, Any]] = {}
+    for key, values in (config or {}).items():
+        if isinstance(key, type) and is_service(key):
+            out[get_meta(key).name] = values
+        else:
+            out[str(key)] = values
+    return out
+

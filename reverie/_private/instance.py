@@ -1,0 +1,86 @@
+"""A running (or stopped, or failed) instance of a service inside a host."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .declare import ServiceMeta
+from .lifecycle import State, check_transition
+
+if TYPE_CHECKING:
+    from .config import ResolvedConfig
+    from .host import Host
+
+__all__ = ["Instance"]
+
+
+class Instance:
+    """One instance of a service class, mounted at ``path`` in a host.
+
+    ``obj`` is the user's plain object; ``handlers`` maps endpoint names to its bound methods.
+    """
+
+    def __init__(self, host: Host, cls: type, meta: ServiceMeta, path: str) -> None:
+        self.host = host
+        self.cls = cls
+        self.meta = meta
+        self.path = path
+        self.state = State.CREATED
+        self.accepting = False  # == (state is RUNNING); a plain attribute for the hot path
+        self.obj: Any = None
+        self.config: ResolvedConfig | None = None
+        self.clients: dict[str, Any] = {}
+        self.handlers: dict[str, Callable[..., Any]] = {}
+        self.error: BaseException | None = None
+        self.failed_in: str | None = None
+        self.started_at: float | None = None
+        self.requests: Counter[str] = Counter()
+        self.linked = False
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def transition(self, target: State) -> None:
+        check_transition(self.path, self.state, target)
+        self.state = target
+        self.accepting = target is State.RUNNING
+        if target is State.RUNNING:
+            self.started_at = time.monotonic()
+
+    def uptime(self) -> float:
+        if self.started_at is None or self.state is not State.RUNNING:
+            return 0.0
+        return time.monotonic() - self.started_at
+
+    def bind_handlers(self) -> None:
+        obj = self.obj
+        self.handlers = {name: getattr(obj, ep.method) for name, ep in self.meta.endpoints.items()}
+
+    async def run_hooks(self, kind: str, *args: Any) -> None:
+        for name in self.meta.hooks.get(kind, []):
+            result = getattr(self.obj, name)(*args)
+            if inspect.isawaitable(result):
+                await result
+
+    def about(self) -> dict[str, Any]:
+        """What ``GET @about`` and ``reverie ls`` show."""
+        return {
+            "name": self.meta.name,
+            "path": self.path,
+            "namespace": self.meta.namespace,
+            "sids": list(self.meta.sids),
+            "class": self.meta.qualname,
+            "state": self.state.value,
+            "uptime": round(self.uptime(), 3),
+            "requests": dict(self.requests),
+            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+            "failed_in": self.failed_in,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.path} ({self.meta.name}) {self.state}>"

@@ -1,0 +1,146 @@
+"""In-process transport: calls the target instance's method directly, no copy, no Task.
+
+With ``serialize=True`` every request, result, item and error goes through the msgpack codec and is
+validated on the far side, exactly as over a wire, so code that only works co-located (passing
+live objects, relying on shared mutation, returning undeclared types) fails in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import CallError, RemoteError, UnavailableError
+
+from ..codec import msgpack_decode, msgpack_encode
+from ..context import CURRENT, RequestContext
+from ..declare import EndpointMeta
+from .base import Transport
+
+if TYPE_CHECKING:
+    from ..host import Instance
+
+__all__ = ["InProcessTransport", "remote_error"]
+
+
+def remote_error(exc: BaseException, ctx: RequestContext) -> CallError:
+    """The ``CallError`` a caller sees for an exception raised by a handler."""
+    if isinstance(exc, CallError):
+        if exc.request_id is None:
+            exc.request_id = ctx.request_id
+        return exc
+    return RemoteError(str(exc), remote_type=type(exc).__name__, request_id=ctx.request_id)
+
+
+def _wire_error(err: CallError) -> CallError:
+    """What the far side of a wire rebuilds from the error frame."""
+    return CallError.from_wire(msgpack_decode(msgpack_encode(err.to_wire())))
+
+
+class InProcessTransport(Transport):
+    """Calls a co-located instance. The Plug's local dispatch and ``depends`` both use it."""
+
+    def __init__(self, instance: Instance, *, serialize: bool = False) -> None:
+        self.instance = instance
+        self.serialize = serialize
+        self.wire = serialize
+
+    def describe(self) -> str:
+        return f"in-process{' (serialized)' if self.serialize else ''}"
+
+    def _method(self, ep: EndpointMeta) -> Callable[..., Any]:
+        inst = self.instance
+        if not inst.accepting:
+            raise UnavailableError(
+                f"instance {inst.path!r} is {inst.state}, not running",
+                service=inst.meta.name, endpoint=ep.name,
+            )
+        method: Callable[..., Any] = inst.handlers[ep.name]
+        return method
+
+    async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
+        method = self._method(endpoint)
+        if self.serialize:
+            return await self._call_serialized(method, endpoint, request, ctx)
+        token = CURRENT.set(ctx)
+        try:
+            if endpoint.request_param is None:
+                return await method()
+            return await method(request)
+        except CallError as err:
+            raise remote_error(err, ctx) from None
+        except Exception as exc:
+            raise remote_error(exc, ctx) from exc
+        finally:
+            CURRENT.reset(token)
+
+    async def _call_serialized(
+        self, method: Callable[..., Any], ep: EndpointMeta, request: Any, ctx: RequestContext
+    ) -> Any:
+        wire_ctx = RequestContext.from_wire(msgpack_decode(msgpack_encode(ctx.to_wire())))
+        token = CURRENT.set(wire_ctx)
+        try:
+            if ep.request_param is None:
+                result = await method()
+            else:
+                req = ep.request_info.validate(msgpack_decode(msgpack_encode(request)))
+                result = await method(req)
+            return msgpack_decode(msgpack_encode(result))
+        except CallError as err:
+            raise _wire_error(remote_error(err, wire_ctx)) from None
+        except Exception as exc:
+            raise _wire_error(remote_error(exc, wire_ctx)) from None
+        finally:
+            CURRENT.reset(token)
+
+    def stream(
+        self, endpoint: EndpointMeta, request: Any, ctx: RequestContext
+    ) -> AsyncIterator[Any]:
+        method = self._method(endpoint)
+        if self.serialize:
+            return self._stream_serialized(method, endpoint, request, ctx)
+        gen = method() if endpoint.request_param is None else method(request)
+        return _guard(gen, ctx)
+
+    async def _stream_serialized(
+        self, method: Callable[..., Any], ep: EndpointMeta, request: Any, ctx: RequestContext
+    ) -> AsyncIterator[Any]:
+        wire_ctx = RequestContext.from_wire(msgpack_decode(msgpack_encode(ctx.to_wire())))
+        try:
+            if ep.request_param is None:
+                gen = method()
+            else:
+                gen = method(ep.request_info.validate(msgpack_decode(msgpack_encode(request))))
+        except CallError as err:
+            raise _wire_error(remote_error(err, wire_ctx)) from None
+        try:
+            async for item in _guard(gen, wire_ctx):
+                yield msgpack_decode(msgpack_encode(item))
+        except CallError as err:
+            raise _wire_error(err) from None
+        except TypeError as exc:  # an item the codec cannot encode
+            raise _wire_error(remote_error(exc, wire_ctx)) from None
+
+
+async def _guard(gen: AsyncIterator[Any], ctx: RequestContext) -> AsyncIterator[Any]:
+    """Run the producer with the request context set; translate its errors; close it on exit.
+
+    One async-generator layer is the cheapest wrapper measured (about 2x a bare generator's
+    per-item cost); a class with a coroutine ``__anext__`` that sets the context per item is ~5x.
+    """
+    token = CURRENT.set(ctx)
+    try:
+        async for item in gen:
+            yield item
+    except CallError as err:
+        raise remote_error(err, ctx) from None
+    except Exception as exc:
+        raise remote_error(exc, ctx) from exc
+    finally:
+        try:
+            CURRENT.reset(token)
+        except ValueError:
+            pass  # finalised from another context (garbage collection of an abandoned stream)
+        aclose = getattr(gen, "aclose", None)
+        if aclose is not None:
+            await aclose()

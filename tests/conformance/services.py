@@ -1,0 +1,112 @@
+"""Services the conformance suite runs on every transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from reverie import current_context, depends, endpoint, service
+from reverie.errors import ServiceError
+
+
+class Point(BaseModel):
+    x: int
+    y: int = 0
+
+
+@dataclass
+class Count:
+    n: int
+    delay: float = 0.0
+
+
+# Where producers report how they ended, for the cancellation tests (same process only).
+EVENTS: dict[str, asyncio.Event] = {}
+
+
+def event(name: str) -> asyncio.Event:
+    if name not in EVENTS:
+        EVENTS[name] = asyncio.Event()
+    return EVENTS[name]
+
+
+@service(sid="sid://reverie.dev/tests/conformance/echo", namespace="conformance")
+class Echo:
+    @endpoint()
+    async def echo(self, p: Point) -> Point:
+        return Point(x=p.x * 2, y=p.y)
+
+    @endpoint()
+    async def ping(self) -> str:
+        return "pong"
+
+    @endpoint()
+    async def count(self, c: Count) -> AsyncIterator[int]:
+        for i in range(c.n):
+            if c.delay:
+                await asyncio.sleep(c.delay)
+            yield i
+
+    @endpoint()
+    async def forever(self, tag: str) -> AsyncIterator[int]:
+        i = 0
+        try:
+            while True:
+                yield i
+                i += 1
+                await asyncio.sleep(0.001)
+        finally:
+            event(f"closed:{tag}").set()
+
+    @endpoint()
+    async def boom(self, msg: str) -> str:
+        raise ValueError(msg)
+
+    @endpoint()
+    async def boom_stream(self, after: int) -> AsyncIterator[int]:
+        for i in range(after):
+            yield i
+        raise KeyError("stream broke")
+
+    @endpoint()
+    async def not_found(self, what: str) -> str:
+        raise ServiceError(404, f"{what} does not exist")
+
+    @endpoint()
+    async def slow(self, seconds: float) -> str:
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            event("slow:cancelled").set()
+            raise
+        return "done"
+
+    @endpoint()
+    async def context(self) -> dict[str, object]:
+        ctx = current_context()
+        assert ctx is not None
+        return {"request_id": ctx.request_id, "remaining": ctx.remaining()}
+
+    @endpoint()
+    async def bad_result(self) -> int:
+        return "not an int"  # type: ignore[return-value]
+
+
+@service(namespace="conformance")
+class Relay:
+    echo = depends(Echo)
+
+    @endpoint()
+    async def context_chain(self) -> dict[str, object]:
+        ctx = current_context()
+        assert ctx is not None
+        downstream = await self.echo.context()
+        return {"mine": ctx.request_id, "downstream": downstream}
+
+    @endpoint()
+    async def relay_count(self, n: int) -> AsyncIterator[int]:
+        async for i in self.echo.count(Count(n=n)):
+            yield i
