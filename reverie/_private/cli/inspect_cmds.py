@@ -87,7 +87,124 @@ def graph_cmd(
     typer.echo(render_mermaid(root) if mermaid else render_text(root))
 
 
+# -- reverie config ---------------------------------------------------------------------------
+
+
+def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list[str], set[str]]:
+    """The services reachable from ``entry`` (SIDs through the deployment's ``bind:``), notes on
+    what was skipped, and every SID the graph declares or depends on."""
+    from reverie._private.declare import get_meta
+    from reverie._private.deployment import import_target
+    from reverie._private.graphview import GraphNode, walk
+    from reverie._private.registry import Registry
+
+    registry = Registry()
+    for sid, target in bind.items():
+        registry.bind(sid, target)
+    metas: dict[str, Any] = {}
+    notes: list[str] = []
+    sids: set[str] = set()
+
+    def visit(node: GraphNode, parent: str | None) -> None:
+        sids.update(node.sids)
+        if node.ref is None or node.note == "not a service":
+            if node.ref is None:
+                why = node.note if node.note and node.note != "not registered" else (
+                    "not bound in the deployment file's 'bind:'"
+                )
+                notes.append(f"{parent}.{node.attribute} -> {node.label}: {why}; skipped")
+            return
+        if node.ref not in metas:
+            metas[node.ref] = get_meta(import_target(node.ref))
+        for child in node.children:
+            visit(child, metas[node.ref].name)
+
+    visit(walk(entry, registry), None)
+    return list(metas.values()), notes, sids
+
+
+def config_cmd(
+    target: Annotated[str, typer.Argument(help="The entry service class, as MODULE:CLASS.")],
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="The deployment YAML file.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of tables (secrets masked).")
+    ] = False,
+) -> None:
+    """Print the resolved config of every service in the graph: value and the layer that set
+    it (deployment file, env var, @service(config=...), class default), plus ServiceArgs."""
+    from reverie._private.config import (
+        config_renderable,
+        resolve_graph_config,
+        resolve_service_args,
+    )
+    from reverie._private.deployment import check_deployment, load_deployment
+    from reverie.errors import ConfigError
+
+    cls = _load_service(target)
+    try:
+        dep = load_deployment(file) if file is not None else None
+    except ConfigError as exc:
+        fail(str(exc), code=1)
+    bind = {sid: str(v.value) for sid, v in dep.bind.items()} if dep else {}
+    metas, notes, sids = _config_services(cls, bind)
+    try:
+        if dep is not None:
+            check_deployment(dep, {m.name: m for m in metas}, sids)
+        resolved = resolve_graph_config(metas, deployment=dep)
+    except ConfigError as exc:
+        fail(str(exc), code=1)
+    args = [resolve_service_args(m, dep) for m in metas]
+    if as_json:
+        typer.echo(json.dumps(_config_json(list(resolved.values()), args, notes), indent=2))
+        return
+    from rich.console import Console
+
+    types = {m.name: {k: ck.info.name for k, ck in m.config_keys.items()} for m in metas}
+    console = Console(highlight=False)
+    console.print(config_renderable(list(resolved.values()), args, types=types))
+    for note in notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def _config_json(resolved: list[Any], args: list[Any], notes: list[str]) -> dict[str, Any]:
+    from reverie._private.config import MASK, mask_env, show_value
+    from reverie._private.types import to_builtins
+
+    def plain(value: Any) -> Any:
+        try:
+            return to_builtins(value)
+        except TypeError:
+            return show_value(value)
+
+    def sourced(sv: Any) -> dict[str, Any]:
+        return {"value": plain(sv.value), "source": sv.source}
+
+    services = []
+    for rc, sa in zip(resolved, args, strict=True):
+        services.append({
+            "service": rc.service,
+            "config": [
+                {"key": k, "value": MASK if rv.secret else plain(rv.value), "source": rv.source,
+                 "secret": rv.secret}
+                for k, rv in rc.items()
+            ],
+            "args": {
+                "workers": sourced(sa.workers),
+                "namespace": sourced(sa.namespace),
+                "name": sourced(sa.name),
+                "process": sourced(sa.process) if sa.process else None,
+                "resources": {k: sourced(v) for k, v in sa.resources.items()},
+                "env": {k: {"value": mask_env(k, v.value), "source": v.source}
+                        for k, v in sa.env.items()},
+            },
+        })
+    return {"services": services, "notes": notes}
+
+
 def register(app: typer.Typer) -> None:
     """Add the inspection commands to ``app``."""
     app.command("blueprint")(blueprint_cmd)
     app.command("graph")(graph_cmd)
+    app.command("config")(config_cmd)

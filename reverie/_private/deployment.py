@@ -1,0 +1,508 @@
+"""The deployment file: per-service config values, ``ServiceArgs``, ``runtime``, ``bind`` and
+``Common``, loaded with the file and line of every value.
+
+Loading checks the file's own shape (``load_deployment``); ``check_deployment`` then checks it
+against a service graph (section names, config keys, value types, ``bind`` targets), so a bad file
+fails before anything starts with a message naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from reverie.errors import DeploymentError
+
+if TYPE_CHECKING:
+    from .declare import ServiceMeta
+
+__all__ = [
+    "BIND",
+    "COMMON",
+    "Deployment",
+    "ServiceSection",
+    "Sourced",
+    "check_deployment",
+    "did_you_mean",
+    "load_deployment",
+    "parse_deployment",
+]
+
+COMMON = "Common"
+BIND = "bind"
+SERVICE_ARGS = "ServiceArgs"
+RUNTIME = "runtime"
+
+SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process")
+RESOURCE_KEYS = ("cpu", "gpu", "memory")
+RUNTIME_KEYS = ("namespace", "name")
+PROCESS_MODES = ("separate", "shared")
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P|k)?$")
+_CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_BAD_NAME_CHARS = " ./*>$"
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest option (case-insensitive), or ``""``."""
+    opts = list(options)
+    lowered = {o.lower(): o for o in opts}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+@dataclass
+class Sourced:
+    """A value and where it came from (``deploy.yaml:12``).
+
+    ``raw`` is the text as written for an unquoted YAML scalar, so a plain ``8000`` given to a
+    ``str`` key can be taken as the string ``"8000"``.
+    """
+
+    value: Any
+    source: str
+    line: int = 0
+    raw: str | None = None
+    file: str = ""
+
+
+@dataclass
+class ServiceSection:
+    """One service's section: config values, ``ServiceArgs`` and ``runtime``."""
+
+    name: str
+    line: int
+    config: dict[str, Sourced] = field(default_factory=dict)
+    workers: Sourced | None = None
+    resources: dict[str, Sourced] = field(default_factory=dict)
+    env: dict[str, Sourced] = field(default_factory=dict)
+    runtime: dict[str, Sourced] = field(default_factory=dict)
+    process: Sourced | None = None
+
+
+@dataclass
+class Deployment:
+    """A parsed deployment file. ``bind`` maps a SID to ``"module:Class"``."""
+
+    path: str
+    services: dict[str, ServiceSection] = field(default_factory=dict)
+    common: dict[str, Sourced] = field(default_factory=dict)
+    bind: dict[str, Sourced] = field(default_factory=dict)
+    common_line: int = 0
+    bind_line: int = 0
+
+    def section(self, name: str) -> ServiceSection | None:
+        """The section of the service called ``name``, if the file has one."""
+        return self.services.get(name)
+
+    def where(self, line: int) -> str:
+        return f"{self.path}:{line}" if line else self.path
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load_deployment(path: str | os.PathLike[str]) -> Deployment:
+    """Read and parse a deployment file; see ``parse_deployment``."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise DeploymentError(
+            f"cannot read the deployment file: {exc.strerror or exc}", file=name,
+            fix="check the path given with -f / deployment=",
+        ) from None
+    return parse_deployment(text, name)
+
+
+def parse_deployment(text: str, path: str = "<string>") -> Deployment:
+    """Parse deployment YAML, checking its shape; every value keeps its file and line."""
+    return _Parser(text, path).parse()
+
+
+class _Parser:
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.loader = yaml.SafeLoader(text)
+
+    # helpers
+
+    def err(self, message: str, node: yaml.Node | None, key: str | None, fix: str | None = None
+            ) -> DeploymentError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return DeploymentError(message, file=self.path, line=line, key=key, fix=fix)
+
+    def src(self, node: yaml.Node) -> Sourced:
+        line = node.start_mark.line + 1
+        raw = None
+        if isinstance(node, yaml.ScalarNode) and node.style is None:
+            raw = str(node.value)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise self.err(f"cannot read this value: {exc}", node, None) from None
+        return Sourced(value, f"{self.path}:{line}", line, raw, self.path)
+
+    def mapping(
+        self, node: yaml.Node, key: str, what: str
+    ) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """The (name, key node, value node) entries of a mapping; null counts as empty."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            raise self.err(
+                f"{what} must be a mapping (key: value lines), got {_kind(node)}", node, key
+            )
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.YAMLError as exc:
+            raise self.err(f"bad merge ('<<'): {exc}", node, key) from None
+        out: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, int] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode) or not isinstance(knode.value, str):
+                raise self.err(f"keys in {what} must be plain strings", knode, key)
+            name = str(self.loader.construct_object(knode))
+            dotted = f"{key}.{name}" if key else name
+            if name in seen:
+                raise self.err(
+                    f"duplicate key {name!r} (first set on line {seen[name]})", knode, dotted,
+                    fix="keep one of them",
+                )
+            seen[name] = knode.start_mark.line + 1
+            out.append((name, knode, vnode))
+        return out
+
+    # sections
+
+    def parse(self) -> Deployment:
+        try:
+            root = self.loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else None
+            problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+            raise DeploymentError(
+                f"invalid YAML: {problem}", file=self.path, line=line,
+                fix="fix the YAML syntax (indentation, ':' after keys, quotes)",
+            ) from None
+        except yaml.YAMLError as exc:
+            raise DeploymentError(f"invalid YAML: {exc}", file=self.path) from None
+        finally:
+            self.loader.dispose()
+        dep = Deployment(self.path)
+        if root is None:
+            return dep
+        if not isinstance(root, yaml.MappingNode):
+            raise self.err(
+                f"the top level must be a mapping of sections (service names, {COMMON}, {BIND}), "
+                f"got {_kind(root)}", root, None,
+            )
+        for name, knode, vnode in self.mapping(root, "", "the top level"):
+            line = knode.start_mark.line + 1
+            if name.startswith(("x-", ".")):
+                continue  # anchors / extension fields, as in docker compose
+            if name == COMMON:
+                dep.common_line = line
+                dep.common = self.common(vnode)
+            elif name == BIND:
+                dep.bind_line = line
+                dep.bind = self.bind(vnode)
+            elif name in (SERVICE_ARGS, RUNTIME):
+                raise self.err(
+                    f"{name!r} at the top level; it belongs inside a service's section",
+                    knode, name, fix=f"indent it under the service it configures ('Worker: "
+                    f"{{{name}: ...}}')",
+                )
+            else:
+                dep.services[name] = self.service(name, line, vnode)
+        return dep
+
+    def common(self, node: yaml.Node) -> dict[str, Sourced]:
+        out: dict[str, Sourced] = {}
+        for name, knode, vnode in self.mapping(node, COMMON, f"the {COMMON} section"):
+            if name in (SERVICE_ARGS, RUNTIME):
+                raise self.err(
+                    f"{COMMON} holds config values only; {name} goes in each service's section",
+                    knode, f"{COMMON}.{name}",
+                )
+            out[name] = self.src(vnode)
+            out[name].source += f" ({COMMON})"
+        return out
+
+    def bind(self, node: yaml.Node) -> dict[str, Sourced]:
+        out: dict[str, Sourced] = {}
+        for sid, knode, vnode in self.mapping(node, BIND, "the bind section"):
+            if not sid.startswith("sid://") or len(sid) <= len("sid://"):
+                raise self.err(
+                    f"bind key {sid!r} is not a SID", knode, f"{BIND}.{sid}",
+                    fix="write it like \"sid://example.org/2026/worker\": mypkg.workers:FastWorker",
+                )
+            value = self.src(vnode)
+            if not isinstance(value.value, str) or not _TARGET.match(value.value):
+                raise self.err(
+                    f"bind target {value.value!r} is not 'module:Class'", vnode, f"{BIND}.{sid}",
+                    fix="name the implementation like mypkg.workers:FastWorker",
+                )
+            out[sid] = value
+        return out
+
+    def service(self, name: str, line: int, node: yaml.Node) -> ServiceSection:
+        sec = ServiceSection(name, line)
+        for key, _knode, vnode in self.mapping(node, name, f"section {name!r}"):
+            if key == SERVICE_ARGS:
+                self.service_args(sec, vnode)
+            elif key == RUNTIME:
+                self.runtime(sec, vnode)
+            else:
+                sec.config[key] = self.src(vnode)
+        return sec
+
+    def service_args(self, sec: ServiceSection, node: yaml.Node) -> None:
+        where = f"{sec.name}.{SERVICE_ARGS}"
+        for key, knode, vnode in self.mapping(node, where, where):
+            dotted = f"{where}.{key}"
+            if key not in SERVICE_ARGS_KEYS:
+                raise self.err(
+                    f"unknown key {key!r}{did_you_mean(key, SERVICE_ARGS_KEYS)}; "
+                    f"{SERVICE_ARGS} takes {', '.join(SERVICE_ARGS_KEYS)}", knode, dotted,
+                )
+            if key == "workers":
+                v = self.src(vnode)
+                if not _is_int(v.value) or v.value < 1:
+                    raise self.err(
+                        f"workers must be an integer >= 1, got {v.value!r}", vnode, dotted
+                    )
+                sec.workers = v
+            elif key == "process":
+                v = self.src(vnode)
+                if v.value not in PROCESS_MODES:
+                    raise self.err(
+                        f"process must be one of {', '.join(PROCESS_MODES)}, got {v.value!r}"
+                        + (did_you_mean(str(v.value), PROCESS_MODES) if v.value else ""),
+                        vnode, dotted,
+                    )
+                sec.process = v
+            elif key == "resources":
+                self.resources(sec, vnode, dotted)
+            else:
+                self.env(sec, vnode, dotted)
+
+    def resources(self, sec: ServiceSection, node: yaml.Node, where: str) -> None:
+        for key, knode, vnode in self.mapping(node, where, where):
+            dotted = f"{where}.{key}"
+            if key not in RESOURCE_KEYS:
+                raise self.err(
+                    f"unknown resource {key!r}{did_you_mean(key, RESOURCE_KEYS)}; resources are "
+                    f"{', '.join(RESOURCE_KEYS)}", knode, dotted,
+                )
+            v = self.src(vnode)
+            problem = _check_resource(key, v.value)
+            if problem:
+                raise self.err(problem, vnode, dotted)
+            sec.resources[key] = v
+
+    def env(self, sec: ServiceSection, node: yaml.Node, where: str) -> None:
+        for key, knode, vnode in self.mapping(node, where, where):
+            dotted = f"{where}.{key}"
+            if not _ENV_NAME.match(key):
+                raise self.err(
+                    f"{key!r} is not an environment variable name (letters, digits, '_')",
+                    knode, dotted,
+                )
+            if not isinstance(vnode, yaml.ScalarNode) or vnode.tag == "tag:yaml.org,2002:null":
+                raise self.err(
+                    f"environment values are strings, got {_kind(vnode)}", vnode, dotted,
+                    fix=f'quote the value: {key}: "..."',
+                )
+            line = vnode.start_mark.line + 1
+            # The text as written: `HF_OFFLINE: true` gives "true", not "True".
+            sec.env[key] = Sourced(
+                str(vnode.value), f"{self.path}:{line}", line, str(vnode.value), self.path
+            )
+
+    def runtime(self, sec: ServiceSection, node: yaml.Node) -> None:
+        where = f"{sec.name}.{RUNTIME}"
+        for key, knode, vnode in self.mapping(node, where, where):
+            dotted = f"{where}.{key}"
+            if key not in RUNTIME_KEYS:
+                raise self.err(
+                    f"unknown key {key!r}{did_you_mean(key, RUNTIME_KEYS)}; {RUNTIME} takes "
+                    f"{', '.join(RUNTIME_KEYS)}", knode, dotted,
+                )
+            v = self.src(vnode)
+            bad_chars = isinstance(v.value, str) and any(c in v.value for c in _BAD_NAME_CHARS)
+            if not isinstance(v.value, str) or not v.value or bad_chars:
+                raise self.err(
+                    f"{key} must be a non-empty string without spaces, '.', '/', '*', '>' or '$' "
+                    f"(it becomes part of NATS subjects and URL paths), got {v.value!r}",
+                    vnode, dotted,
+                )
+            sec.runtime[key] = v
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nothing (null)"
+    return f"the scalar {node.value!r}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_resource(key: str, value: Any) -> str | None:
+    """A message if ``value`` is not a valid amount of resource ``key``."""
+    if key == "gpu":
+        if _is_int(value) and value >= 0:
+            return None
+        if isinstance(value, float) and 0 < value < 1:
+            return None  # a fraction of one GPU
+        return f"gpu must be a whole number >= 0 (or a fraction below 1), got {value!r}"
+    if key == "cpu":
+        if (_is_int(value) or isinstance(value, float)) and value > 0:
+            return None
+        if isinstance(value, str) and _CPU.match(value.strip()):
+            return None
+        return f"cpu must be a number > 0 or millicores like '500m', got {value!r}"
+    if _is_int(value) and value > 0:
+        return None
+    if isinstance(value, str) and _MEMORY.match(value.strip()):
+        return None
+    return f"memory must be bytes or a size like '8Gi' or '512Mi', got {value!r}"
+
+
+# -- checking against a graph ---------------------------------------------------------------------
+
+
+def check_deployment(
+    dep: Deployment, services: Mapping[str, ServiceMeta], known_sids: Iterable[str]
+) -> None:
+    """Check the file against the graph's services; every problem is reported at once.
+
+    Section names must be services of the graph, config keys (in sections and ``Common``) must be
+    declared, values must have the declared type, and every ``bind`` entry must name a known SID
+    and an importable service class that declares it.
+    """
+    from .config import validate_file_value
+
+    problems: list[DeploymentError] = []
+
+    def add(message: str, line: int, key: str, fix: str | None = None) -> None:
+        problems.append(
+            DeploymentError(message, file=dep.path, line=line or None, key=key, fix=fix)
+        )
+
+    names = list(services)
+    for sname, sec in dep.services.items():
+        meta = services.get(sname)
+        if meta is None:
+            add(
+                f"section {sname!r} names no service of this graph"
+                f"{did_you_mean(sname, [*names, COMMON, BIND])}; services: "
+                f"{', '.join(names) or 'none'}",
+                sec.line, sname,
+                fix="name a section after its service (@service(name=...), else the class name)",
+            )
+            continue
+        for key, value in sec.config.items():
+            ck = meta.config_keys.get(key)
+            if ck is None:
+                declared = list(meta.config_keys)
+                add(
+                    f"unknown config key {key!r}{did_you_mean(key, declared)}; {sname} declares "
+                    f"{', '.join(declared) or 'no config keys'}",
+                    value.line, f"{sname}.{key}",
+                )
+                continue
+            try:
+                validate_file_value(meta, ck, value)
+            except DeploymentError as err:
+                problems.append(err)
+
+    for key, value in dep.common.items():
+        users = [m for m in services.values() if key in m.config_keys]
+        if not users:
+            every = sorted({k for m in services.values() for k in m.config_keys})
+            add(
+                f"{COMMON} sets {key!r} but no service of this graph declares it"
+                f"{did_you_mean(key, every)}",
+                value.line, f"{COMMON}.{key}",
+            )
+            continue
+        for meta in users:
+            own = dep.section(meta.name)
+            if own is not None and key in own.config:
+                continue  # the service's own value wins; Common's is never used for it
+            try:
+                validate_file_value(meta, meta.config_keys[key], value)
+            except DeploymentError as err:
+                problems.append(err)
+
+    known = set(known_sids)
+    for sid, target in dep.bind.items():
+        if sid not in known:
+            add(
+                f"bind names SID {sid!r}, which no service of this graph declares or depends on"
+                f"{did_you_mean(sid, known)}",
+                target.line, f"{BIND}.{sid}",
+            )
+            continue
+        message = _check_bind_target(sid, str(target.value))
+        if message:
+            add(message, target.line, f"{BIND}.{sid}")
+
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise DeploymentError(
+            f"{len(problems)} problems in the deployment file:\n{lines}", file=dep.path
+        )
+
+
+def _check_bind_target(sid: str, target: str) -> str | None:
+    from .declare import get_meta, is_service
+
+    try:
+        cls = import_target(target)
+    except ImportError as exc:
+        return f"cannot import bind target {target!r}: {exc}"
+    except Exception as exc:  # the module itself failed: bad markup, syntax, ...
+        return f"importing bind target {target!r} failed: {type(exc).__name__}: {exc}"
+    if not is_service(cls):
+        return f"bind target {target!r} is not a @service class"
+    if sid not in get_meta(cls).sids:
+        declared = ", ".join(get_meta(cls).sids) or "none"
+        return f"bind target {target!r} does not declare {sid} (it declares: {declared})"
+    return None
+
+
+def import_target(target: str) -> Any:
+    """Import ``"module:Attr.Path"``; raises ``ImportError`` with a readable message."""
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"no module {module_name!r} ({exc})") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImportError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
