@@ -14,7 +14,15 @@ import msgspec
 
 from reverie.errors import ReverieError
 
-from .declare import ConfigKey, Dependency, EndpointMeta, FeatureMeta, get_meta, is_service
+from .declare import (
+    REQUIRED,
+    ConfigKey,
+    Dependency,
+    EndpointMeta,
+    FeatureMeta,
+    get_meta,
+    is_service,
+)
 from .types import TypeInfo, to_builtins, type_info
 
 __all__ = [
@@ -41,7 +49,8 @@ class BlueprintFormatError(ReverieError, ValueError):
 
 
 class ConfigKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One config key. ``default`` is absent for a required key and for a secret one."""
+    """One config key. ``default`` is the ``@service(config=...)`` value, else the class default;
+    it is absent for a required key and hidden for a secret one."""
 
     name: str
     type: JSONSchema
@@ -196,11 +205,14 @@ def _plain(value: Any) -> Any:
         return repr(value)
 
 
-def _config_info(key: ConfigKey) -> ConfigKeyInfo:
+def _config_info(key: ConfigKey, preset: dict[str, Any]) -> ConfigKeyInfo:
+    """``preset`` holds ``@service(config=...)`` values: they replace the class default."""
     info = key.info
-    default = msgspec.UNSET if key.required or key.secret else _plain(key.default)
+    value = preset.get(key.name, key.default)
+    required = value is REQUIRED
+    default = msgspec.UNSET if required or key.secret else _plain(value)
     return ConfigKeyInfo(
-        name=key.name, type=_schema(info), type_name=info.name, required=key.required,
+        name=key.name, type=_schema(info), type_name=info.name, required=required,
         default=default, description=key.description, secret=key.secret, uri=key.uri,
     )
 
@@ -253,7 +265,7 @@ def _derive(cls: type) -> Blueprint:
         implementation=class_ref(cls),
         workers=meta.workers,
         resources=_plain(meta.resources),
-        config=[_config_info(k) for k in meta.config_keys.values()],
+        config=[_config_info(k, meta.config_values) for k in meta.config_keys.values()],
         endpoints=[_endpoint_info(e) for e in meta.endpoints.values()],
         features=[_feature_info(f) for f in meta.features],
         dependencies=[_dependency_info(a, d) for a, d in meta.dependencies.items()],

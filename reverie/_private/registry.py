@@ -4,15 +4,17 @@ Several classes may claim one SID (Dream: anyone may implement a blueprint); tha
 silent overwrite — resolving such a SID fails until a binding (in code or in the deployment
 file) picks one implementation.
 
-Discovery puts the scanned directory on ``sys.path`` and imports each module and package in it
-by its plain name, so modules keep their ordinary names (``worker:Worker``), sibling imports work,
-and worker processes can re-import a class from its ``module:Class`` reference.
+Discovery appends the scanned directory to ``sys.path`` and imports each module and package in
+it by its plain name, so modules keep their ordinary names (``worker:Worker``), sibling imports
+work, and worker processes can re-import a class from its ``module:Class`` reference. A file
+whose name is already taken by another module (``json.py``) is reported, never imported.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import pkgutil
 import sys
@@ -65,6 +67,19 @@ class DiscoveryReport:
         if self.errors:
             text += f", {len(self.errors)} failed: {', '.join(w for w, _ in self.errors)}"
         return text
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame outside the import machinery and this module."""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename != __file__ and not filename.startswith("<frozen") and (
+            "importlib" not in filename
+        ):
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _import_ref(ref: str) -> type:
@@ -219,18 +234,19 @@ class Registry:
     def discover(self, directory: str | Path) -> DiscoveryReport:
         """Import every module and package in ``directory`` and register their services.
 
-        The directory goes on ``sys.path``; ``name.py`` files and ``name/__init__.py`` packages
-        (with all their submodules) are imported by plain name. A file that fails to import is
-        reported in ``DiscoveryReport.errors`` with its traceback, and logged; the rest still load.
-        Files and folders starting with ``_`` or ``.``, and names that are not identifiers, are
-        skipped.
+        The directory is appended to ``sys.path``; ``name.py`` files and ``name/__init__.py``
+        packages (with all their submodules) are imported by plain name. A file that fails to
+        import is reported in ``DiscoveryReport.errors`` with its traceback, and logged; the
+        rest still load. Files and folders starting with ``_`` or ``.``, and names that are not
+        identifiers, are skipped.
         """
         root = Path(directory).resolve()
         report = DiscoveryReport(source=str(root))
         if not root.is_dir():
             raise FileNotFoundError(f"discover({str(directory)!r}): no such directory")
         if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
+            sys.path.append(str(root))  # last: a discovered file never shadows an installed module
+        importlib.invalidate_caches()
         for entry in sorted(root.iterdir()):
             name = entry.stem if entry.is_file() else entry.name
             if name.startswith(("_", ".")) or not name.isidentifier():
@@ -241,8 +257,6 @@ class Registry:
                 pkg = self._discover_module(name, entry / "__init__.py", root, report)
                 if pkg is not None:
                     self._discover_package(pkg, root, report)
-        for where, _ in report.errors:
-            log.error("discovery: %s failed to import (see the report)", where)
         log.info("discovery: %s", report.summary())
         return report
 
@@ -250,20 +264,24 @@ class Registry:
         self, name: str, file: Path, root: Path, report: DiscoveryReport
     ) -> ModuleType | None:
         try:
-            module = importlib.import_module(name)
-        except (Exception, SystemExit):
-            tb = traceback.format_exc()
-            report.errors.append((str(file), tb))
-            log.error("discovery: cannot import %s:\n%s", file, tb)
-            return None
-        actual = Path(getattr(module, "__file__", None) or "").resolve()
-        if actual != file.resolve():
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+        if origin != file.resolve():
             msg = (
-                f"module name {name!r} of {file} is already taken by {actual or 'a built-in'}; "
-                f"rename the file so its module name is unique"
+                f"module name {name!r} of {file} is already taken by "
+                f"{origin or 'a built-in module'}; rename the file so its module name is unique"
             )
             report.errors.append((str(file), msg))
             log.error("discovery: %s", msg)
+            return None
+        try:
+            module = importlib.import_module(name)
+        except (Exception, SystemExit) as exc:
+            tb = _user_traceback(exc)
+            report.errors.append((str(file), tb))
+            log.error("discovery: cannot import %s:\n%s", file, tb)
             return None
         self._collect(module, file, report)
         return module
@@ -280,10 +298,10 @@ class Registry:
             else:
                 try:
                     module = importlib.import_module(info.name)
-                except (Exception, SystemExit):
+                except (Exception, SystemExit) as exc:
                     file = root.joinpath(*info.name.split("."))
                     where = f"{file}.py" if not file.is_dir() else str(file / "__init__.py")
-                    tb = traceback.format_exc()
+                    tb = _user_traceback(exc)
                     report.errors.append((where, tb))
                     log.error("discovery: cannot import %s:\n%s", where, tb)
                     continue
@@ -307,8 +325,8 @@ class Registry:
             )
             try:
                 obj = ep.load()
-            except (Exception, SystemExit):
-                tb = traceback.format_exc()
+            except (Exception, SystemExit) as exc:
+                tb = _user_traceback(exc)
                 report.errors.append((where, tb))
                 log.error("discovery: cannot load %s:\n%s", where, tb)
                 continue

@@ -1,0 +1,1 @@
+raise AssertionError("discovery must skip modules whose names start with '_'")

@@ -1,0 +1,1 @@
+raise AssertionError("discovery must skip submodules whose names start with '_'")

@@ -1,0 +1,6 @@
+from reverie import service
+
+
+@service(sid="sid://reverie.test/disc/pkg/deep")
+class Deep:
+    pass

@@ -1,0 +1,1 @@
+raise AssertionError("discovery must skip files whose names are not identifiers")
