@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from reverie import URI, config, depends, endpoint, service
 
 WORKER_SID = "sid://example.org/2026/config-worker"

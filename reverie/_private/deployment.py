@@ -471,9 +471,11 @@ def check_deployment(
         raise problems[0]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        raise DeploymentError(
-            f"{len(problems)} problems in the deployment file:\n{lines}", file=dep.path
+        err = DeploymentError(
+            f"{len(problems)} problems in the deployment file {dep.path}:\n{lines}"
         )
+        err.file = dep.path
+        raise err
 
 
 def _check_bind_target(sid: str, target: str) -> str | None:
