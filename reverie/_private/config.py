@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +200,7 @@ validate_file_value = _from_file
 def _from_env(meta: ServiceMeta, ck: ConfigKey, var: str, text: str) -> Any:
     """An env string, parsed leniently; lists, mappings and models are JSON."""
     source = f"env {var}"
-    fix = f"set {var} to a {ck.info.name} value"
+    fix = f"set {var} to a valid {ck.info.name}"
     try:
         return ck.info.validate(text, strict=False)
     except ValidationError as exc:
@@ -213,21 +215,29 @@ def _from_env(meta: ServiceMeta, ck: ConfigKey, var: str, text: str) -> Any:
             return ck.info.validate(decoded, strict=False)
         except ValidationError as exc:
             raise _bad(meta, ck, text, source, exc, fix) from None
-    raise _bad(
-        meta, ck, text, source, first,
-        fix + "; lists, mappings and models are written as JSON, e.g. '[1, 2]'",
-    ) from None
+    if not _is_scalar(ck.annotation):
+        fix += "; lists, mappings and models are written as JSON, e.g. '[1, 2]'"
+    raise _bad(meta, ck, text, source, first, fix) from None
+
+
+def _is_scalar(tp: Any) -> bool:
+    """str/int/float/bool (or a union of them and None): no JSON hint for these."""
+    union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+    args = typing.get_args(tp) if union else (tp,)
+    return all(a in (str, int, float, bool, type(None)) for a in args)
 
 
 # -- resolution -----------------------------------------------------------------------------------
 
 
-def _raise(problems: list[ConfigError], what: str) -> None:
+def _raise(problems: list[ConfigError], what: str, service: str | None = None) -> None:
     if len(problems) == 1:
         raise problems[0]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"{len(problems)} config problems in {what}:\n{lines}")
+        err = ConfigError(f"{len(problems)} config problems in {what}:\n{lines}")
+        err.service = service
+        raise err
 
 
 def _how_to_set(meta: ServiceMeta, ck: ConfigKey) -> str:
@@ -345,7 +355,7 @@ def resolve_config(
         meta, deployment, os.environ if env is None else env, overrides or {},
         overrides_source, problems,
     )
-    _raise(problems, meta.name)
+    _raise(problems, meta.name, meta.name)
     return resolved
 
 

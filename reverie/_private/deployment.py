@@ -471,11 +471,11 @@ def check_deployment(
         raise problems[0]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        err = DeploymentError(
+        combined = DeploymentError(
             f"{len(problems)} problems in the deployment file {dep.path}:\n{lines}"
         )
-        err.file = dep.path
-        raise err
+        combined.file = dep.path
+        raise combined
 
 
 def _check_bind_target(sid: str, target: str) -> str | None:
