@@ -20,6 +20,7 @@ from reverie.errors import CallError, DeadlineExceededError, EndpointNotFoundErr
 from .context import CURRENT, RequestContext, new_context
 from .declare import EndpointMeta, ServiceMeta
 from .transports.base import Transport
+from .transports.inprocess import remote_error
 
 if TYPE_CHECKING:
     from .http.plug import Plug
@@ -110,8 +111,11 @@ class _StreamCaller(_Caller):
         return self._iterate(req, ctx)
 
     async def _iterate(self, req: Any, ctx: RequestContext) -> AsyncIterator[Any]:
+        # The only per-item layer on the in-process path: it sets the request context for the
+        # producer, converts wire items, translates errors and closes the producer on exit.
         inner = self._transport.stream(self._ep, req, ctx)
         convert = self._convert
+        token = CURRENT.set(ctx)
         try:
             if ctx.deadline is not None:
                 step = inner.__anext__
@@ -130,7 +134,16 @@ class _StreamCaller(_Caller):
         except CallError as err:
             _stamp(err, self._meta, self._ep, ctx)
             raise
+        except Exception as exc:
+            # Transports raise CallErrors; anything else escaped the handler itself.
+            err = remote_error(exc, ctx)
+            _stamp(err, self._meta, self._ep, ctx)
+            raise err from exc
         finally:
+            try:
+                CURRENT.reset(token)
+            except ValueError:
+                pass  # finalised from another context (an abandoned stream)
             aclose = getattr(inner, "aclose", None)
             if aclose is not None:
                 await aclose()

@@ -99,8 +99,10 @@ class InProcessTransport(Transport):
         method = self._method(endpoint)
         if self.serialize:
             return self._stream_serialized(method, endpoint, request, ctx)
-        gen = method() if endpoint.request_param is None else method(request)
-        return _guard(gen, ctx)
+        # The handler's own generator: the client's single wrapper sets the context, translates
+        # its exceptions and closes it (one layer measured at ~2x a bare generator; two, ~2.8x).
+        gen: AsyncIterator[Any] = method() if endpoint.request_param is None else method(request)
+        return gen
 
     async def _stream_serialized(
         self, method: Callable[..., Any], ep: EndpointMeta, request: Any, ctx: RequestContext
@@ -113,34 +115,17 @@ class InProcessTransport(Transport):
                 gen = method(ep.request_info.validate(msgpack_decode(msgpack_encode(request))))
         except CallError as err:
             raise _wire_error(remote_error(err, wire_ctx)) from None
+        token = CURRENT.set(wire_ctx)
         try:
-            async for item in _guard(gen, wire_ctx):
+            async for item in gen:
                 yield msgpack_decode(msgpack_encode(item))
         except CallError as err:
-            raise _wire_error(err) from None
-        except TypeError as exc:  # an item the codec cannot encode
+            raise _wire_error(remote_error(err, wire_ctx)) from None
+        except Exception as exc:
             raise _wire_error(remote_error(exc, wire_ctx)) from None
-
-
-async def _guard(gen: AsyncIterator[Any], ctx: RequestContext) -> AsyncIterator[Any]:
-    """Run the producer with the request context set; translate its errors; close it on exit.
-
-    One async-generator layer is the cheapest wrapper measured (about 2x a bare generator's
-    per-item cost); a class with a coroutine ``__anext__`` that sets the context per item is ~5x.
-    """
-    token = CURRENT.set(ctx)
-    try:
-        async for item in gen:
-            yield item
-    except CallError as err:
-        raise remote_error(err, ctx) from None
-    except Exception as exc:
-        raise remote_error(exc, ctx) from exc
-    finally:
-        try:
-            CURRENT.reset(token)
-        except ValueError:
-            pass  # finalised from another context (garbage collection of an abandoned stream)
-        aclose = getattr(gen, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        finally:
+            try:
+                CURRENT.reset(token)
+            except ValueError:
+                pass  # finalised from another context (an abandoned stream)
+            await gen.aclose()  # type: ignore[attr-defined]
