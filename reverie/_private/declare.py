@@ -276,15 +276,26 @@ def _check_async(func: Any, what: str) -> None:
         raise MarkupError(
             f"{what} needs an 'async def' method (a coroutine or an async generator), but this "
             f"is a plain function",
-            member=func.__qualname__,
-            fix=f"write 'async def {func.__name__}(...)'",
+            member=getattr(func, "__qualname__", repr(func)),
+            fix=f"write 'async def {getattr(func, '__name__', 'name')}(...)'",
         )
 
 
-def endpoint(name: str | None = None, *, idempotent: bool = False, description: str = "") -> Callable[[F], F]:
+def endpoint(
+    name: str | None = None, *, idempotent: bool = False, description: str = ""
+) -> Callable[[F], F]:
     """Mark an RPC endpoint: ``async def`` is unary, an async generator is streaming."""
     if callable(name):
-        raise MarkupError("use @endpoint() with parentheses", member=getattr(name, "__qualname__", None))
+        raise MarkupError(
+            "use @endpoint() with parentheses", member=getattr(name, "__qualname__", None)
+        )
+    if name is not None and (
+        not isinstance(name, str) or not name or any(c in name for c in " ./*>$")
+    ):
+        raise MarkupError(
+            f"@endpoint(name={name!r}): an endpoint name must be a non-empty string without "
+            f"spaces, '.', '/', '*', '>' or '$' (it becomes part of NATS subjects and URL paths)"
+        )
 
     def mark(func: F) -> F:
         _check_async(func, "@endpoint")
@@ -427,7 +438,7 @@ def service(cls: C | None = None, /, **kwargs: Any) -> Any:
         return _build(cls, kwargs)
 
     def wrap(c: C) -> C:
-        return _build(c, kwargs)
+        return typing.cast(C, _build(c, kwargs))
 
     return wrap
 
@@ -437,10 +448,14 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         raise MarkupError(f"@service must decorate a class, not {cls!r}")
     name = kw.get("name") or cls.__name__
     sids = kw.get("sid") or []
-    if isinstance(sids, str):
+    if not isinstance(sids, (list, tuple)):
         sids = [sids]
     for sid in sids:
-        if not isinstance(sid, str) or not sid.startswith(SID_SCHEME) or len(sid) <= len(SID_SCHEME):
+        if (
+            not isinstance(sid, str)
+            or not sid.startswith(SID_SCHEME)
+            or len(sid) <= len(SID_SCHEME)
+        ):
             raise MarkupError(
                 f"SID {sid!r} is not a sid:// URI", service=name,
                 fix="write it like 'sid://example.org/2026/worker'",
@@ -566,7 +581,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         dependencies=dependencies,
         hooks=hooks,
     )
-    cls.__reverie_service__ = meta
+    setattr(cls, "__reverie_service__", meta)  # noqa: B010 - a dunder mypy cannot see
     return cls
 
 
