@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDeniedError",
     "CallError",
     "ConfigError",
     "DeadlineExceededError",
@@ -312,6 +313,13 @@ class EndpointNotFoundError(CallError, LookupError):
 
     code = "not_found"
     status = 404
+
+
+class AccessDeniedError(CallError, PermissionError):
+    """The caller lacks the key a feature's access level needs: 401 without one, 403 wrong one."""
+
+    code = "access_denied"
+    status = 403
 
 
 class DeadlineExceededError(CallError, TimeoutError):
