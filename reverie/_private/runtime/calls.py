@@ -1,0 +1,318 @@
+"""Outgoing calls: the caller's half of one unary call or one stream.
+
+The runtime's reply-inbox callback hands each frame to ``on_frame`` directly (a future is
+resolved, or an item is appended to the stream's buffer), so no Task is made per message. The
+runtime's timer calls ``check`` to notice an instance that stopped sending heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import (
+    CallError,
+    DeadlineExceededError,
+    InstanceLostError,
+    TransportError,
+)
+
+from ..codec import msgpack_encode
+from ..context import RequestContext
+from . import wire
+from .core import lost_error
+
+if TYPE_CHECKING:
+    from .client import EndpointRuntimeClient
+    from .core import DistributedRuntime
+
+__all__ = ["NoResponders", "OutgoingCall", "StreamCall", "UnaryCall"]
+
+_DATA, _END, _ERR, _HB, _BATCH = wire.DATA, wire.END, wire.ERR, wire.HB, wire.BATCH
+
+
+class NoResponders(Exception):
+    """NATS said nobody subscribes to the instance's subject: the request was never delivered,
+    so trying another instance is always safe."""
+
+
+class OutgoingCall:
+    """What the runtime needs from a call in flight."""
+
+    __slots__ = ("alive", "client", "ctx", "iid", "last", "reply", "rt")
+    is_stream = False
+
+    def __init__(self, client: EndpointRuntimeClient, ctx: RequestContext) -> None:
+        self.client = client
+        self.rt: DistributedRuntime = client._rt
+        self.ctx = ctx
+        self.iid = ""
+        self.reply = ""
+        self.alive = False
+        self.last = 0.0
+
+    def on_frame(self, frame: list[Any]) -> None:
+        raise NotImplementedError
+
+    def fail(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def no_responders(self) -> None:
+        self.fail(NoResponders(self.iid))
+
+    def fail_transport(self, reason: str) -> None:
+        self.fail(TransportError(
+            f"{self.client.path}: call to instance {self.iid} failed: {reason}",
+            request_id=self.ctx.request_id, service=self.client.component,
+            endpoint=self.client.name))
+
+    def lost(self, reason: str) -> None:
+        """The instance went away: stop routing to it, fail the call, tell it to stop."""
+        self.rt.suspect(self.iid)
+        self.rt.send_ctl_soon(self.iid, [wire.CANCEL, self.reply])
+        self.fail(lost_error(self.client.path, self.iid, reason, self.ctx.request_id))
+
+    def expire(self) -> None:
+        self.rt.send_ctl_soon(self.iid, [wire.CANCEL, self.reply])
+        self.fail(DeadlineExceededError(
+            f"deadline passed waiting for instance {self.iid}",
+            request_id=self.ctx.request_id, service=self.client.component,
+            endpoint=self.client.name))
+
+    def check(self, now: float, stalled: bool) -> None:
+        """Timer tick: a call that heard nothing for the liveness timeout has lost its instance."""
+        if self.alive or stalled:
+            self.alive = False
+            self.last = now
+        elif now - self.last > wire.LIVENESS_TIMEOUT:
+            self.lost(f"no heartbeat for {wire.LIVENESS_TIMEOUT} s")
+
+
+class UnaryCall(OutgoingCall):
+    """A unary call: one future, resolved by the first DATA or ERR frame."""
+
+    __slots__ = ("fut",)
+
+    def __init__(self, client: EndpointRuntimeClient, ctx: RequestContext,
+                 fut: asyncio.Future[Any], iid: str, reply: str) -> None:
+        super().__init__(client, ctx)
+        self.fut = fut
+        self.iid = iid
+        self.reply = reply
+        self.last = time.monotonic()
+
+    def on_frame(self, frame: list[Any]) -> None:
+        fut = self.fut
+        if fut.done():
+            return
+        kind = frame[0]
+        if kind == _DATA:
+            fut.set_result(frame[2])
+        elif kind == _HB:
+            self.alive = True
+        elif kind == _ERR:
+            fut.set_exception(CallError.from_wire(frame[1]))
+        else:
+            self.fail_transport(f"unexpected frame kind {kind!r} for a unary call")
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.fut.done():
+            self.fut.set_exception(exc)
+
+
+_NEW, _OPEN, _ENDED, _CLOSED = 0, 1, 2, 3
+
+
+class StreamCall(OutgoingCall):
+    """A streaming call, as an async iterator. ``aclose()`` cancels the producer.
+
+    The caller grants credit as it consumes (half a window at a time), so at most ``window``
+    items are ever buffered here and the producer waits when the consumer is slow."""
+
+    __slots__ = ("_buf", "_consumed", "_delivered", "_error", "_half", "_next_seq", "_request",
+                 "_retried", "_state", "_timer", "_tried", "_waiter")
+    is_stream = True
+
+    def __init__(self, client: EndpointRuntimeClient, request: Any, ctx: RequestContext) -> None:
+        super().__init__(client, ctx)
+        self._request = request
+        self._buf: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._state = _NEW
+        self._error: BaseException | None = None
+        self._next_seq = 0
+        self._consumed = 0
+        self._delivered = 0
+        self._half = max(1, client.window // 2)
+        self._timer: asyncio.TimerHandle | None = None
+        self._tried: set[str] | None = None
+        self._retried = False
+
+    def __aiter__(self) -> StreamCall:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            buf = self._buf
+            if buf:
+                item = buf.popleft()
+                self._delivered += 1
+                consumed = self._consumed + 1
+                if consumed >= self._half and self._state == _OPEN:
+                    self._consumed = 0
+                    await self.rt.send_ctl(self.iid, [wire.CREDIT, self.reply, consumed])
+                else:
+                    self._consumed = consumed
+                validate = self.client._validate
+                return item if validate is None else validate(item, strict=False)
+            state = self._state
+            if state == _OPEN:
+                fut = self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await fut
+                except asyncio.CancelledError:
+                    await self.aclose()
+                    raise
+                finally:
+                    self._waiter = None
+                continue
+            if state == _NEW:
+                try:
+                    await self._open()
+                except BaseException:
+                    self._finish()
+                    raise
+                continue
+            err = self._error
+            if err is None or state == _CLOSED:
+                self._finish()
+                raise StopAsyncIteration
+            if self._delivered == 0 and self._next_seq == 0 and self._may_retry(err):
+                self._state = _NEW
+                self._error = None
+                continue
+            self._error = None
+            self._state = _CLOSED
+            self._finish()
+            raise err
+
+    def _may_retry(self, err: BaseException) -> bool:
+        if isinstance(err, NoResponders):
+            self.rt.suspect(self.iid)
+        elif (isinstance(err, InstanceLostError) and not self._retried
+              and self.client.idempotent_now()):
+            self._retried = True
+        else:
+            return False
+        if self._tried is None:
+            self._tried = set()
+        self._tried.add(self.iid)
+        return True
+
+    async def _open(self) -> None:
+        client = self.client
+        rt = self.rt
+        watcher = client._watcher
+        if not watcher._ready.is_set():
+            await watcher.ready()
+        iid = client.pick(self._tried)
+        if not rt.nc.is_connected:
+            await rt.wait_connected(self.ctx, client.path)
+        ctx = self.ctx
+        if ctx.deadline is not None:
+            rem = ctx.deadline - time.monotonic()
+            if rem <= 0:
+                raise client.deadline_error(iid, ctx)
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(rem, self.expire)
+        reply = rt.next_reply()
+        self.iid = iid
+        self.reply = reply
+        self._state = _OPEN
+        self._next_seq = 0
+        self._consumed = 0
+        self.alive = False
+        self.last = time.monotonic()
+        rt._calls[reply] = self
+        rt._inflight[iid] += 1
+        payload = msgpack_encode([ctx.to_wire(), self._request, client.window])
+        try:
+            await rt.nc.publish(client.prefix + iid, payload, reply=reply)
+        except Exception as exc:
+            self._end(TransportError(f"{client.path}: could not send the request: {exc}",
+                                     request_id=ctx.request_id))
+
+    def _end(self, err: BaseException | None) -> None:
+        if self._state != _OPEN:
+            return
+        self._state = _ENDED
+        self._error = err
+        rt = self.rt
+        if rt._calls.pop(self.reply, None) is not None:
+            rt._inflight[self.iid] -= 1
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _finish(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._state == _OPEN:
+            self._end(None)
+
+    def on_frame(self, frame: list[Any]) -> None:
+        if self._state != _OPEN:
+            return
+        self.alive = True
+        kind = frame[0]
+        if kind == _DATA:
+            if frame[1] != self._next_seq:
+                self._gap(frame[1])
+                return
+            self._next_seq += 1
+            self._buf.append(frame[2])
+        elif kind == _BATCH:
+            if frame[1] != self._next_seq:
+                self._gap(frame[1])
+                return
+            items = frame[2]
+            self._next_seq += len(items)
+            self._buf.extend(items)
+        elif kind == _HB:
+            return
+        elif kind == _END:
+            if frame[1] != self._next_seq:
+                self._gap(frame[1])
+                return
+            self._end(None)
+            return
+        elif kind == _ERR:
+            self._end(CallError.from_wire(frame[1]))
+            return
+        else:
+            self.fail_transport(f"unexpected frame kind {kind!r} in a stream")
+            return
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _gap(self, got: Any) -> None:
+        self.rt.send_ctl_soon(self.iid, [wire.CANCEL, self.reply])
+        self.fail_transport(f"stream frames were lost (expected item {self._next_seq}, got {got})")
+
+    def fail(self, exc: BaseException) -> None:
+        self._end(exc)
+
+    async def aclose(self) -> None:
+        """Stop the stream; the producer's generator is cancelled on the serving side."""
+        if self._state == _OPEN:
+            iid, reply = self.iid, self.reply
+            self._end(None)
+            await self.rt.send_ctl(iid, [wire.CANCEL, reply])
+        self._state = _CLOSED
+        self._error = None
+        self._buf.clear()
+        self._finish()

@@ -1,0 +1,163 @@
+"""The caller's handle on one endpoint: routing over live instances, unary calls and streams.
+
+Requests that NATS reports had no responder were never delivered and go to another instance;
+an instance lost mid-call raises ``InstanceLostError``, or is retried once elsewhere when the
+endpoint is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import (
+    DeadlineExceededError,
+    InstanceLostError,
+    NoInstancesError,
+    TransportError,
+)
+
+from ..codec import msgpack_encode
+from ..context import RequestContext, new_context
+from ..types import type_info
+from . import wire
+from .calls import NoResponders, StreamCall, UnaryCall
+from .routing import Router, make_router
+
+if TYPE_CHECKING:
+    from .addressing import Endpoint
+
+__all__ = ["EndpointRuntimeClient"]
+
+
+class EndpointRuntimeClient:
+    """Calls one endpoint on whichever live instance the router picks."""
+
+    def __init__(self, endpoint: Endpoint, router: str | Router, *, idempotent: bool,
+                 response_type: Any, window: int) -> None:
+        rt = endpoint.runtime
+        comp = endpoint.component
+        self._rt = rt
+        self.endpoint = endpoint
+        self.path = endpoint.path
+        self.component = comp.name
+        self.name = endpoint.name
+        self.prefix = endpoint.subject + "."
+        self.router = make_router(router)
+        self.idempotent = idempotent
+        info = type_info(response_type)
+        self._validate = None if info.is_any else info.validate
+        if window < 2:
+            raise ValueError(f"window={window}: a stream window is at least 2 items")
+        self.window = window
+        self._watcher = rt.watcher(f"{comp.namespace.name}.{comp.name}.{endpoint.name}.*",
+                                   endpoint.path)
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    def instances(self) -> list[str]:
+        """Live instance ids, sorted (those this process suspects are dead left out)."""
+        return self._rt.live(self._watcher.ids)
+
+    async def wait_for_instances(
+        self, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+    ) -> list[str]:
+        """Wait until ``n`` instances are live; NoInstancesError naming the count on timeout."""
+        return await self._watcher.wait_for(n, timeout, self.instances)
+
+    def idempotent_now(self) -> bool:
+        if self.idempotent:
+            return True
+        return any(e.get("idempotent") for e in self._watcher.entries.values())
+
+    def pick(self, exclude: set[str] | None = None) -> str:
+        ids = self._watcher.ids
+        if self._rt._suspects:
+            ids = self._rt.live(ids)
+        if exclude:
+            ids = [i for i in ids if i not in exclude]
+        if not ids:
+            tried = f" (tried {', '.join(sorted(exclude))})" if exclude else ""
+            raise NoInstancesError(
+                f"no live instance serves {self.path} on NATS at {self._rt.url}{tried}; fix: "
+                f"start a process serving {self.endpoint.component.path}, or wait with "
+                f"client.wait_for_instances()",
+                service=self.component, endpoint=self.name)
+        return self.router.choose(ids, self._rt._inflight)
+
+    def deadline_error(self, iid: str, ctx: RequestContext) -> DeadlineExceededError:
+        return DeadlineExceededError(
+            f"deadline passed before the call to instance {iid} was sent",
+            request_id=ctx.request_id, service=self.component, endpoint=self.name)
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    async def call(self, request: Any, ctx: RequestContext | None = None) -> Any:
+        """Call the unary endpoint; returns the result as plain data (or ``response_type``)."""
+        if not self._watcher._ready.is_set():
+            await self._watcher.ready()
+        if ctx is None:
+            ctx = new_context()
+        payload = msgpack_encode([ctx.to_wire(), request, 0])
+        tried: set[str] | None = None
+        retried = False
+        while True:
+            iid = self.pick(tried)
+            try:
+                result = await self._unary(iid, payload, ctx)
+            except NoResponders:
+                self._rt.suspect(iid)
+            except InstanceLostError:
+                if retried or not self.idempotent_now():
+                    raise
+                retried = True
+            else:
+                return result if self._validate is None else self._validate(result, strict=False)
+            if tried is None:
+                tried = set()
+            tried.add(iid)
+
+    async def _unary(self, iid: str, payload: bytes, ctx: RequestContext) -> Any:
+        rt = self._rt
+        nc = rt.nc
+        if not nc.is_connected:
+            await rt.wait_connected(ctx, self.path)
+        loop = asyncio.get_running_loop()
+        timer = None
+        deadline = ctx.deadline
+        if deadline is not None and deadline <= time.monotonic():
+            raise self.deadline_error(iid, ctx)
+        reply = rt.next_reply()
+        fut = loop.create_future()
+        call = UnaryCall(self, ctx, fut, iid, reply)
+        rt._calls[reply] = call
+        inflight = rt._inflight
+        inflight[iid] += 1
+        try:
+            try:
+                await nc.publish(self.prefix + iid, payload, reply=reply)
+            except Exception as exc:
+                raise TransportError(
+                    f"{self.path}: could not send the request to instance {iid}: "
+                    f"{exc or type(exc).__name__}", request_id=ctx.request_id,
+                    service=self.component, endpoint=self.name) from None
+            if deadline is not None:
+                timer = loop.call_later(deadline - time.monotonic(), call.expire)
+            return await fut
+        except asyncio.CancelledError:
+            if fut.cancelled():  # the caller was cancelled: stop the handler too
+                rt.send_ctl_soon(iid, [wire.CANCEL, reply])
+            raise
+        finally:
+            del rt._calls[reply]
+            inflight[iid] -= 1
+            if timer is not None:
+                timer.cancel()
+
+    def stream(self, request: Any, ctx: RequestContext | None = None) -> StreamCall:
+        """Call the streaming endpoint; iterate the result, ``aclose()`` to cancel."""
+        return StreamCall(self, request, ctx if ctx is not None else new_context())
+
+    def __repr__(self) -> str:
+        return f"EndpointRuntimeClient({self.path}, router={self.router!r})"

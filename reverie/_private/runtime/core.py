@@ -1,0 +1,426 @@
+"""The distributed runtime: one NATS connection per process, shared by every served endpoint
+and every client in it.
+
+It owns the reply inbox (one wildcard subscription; replies are routed to waiting calls by
+subject, no Task per message), the control subject callers use to grant credit and cancel, the
+timer that sends heartbeats for running calls and watches the liveness of outgoing calls, the
+instance leases and the KV watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import InstanceLostError, TransportError, UnavailableError
+
+from ..codec import msgpack_decode, msgpack_encode
+from ..context import RequestContext
+from . import wire
+from .discovery import InstanceWatcher, Leases
+
+if TYPE_CHECKING:
+    from .addressing import Namespace
+    from .calls import OutgoingCall
+    from .micro import MicroResponder
+    from .serve import ServerCall
+
+__all__ = ["DistributedRuntime"]
+
+log = logging.getLogger("reverie.runtime")
+
+_STATUS = "Status"
+
+
+class DistributedRuntime:
+    """Serve endpoints and call them across processes and machines, joined through NATS."""
+
+    def __init__(self, url: str, instance_id: str, lease_ttl: float) -> None:
+        self.url = url
+        self.instance_id = wire.check_token("instance", instance_id)
+        self.instances_bucket = wire.INSTANCES_BUCKET
+        self.blueprints_bucket = wire.BLUEPRINTS_BUCKET
+        self.leases = Leases(self, lease_ttl)
+        self.nc: Any = None
+        self._js: Any = None
+        self._kv_instances: Any = None
+        self._kv_blueprints: Any = None
+        self._inbox = ""
+        self._seq = itertools.count(1)
+        #: outgoing calls by reply subject
+        self._calls: dict[str, OutgoingCall] = {}
+        #: calls this process is serving, by the caller's reply subject
+        self._serving: dict[str, ServerCall] = {}
+        self._inflight: defaultdict[str, int] = defaultdict(int)
+        self._suspects: dict[str, float] = {}
+        self._watchers: dict[str, InstanceWatcher] = {}
+        self._connected = asyncio.Event()
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._served: list[Any] = []
+        self.micro: MicroResponder | None = None
+        self._bg: set[asyncio.Task[Any]] = set()
+
+    # -- connecting ------------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        instance_id: str | None = None,
+        lease_ttl: float = 10.0,
+        connect_timeout: float = 5.0,
+        **nats_options: Any,
+    ) -> DistributedRuntime:
+        """Connect to NATS at ``url``. ``nats_options`` (credentials, TLS, ...) go to
+        ``nats.connect``; reconnection is on and unlimited unless you say otherwise."""
+        import nats.aio.client
+
+        rt = cls(url, instance_id or os.urandom(8).hex(), lease_ttl)
+        user_cbs = {k: nats_options.pop(k, None) for k in
+                    ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")}
+
+        async def disconnected() -> None:
+            rt._on_disconnected()
+            if user_cbs["disconnected_cb"]:
+                await user_cbs["disconnected_cb"]()
+
+        async def reconnected() -> None:
+            rt._spawn(rt._on_reconnected())
+            if user_cbs["reconnected_cb"]:
+                await user_cbs["reconnected_cb"]()
+
+        async def error(exc: Exception) -> None:
+            log.debug("nats error: %s", exc)
+            if user_cbs["error_cb"]:
+                await user_cbs["error_cb"](exc)
+
+        async def closed() -> None:
+            rt._connected.clear()
+            if user_cbs["closed_cb"]:
+                await user_cbs["closed_cb"]()
+
+        opts: dict[str, Any] = {
+            "name": f"reverie-{rt.instance_id}",
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.25,
+            "connect_timeout": 2,
+            "ping_interval": 5,
+            "max_outstanding_pings": 2,
+        }
+        opts.update(nats_options)
+        nc = nats.aio.client.Client()
+        try:
+            await asyncio.wait_for(
+                nc.connect(url, disconnected_cb=disconnected, reconnected_cb=reconnected,
+                           error_cb=error, closed_cb=closed, **opts),
+                connect_timeout,
+            )
+        except BaseException as exc:
+            with contextlib.suppress(BaseException):
+                await nc.close()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or \
+                type(exc).__name__
+            raise TransportError(
+                f"cannot connect to NATS at {url} ({reason}) within {connect_timeout} s; "
+                f"fix: start nats-server there (or run with the embedded server), check the URL, "
+                f"credentials and TLS options"
+            ) from None
+        rt.nc = nc
+        await rt._setup()
+        return rt
+
+    async def _setup(self) -> None:
+        nc = self.nc
+        self._js = nc.jetstream()
+        await self._ensure_buckets()
+        self._inbox = nc.new_inbox()
+        await nc.subscribe(self._inbox + ".*", cb=self._on_reply)
+        await nc.subscribe(wire.ctl_subject(self.instance_id), cb=self._on_ctl)
+        self._connected.set()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _ensure_buckets(self) -> None:
+        import nats.js.errors
+
+        js = self._js
+        for attr, bucket, marker in (("_kv_instances", self.instances_bucket, 1.0),
+                                     ("_kv_blueprints", self.blueprints_bucket, None)):
+            try:
+                kv = await js.key_value(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                try:
+                    kv = await js.create_key_value(bucket=bucket, history=1,
+                                                   limit_marker_ttl=marker)
+                except nats.js.errors.Error as exc:
+                    raise TransportError(
+                        f"cannot create the KV bucket {bucket!r} on NATS at {self.url}: {exc}; "
+                        f"fix: enable JetStream on the server (nats-server -js) and allow this "
+                        f"user to manage the bucket"
+                    ) from None
+            setattr(self, attr, kv)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    # -- addressing ------------------------------------------------------------------------------
+
+    def namespace(self, ns: str) -> Namespace:
+        from .addressing import Namespace
+
+        return Namespace(self, wire.check_token("namespace", ns))
+
+    # -- blueprints ------------------------------------------------------------------------------
+
+    async def put_blueprint(self, ns: str, component: str, blueprint_json: str) -> None:
+        """Publish a component's blueprint (JSON text) so hosts that know it only remotely can
+        build clients for it."""
+        key = f"{wire.check_token('namespace', ns)}.{wire.check_token('component', component)}"
+        await self._kv_blueprints.put(key, blueprint_json.encode())
+
+    async def get_blueprint(self, ns: str, component: str) -> str | None:
+        """The blueprint JSON a host published for ``ns/component``, or None."""
+        import nats.js.errors
+
+        key = f"{wire.check_token('namespace', ns)}.{wire.check_token('component', component)}"
+        try:
+            entry = await self._kv_blueprints.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        return bytes(entry.value).decode()
+
+    async def delete_blueprint(self, ns: str, component: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._kv_blueprints.purge(f"{ns}.{component}")
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    def watcher(self, pattern: str, label: str) -> InstanceWatcher:
+        """The shared watcher of a KV key pattern, started on first use."""
+        w = self._watchers.get(pattern)
+        if w is None:
+            w = self._watchers[pattern] = InstanceWatcher(self, pattern, label)
+            w.on_change(self._instance_changed)
+            w.start()
+        return w
+
+    def live(self, ids: list[str]) -> list[str]:
+        """``ids`` without the instances this process suspects are dead."""
+        if not self._suspects:
+            return ids
+        now = time.monotonic()
+        out = []
+        for iid in ids:
+            until = self._suspects.get(iid)
+            if until is None:
+                out.append(iid)
+            elif until < now:
+                del self._suspects[iid]
+                out.append(iid)
+        return out
+
+    def suspect(self, iid: str) -> None:
+        """Stop routing to ``iid`` until it refreshes its lease (or its lease would expire)."""
+        self._suspects[iid] = time.monotonic() + self.leases.ttl + 1.0
+
+    def _instance_changed(self, iid: str, alive: bool) -> None:
+        if alive:
+            self._suspects.pop(iid, None)
+            return
+        for call in list(self._calls.values()):
+            if call.iid == iid:
+                call.lost("its lease was removed (the instance stopped or expired)")
+
+    async def wait_for_component(
+        self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+    ) -> list[str]:
+        """Wait until ``ns/component`` has ``n`` live instances: the readiness primitive for a
+        service whose required dependency runs elsewhere. Raises NoInstancesError on timeout."""
+        w = self.watcher(f"{ns}.{component}.>", f"{ns}/{component}")
+        return await w.wait_for(n, timeout, lambda: self.live(w.ids))
+
+    # -- connection events -------------------------------------------------------------------------
+
+    def _on_disconnected(self) -> None:
+        self._connected.clear()
+        if self._closing:
+            return
+        for call in list(self._calls.values()):
+            call.fail_transport("the connection to NATS was lost mid-call")
+        for sc in list(self._serving.values()):
+            sc.cancel()
+
+    async def _on_reconnected(self) -> None:
+        self._connected.set()
+        try:
+            await self._ensure_buckets()
+        except Exception as exc:
+            log.warning("after reconnecting: %s", exc)
+        for w in self._watchers.values():
+            w.restart()
+        await self.leases.refresh_all()
+
+    async def wait_connected(self, ctx: RequestContext | None, what: str) -> None:
+        """Wait for a reconnect (bounded by the deadline, else 10 s)."""
+        if self._closed:
+            raise TransportError(f"{what}: the runtime is closed")
+        timeout = 10.0
+        rem = ctx.remaining() if ctx is not None else None
+        if rem is not None:
+            timeout = max(0.0, min(timeout, rem))
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            raise TransportError(
+                f"{what}: not connected to NATS at {self.url} (waited {timeout:.1f} s for a "
+                f"reconnect); fix: check that nats-server is running"
+            ) from None
+
+    # -- wire plumbing -----------------------------------------------------------------------------
+
+    def next_reply(self) -> str:
+        return f"{self._inbox}.{next(self._seq)}"
+
+    async def _on_reply(self, msg: Any) -> None:
+        call = self._calls.get(msg.subject)
+        if call is None:
+            return
+        data = msg.data
+        if not data:
+            hdr = msg.headers
+            if hdr and hdr.get(_STATUS) == "503":
+                call.no_responders()
+            return
+        try:
+            frame = msgpack_decode(data)
+        except Exception:
+            call.fail_transport("a reply frame could not be decoded")
+            return
+        call.on_frame(frame)
+
+    async def _on_ctl(self, msg: Any) -> None:
+        try:
+            frame = msgpack_decode(msg.data)
+            sc = self._serving.get(frame[1])
+        except Exception:
+            return
+        if sc is None:
+            return
+        kind = frame[0]
+        sc.last_touch = time.monotonic()
+        if kind == wire.CREDIT:
+            sc.add_credit(int(frame[2]))
+        elif kind == wire.CANCEL:
+            sc.cancel()
+
+    async def send_ctl(self, iid: str, frame: list[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.publish(wire.ctl_subject(iid), msgpack_encode(frame))
+
+    def send_ctl_soon(self, iid: str, frame: list[Any]) -> None:
+        """Send a control frame from synchronous code (a callback or a cancelled task)."""
+        if self.nc is not None and not self.nc.is_closed:
+            self._spawn(self.send_ctl(iid, frame))
+
+    async def _tick(self) -> None:
+        """Heartbeats for the calls this process serves; liveness of the calls it makes."""
+        loop = asyncio.get_running_loop()
+        tick = wire.WATCHDOG_TICK
+        hb_every = max(1, round(wire.HEARTBEAT_INTERVAL / tick))
+        ka_every = max(1, round(wire.KEEPALIVE_INTERVAL / tick))
+        hb_frame = msgpack_encode([wire.HB])
+        n = 0
+        expected = loop.time() + tick
+        while True:
+            await asyncio.sleep(tick)
+            n += 1
+            now = time.monotonic()
+            lag = loop.time() - expected
+            expected = loop.time() + tick
+            connected = self.nc.is_connected
+            try:
+                if self._calls and connected:
+                    stalled = lag > tick  # our own loop stalled: frames may sit unread
+                    for call in list(self._calls.values()):
+                        call.check(now, stalled)
+                    if n % ka_every == 0:
+                        for call in list(self._calls.values()):
+                            if call.is_stream:
+                                await self.send_ctl(call.iid, [wire.KEEPALIVE, call.reply])
+                if self._serving and connected and n % hb_every == 0:
+                    publish = self.nc.publish
+                    for reply, sc in list(self._serving.items()):
+                        if sc.heartbeat_due(now):
+                            await publish(reply, hb_frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("runtime tick: %s", exc)
+
+    # -- shutdown ----------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Deregister every instance at once, end the calls being served, drain the connection."""
+        if self._closed:
+            return
+        self._closing = True
+        for served in list(self._served):
+            with contextlib.suppress(Exception):
+                await served.stop(deregister=False)
+        with contextlib.suppress(Exception):
+            await self.leases.close()
+        for sc in list(self._serving.values()):
+            sc.shutdown()
+        if self._serving:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._drain_serving(), 2.0)
+        for w in self._watchers.values():
+            w.stop()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for call in list(self._calls.values()):
+            call.fail(UnavailableError("the runtime was closed while the call was in flight"))
+        self._closed = True
+        for task in list(self._bg):
+            task.cancel()
+        nc = self.nc
+        if nc is not None and not nc.is_closed:
+            try:
+                await asyncio.wait_for(nc.drain(), 5.0)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+
+    async def _drain_serving(self) -> None:
+        while self._serving:  # noqa: ASYNC110 - calls end on their own; poll briefly
+            await asyncio.sleep(0.01)
+
+    async def __aenter__(self) -> DistributedRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"DistributedRuntime({self.url}, instance={self.instance_id})"
+
+
+def lost_error(what: str, iid: str, reason: str, request_id: str | None) -> InstanceLostError:
+    return InstanceLostError(
+        f"{what}: instance {iid} was lost mid-call ({reason}); the call may or may not have run",
+        request_id=request_id,
+    )

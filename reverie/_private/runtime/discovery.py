@@ -1,0 +1,232 @@
+"""Discovery: instance leases in a JetStream KV bucket, and watchers that keep live lists.
+
+Each served endpoint puts ``{ns}.{component}.{endpoint}.{instance}`` with a per-key TTL (the
+lease) and re-puts it every third of the TTL. A clean shutdown purges the key at once; a crashed
+process stops refreshing and the server expires the key, placing a marker that watchers see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import NoInstancesError
+
+from ..codec import msgpack_decode
+
+if TYPE_CHECKING:
+    from .core import DistributedRuntime
+
+__all__ = ["InstanceWatcher", "Leases"]
+
+log = logging.getLogger("reverie.runtime")
+
+
+class Leases:
+    """This process's keys in the instances bucket, refreshed until released."""
+
+    def __init__(self, rt: DistributedRuntime, ttl: float) -> None:
+        if ttl < 1.0:
+            raise ValueError(f"lease_ttl={ttl} is below the 1 s minimum of NATS per-key TTLs")
+        self._rt = rt
+        self.ttl = ttl
+        self._entries: dict[str, bytes] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def _subject(self, key: str) -> str:
+        return f"$KV.{self._rt.instances_bucket}.{key}"
+
+    async def _put(self, key: str, value: bytes) -> None:
+        js = self._rt._js
+        await js.publish(self._subject(key), value, msg_ttl=max(1, round(self.ttl)))
+
+    async def acquire(self, key: str, value: bytes) -> None:
+        """Register a key now and keep it alive."""
+        self._entries[key] = value
+        await self._put(key, value)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
+
+    async def release(self, key: str) -> None:
+        """Remove a key at once (clean shutdown of one endpoint)."""
+        if self._entries.pop(key, None) is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._rt._kv_instances.purge(key)
+
+    async def refresh_all(self) -> None:
+        """Re-put every key (after a reconnect, or on the lease timer)."""
+        for key, value in list(self._entries.items()):
+            try:
+                await self._put(key, value)
+            except Exception as exc:  # the connection is down: the next tick retries
+                log.debug("lease refresh of %s failed: %s", key, exc)
+                return
+
+    async def _refresh_loop(self) -> None:
+        period = self.ttl / 3.0
+        while True:
+            await asyncio.sleep(period)
+            await self.refresh_all()
+
+    async def close(self) -> None:
+        """Stop refreshing and purge every key."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+        keys, self._entries = list(self._entries), {}
+        if keys:
+            kv = self._rt._kv_instances
+            await asyncio.gather(*(kv.purge(k) for k in keys), return_exceptions=True)
+
+
+class InstanceWatcher:
+    """A live view of the keys under one pattern (``ns.comp.ep.*`` or ``ns.comp.>``)."""
+
+    def __init__(self, rt: DistributedRuntime, pattern: str, label: str) -> None:
+        self._rt = rt
+        self.pattern = pattern
+        self.label = label
+        self.entries: dict[str, dict[str, Any]] = {}
+        #: sorted live instance ids, rebuilt on every change (routers read it per call)
+        self.ids: list[str] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[str, bool], None]] = []
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def restart(self) -> None:
+        """Re-read the bucket from scratch (after a reconnect)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.start()
+
+    async def ready(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait for the first full snapshot."""
+        if not self._ready.is_set():
+            await asyncio.wait_for(self._ready.wait(), timeout)
+
+    def on_change(self, fn: Callable[[str, bool], None]) -> None:
+        """Call ``fn(instance_id, alive)`` when an instance appears or goes."""
+        self._listeners.append(fn)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._watch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("watch %s failed (%s); retrying", self.pattern, exc)
+                await asyncio.sleep(0.25)
+
+    async def _watch_once(self) -> None:
+        watcher = await self._rt._kv_instances.watch(self.pattern)
+        try:
+            snapshot: dict[str, dict[str, Any]] = {}
+            initial = True
+            async for entry in watcher:
+                if entry is None:
+                    if initial:
+                        initial = False
+                        self._replace(snapshot)
+                    continue
+                key = entry.key
+                gone = entry.operation in ("DEL", "PURGE") or not entry.value
+                if initial:
+                    if gone:
+                        snapshot.pop(key, None)
+                    else:
+                        snapshot[key] = _decode_info(entry.value)
+                    continue
+                if gone:
+                    if self.entries.pop(key, None) is not None:
+                        self._changed(key.rsplit(".", 1)[-1], False)
+                else:
+                    self.entries[key] = _decode_info(entry.value)
+                    self._changed(key.rsplit(".", 1)[-1], True)
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+
+    def _replace(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        old = {k.rsplit(".", 1)[-1] for k in self.entries}
+        self.entries = snapshot
+        new = {k.rsplit(".", 1)[-1] for k in snapshot}
+        self._rebuild()
+        self._ready.set()
+        for iid in new - old:
+            self._notify(iid, True)
+        for iid in old - new:
+            self._notify(iid, False)
+        for iid in new & old:
+            self._notify(iid, True)
+
+    def _changed(self, iid: str, alive: bool) -> None:
+        self._rebuild()
+        self._notify(iid, alive)
+
+    def _rebuild(self) -> None:
+        self.ids = sorted({k.rsplit(".", 1)[-1] for k in self.entries})
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def _notify(self, iid: str, alive: bool) -> None:
+        for fn in self._listeners:
+            fn(iid, alive)
+
+    def info(self, instance_id: str) -> dict[str, Any] | None:
+        for key, value in self.entries.items():
+            if key.rsplit(".", 1)[-1] == instance_id:
+                return value
+        return None
+
+    async def wait_for(
+        self, n: int, timeout: float | None, live: Callable[[], list[str]]  # noqa: ASYNC109
+    ) -> list[str]:
+        """Wait until ``live()`` has at least ``n`` ids; NoInstancesError on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        await self.ready(timeout if timeout is not None else 30.0)
+        while True:
+            ids = live()
+            if len(ids) >= n:
+                return ids
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise NoInstancesError(
+                    f"{self.label}: wanted {n} live instance(s) within {timeout} s, "
+                    f"found {len(ids)}" + (f" ({', '.join(ids)})" if ids else ""),
+                    service=None,
+                )
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            with contextlib.suppress(asyncio.TimeoutError):
+                # Suspects can clear without a KV change: look again at least every 0.25 s.
+                wait = 0.25 if remaining is None else min(0.25, remaining)
+                await asyncio.wait_for(fut, wait)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+def _decode_info(value: bytes) -> dict[str, Any]:
+    try:
+        info = msgpack_decode(value)
+    except Exception:
+        return {}
+    return info if isinstance(info, dict) else {}

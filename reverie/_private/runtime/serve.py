@@ -1,0 +1,309 @@
+"""The serving side: subscriptions for one endpoint, a Task per call, credit-based streaming.
+
+A request arrives on ``rv.{ns}.{comp}.{ep}.{instance}`` (routed) or ``rv.{ns}.{comp}.{ep}``
+(queue group, any instance). The handler runs in its own Task with the request context set; a
+stream's producer sends at most the credit the caller granted, so a slow consumer holds it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import (
+    CallError,
+    DeadlineExceededError,
+    InstanceLostError,
+    RemoteError,
+    ValidationError,
+)
+
+from ..codec import msgpack_decode, msgpack_encode
+from ..context import CURRENT, RequestContext
+from ..types import describe, type_info
+from . import wire
+
+if TYPE_CHECKING:
+    from .addressing import Endpoint
+    from .core import DistributedRuntime
+
+__all__ = ["Served", "ServerCall"]
+
+log = logging.getLogger("reverie.runtime")
+
+_OK, _CANCELLED, _DEADLINE, _SHUTDOWN = 0, 1, 2, 3
+
+
+class EndpointStats:
+    """Counters for ``$SRV.STATS``."""
+
+    __slots__ = ("last_error", "num_errors", "num_requests", "processing_time")
+
+    def __init__(self) -> None:
+        self.num_requests = 0
+        self.num_errors = 0
+        self.last_error = ""
+        self.processing_time = 0  # ns
+
+
+class ServerCall:
+    """One call this process is serving; the runtime finds it by the caller's reply subject."""
+
+    __slots__ = ("_credit_waiter", "credit", "last_touch", "reason", "sent", "started", "task",
+                 "waiting_since")
+
+    def __init__(self, credit: int) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.credit = credit
+        self._credit_waiter: asyncio.Future[None] | None = None
+        self.reason = _OK
+        self.sent = False
+        self.started = self.last_touch = time.monotonic()
+        self.waiting_since = 0.0
+
+    def add_credit(self, n: int) -> None:
+        self.credit += n
+        w = self._credit_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def wait_credit(self) -> None:
+        while self.credit <= 0:
+            self._credit_waiter = asyncio.get_running_loop().create_future()
+            self.waiting_since = time.monotonic()
+            try:
+                await self._credit_waiter
+            finally:
+                self._credit_waiter = None
+                self.waiting_since = 0.0
+
+    def _stop(self, reason: int) -> None:
+        if self.reason == _OK:
+            self.reason = reason
+        if self.task is not None:
+            self.task.cancel()
+
+    def cancel(self) -> None:
+        """The caller cancelled (or went away): stop without answering."""
+        self._stop(_CANCELLED)
+
+    def shutdown(self) -> None:
+        """This process is closing: stop and tell the caller the instance is going."""
+        self._stop(_SHUTDOWN)
+
+    def expire(self) -> None:
+        self._stop(_DEADLINE)
+
+    def heartbeat_due(self, now: float) -> bool:
+        """Called every heartbeat interval; also drops streams whose caller went silent."""
+        if self.waiting_since and \
+                now - max(self.last_touch, self.waiting_since) > wire.CALLER_TIMEOUT:
+            self.cancel()  # blocked on credit and the caller has gone silent
+            return False
+        if self.sent:
+            self.sent = False
+            return False
+        return now - self.started > wire.HEARTBEAT_INTERVAL / 2
+
+
+class Served:
+    """An endpoint served by this process: its subscriptions, lease and stats."""
+
+    def __init__(self, endpoint: Endpoint, handler: Callable[..., Any], *, streaming: bool,
+                 request_type: Any, response_type: Any, idempotent: bool,
+                 metadata: dict[str, Any]) -> None:
+        self.endpoint = endpoint
+        self.rt: DistributedRuntime = endpoint.runtime
+        self.handler = handler
+        self.streaming = streaming
+        self.request_info = type_info(request_type)
+        self.response_type = response_type
+        self.idempotent = idempotent
+        self.metadata = metadata
+        comp = endpoint.component
+        self.ns = comp.namespace.name
+        self.component = comp.name
+        self.name = endpoint.name
+        self.instance_id = self.rt.instance_id
+        self.subject = endpoint.subject
+        self.instance_subject = f"{self.subject}.{self.instance_id}"
+        self.key = wire.instance_key(self.ns, self.component, self.name, self.instance_id)
+        self.stats = EndpointStats()
+        self._subs: list[Any] = []
+        self._validate = None if self.request_info.is_any else self.request_info.validate
+
+    def registration(self) -> dict[str, Any]:
+        """What the lease carries: enough for a caller to route and describe."""
+        return {
+            "instance": self.instance_id,
+            "namespace": self.ns,
+            "component": self.component,
+            "endpoint": self.name,
+            "subject": self.instance_subject,
+            "streaming": self.streaming,
+            "idempotent": self.idempotent,
+            "request_type": self.request_info.name,
+            "response_type": describe(self.response_type),
+            "metadata": self.metadata,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+    async def start(self) -> None:
+        nc = self.rt.nc
+        self._subs.append(await nc.subscribe(self.instance_subject, cb=self._on_request))
+        self._subs.append(await nc.subscribe(self.subject, queue=wire.QUEUE_GROUP,
+                                             cb=self._on_request))
+        from .micro import responder
+
+        await responder(self.rt).add(self)
+        self.rt._served.append(self)
+        await self.rt.leases.acquire(self.key, msgpack_encode(self.registration()))
+
+    async def stop(self, *, deregister: bool = True) -> None:
+        """Stop taking calls; with ``deregister``, remove the lease at once."""
+        if deregister:
+            await self.rt.leases.release(self.key)
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        from .micro import responder
+
+        responder(self.rt).remove(self)
+        with contextlib.suppress(ValueError):
+            self.rt._served.remove(self)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def _on_request(self, msg: Any) -> None:
+        reply = msg.reply
+        if not reply:
+            return
+        rt = self.rt
+        try:
+            ctx_w, body, window = msgpack_decode(msg.data)
+            ctx = RequestContext.from_wire(ctx_w)
+        except Exception:
+            err = ValidationError(
+                f"malformed request on {msg.subject}: expected a msgpack array "
+                f"[context, body, window] (see docs/runtime.md)",
+                service=self.component, endpoint=self.name,
+            )
+            await rt.nc.publish(reply, msgpack_encode([wire.ERR, err.to_wire()]))
+            return
+        if bool(window) != self.streaming:
+            how = "stream()" if self.streaming else "call()"
+            err = ValidationError(
+                f"{self.ns}/{self.component}/{self.name} is "
+                f"{'a streaming' if self.streaming else 'a unary'} endpoint; call it with {how}",
+                service=self.component, endpoint=self.name, request_id=ctx.request_id)
+            await rt.nc.publish(reply, msgpack_encode([wire.ERR, err.to_wire()]))
+            return
+        sc = ServerCall(int(window))
+        run = self._run_stream if self.streaming else self._run_unary
+        sc.task = asyncio.get_running_loop().create_task(run(reply, body, ctx, sc))
+        rt._serving[reply] = sc
+
+    def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
+        if isinstance(exc, CallError):
+            if exc.request_id is None:
+                exc.request_id = ctx.request_id
+            data = exc.to_wire()
+        else:
+            data = RemoteError(str(exc), remote_type=type(exc).__name__,
+                               request_id=ctx.request_id, service=self.component,
+                               endpoint=self.name).to_wire()
+        stats = self.stats
+        stats.num_errors += 1
+        stats.last_error = f"{data.get('type') or data.get('code')}: {data.get('message')}"
+        return msgpack_encode([wire.ERR, data])
+
+    def _stopped_frame(self, sc: ServerCall, ctx: RequestContext) -> bytes | None:
+        if sc.reason == _DEADLINE:
+            return self._error_frame(DeadlineExceededError(
+                f"deadline passed while {self.instance_id} was running the call",
+                service=self.component, endpoint=self.name), ctx)
+        if sc.reason == _SHUTDOWN:
+            return self._error_frame(InstanceLostError(
+                f"instance {self.instance_id} shut down while running the call",
+                service=self.component, endpoint=self.name), ctx)
+        return None
+
+    def _arm_deadline(self, sc: ServerCall, ctx: RequestContext) -> asyncio.TimerHandle | None:
+        if ctx.deadline is None:
+            return None
+        rem = ctx.deadline - time.monotonic()
+        return asyncio.get_running_loop().call_later(max(rem, 0.0), sc.expire)
+
+    async def _run_unary(self, reply: str, body: Any, ctx: RequestContext,
+                         sc: ServerCall) -> None:
+        CURRENT.set(ctx)
+        t0 = time.perf_counter_ns()
+        timer = self._arm_deadline(sc, ctx)
+        payload: bytes | None
+        try:
+            req = body if self._validate is None else self._validate(body, strict=False)
+            result = await self.handler(req, ctx)
+            payload = msgpack_encode([wire.DATA, 0, result])
+        except asyncio.CancelledError:
+            payload = self._stopped_frame(sc, ctx)
+        except Exception as exc:
+            payload = self._error_frame(exc, ctx)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.rt._serving.pop(reply, None)
+            stats = self.stats
+            stats.num_requests += 1
+            stats.processing_time += time.perf_counter_ns() - t0
+        if payload is not None:
+            with contextlib.suppress(Exception):
+                await self.rt.nc.publish(reply, payload)
+
+    async def _run_stream(self, reply: str, body: Any, ctx: RequestContext,
+                          sc: ServerCall) -> None:
+        CURRENT.set(ctx)
+        t0 = time.perf_counter_ns()
+        timer = self._arm_deadline(sc, ctx)
+        publish = self.rt.nc.publish
+        seq = 0
+        agen: Any = None
+        payload: bytes | None
+        try:
+            req = body if self._validate is None else self._validate(body, strict=False)
+            agen = self.handler(req, ctx)
+            if inspect.isawaitable(agen):
+                agen = await agen
+            async for item in agen:
+                if sc.credit <= 0:
+                    await sc.wait_credit()
+                sc.credit -= 1
+                sc.sent = True
+                await publish(reply, msgpack_encode([wire.DATA, seq, item]))
+                seq += 1
+            payload = msgpack_encode([wire.END, seq])
+        except asyncio.CancelledError:
+            payload = self._stopped_frame(sc, ctx)
+        except Exception as exc:
+            payload = self._error_frame(exc, ctx)
+        finally:
+            if agen is not None and hasattr(agen, "aclose"):
+                with contextlib.suppress(BaseException):
+                    await agen.aclose()
+            if timer is not None:
+                timer.cancel()
+            self.rt._serving.pop(reply, None)
+            stats = self.stats
+            stats.num_requests += 1
+            stats.processing_time += time.perf_counter_ns() - t0
+        if payload is not None:
+            with contextlib.suppress(Exception):
+                await publish(reply, payload)

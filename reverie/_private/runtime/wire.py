@@ -1,0 +1,80 @@
+"""The wire protocol of the distributed runtime: subjects, frames and constants.
+
+Everything is msgpack arrays whose first element says the kind; docs/runtime.md describes it
+for people writing other clients.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from reverie.errors import ConfigError
+
+# -- subjects ------------------------------------------------------------------------------------
+
+REQ_PREFIX: Final = "rv"  # rv.{ns}.{component}.{endpoint}[.{instance}]
+CTL_PREFIX: Final = "rvctl"  # rvctl.{instance}: credit / cancel / keepalive from callers
+QUEUE_GROUP: Final = "rv"  # queue group of the shared (any-instance) subject
+
+INSTANCES_BUCKET: Final = "rv_instances"  # keys: {ns}.{component}.{endpoint}.{instance}
+BLUEPRINTS_BUCKET: Final = "rv_blueprints"  # keys: {ns}.{component}
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def check_token(kind: str, value: str) -> str:
+    """Names become NATS subject tokens and KV keys: letters, digits, '_' and '-' only."""
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise ConfigError(
+            f"{kind} name {value!r} cannot be used on NATS: it must be non-empty and contain only "
+            f"letters, digits, '_' and '-'",
+            key=kind,
+            value=value,
+            fix=f"rename the {kind}",
+        )
+    return value
+
+
+def endpoint_subject(ns: str, component: str, endpoint: str) -> str:
+    return f"{REQ_PREFIX}.{ns}.{component}.{endpoint}"
+
+
+def instance_key(ns: str, component: str, endpoint: str, instance: str) -> str:
+    return f"{ns}.{component}.{endpoint}.{instance}"
+
+
+def ctl_subject(instance: str) -> str:
+    return f"{CTL_PREFIX}.{instance}"
+
+
+# -- frames, server -> caller (on the call's reply subject) ---------------------------------------
+
+DATA: Final = 0  # [0, seq, item]        one result (unary: seq 0) or one stream item
+END: Final = 1  # [1, count]             end of stream; count = items sent
+ERR: Final = 2  # [2, error]             CallError.to_wire() dict; ends the call
+HB: Final = 3  # [3]                     the call is still running (liveness)
+BATCH: Final = 4  # [4, first_seq, [items]]  several stream items at once
+
+# -- control, caller -> server (on rvctl.{instance}) ----------------------------------------------
+
+CREDIT: Final = 0  # [0, reply, n]   the caller consumed n more items
+CANCEL: Final = 1  # [1, reply]      stop the call (iterator closed, caller cancelled, deadline)
+KEEPALIVE: Final = 2  # [2, reply]   the caller is still there (idle streams)
+
+# -- request payload -------------------------------------------------------------------------------
+# [ctx, body, window]: ctx = RequestContext.to_wire() or None; window = initial stream credit
+# (0 for unary calls).
+
+# -- timing ----------------------------------------------------------------------------------------
+
+HEARTBEAT_INTERVAL: Final = 0.2  # server -> caller, per running call older than one interval
+LIVENESS_TIMEOUT: Final = 0.7  # caller declares the instance lost after this much silence
+WATCHDOG_TICK: Final = 0.1
+KEEPALIVE_INTERVAL: Final = 1.0  # caller -> server for open streams
+CALLER_TIMEOUT: Final = 10.0  # server drops a stream whose caller went silent this long
+DEFAULT_WINDOW: Final = 64  # stream items in flight before the producer waits for credit
+
+
+def error_frame(err: dict[str, Any]) -> list[Any]:
+    return [ERR, err]

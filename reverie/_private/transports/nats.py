@@ -1,0 +1,82 @@
+"""The NATS transport: calls to a service whose instances run in other processes or machines.
+
+A thin adapter from the ``Transport`` interface to ``DistributedRuntime`` endpoint clients,
+one per endpoint name, created on first use. The runtime already raises ``reverie.errors``;
+anything nats-py raises past it is translated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import CallError, DeadlineExceededError, NoInstancesError, TransportError
+
+from ..context import RequestContext
+from ..declare import EndpointMeta
+from .base import Transport
+
+if TYPE_CHECKING:
+    from ..runtime import DistributedRuntime, EndpointRuntimeClient, Router
+
+__all__ = ["NatsTransport"]
+
+
+def _translate(exc: Exception, where: str, ctx: RequestContext) -> CallError:
+    """A nats-py exception as the matching ``reverie.errors`` class."""
+    name = type(exc).__name__
+    rid = ctx.request_id
+    if name == "NoRespondersError":
+        return NoInstancesError(f"{where}: no instance answered (NATS no responders)",
+                                request_id=rid)
+    if isinstance(exc, TimeoutError) or name == "TimeoutError":
+        return DeadlineExceededError(f"{where}: timed out waiting for NATS", request_id=rid)
+    return TransportError(f"{where}: NATS failed: {name}: {exc}", request_id=rid)
+
+
+class NatsTransport(Transport):
+    """Carries calls to ``namespace/component`` over a shared ``DistributedRuntime``."""
+
+    def __init__(self, runtime: DistributedRuntime, namespace: str, component: str,
+                 router: str | Router = "round_robin") -> None:
+        self.runtime = runtime
+        self.namespace = namespace
+        self.component = component
+        self.router = router
+        self._component = runtime.namespace(namespace).component(component)
+        self._clients: dict[str, EndpointRuntimeClient] = {}
+
+    def client_for(self, endpoint: EndpointMeta) -> EndpointRuntimeClient:
+        client = self._clients.get(endpoint.name)
+        if client is None:
+            client = self._component.endpoint(endpoint.name).client(
+                self.router, idempotent=endpoint.idempotent)
+            self._clients[endpoint.name] = client
+        return client
+
+    async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
+        client = self._clients.get(endpoint.name) or self.client_for(endpoint)
+        try:
+            return await client.call(request, ctx)
+        except CallError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, f"{self.describe()}/{endpoint.name}", ctx) from None
+
+    def stream(
+        self, endpoint: EndpointMeta, request: Any, ctx: RequestContext
+    ) -> AsyncIterator[Any]:
+        client = self._clients.get(endpoint.name) or self.client_for(endpoint)
+        return client.stream(request, ctx)
+
+    async def wait_for_instances(
+        self, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+    ) -> list[str]:
+        """Wait until ``n`` processes serve this component (readiness of a dependency)."""
+        return await self._component.wait_for_instances(n, timeout)
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+
+    def describe(self) -> str:
+        return f"nats:{self.namespace}/{self.component}@{self.runtime.url}"
