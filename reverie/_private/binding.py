@@ -74,10 +74,7 @@ class Binding:
                 params[seg.value] = part
         suffix = None
         if self.catch_all:
-            if n < len(segs):
-                suffix = ""
-            else:
-                suffix = "/".join(parts[len(segs) :])
+            suffix = "" if n < len(segs) else "/".join(parts[len(segs) :])
         return params, suffix
 
     def specificity(self) -> tuple[int, ...]:
@@ -98,7 +95,8 @@ def parse_binding(text: str) -> Binding:
     """Parse ``VERB:path``; raises ``BindingSyntaxError`` naming the bad part."""
     if ":" not in text:
         raise BindingSyntaxError(
-            f"feature binding {text!r} has no verb; write it as 'GET:path' (or '*:path' for any verb)"
+            f"feature binding {text!r} has no verb; write it as 'GET:path' "
+            f"(or '*:path' for any verb)"
         )
     verb, _, path = text.partition(":")
     verb = verb.strip().upper()
@@ -154,4 +152,5 @@ def parse_binding(text: str) -> Binding:
             )
         seen_optional = seen_optional or optional
         segments.append(seg)
-    return Binding(verb, tuple(segments), catch_all, f"{verb}:{path}", tuple(names))
+    text = f"{verb}:{path}" + ("//*" if catch_all else "")
+    return Binding(verb, tuple(segments), catch_all, text, tuple(names))
