@@ -153,7 +153,8 @@ class UnknownSIDError(GraphError, LookupError):
         self.sid = sid
         self.needed_by = needed_by
         who = f" (needed by {needed_by})" if needed_by else ""
-        hint = f"; known SIDs: {', '.join(sorted(known))}" if known else ""
+        sids = sorted(k for k in known or () if k.startswith("sid://"))
+        hint = f"; known SIDs: {', '.join(sids)}" if sids else ""
         super().__init__(
             f"no service registered for {sid}{who}{hint}",
             fix="register or discover a class declaring that SID, or bind one",

@@ -210,6 +210,7 @@ class Host:
         except BaseException:
             for inst in reversed(started):
                 await self._stop_one(inst)
+                self.instances.pop(inst.path, None)
             raise
         entry_cls = graph.entry
         return self._primary.get(entry_cls)

@@ -228,17 +228,17 @@ def type_info(annotation: Any) -> TypeInfo:
 def _enc_hook(obj: Any) -> Any:
     if hasattr(obj, "model_dump") and _is_pydantic_model(type(obj)):
         return obj.model_dump(mode="json")
-    raise NotImplementedError(f"cannot serialise {type(obj).__name__}")
+    raise TypeError(
+        f"cannot serialise a {type(obj).__name__} value; what crosses a transport must be plain "
+        f"data, a pydantic model, dataclass, TypedDict or msgspec Struct"
+    )
 
 
 def to_builtins(value: Any) -> Any:
     """Any supported value as plain data; pydantic models go through ``model_dump``."""
     if value is None or type(value) in (str, int, float, bool):
         return value
-    try:
-        return msgspec.to_builtins(value, enc_hook=_enc_hook)
-    except NotImplementedError as exc:
-        raise TypeError(str(exc)) from None
+    return msgspec.to_builtins(value, enc_hook=_enc_hook)
 
 
 _STREAM_ORIGINS = (AsyncIterator, AsyncGenerator, AsyncIterable, typing.AsyncIterator,
