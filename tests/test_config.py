@@ -224,6 +224,8 @@ def test_unquoted_scalar_for_a_str_key_is_taken_as_written() -> None:
     assert rc["greeting"].value == "8000"
     rc = resolve(Frontend, "Frontend:\n  greeting: yes\n")
     assert rc["greeting"].value == "yes"
+    rc = resolve(Frontend, "Frontend:\n  greeting: 1.10\n")
+    assert rc["greeting"].value == "1.10"  # the text, not str(1.1)
 
 
 def test_file_structured_values() -> None:
