@@ -318,6 +318,7 @@ def test_common_value_checked_per_service_unless_overridden() -> None:
         check_deployment(dep, graph(), SIDS)
     # Worker sets its own value, so only AtomService reads the bad Common one
     assert str(info.value).startswith("AtomService.model_path (from deploy.yaml:2): expected str")
+    assert "(the value from Common)" in str(info.value)
 
 
 def test_bind_unknown_sid() -> None:

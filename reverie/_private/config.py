@@ -183,8 +183,9 @@ def _from_file(meta: ServiceMeta, ck: ConfigKey, sv: Sourced) -> Any:
                 return ck.info.validate(sv.raw, strict=True)
             except ValidationError:
                 pass
+        where = " (the value from Common)" if sv.source.endswith("(Common)") else ""
         err = DeploymentError(
-            _problem(ck, sv.value, exc), file=sv.file or None, line=sv.line or None,
+            _problem(ck, sv.value, exc) + where, file=sv.file or None, line=sv.line or None,
             key=f"{meta.name}.{ck.name}",
             fix=f"give {ck.name} a {ck.info.name} value in the deployment file",
         )
