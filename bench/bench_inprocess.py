@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pydantic import BaseModel  # noqa: E402
+from pydantic import BaseModel
 
-from reverie import Host, depends, endpoint, service  # noqa: E402
+from reverie import Host, depends, endpoint, service
 
 
 class Req(BaseModel):
@@ -115,9 +115,18 @@ async def run(quick: bool) -> dict[str, Any]:
     return {
         "unary_call_ns": {"reverie": rev, "raw": raw, "ratio": rev / raw, "target_ns": 2000},
         "unary_call_serialized_ns": {"reverie": ser, "raw": raw, "ratio": ser / raw},
-        "stream_item_ns": {"reverie": rev_s, "raw": raw_s, "ratio": rev_s / raw_s, "target_ratio": 2.0},
-        "import_ms": {"reverie": imp_reverie, "raw (import asyncio)": imp_asyncio,
-                      "ratio": imp_reverie / imp_asyncio, "target_ms": 150},
+        "stream_item_ns": {
+            "reverie": rev_s,
+            "raw": raw_s,
+            "ratio": rev_s / raw_s,
+            "target_ratio": 2.0,
+        },
+        "import_ms": {
+            "reverie": imp_reverie,
+            "raw (import asyncio)": imp_asyncio,
+            "ratio": imp_reverie / imp_asyncio,
+            "target_ms": 150,
+        },
     }
 
 
@@ -128,16 +137,28 @@ def main() -> None:
     args = ap.parse_args()
     res = asyncio.run(run(args.quick))
     print(f"{'in-process':32s} {'reverie':>12s} {'raw':>12s} {'ratio':>8s}  target")
-    u, s, i, z = (res["unary_call_ns"], res["stream_item_ns"], res["import_ms"],
-                  res["unary_call_serialized_ns"])
-    print(f"{'unary call via depends (ns)':32s} {u['reverie']:12.0f} {u['raw']:12.0f} "
-          f"{u['ratio']:7.1f}x  <= 2000 ns")
-    print(f"{'  same, serialize=True (ns)':32s} {z['reverie']:12.0f} {z['raw']:12.0f} "
-          f"{z['ratio']:7.1f}x  (test mode)")
-    print(f"{'stream, per item (ns)':32s} {s['reverie']:12.0f} {s['raw']:12.0f} "
-          f"{s['ratio']:7.2f}x  <= 2.0x")
-    print(f"{'import reverie (ms)':32s} {i['reverie']:12.1f} {i['raw (import asyncio)']:12.1f} "
-          f"{i['ratio']:7.2f}x  <= 150 ms")
+    u, s, i, z = (
+        res["unary_call_ns"],
+        res["stream_item_ns"],
+        res["import_ms"],
+        res["unary_call_serialized_ns"],
+    )
+    print(
+        f"{'unary call via depends (ns)':32s} {u['reverie']:12.0f} {u['raw']:12.0f} "
+        f"{u['ratio']:7.1f}x  <= 2000 ns"
+    )
+    print(
+        f"{'  same, serialize=True (ns)':32s} {z['reverie']:12.0f} {z['raw']:12.0f} "
+        f"{z['ratio']:7.1f}x  (test mode)"
+    )
+    print(
+        f"{'stream, per item (ns)':32s} {s['reverie']:12.0f} {s['raw']:12.0f} "
+        f"{s['ratio']:7.2f}x  <= 2.0x"
+    )
+    print(
+        f"{'import reverie (ms)':32s} {i['reverie']:12.1f} {i['raw (import asyncio)']:12.1f} "
+        f"{i['ratio']:7.2f}x  <= 150 ms"
+    )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -83,7 +83,9 @@ async def test_serialize_mode_catches_code_that_only_works_co_located() -> None:
         assert await g.call("Front", "shared_mutation") == [99]  # silently relies on sharing
     async with run_graph(Front) as g:  # serialize=True is the default in tests
         assert await g.call("Front", "shared_mutation") == []
-        with pytest.raises(RemoteError, match=r"Worker.leak: cannot serialise a object value.*\[TypeError\]"):
+        with pytest.raises(
+            RemoteError, match=r"Worker.leak: cannot serialise a object value.*\[TypeError\]"
+        ):
             await g.call(Worker, "leak")
 
 

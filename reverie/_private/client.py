@@ -73,7 +73,9 @@ class _Caller:
 
     def __repr__(self) -> str:
         kind = "streaming" if self._ep.streaming else "unary"
-        return f"<{kind} endpoint {self._meta.name}.{self._ep.name} via {self._transport.describe()}>"
+        return (
+            f"<{kind} endpoint {self._meta.name}.{self._ep.name} via {self._transport.describe()}>"
+        )
 
 
 class _UnaryCaller(_Caller):
@@ -82,10 +84,7 @@ class _UnaryCaller(_Caller):
     async def __call__(self, request: Any = _NOTHING, *, timeout: float | None = None) -> Any:
         req = self._request(request)
         parent = CURRENT.get()
-        if timeout is None and parent is not None:
-            ctx = parent
-        else:
-            ctx = new_context(timeout)
+        ctx = parent if timeout is None and parent is not None else new_context(timeout)
         try:
             if ctx.deadline is None:
                 result = await self._transport.call(self._ep, req, ctx)
@@ -136,9 +135,9 @@ class _StreamCaller(_Caller):
             raise
         except Exception as exc:
             # Transports raise CallErrors; anything else escaped the handler itself.
-            err = remote_error(exc, ctx)
-            _stamp(err, self._meta, self._ep, ctx)
-            raise err from exc
+            translated = remote_error(exc, ctx)
+            _stamp(translated, self._meta, self._ep, ctx)
+            raise translated from exc
         finally:
             try:
                 CURRENT.reset(token)
@@ -155,16 +154,15 @@ async def _with_deadline(awaitable: Any, ctx: RequestContext) -> Any:
     assert deadline is not None
     if time.monotonic() >= deadline:
         awaitable.close()
-        raise DeadlineExceededError("deadline exceeded before the call started",
-                                    request_id=ctx.request_id)
+        raise DeadlineExceededError(
+            "deadline exceeded before the call started", request_id=ctx.request_id
+        )
     try:
         async with asyncio.timeout_at(deadline) as cm:
             return await awaitable
     except TimeoutError:
         if cm.expired():
-            raise DeadlineExceededError(
-                "deadline exceeded", request_id=ctx.request_id
-            ) from None
+            raise DeadlineExceededError("deadline exceeded", request_id=ctx.request_id) from None
         raise
 
 
@@ -249,9 +247,10 @@ class ServiceClient:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        eps = self._meta.endpoints
         raise AttributeError(
             f"{self._meta.name} has no endpoint {name!r}; endpoints: "
-            f"{', '.join(self._meta.endpoints) or 'none'}{_did_you_mean(name, self._meta.endpoints)}"
+            f"{', '.join(eps) or 'none'}{_did_you_mean(name, eps)}"
         )
 
     def __repr__(self) -> str:

@@ -152,8 +152,11 @@ class Host:
         from .config import resolve_config
 
         return resolve_config(
-            get_meta(cls), deployment=self.deployment, env=self.env,
-            overrides=overrides, overrides_source=source,
+            get_meta(cls),
+            deployment=self.deployment,
+            env=self.env,
+            overrides=overrides,
+            overrides_source=source,
         )
 
     def explain_config(self, name: str | type) -> str:
@@ -203,8 +206,11 @@ class Host:
                 if cls in self._primary and self._primary[cls].state is State.RUNNING:
                     continue
                 inst = await self._start_one(
-                    cls, meta.name, graph.edges.get(cls, []),
-                    per_service.get(meta.name), config_source,
+                    cls,
+                    meta.name,
+                    graph.edges.get(cls, []),
+                    per_service.get(meta.name),
+                    config_source,
                 )
                 started.append(inst)
         except BaseException:
@@ -306,8 +312,11 @@ class Host:
         meta = get_meta(edge.target)
         local = self._primary.get(edge.target)
         if local is not None and local.state is State.RUNNING:
-            return ServiceClient(meta, InProcessTransport(local, serialize=self.serialize),
-                                 plug=self._plug_for(local))
+            return ServiceClient(
+                meta,
+                InProcessTransport(local, serialize=self.serialize),
+                plug=self._plug_for(local),
+            )
         for resolver in self.resolvers:
             transport = await resolver(edge, meta)
             if transport is not None:
@@ -352,11 +361,7 @@ class Host:
                 inst.error = exc
                 log.exception("on_shutdown of %s failed", inst.path)
         await self._release(inst)
-        if inst.state is not State.STOPPED:
-            if inst.state not in (State.STOPPING, State.FAILED, State.CREATED,
-                                  State.CONFIGURED, State.LINKED):
-                inst.transition(State.FAILED)
-            inst.transition(State.STOPPED)
+        _finish_stop(inst)
         if self._primary.get(inst.cls) is inst:
             del self._primary[inst.cls]
         if inst in self._order:
@@ -387,6 +392,13 @@ class Host:
         return f"<Host {self.name!r} {len(self.instances)} instances>"
 
 
+def _finish_stop(inst: Instance) -> None:
+    """Move an instance to stopped from wherever stopping (or a rollback) left it."""
+    if inst.state is State.STARTING:
+        inst.transition(State.FAILED)
+    inst.transition(State.STOPPED)
+
+
 def _per_service_config(
     config: Mapping[str | type, Mapping[str, Any]] | None,
 ) -> dict[Any, Mapping[str, Any]]:
@@ -397,4 +409,3 @@ def _per_service_config(
         else:
             out[str(key)] = values
     return out
-

@@ -13,7 +13,7 @@ from reverie.errors import IllegalTransitionError
 __all__ = ["State", "check_transition"]
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     CREATED = "created"
     CONFIGURED = "configured"
     LINKED = "linked"

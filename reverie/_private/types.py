@@ -21,7 +21,14 @@ import msgspec
 
 from reverie.errors import ValidationError
 
-__all__ = ["TypeInfo", "UnsupportedTypeError", "describe", "stream_item_type", "to_builtins", "type_info"]
+__all__ = [
+    "TypeInfo",
+    "UnsupportedTypeError",
+    "describe",
+    "stream_item_type",
+    "to_builtins",
+    "type_info",
+]
 
 
 class UnsupportedTypeError(TypeError):
@@ -67,6 +74,7 @@ def describe(tp: Any) -> str:
 
 
 _LOC = re.compile(r" - at `\$(.*)`$")
+_EXPECTED = re.compile(r"Expected `([^`]+)`(.*?)(?:, got `[^`]+`)?$")
 
 
 def _msgspec_details(err: msgspec.ValidationError, value: Any, tp: Any) -> list[dict[str, Any]]:
@@ -78,17 +86,17 @@ def _msgspec_details(err: msgspec.ValidationError, value: Any, tp: Any) -> list[
         msg = text[: m.start()]
         for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", m.group(1)):
             loc.append(part[0] if part[0] else int(part[1]))
-    bad = value
+    bad: Any = value
     for key in loc:
         try:
-            bad = bad[key] if isinstance(bad, (dict, list, tuple)) else getattr(bad, str(key))
+            bad = bad[key] if isinstance(bad, (dict, list, tuple)) else getattr(bad, str(key))  # type: ignore[index]
         except Exception:
             bad = None
             break
     expected = None
-    em = re.match(r"Expected `([^`]+)`", msg)
+    em = _EXPECTED.match(msg)
     if em:
-        expected = em.group(1)
+        expected = em.group(1) + em.group(2)  # keeps constraints: "int >= 0"
     elif not loc:
         expected = describe(tp)
     return [{"loc": loc, "msg": msg, "expected": expected, "input": _safe(bad)}]
@@ -156,7 +164,11 @@ class TypeInfo:
         """Return ``value`` as the declared type, or raise ``ValidationError`` naming the field."""
         fast = self._fast
         # bool is an int subclass: True must not pass as an int argument.
-        if fast is not None and isinstance(value, fast) and not (fast is int and type(value) is bool):
+        if (
+            fast is not None
+            and isinstance(value, fast)
+            and not (fast is int and type(value) is bool)
+        ):
             return value
         return self._convert(value, strict, loc)
 
@@ -171,7 +183,9 @@ class TypeInfo:
                     {
                         "loc": [*loc, *e["loc"]],
                         "msg": e["msg"],
-                        "expected": e["type"],
+                        # pydantic's error type ("int_parsing") is no type name; its msg says it
+                        "expected": None,
+                        "type": e["type"],
                         "input": _safe(e.get("input")),
                     }
                     for e in exc.errors()
@@ -206,7 +220,7 @@ def _validation_error(details: list[dict[str, Any]]) -> ValidationError:
         if d.get("expected"):
             parts.append(f"{where}: expected {d['expected']}, got {d['input']!r}")
         else:
-            parts.append(f"{where}: {d['msg']}")
+            parts.append(f"{where}: {d['msg']} (got {d['input']!r})")
     return ValidationError("invalid argument: " + "; ".join(parts), details=details)
 
 
@@ -241,8 +255,14 @@ def to_builtins(value: Any) -> Any:
     return msgspec.to_builtins(value, enc_hook=_enc_hook)
 
 
-_STREAM_ORIGINS = (AsyncIterator, AsyncGenerator, AsyncIterable, typing.AsyncIterator,
-                   typing.AsyncGenerator, typing.AsyncIterable)
+_STREAM_ORIGINS = (
+    AsyncIterator,
+    AsyncGenerator,
+    AsyncIterable,
+    typing.AsyncIterator,
+    typing.AsyncGenerator,
+    typing.AsyncIterable,
+)
 
 
 def stream_item_type(annotation: Any) -> tuple[bool, Any]:
@@ -252,4 +272,3 @@ def stream_item_type(annotation: Any) -> tuple[bool, Any]:
         args = typing.get_args(annotation)
         return True, args[0] if args else Any
     return False, annotation
-

@@ -45,7 +45,7 @@ async def test_missing_request_argument_names_the_type(deployed: Deployed) -> No
 
 
 async def test_unknown_endpoint_attribute_suggests(deployed: Deployed) -> None:
-    with pytest.raises(AttributeError, match="no endpoint 'ecko'.*did you mean 'echo'"):
+    with pytest.raises(AttributeError, match=r"no endpoint 'ecko'.*did you mean 'echo'"):
         deployed.client("Echo").ecko  # noqa: B018
 
 

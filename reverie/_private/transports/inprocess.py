@@ -53,7 +53,8 @@ class InProcessTransport(Transport):
         if not inst.accepting:
             raise UnavailableError(
                 f"instance {inst.path!r} is {inst.state}, not running",
-                service=inst.meta.name, endpoint=ep.name,
+                service=inst.meta.name,
+                endpoint=ep.name,
             )
         method: Callable[..., Any] = inst.handlers[ep.name]
         return method
@@ -128,4 +129,4 @@ class InProcessTransport(Transport):
                 CURRENT.reset(token)
             except ValueError:
                 pass  # finalised from another context (an abandoned stream)
-            await gen.aclose()  # type: ignore[attr-defined]
+            await gen.aclose()
