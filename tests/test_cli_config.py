@@ -150,3 +150,14 @@ def test_usage_errors() -> None:
     proc = run(ENTRY, "-f", "/nonexistent/deploy.yaml")
     assert proc.returncode == 1
     assert "cannot read the deployment file" in proc.stderr
+
+
+def test_bad_bind_target_fails_before_anything(tmp_path: Path) -> None:
+    path = tmp_path / "bind.yaml"
+    path.write_text('Worker:\n  model_path: /m\nbind:\n  "sid://example.org/2026/config-cache": '
+                    "tests.svc_config_impl:FastWorker\n")
+    proc = run(ENTRY, "-f", str(path))
+    assert proc.returncode == 1
+    assert (f"bind.sid://example.org/2026/config-cache (from {path}:4): bind target "
+            f"'tests.svc_config_impl:FastWorker' does not declare "
+            f"sid://example.org/2026/config-cache") in proc.stderr
