@@ -97,8 +97,8 @@ def _msgspec_details(err: msgspec.ValidationError, value: Any, tp: Any) -> list[
     em = _EXPECTED.match(msg)
     if em:
         expected = em.group(1) + em.group(2)  # keeps constraints: "int >= 0"
-    elif not loc:
-        expected = describe(tp)
+    # Otherwise msgspec's message says more than a type name would ("Object missing required
+    # field `tags`"), so the message is shown as it is.
     return [{"loc": loc, "msg": msg, "expected": expected, "input": _safe(bad)}]
 
 
