@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .config import ResolvedConfig
     from .deployment import Deployment
     from .registry import DiscoveryReport, Registry
+    from .runtime import DistributedRuntime
 
 __all__ = ["Host", "Instance"]
 
@@ -72,6 +73,7 @@ class Host:
         self.on_instance_running: list[Listener] = []
         self.on_instance_stopping: list[Listener] = []
         self.deployment: Deployment | None = None
+        self.runtime: DistributedRuntime | None = None
         if deployment is not None:
             self.use_deployment(deployment)
 
@@ -188,6 +190,8 @@ class Host:
         of a class are reused.
         """
         graph = self.graph(entry, overrides)
+        if self.deployment is not None:
+            self._check_deployment(graph)
         per_service = _per_service_config(config)
         started: list[Instance] = []
         names = {get_meta(c).name for c in graph.order}
@@ -220,6 +224,27 @@ class Host:
             raise
         entry_cls = graph.entry
         return self._primary.get(entry_cls)
+
+    def _check_deployment(self, graph: Graph) -> None:
+        """Every section, key and binding of the deployment file must fit the services."""
+        from .deployment import check_deployment
+
+        assert self.deployment is not None
+        metas = {m.name: m for m in (get_meta(c) for c in self.registry.classes())}
+        metas.update({m.name: m for m in graph.metas()})
+        sids = set(self.registry.sids())
+        for m in metas.values():
+            sids.update(m.sids)
+            sids.update(d.target for d in m.dependencies.values() if isinstance(d.target, str))
+        check_deployment(self.deployment, metas, sids)
+
+    async def attach_runtime(
+        self, runtime: DistributedRuntime, *, dependency_timeout: float = 30.0
+    ) -> None:
+        """Serve instances over a NATS runtime and reach absent dependencies through it."""
+        from .host_runtime import attach_runtime
+
+        await attach_runtime(self, runtime, dependency_timeout=dependency_timeout)
 
     async def start_instance(
         self,
@@ -272,7 +297,7 @@ class Host:
             for listener in self.on_instance_running:
                 await listener(inst)
         except BaseException as exc:
-            failed_in = inst.state.value
+            failed_in = _ACTIVITY.get(inst.state, inst.state.value)
             await self._release(inst)
             inst.error = exc
             inst.failed_in = failed_in
@@ -390,6 +415,16 @@ class Host:
 
     def __repr__(self) -> str:
         return f"<Host {self.name!r} {len(self.instances)} instances>"
+
+
+#: What an instance was doing when it failed, by the state it had reached.
+_ACTIVITY = {
+    State.CREATED: "configuring",
+    State.CONFIGURED: "linking",
+    State.LINKED: "starting",
+    State.STARTING: "starting",
+    State.RUNNING: "starting",
+}
 
 
 def _finish_stop(inst: Instance) -> None:

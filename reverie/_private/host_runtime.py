@@ -1,0 +1,117 @@
+"""Joins a host to a NATS ``DistributedRuntime``.
+
+Once attached, every running instance's endpoints are served over NATS (withdrawn when it
+stops), its blueprint is published under its runtime address, and a dependency that does not
+run in this process gets a client over NATS — after waiting, bounded, for a live instance, so a
+dependent never starts before what it needs ("no instances found" races).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import NoInstancesError
+
+from .declare import EndpointMeta, ServiceMeta
+from .graph import Edge
+from .instance import Instance
+from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from .host import Host
+    from .runtime import DistributedRuntime, Served
+
+__all__ = ["attach_runtime", "runtime_address"]
+
+log = logging.getLogger("reverie.host")
+
+
+def runtime_address(host: Host, meta: ServiceMeta) -> tuple[str, str]:
+    """(namespace, component) of a service: the deployment's ``runtime:`` section, else markup."""
+    if host.deployment is None:
+        return meta.namespace, meta.name
+    from .config import resolve_service_args
+
+    args = resolve_service_args(meta, host.deployment)
+    return str(args.namespace.value), str(args.name.value)
+
+
+def _handler(inst: Instance, ep: EndpointMeta) -> Callable[[Any, Any], Any]:
+    method = inst.handlers[ep.name]
+    counts = inst.requests
+    name = ep.name
+    if ep.request_param is None:
+
+        def call_without_request(request: Any, ctx: Any) -> Any:
+            counts[name] += 1
+            return method()
+
+        return call_without_request
+
+    def call(request: Any, ctx: Any) -> Any:
+        counts[name] += 1
+        return method(request)
+
+    return call
+
+
+async def attach_runtime(
+    host: Host, runtime: DistributedRuntime, *, dependency_timeout: float = 30.0
+) -> None:
+    """Serve this host's instances over ``runtime`` and reach absent dependencies through it.
+
+    ``dependency_timeout`` bounds the wait for a required remote dependency's first instance.
+    """
+    from .blueprint import blueprint
+    from .transports.nats import NatsTransport
+
+    served: dict[str, list[Served]] = {}
+    host.runtime = runtime
+
+    async def serve(inst: Instance) -> None:
+        meta = inst.meta
+        if not meta.endpoints:
+            return
+        ns, comp = runtime_address(host, meta)
+        component = runtime.namespace(ns).component(comp)
+        component.describe(version=meta.version, description=meta.description.split("\n")[0])
+        await runtime.put_blueprint(ns, comp, blueprint(inst.cls).to_json(indent=None))
+        mine = served.setdefault(inst.path, [])
+        for ep in meta.endpoints.values():
+            mine.append(
+                await component.endpoint(ep.name).serve(
+                    _handler(inst, ep),
+                    streaming=ep.streaming,
+                    request_type=ep.request_type,
+                    response_type=ep.response_type,
+                    idempotent=ep.idempotent,
+                )
+            )
+
+    async def withdraw(inst: Instance) -> None:
+        for s in served.pop(inst.path, []):
+            await s.stop()
+
+    async def resolve(edge: Edge, meta: ServiceMeta) -> Transport | None:
+        ns, comp = runtime_address(host, meta)
+        transport = NatsTransport(runtime, ns, comp)
+        if not edge.dependency.optional and meta.endpoints:
+            try:
+                await transport.wait_for_instances(1, dependency_timeout)
+            except NoInstancesError:
+                raise NoInstancesError(
+                    f"dependency {edge.dependency.owner}.{edge.attribute} -> {meta.name} has no "
+                    f"live instance at {ns}/{comp} after {dependency_timeout:g} s; start it (or "
+                    f"check the runtime: section and the NATS URL)",
+                    service=meta.name,
+                ) from None
+        return transport
+
+    host.on_instance_running.append(serve)
+    host.on_instance_stopping.append(withdraw)
+    host.resolvers.append(resolve)
+    for inst in list(host.instances.values()):
+        if inst.accepting:
+            await serve(inst)
