@@ -57,7 +57,7 @@ class Component:
                                          description=description, metadata=metadata)
 
     async def wait_for_instances(
-        self, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+        self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``n`` processes serve any endpoint of this component."""
         return await self.runtime.wait_for_component(self.namespace.name, self.name, n, timeout)

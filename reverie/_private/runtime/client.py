@@ -61,7 +61,7 @@ class EndpointRuntimeClient:
         return self._rt.live(self._watcher.ids)
 
     async def wait_for_instances(
-        self, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+        self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``n`` instances are live; NoInstancesError naming the count on timeout."""
         return await self._watcher.wait_for(n, timeout, self.instances)

@@ -246,7 +246,7 @@ class DistributedRuntime:
                 call.lost("its lease was removed (the instance stopped or expired)")
 
     async def wait_for_component(
-        self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+        self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``ns/component`` has ``n`` live instances: the readiness primitive for a
         service whose required dependency runs elsewhere. Raises NoInstancesError on timeout."""

@@ -112,7 +112,7 @@ class InstanceWatcher:
             self._task = None
         self.start()
 
-    async def ready(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def ready(self, timeout: float = 5.0) -> None:
         """Wait for the first full snapshot."""
         if not self._ready.is_set():
             await asyncio.wait_for(self._ready.wait(), timeout)
@@ -195,7 +195,7 @@ class InstanceWatcher:
         return None
 
     async def wait_for(
-        self, n: int, timeout: float | None, live: Callable[[], list[str]]  # noqa: ASYNC109
+        self, n: int, timeout: float | None, live: Callable[[], list[str]]
     ) -> list[str]:
         """Wait until ``live()`` has at least ``n`` ids; NoInstancesError on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import os
@@ -208,9 +209,20 @@ class Served:
             await rt.nc.publish(reply, msgpack_encode([wire.ERR, err.to_wire()]))
             return
         sc = ServerCall(int(window))
-        run = self._run_stream if self.streaming else self._run_unary
-        sc.task = asyncio.get_running_loop().create_task(run(reply, body, ctx, sc))
         rt._serving[reply] = sc
+        loop = asyncio.get_running_loop()
+        if self.streaming:
+            sc.task = loop.create_task(self._run_stream(reply, body, ctx, sc))
+            return
+        # Run the handler eagerly: most finish without waiting for anything, and then no Task
+        # is made at all. One that suspends continues in a Task of its own.
+        coro = self._run_unary(reply, body, ctx, sc)
+        context = contextvars.copy_context()
+        try:
+            pending = context.run(coro.send, None)
+        except StopIteration:
+            return
+        sc.task = loop.create_task(_continue(coro, pending), context=context)
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
         if isinstance(exc, CallError):
@@ -273,8 +285,6 @@ class Served:
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)
-        publish = self.rt.nc.publish
-        seq = 0
         agen: Any = None
         payload: bytes | None
         try:
@@ -282,14 +292,8 @@ class Served:
             agen = self.handler(req, ctx)
             if inspect.isawaitable(agen):
                 agen = await agen
-            async for item in agen:
-                if sc.credit <= 0:
-                    await sc.wait_credit()
-                sc.credit -= 1
-                sc.sent = True
-                await publish(reply, msgpack_encode([wire.DATA, seq, item]))
-                seq += 1
-            payload = msgpack_encode([wire.END, seq])
+            count = await _produce(self.rt.nc.publish, reply, agen, sc)
+            payload = msgpack_encode([wire.END, count])
         except asyncio.CancelledError:
             payload = self._stopped_frame(sc, ctx)
         except Exception as exc:
@@ -306,4 +310,102 @@ class Served:
             stats.processing_time += time.perf_counter_ns() - t0
         if payload is not None:
             with contextlib.suppress(Exception):
-                await publish(reply, payload)
+                await self.rt.nc.publish(reply, payload)
+
+
+_MAX_BATCH_ITEMS = 128
+_MAX_BATCH_BYTES = 256 * 1024
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+class _Resume:
+    """Await the rest of a coroutine (or async-generator step) that was already started with
+    ``send(None)`` and suspended on ``first``."""
+
+    __slots__ = ("first", "step")
+
+    def __init__(self, step: Any, first: Any) -> None:
+        self.step = step
+        self.first = first
+
+    def __await__(self) -> Any:
+        step, value = self.step, self.first
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # thrown in by the Task (cancellation)
+                try:
+                    value = step.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = step.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _continue(step: Any, pending: Any) -> Any:
+    return await _Resume(step, pending)
+
+
+async def _produce(publish: Any, reply: str, agen: Any, sc: ServerCall) -> int:
+    """Send the iterator's items within the caller's credit; returns how many were sent.
+
+    Items the generator yields without suspending go out together in one BATCH frame; before
+    the generator would wait for anything, what it already produced is sent, so batching never
+    delays an item."""
+    enc = msgpack_encode
+    seq = 0
+    batch: list[bytes] = []
+    size = 0
+    anext = agen.__anext__
+
+    async def flush() -> None:
+        nonlocal seq, size, batch
+        n = len(batch)
+        if n == 1:
+            frame = b"\x93\x00" + enc(seq) + batch[0]
+        else:
+            frame = b"\x93\x04" + enc(seq) + _array_header(n) + b"".join(batch)
+        batch = []
+        size = 0
+        seq += n
+        sc.credit -= n
+        sc.sent = True
+        await publish(reply, frame)
+
+    while True:
+        step = anext()
+        if not hasattr(step, "send"):
+            step = step.__await__()
+        try:
+            pending = step.send(None)
+        except StopIteration as done:
+            item = done.value
+        except StopAsyncIteration:
+            break
+        else:
+            if batch:
+                await flush()
+            try:
+                item = await _Resume(step, pending)
+            except StopAsyncIteration:
+                break
+        data = enc(item)
+        batch.append(data)
+        size += len(data)
+        if len(batch) >= sc.credit or len(batch) >= _MAX_BATCH_ITEMS or size >= _MAX_BATCH_BYTES:
+            await flush()
+            if sc.credit <= 0:
+                await sc.wait_credit()
+    if batch:
+        await flush()
+    return seq

@@ -1,0 +1,282 @@
+"""Reverie's NATS runtime side by side with raw nats-py, on the same nats-server, in one run.
+
+    python bench/bench_nats.py [--quick]
+
+Prints a table of Reverie vs raw figures with ratios and the issue's targets, and writes
+bench/results/nats.json. Both sides run in this one process (server and caller on separate
+connections), against an embedded loopback nats-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nats
+
+from reverie._private.codec import msgpack_encode
+from reverie._private.natsserver import NatsServer
+from reverie._private.runtime import DistributedRuntime
+
+PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
+STREAM_ITEMS = 1000
+
+
+async def sequential(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+    for _ in range(min(50, n)):
+        await fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+async def concurrent(fn: Callable[[], Awaitable[Any]], total: int, inflight: int = 32) -> float:
+    per = total // inflight
+
+    async def worker() -> None:
+        for _ in range(per):
+            await fn()
+
+    await asyncio.gather(*(worker() for _ in range(inflight)))  # warm-up round
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return per * inflight / (time.perf_counter() - t0)
+
+
+async def stream_rate(fn: Callable[[], Awaitable[int]], rounds: int) -> float:
+    await fn()
+    t0 = time.perf_counter()
+    count = 0
+    for _ in range(rounds):
+        count += await fn()
+    return count / (time.perf_counter() - t0)
+
+
+class Side:
+    """One side of the comparison: a unary call and a 1,000-item stream, ready to run."""
+
+    call: Callable[[], Awaitable[Any]]
+    stream: Callable[[], Awaitable[int]]
+    close: Callable[[], Awaitable[None]]
+
+
+async def raw_side(url: str) -> Side:
+    srv = await nats.connect(url)
+    cli = await nats.connect(url)
+    data = msgpack_encode(PAYLOAD)
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    async def streamer(msg: Any) -> None:
+        for i in range(STREAM_ITEMS):
+            await srv.publish(msg.reply, msgpack_encode(i))
+        await srv.publish(msg.reply, b"")
+
+    await srv.subscribe("raw.echo", cb=echo)
+    await srv.subscribe("raw.stream", cb=streamer)
+    await srv.flush()
+
+    async def call() -> Any:
+        return await cli.request("raw.echo", data, timeout=5)
+
+    async def one_stream() -> int:
+        inbox = cli.new_inbox()
+        done = asyncio.get_running_loop().create_future()
+        count = 0
+
+        async def on_msg(msg: Any) -> None:
+            nonlocal count
+            if not msg.data:
+                done.set_result(None)
+            else:
+                count += 1
+
+        sub = await cli.subscribe(inbox, cb=on_msg)
+        await cli.publish("raw.stream", b"", reply=inbox)
+        await asyncio.wait_for(done, 10)
+        await sub.unsubscribe()
+        return count
+
+    async def close() -> None:
+        await cli.close()
+        await srv.close()
+
+    side = Side()
+    side.call, side.stream, side.close = call, one_stream, close
+    await _until_ok(call)
+    return side
+
+
+async def reverie_side(url: str) -> Side:
+    server = await DistributedRuntime.connect(url)
+    caller = await DistributedRuntime.connect(url)
+    comp = server.namespace("bench").component("svc")
+
+    async def echo(req: Any, ctx: Any) -> Any:
+        return req
+
+    async def count(req: int, ctx: Any) -> Any:
+        for i in range(req):
+            yield i
+
+    await comp.endpoint("echo").serve(echo, streaming=False)
+    await comp.endpoint("count").serve(count, streaming=True, request_type=int)
+    c_comp = caller.namespace("bench").component("svc")
+    echo_client = c_comp.endpoint("echo").client()
+    count_client = c_comp.endpoint("count").client()
+    await echo_client.wait_for_instances(1, 5)
+    await count_client.wait_for_instances(1, 5)
+
+    async def call() -> Any:
+        return await echo_client.call(PAYLOAD)
+
+    async def one_stream() -> int:
+        n = 0
+        async for _ in count_client.stream(STREAM_ITEMS):
+            n += 1
+        return n
+
+    async def close() -> None:
+        await caller.close()
+        await server.close()
+
+    side = Side()
+    side.call, side.stream, side.close = call, one_stream, close
+    await _until_ok(call)
+    return side
+
+
+async def _until_ok(call: Callable[[], Awaitable[Any]]) -> None:
+    for _ in range(100):
+        try:
+            await call()
+            return
+        except Exception:
+            await asyncio.sleep(0.02)
+    await call()
+
+
+async def compare(url: str, blocks: int, n_seq: int, n_conc: int, rounds: int
+                  ) -> tuple[dict[str, float], dict[str, float]]:
+    """Alternate raw and Reverie in short blocks so machine drift hits both alike."""
+    sides = {"raw": await raw_side(url), "reverie": await reverie_side(url)}
+    lat: dict[str, list[float]] = {k: [] for k in sides}
+    rps: dict[str, list[float]] = {k: [] for k in sides}
+    srate: dict[str, list[float]] = {k: [] for k in sides}
+    for _ in range(blocks):
+        for name, side in sides.items():
+            lat[name] += await sequential(side.call, n_seq)
+            rps[name].append(await concurrent(side.call, n_conc))
+            srate[name].append(await stream_rate(side.stream, rounds))
+    for side in sides.values():
+        await side.close()
+    out = {}
+    for name in sides:
+        out[name] = {"p50_us": statistics.median(lat[name]) * 1e6,
+                     "p99_us": _p99(lat[name]) * 1e6,
+                     "rps_32": statistics.median(rps[name]),
+                     "stream_msgs_per_s": statistics.median(srate[name])}
+    return out["raw"], out["reverie"]
+
+
+async def bench_discovery(url: str, n: int) -> dict[str, float]:
+    """n instances registered (as n processes would: one lease each) -> seen by a watcher."""
+    watcher_rt = await DistributedRuntime.connect(url)
+    reg = await DistributedRuntime.connect(url, lease_ttl=30.0)
+    client = watcher_rt.namespace("disc").component("w").endpoint("ep").client()
+    await client.wait_for_instances(0, 5)
+    value = msgpack_encode({"instance": "x", "streaming": False, "idempotent": False})
+    sem = asyncio.Semaphore(64)
+
+    async def register(i: int) -> None:
+        async with sem:
+            await reg.leases.acquire(f"disc.w.ep.i{i:05d}", value)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(register(i) for i in range(n)))
+    t_reg = time.perf_counter() - t0
+    await client.wait_for_instances(n, 10)
+    t_live = time.perf_counter() - t0
+    # A watcher that starts after the fact: the initial snapshot.
+    cold_rt = await DistributedRuntime.connect(url)
+    t1 = time.perf_counter()
+    cold = cold_rt.namespace("disc").component("w").endpoint("ep").client()
+    await cold.wait_for_instances(n, 10)
+    t_cold = time.perf_counter() - t1
+    await cold_rt.close()
+    await reg.close()
+    await watcher_rt.close()
+    return {"instances": n, "register_s": t_reg, "visible_live_s": t_live,
+            "visible_cold_s": t_cold}
+
+
+def _p99(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(len(s) * 0.99))]
+
+
+def _write(results: dict[str, Any]) -> Path:
+    out = Path(__file__).resolve().parent / "results" / "nats.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    args = ap.parse_args()
+    blocks, n_seq, n_conc, rounds = (2, 200, 1600, 2) if args.quick else (6, 600, 6400, 5)
+    started = time.perf_counter()
+    async with NatsServer() as server:
+        raw, rev = await compare(server.url, blocks, n_seq, n_conc, rounds)
+        disc = await bench_discovery(server.url, 1000)
+    rows = [
+        ("unary p50, sequential (us)", "p50_us", "<= 1.25x raw", lambda r: r <= 1.25),
+        ("unary p99, sequential (us)", "p99_us", "", None),
+        ("unary calls/s, 32 in flight", "rps_32", ">= 0.85x raw", lambda r: r >= 0.85),
+        (f"{STREAM_ITEMS}-item stream, items/s", "stream_msgs_per_s", ">= 0.8x raw",
+         lambda r: r >= 0.8),
+    ]
+    print(f"\nReverie NATS runtime vs raw nats-py ({platform.python_version()}, "
+          f"{os.cpu_count()} cpus)\n")
+    print(f"{'measure':34} {'raw nats-py':>12} {'reverie':>12} {'ratio':>7}  target")
+    results: dict[str, Any] = {"raw": raw, "reverie": rev, "ratios": {}, "targets_met": {}}
+    for label, key, target, ok in rows:
+        ratio = rev[key] / raw[key]
+        results["ratios"][key] = ratio
+        verdict = ""
+        if ok is not None:
+            met = ok(ratio)
+            results["targets_met"][key] = met
+            verdict = f"{target} {'ok' if met else 'MISSED'}"
+        print(f"{label:34} {raw[key]:12.1f} {rev[key]:12.1f} {ratio:7.2f}  {verdict}")
+    disc_ok = disc["visible_live_s"] <= 2.0
+    results["discovery"] = disc
+    results["targets_met"]["discovery_1000_within_2s"] = disc_ok
+    print(f"\n{disc['instances']} instances: registered in {disc['register_s']:.2f} s, visible to "
+          f"a watching client {disc['visible_live_s']:.2f} s after the first registration "
+          f"(target <= 2 s {'ok' if disc_ok else 'MISSED'}); a new watcher saw all in "
+          f"{disc['visible_cold_s']:.2f} s")
+    results["elapsed_s"] = time.perf_counter() - started
+    out = _write(results)
+    print(f"\nwrote {out} ({results['elapsed_s']:.1f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
