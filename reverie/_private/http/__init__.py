@@ -1,0 +1,1 @@
+"""HTTP for a host: the ASGI application, routing, access control, the Plug client, the server."""

@@ -1,0 +1,511 @@
+"""The host's ASGI application: every running instance mounted at its path.
+
+``/<path>/<feature…>`` runs a feature, ``POST /<path>/<endpoint>`` an endpoint, ``/<path>/@about``
+and friends are built in; ``/@host/…``, ``/health/…``, ``/openapi.json`` and ``/docs`` belong to
+the host. The request context travels in headers (``X-Request-Id``, ``X-Reverie-Timeout`` in
+remaining seconds, ``traceparent``) and is current while the handler runs, under its deadline.
+The hot path (a GET feature with no parameters) is a few dict lookups and two ``send`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import (
+    AccessDeniedError,
+    CallError,
+    DeadlineExceededError,
+    EndpointNotFoundError,
+    ServiceError,
+    UnavailableError,
+)
+
+from ..codec import json_decode, json_encode
+from ..context import CURRENT, RequestContext
+from ..transports.inprocess import remote_error
+from .access import AccessPolicy
+from .params import bad_json, build_kwargs
+from .request import Request
+from .response import Response, StreamingResponse
+from .router import Match, Route, allow_header, routes_for
+from .send import Send, send_bytes, send_problem, sse
+
+if TYPE_CHECKING:
+    from ..host import Host
+    from ..instance import Instance
+
+__all__ = ["DEFAULT_MAX_BODY", "HostApp", "app_for"]
+
+log = logging.getLogger("reverie.http")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+_HOST_PATHS = frozenset({"@host", "health", "openapi.json", "docs"})
+_BODY_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_JSON_HEADERS = b"application/json"
+_NDJSON = b"application/x-ndjson"
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_NDJSON_HEADERS = [(b"content-type", _NDJSON), (b"cache-control", b"no-cache")]
+
+
+class _Head:
+    """The headers a request's handling needs, read in one pass."""
+
+    __slots__ = ("accept", "auth", "length", "request_id", "timeout", "trace")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.auth: bytes | None = None
+        self.request_id: str | None = None
+        self.timeout: bytes | None = None
+        self.trace: str | None = None
+        self.accept: bytes = b""
+        self.length: bytes | None = None
+        for k, v in raw:
+            if k == b"authorization":
+                self.auth = v
+            elif k == b"accept":
+                self.accept = v
+            elif k == b"content-length":
+                self.length = v
+            elif k == b"x-request-id":
+                self.request_id = v.decode("latin-1")
+            elif k == b"x-reverie-timeout":
+                self.timeout = v
+            elif k == b"traceparent":
+                self.trace = v.decode("latin-1")
+
+    def context(self) -> RequestContext:
+        deadline = None
+        if self.timeout is not None:
+            try:
+                deadline = time.monotonic() + float(self.timeout)
+            except ValueError:
+                deadline = None
+        trace = {"traceparent": self.trace} if self.trace else None
+        return RequestContext(self.request_id, deadline, trace)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class HostApp:
+    """The ASGI application of one host. Build it with ``app_for(host)``.
+
+    It sets ``host.plug_factory`` so dependency clients expose ``.plug``, and registers the host's
+    aliases (``local://<host name>``, later the bound and public URLs) for in-process Plugs.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        access: AccessPolicy | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        from .management import Management
+        from .plug import register_alias
+
+        self.host = host
+        self.access = access or AccessPolicy(env=host.env)
+        self.max_body_size = max_body_size
+        self.management = Management(self)
+        self.aliases: list[str] = []
+        host.http_app = self  # type: ignore[attr-defined]
+        if getattr(host, "plug_factory", None) is None:
+            host.plug_factory = self.plug_for  # type: ignore[attr-defined]
+        self.local_alias = f"local://{host.name}"
+        register_alias(self.local_alias, self)
+
+    def add_alias(self, base_url: str) -> None:
+        """Treat ``base_url`` (``http://127.0.0.1:8000``) as this host: Plugs dispatch locally."""
+        from .plug import register_alias
+
+        register_alias(base_url, self)
+        self.aliases.append(base_url.rstrip("/"))
+
+    def close(self) -> None:
+        from .plug import unregister_app
+
+        unregister_app(self)
+
+    def plug_for(self, inst: Instance) -> Any:
+        """A Plug rooted at an instance's features, carrying the internal key."""
+        from .plug import Plug
+
+        return Plug(f"{self.local_alias}/{inst.path}").with_header(
+            "Authorization", f"Bearer {self.access.internal_key}"
+        )
+
+    # -- ASGI ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        method: str = scope["method"]
+        stripped: str = scope["path"].strip("/")
+        first, _, _ = stripped.partition("/")
+        if first in _HOST_PATHS:
+            await self.management.host_request(scope, receive, send, method, stripped)
+            return
+        inst = self._instance(stripped)
+        if inst is None:
+            await send_problem(send, EndpointNotFoundError(
+                f"no service is mounted at /{first}; mounted: "
+                f"{', '.join('/' + p for p in self.host.instances) or 'none'}"
+            ))
+            return
+        rest = stripped[len(inst.path) + 1:]
+        found = routes_for(inst.meta).match(method, rest)
+        if type(found) is not Match:
+            await self._no_route(send, method, inst, rest, found)  # type: ignore[arg-type]
+            return
+        route = found.route
+        head = _Head(scope["headers"])
+        if route.access != "public":
+            denied = self.access.check(route.access, head.auth)
+            if denied is not None:
+                await send_problem(send, AccessDeniedError(
+                    denied[1], status=denied[0], service=inst.meta.name, endpoint=route.name
+                ), [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
+                return
+        inst.requests[route.name] += 1
+        if route.kind == "builtin":
+            await self.management.builtin(scope, receive, send, inst, route, head)
+            return
+        if not inst.accepting:
+            await send_problem(send, UnavailableError(
+                f"instance {inst.path!r} is {inst.state}, not running",
+                service=inst.meta.name, endpoint=route.name,
+            ))
+            return
+        ctx = head.context()
+        try:
+            body = b""
+            if method in _BODY_VERBS and (
+                route.kind == "endpoint" or route.plan is None or route.plan.needs_body
+                or route.plan.needs_request
+            ):
+                body = await self.read_body(receive, head)
+            if route.kind == "endpoint":
+                await self._endpoint(scope, receive, send, inst, route, head, ctx, body)
+            else:
+                await self._feature(scope, receive, send, inst, found, head, ctx, body)
+        except CallError as err:
+            await send_problem(send, remote_error(err, ctx))
+        except _TooLarge:
+            await send_problem(send, ServiceError(
+                413, f"the request body exceeds this host's limit of {self.max_body_size} bytes"
+            ))
+
+    def _instance(self, stripped: str) -> Instance | None:
+        instances = self.host.instances
+        # Longest mount path first (a mount may contain '/'); at most four segments deep.
+        cut = len(stripped)
+        for _ in range(4):
+            inst = instances.get(stripped[:cut])
+            if inst is not None:
+                return inst
+            cut = stripped.rfind("/", 0, cut)
+            if cut <= 0:
+                return None
+        return None
+
+    async def _no_route(
+        self, send: Send, method: str, inst: Instance, rest: str, allowed: set[str]
+    ) -> None:
+        if not allowed:
+            await send_problem(send, EndpointNotFoundError(
+                f"{inst.meta.name} (at /{inst.path}) has no feature or endpoint at /{rest}",
+                service=inst.meta.name,
+            ))
+            return
+        allow = allow_header(allowed).encode()
+        if method == "OPTIONS":
+            await send_bytes(send, 204, b"", None, [(b"allow", allow)])
+            return
+        await send_problem(send, ServiceError(
+            405, f"/{inst.path}/{rest} does not answer {method}; it answers {allow.decode()}"
+        ), [(b"allow", allow)])
+
+    async def read_body(self, receive: Receive, head: _Head) -> bytes:
+        limit = self.max_body_size
+        if head.length is not None:
+            try:
+                if int(head.length) > limit:
+                    raise _TooLarge
+            except ValueError:
+                pass
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                break
+            chunk = msg.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge
+                chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # -- endpoints and features ------------------------------------------------------------------
+
+    async def _endpoint(
+        self, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
+        head: _Head, ctx: RequestContext, body: bytes,
+    ) -> None:
+        ep = route.endpoint
+        assert ep is not None
+        fn = inst.handlers[ep.name]
+        args: tuple[Any, ...] = ()
+        if ep.request_param is not None:
+            try:
+                value = json_decode(body) if body.strip() else None
+            except Exception as exc:
+                raise bad_json(exc) from None
+            args = (ep.request_info.validate(value),)
+        if ep.streaming:
+            await self._stream(receive, send, head, ctx, fn, args, {})
+        else:
+            await self._unary(send, ctx, fn, args, {})
+
+    async def _feature(
+        self, scope: Scope, receive: Receive, send: Send, inst: Instance, found: Match,
+        head: _Head, ctx: RequestContext, body: bytes,
+    ) -> None:
+        route = found.route
+        plan = route.plan
+        assert plan is not None
+        kwargs: dict[str, Any] = {}
+        if plan.specs:
+            extra: dict[str, Any] = {"context": ctx}
+            if plan.needs_request:
+                headers = {
+                    k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                    if k != b"authorization"
+                }
+                extra["request"] = Request(
+                    scope["method"], scope["path"], scope.get("query_string", b""), headers, body
+                )
+            kwargs = build_kwargs(
+                plan, found.params, found.suffix, scope.get("query_string", b""), body, extra
+            )
+        fn = getattr(inst.obj, route.method)
+        if route.streaming:
+            await self._stream(receive, send, head, ctx, fn, (), kwargs)
+        else:
+            await self._unary(send, ctx, fn, (), kwargs, scope["method"] == "HEAD")
+
+    async def _unary(
+        self, send: Send, ctx: RequestContext, fn: Callable[..., Any], args: tuple[Any, ...],
+        kwargs: dict[str, Any], head_only: bool = False,
+    ) -> None:
+        token = CURRENT.set(ctx)
+        try:
+            if ctx.deadline is None:
+                result = await fn(*args, **kwargs)
+            else:
+                result = await _under_deadline(fn(*args, **kwargs), ctx)
+        except CallError as err:
+            await send_problem(send, remote_error(err, ctx))
+            return
+        except Exception as exc:
+            log.error("handler %s raised %s: %s", getattr(fn, "__qualname__", fn),
+                      type(exc).__name__, exc)
+            await send_problem(send, remote_error(exc, ctx))
+            return
+        finally:
+            CURRENT.reset(token)
+        await self._answer(send, result, ctx, head_only)
+
+    async def _answer(
+        self, send: Send, result: Any, ctx: RequestContext, head_only: bool
+    ) -> None:
+        if isinstance(result, Response):
+            await send({"type": "http.response.start", "status": result.status,
+                        "headers": result.raw_headers()})
+            await send({"type": "http.response.body", "body": b"" if head_only else result.body})
+            return
+        if isinstance(result, StreamingResponse):
+            await send({"type": "http.response.start", "status": result.status,
+                        "headers": result.raw_headers()})
+            if head_only:
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await _pump_raw(send, result)
+            return
+        try:
+            body = json_encode(result)
+        except TypeError as exc:
+            await send_problem(send, remote_error(TypeError(
+                f"the handler's result cannot be sent as JSON: {exc}"), ctx))
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", _JSON_HEADERS), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+    async def _stream(
+        self, receive: Receive, send: Send, head: _Head, ctx: RequestContext,
+        fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+    ) -> None:
+        """An async generator's items as SSE (default) or NDJSON (``Accept: application/x-ndjson``).
+
+        An error before the first item is an HTTP status with a problem body; after it, an
+        ``error`` event (SSE) or ``{"@error": …}`` line (NDJSON) ends the stream. A client
+        disconnect cancels the producer.
+        """
+        ndjson = _NDJSON in head.accept
+        token = CURRENT.set(ctx)
+        gen: Any = None
+        try:
+            gen = fn(*args, **kwargs)
+            step = gen.__anext__
+            try:
+                first: Any = await (step() if ctx.deadline is None
+                                    else _under_deadline(step(), ctx))
+                empty = False
+            except StopAsyncIteration:
+                empty = True
+            except CallError as err:
+                await send_problem(send, remote_error(err, ctx))
+                return
+            except Exception as exc:
+                await send_problem(send, remote_error(exc, ctx))
+                return
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
+            if not empty:
+                await _pump_items(receive, send, ctx, first, step, ndjson)
+            else:
+                await send({"type": "http.response.body",
+                            "body": b"" if ndjson else sse(b"null", b"end")})
+        finally:
+            if gen is not None:
+                try:
+                    await gen.aclose()
+                except Exception:  # pragma: no cover - a producer failing while closing
+                    log.exception("closing a stream producer")
+            CURRENT.reset(token)
+
+
+async def _under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
+    deadline = ctx.deadline
+    assert deadline is not None
+    try:
+        async with asyncio.timeout_at(deadline) as cm:
+            return await awaitable
+    except TimeoutError:
+        if cm.expired():
+            raise DeadlineExceededError("deadline exceeded", request_id=ctx.request_id) from None
+        raise
+
+
+async def _pump_items(
+    receive: Receive, send: Send, ctx: RequestContext, first: Any,
+    step: Callable[[], Awaitable[Any]], ndjson: bool,
+) -> None:
+    async def items() -> AsyncIterator[Any]:
+        yield first
+        while True:
+            try:
+                yield await step()
+            except StopAsyncIteration:
+                return
+
+    async def body() -> None:
+        try:
+            async with asyncio.timeout_at(ctx.deadline):
+                async for item in items():
+                    data = json_encode(item)
+                    await send({"type": "http.response.body", "more_body": True,
+                                "body": data + b"\n" if ndjson else sse(data)})
+        except TimeoutError:
+            err: CallError = DeadlineExceededError("deadline exceeded", request_id=ctx.request_id)
+        except CallError as exc:
+            err = remote_error(exc, ctx)
+        except Exception as exc:
+            err = remote_error(exc, ctx)
+        else:
+            await send({"type": "http.response.body",
+                        "body": b"" if ndjson else sse(b"null", b"end")})
+            return
+        wire = json_encode(err.to_wire())
+        await send({"type": "http.response.body",
+                    "body": b'{"@error":' + wire + b"}\n" if ndjson else sse(wire, b"error")})
+
+    await _until_disconnect(receive, body())
+
+
+async def _pump_raw(send: Send, result: StreamingResponse) -> None:
+    content = result.content
+    try:
+        async for chunk in content:
+            data = chunk.encode() if isinstance(chunk, str) else chunk
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        aclose = getattr(content, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _until_disconnect(receive: Receive, work: Awaitable[None]) -> None:
+    """Run ``work`` in this task; a client disconnect cancels it (and so its producer)."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                gone = True
+                task.cancel()
+                return
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def app_for(host: Host, **kw: Any) -> HostApp:
+    """The host's ASGI application (one per host; made on first use)."""
+    app = getattr(host, "http_app", None)
+    if isinstance(app, HostApp):
+        return app
+    return HostApp(host, **kw)
+
+

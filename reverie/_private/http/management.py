@@ -1,0 +1,308 @@
+"""Built-in features of every instance (@about, @blueprint, @config, DELETE) and of the host
+(/@host/…, /health/…, /openapi.json, /docs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import (
+    AccessDeniedError,
+    CallError,
+    ConfigError,
+    EndpointNotFoundError,
+    ReverieError,
+    ServiceError,
+    StartError,
+    UnknownSIDError,
+)
+
+from ..codec import json_decode
+from ..config import MASK, ResolvedConfig, ResolvedValue
+from ..lifecycle import State
+from .docs import docs_page
+from .send import Send, send_bytes, send_json, send_problem
+
+if TYPE_CHECKING:
+    from ..instance import Instance
+    from .app import HostApp, _Head
+    from .router import Route
+
+__all__ = ["Management"]
+
+log = logging.getLogger("reverie.http")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+def _config_error(exc: ConfigError, what: str) -> ServiceError:
+    details = [{"key": exc.key, "source": exc.source, "expected": exc.expected,
+                "message": str(exc)}]
+    return ServiceError(400, f"{what}: {exc}", details=details)
+
+
+class Management:
+    """The host-level and built-in routes of one ``HostApp``."""
+
+    def __init__(self, app: HostApp) -> None:
+        self.app = app
+        self.host = app.host
+        self._openapi: tuple[tuple[str, ...], bytes] | None = None
+
+    # -- built-ins of an instance ----------------------------------------------------------------
+
+    async def builtin(
+        self, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
+        head: _Head,
+    ) -> None:
+        name = route.name
+        if name == "@about":
+            await send_json(send, inst.about())
+        elif name == "@blueprint":
+            from ..blueprint import blueprint
+
+            await send_json(send, blueprint(inst.cls).to_dict())
+        elif name == "@config":
+            await send_json(send, _shown(inst.config))
+        elif name == "@config:put":
+            await self._put_config(receive, send, inst, head)
+        else:  # @stop
+            await self.host.stop_instance(inst.path)
+            await send_json(send, {"stopped": inst.path, "state": inst.state.value})
+
+    async def _put_config(self, receive: Receive, send: Send, inst: Instance, head: _Head) -> None:
+        from .app import _TooLarge
+
+        try:
+            body = await self.app.read_body(receive, head)
+            values = json_decode(body) if body.strip() else {}
+        except _TooLarge:
+            await send_problem(send, ServiceError(413, "the config document is too large"))
+            return
+        except Exception as exc:
+            await send_problem(send, ServiceError(400, f"the config body is not valid JSON: {exc}"))
+            return
+        if not isinstance(values, dict):
+            await send_problem(send, ServiceError(
+                400, f"PUT @config takes a JSON object of config keys, not {type(values).__name__}"
+            ))
+            return
+        old = inst.config
+        current = {k: rv.value for k, rv in (old or {}).items()}
+        for key, value in list(values.items()):
+            if value == MASK and old is not None and key in old and old[key].secret:
+                values[key] = old[key].value  # a masked secret sent back unchanged
+        try:
+            new = self.host.resolve_config(inst.cls, {**current, **values}, "PUT @config")
+        except ConfigError as exc:
+            await send_problem(send, _config_error(exc, f"config of {inst.path} not changed"))
+            return
+        merged = ResolvedConfig(inst.meta.name, {
+            k: (rv if k in values or old is None or k not in old else old[k])
+            for k, rv in new.items()
+        })
+        if inst.meta.hooks.get("on_config"):
+            await self._apply_in_place(send, inst, old, merged)
+            return
+        await self._restart(send, inst, merged)
+
+    async def _apply_in_place(
+        self, send: Send, inst: Instance, old: ResolvedConfig | None, new: ResolvedConfig
+    ) -> None:
+        previous = {attr: inst.obj.__dict__.get(attr) for attr in new.by_attr()}
+        inst.obj.__dict__.update(new.by_attr())
+        try:
+            await inst.run_hooks("on_config", new.values())
+        except Exception as exc:
+            inst.obj.__dict__.update(previous)
+            await send_problem(send, ServiceError(
+                400, f"{inst.meta.name}'s on_config hook refused the config "
+                f"({type(exc).__name__}: {exc}); the old config stays in force",
+            ))
+            return
+        inst.config = new
+        await send_json(send, {"applied": "on_config", "config": _shown(new)})
+
+    async def _restart(self, send: Send, inst: Instance, new: ResolvedConfig) -> None:
+        path, cls = inst.path, inst.cls
+        values = new.values()
+        await self.host.stop_instance(path)
+        try:
+            fresh = await self.host.start_instance(cls, path=path, config=values,
+                                                   config_source="PUT @config")
+        except Exception as exc:
+            await send_problem(send, ServiceError(500, f"restart of {path} failed: {exc}"))
+            return
+        await send_json(send, {"applied": "restart", "config": _shown(fresh.config)})
+
+    # -- host routes -----------------------------------------------------------------------------
+
+    async def host_request(
+        self, scope: Scope, receive: Receive, send: Send, method: str, stripped: str
+    ) -> None:
+        from .app import _Head
+
+        parts = stripped.split("/")
+        first = parts[0]
+        if first == "health":
+            await self._health(send, method, parts)
+            return
+        if first == "openapi.json" and len(parts) == 1:
+            if method not in ("GET", "HEAD"):
+                await _not_allowed(send, method, "GET, HEAD")
+                return
+            await send_bytes(send, 200, self.openapi_bytes())
+            return
+        if first == "docs" and len(parts) == 1:
+            await send_bytes(send, 200, docs_page(self.openapi()).encode(),
+                             b"text/html; charset=utf-8")
+            return
+        head = _Head(scope["headers"])
+        denied = self.app.access.check("private", head.auth)
+        if denied is not None:
+            await send_problem(send, AccessDeniedError(denied[1], status=denied[0]),
+                               [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
+            return
+        rest = parts[1:]
+        try:
+            if rest == ["blueprints"] and method == "GET":
+                bps = self.host.registry.blueprints()
+                await send_json(send, {k: bp.to_dict() for k, bp in bps.items()})
+            elif rest == ["services"] and method == "GET":
+                await send_json(send, [i.about() for i in self.host.instances.values()])
+            elif rest == ["services"] and method == "POST":
+                await self._create(receive, send, head)
+            elif len(rest) >= 2 and rest[0] == "services" and method == "DELETE":
+                path = "/".join(rest[1:])
+                if path not in self.host.instances:
+                    raise EndpointNotFoundError(f"no instance at path {path!r}")
+                inst = await self.host.stop_instance(path)
+                await send_json(send, {"stopped": inst.path, "state": inst.state.value})
+            elif rest in (["blueprints"], ["services"]) or (rest and rest[0] == "services"):
+                allow = "GET" if rest == ["blueprints"] else (
+                    "GET, POST" if rest == ["services"] else "DELETE")
+                await _not_allowed(send, method, allow)
+            else:
+                raise EndpointNotFoundError(
+                    f"the host has no route /{stripped}; it has /@host/blueprints, "
+                    f"/@host/services and /@host/services/<path>"
+                )
+        except CallError as err:
+            await send_problem(send, err)
+
+    async def _create(self, receive: Receive, send: Send, head: _Head) -> None:
+        from .app import _TooLarge
+
+        try:
+            body = await self.app.read_body(receive, head)
+            spec = json_decode(body) if body.strip() else None
+        except _TooLarge:
+            raise ServiceError(413, "the request body is too large") from None
+        except Exception as exc:
+            raise ServiceError(400, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(spec, dict) or not ({"sid", "class"} & spec.keys()):
+            raise ServiceError(
+                400, "POST /@host/services takes {\"sid\": ... | \"class\": ..., \"path\": ..., "
+                "\"config\": {...}}")
+        unknown = set(spec) - {"sid", "class", "path", "config"}
+        if unknown:
+            raise ServiceError(400, f"unknown fields {', '.join(sorted(unknown))}; accepted: "
+                                    "sid, class, path, config")
+        config = spec.get("config") or {}
+        if not isinstance(config, dict):
+            raise ServiceError(400, "'config' must be a JSON object of config keys")
+        try:
+            target = self._target(spec)
+        except UnknownSIDError as exc:
+            raise ServiceError(400, str(exc)) from None
+        from ..declare import get_meta
+
+        path = str(spec.get("path") or get_meta(target).name).strip("/")
+        if not path or path.split("/")[0] in ("@host", "health", "openapi.json", "docs"):
+            raise ServiceError(400, f"path {path!r} is reserved by the host; choose another")
+        existing = self.host.instances.get(path)
+        if existing is not None and existing.state not in (State.STOPPED, State.FAILED):
+            raise ServiceError(409, f"path {path!r} is in use by {existing.meta.name} "
+                                    f"({existing.state.value}); choose another path or DELETE it")
+        try:
+            inst = await self.host.start_instance(
+                target, path=path, config=config, config_source="POST /@host/services")
+        except ConfigError as exc:
+            raise _config_error(exc, f"cannot start {path}") from None
+        except StartError as exc:
+            raise ServiceError(500, str(exc), details={"state": exc.state,
+                               "cause": f"{type(exc.cause).__name__}: {exc.cause}"}) from None
+        except UnknownSIDError as exc:
+            raise ServiceError(400, str(exc)) from None
+        except ReverieError as exc:
+            raise ServiceError(409 if "in use" in exc.message else 500, str(exc)) from None
+        await send_json(send, inst.about(), 201)
+
+    def _target(self, spec: dict[str, Any]) -> type:
+        if "sid" in spec:
+            sid = str(spec["sid"])
+            return self.host.registry.resolve(sid, needed_by="POST /@host/services")
+        ref = str(spec["class"])
+        for cls in self.host.registry.classes():
+            from ..blueprint import class_ref
+            from ..declare import get_meta
+
+            if ref in (class_ref(cls), get_meta(cls).name):
+                return cls
+        raise ServiceError(400, f"class {ref!r} is not registered in this host; register it "
+                                f"(host.register or discovery) or start it by SID")
+
+    async def _health(self, send: Send, method: str, parts: list[str]) -> None:
+        if len(parts) != 2 or parts[1] not in ("live", "ready"):
+            await send_problem(send, EndpointNotFoundError(
+                "health routes are /health/live and /health/ready"))
+            return
+        if method not in ("GET", "HEAD"):
+            await _not_allowed(send, method, "GET, HEAD")
+            return
+        if parts[1] == "live":
+            await send_json(send, {"status": "live"})
+            return
+        waiting = {p: i.state.value for p, i in self.host.instances.items()
+                   if i.state is not State.RUNNING}
+        if self.host.ready():
+            await send_json(send, {"status": "ready", "instances": len(self.host.instances)})
+        else:
+            await send_json(send, {"status": "not ready", "waiting": waiting}, 503)
+
+    # -- OpenAPI -----------------------------------------------------------------------------------
+
+    def openapi(self) -> dict[str, Any]:
+        from ..blueprint import blueprint
+        from ..openapi import openapi_document
+
+        services = {p: blueprint(i.cls) for p, i in self.host.instances.items()
+                    if i.state is State.RUNNING}
+        return openapi_document(services, title=f"Reverie host {self.host.name}")
+
+    def openapi_bytes(self) -> bytes:
+        from ..codec import json_encode
+
+        key = tuple(sorted(f"{p}={id(i)}" for p, i in self.host.instances.items()
+                           if i.state is State.RUNNING))
+        if self._openapi is None or self._openapi[0] != key:
+            self._openapi = (key, json_encode(self.openapi()))
+        return self._openapi[1]
+
+
+def _shown(config: ResolvedConfig | None) -> dict[str, Any]:
+    """A config for output: plain values, secrets masked."""
+    if config is None:
+        return {}
+    out: dict[str, Any] = {}
+    for key, rv in config.items():
+        assert isinstance(rv, ResolvedValue)
+        out[key] = MASK if rv.secret else rv.value
+    return out
+
+
+async def _not_allowed(send: Send, method: str, allow: str) -> None:
+    await send_problem(send, ServiceError(405, f"this route does not answer {method}; it answers "
+                                               f"{allow}"), [(b"allow", allow.encode())])

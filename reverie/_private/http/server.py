@@ -1,0 +1,185 @@
+"""Serving a host over HTTP with uvicorn, programmatically (``reverie serve`` calls ``serve_http``).
+
+uvicorn picks httptools when installed; run the event loop with ``loop_factory()`` to get uvloop.
+Binding the socket ourselves gives the real port when ``port=0`` and a clear ``OSError`` when the
+address is taken (uvicorn would ``sys.exit``). Shutdown is graceful: stop accepting, let
+in-flight requests finish (bounded), then close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .access import AccessPolicy
+from .app import DEFAULT_MAX_BODY, HostApp, app_for
+
+if TYPE_CHECKING:
+    from ..host import Host
+
+__all__ = ["HttpServer", "loop_factory", "serve_http"]
+
+log = logging.getLogger("reverie.http")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's loop factory when installed, else asyncio's: ``asyncio.Runner(loop_factory=…)``."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is in the 'fast' extra
+        return asyncio.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+class HttpServer:
+    """A host's ASGI application on uvicorn: ``async with HttpServer(host, port=0) as srv:``.
+
+    ``srv.url`` is the bound base URL (registered as an alias of the host, so Plugs to it stay
+    in-process), ``public_url`` another alias. ``api_key`` defaults to ``REVERIE_API_KEY``.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        bind_host: str = "127.0.0.1",
+        port: int = 8000,
+        api_key: str | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY,
+        public_url: str | None = None,
+        access_log: bool = True,
+        log_level: str = "info",
+        graceful_timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.bind_host = bind_host
+        self.port = port
+        self.public_url = public_url
+        existing = getattr(host, "http_app", None)
+        if isinstance(existing, HostApp):
+            self.app = existing
+            if api_key is not None:
+                self.app.access = AccessPolicy(api_key, self.app.access.internal_key, host.env)
+            self.app.max_body_size = max_body_size
+        else:
+            self.app = app_for(
+                host, access=AccessPolicy(api_key, env=host.env), max_body_size=max_body_size
+            )
+        self.access_log = access_log
+        self.log_level = log_level
+        self.graceful_timeout = graceful_timeout
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.bind_host if ":" not in self.bind_host else f"[{self.bind_host}]"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind, start serving, and return once uvicorn accepts connections (within 10 s)."""
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.bind_host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno, f"cannot listen on {self.bind_host}:{self.port}: {exc.strerror}; "
+                f"choose another --port (0 picks a free one) or stop what uses it"
+            ) from None
+        sock.listen(2048)
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, lifespan="off", log_level=self.log_level, access_log=self.access_log,
+            server_header=False, date_header=False, loop="none",
+            timeout_graceful_shutdown=int(self.graceful_timeout), log_config=None,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._serve(sock))
+        for _ in range(1000):
+            if self._server.started:
+                break
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("uvicorn stopped before it started serving")
+            await asyncio.sleep(0.01)
+        else:
+            await self.stop()
+            raise TimeoutError(f"uvicorn did not start serving {self.url} within 10 s")
+        self.app.add_alias(self.url)
+        if self.bind_host in ("127.0.0.1", "0.0.0.0"):
+            self.app.add_alias(f"http://localhost:{self.port}")
+            self.app.add_alias(f"http://127.0.0.1:{self.port}")
+        if self.public_url:
+            self.app.add_alias(self.public_url)
+        log.info("serving host %s at %s", self.host.name, self.url)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            await self._server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits on some start-up failures
+            raise RuntimeError(f"uvicorn failed to start on {self.url} (exit {exc.code})") from None
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight requests (bounded), close. Idempotent."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, self.graceful_timeout + 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):  # noqa: UP041
+                self._task.cancel()
+            self._task = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self.app.close()
+
+    async def wait(self) -> None:
+        """Until the server stops (``stop()``, or uvicorn's own signal handling)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def __aenter__(self) -> HttpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve_http(
+    host: Host,
+    *,
+    bind_host: str = "127.0.0.1",
+    port: int = 8000,
+    ready: Callable[[HttpServer], Any] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``host`` until cancelled or interrupted (SIGINT/SIGTERM), then shut down gracefully.
+
+    ``ready(server)`` is called once it listens (``server.port`` is the bound port when
+    ``port=0``). ``options`` go to ``HttpServer`` (api_key, max_body_size, public_url,
+    access_log, log_level, graceful_timeout).
+    """
+    server = HttpServer(host, bind_host=bind_host, port=port, **options)
+    await server.start()
+    try:
+        if ready is not None:
+            result = ready(server)
+            if asyncio.iscoroutine(result):
+                await result
+        await server.wait()
+    finally:
+        await server.stop()
