@@ -392,6 +392,10 @@ async def _produce(publish: Any, reply: str, agen: Any, sc: ServerCall) -> int:
             item = done.value
         except StopAsyncIteration:
             break
+        except BaseException:
+            if batch:  # what came before the error goes out first
+                await flush()
+            raise
         else:
             if batch:
                 await flush()
