@@ -1,0 +1,142 @@
+"""``reverie serve MODULE:CLASS [-f deploy.yaml]``: plan, then run embedded or supervised.
+
+Exit codes: 0 after a clean stop (or a dry run), 1 when the run failed (a start failed, a
+required worker crash-looped), 2 when nothing started (bad target, deployment file, plan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import fail
+
+__all__ = ["register"]
+
+
+def _load(target: str) -> type:
+    from reverie._private.serve.worker import load_entry
+    from reverie.errors import ReverieError
+
+    try:
+        return load_entry(target, [os.getcwd()])
+    except ReverieError as exc:
+        fail(str(exc))
+    except ModuleNotFoundError as exc:
+        fail(f"cannot import {target.partition(':')[0]!r}: {exc}")
+    except Exception as exc:
+        fail(f"importing {target.partition(':')[0]} failed: {type(exc).__name__}: {exc}")
+
+
+def serve_cmd(
+    target: Annotated[str, typer.Argument(
+        help="The entry service, as MODULE:CLASS (or a MODULE whose 'entry' names it).")],
+    file: Annotated[Path | None, typer.Option(
+        "-f", "--file", help="The deployment YAML file.")] = None,
+    nats: Annotated[str | None, typer.Option(
+        help="NATS URL to use instead of starting an embedded nats-server.")] = None,
+    processes: Annotated[bool, typer.Option(
+        "--processes", help="Run every service in its own process(es), joined over NATS.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="HTTP listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the entry service.")] = 8000,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the plan (processes, env, CPUs/GPUs, ports) and exit.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
+    cpus: Annotated[int | None, typer.Option(
+        help="CPUs this machine offers (default: detected with os.sched_getaffinity).")
+    ] = None,
+    gpus: Annotated[int | None, typer.Option(
+        help="GPUs this machine offers (default: counted with nvidia-smi -L, else 0).")
+    ] = None,
+    drain_timeout: Annotated[float, typer.Option(
+        help="Seconds in-flight requests get to finish on shutdown.")] = 10.0,
+    grace: Annotated[float, typer.Option(
+        help="Seconds past the drain timeout before a child is killed.")] = 5.0,
+    start_timeout: Annotated[float, typer.Option(
+        help="Seconds each start level gets to become ready.")] = 60.0,
+    max_restarts: Annotated[int, typer.Option(
+        help="Crashes allowed within --restart-window before a worker is marked failed.")
+    ] = 5,
+    restart_window: Annotated[float, typer.Option(help="Seconds; see --max-restarts.")] = 60.0,
+    log_format: Annotated[str, typer.Option(help="text or json.")] = "text",
+    reload: Annotated[bool, typer.Option(
+        "--reload", help="Restart when a .py or .yaml file under the current directory "
+        "changes (development).")] = False,
+) -> None:
+    """Run a service graph: in this process by default, as supervised workers when the
+    deployment asks for workers > 1 or separate processes."""
+    from reverie._private.deployment import load_deployment
+    from reverie._private.serve.output import Output, plan_renderable
+    from reverie._private.serve.plan import EMBEDDED, build_plan
+    from reverie._private.serve.resources import detect_inventory
+    from reverie.errors import ReverieError
+
+    if log_format not in ("text", "json"):
+        fail(f"--log-format {log_format!r}: use text or json")
+    if reload and not dry_run:
+        from reverie._private.serve.reload import run_with_reload
+
+        argv = [a for a in sys.argv[1:] if a != "--reload"]
+        raise typer.Exit(run_with_reload(argv, Path.cwd()))
+    entry = _load(target)
+    try:
+        dep = load_deployment(file) if file is not None else None
+        inventory = detect_inventory(cpus, gpus)
+        plan = build_plan(target, entry, dep, inventory, processes=processes, http_host=host,
+                          http_port=port, nats=nats)
+    except ReverieError as exc:
+        fail(str(exc))
+    if dry_run:
+        if as_json:
+            typer.echo(json.dumps(plan.to_json(), indent=2))
+        else:
+            from rich.console import Console
+
+            Console(highlight=False, width=max(160, Console().width)).print(plan_renderable(plan))
+        return
+    from reverie._private.serve.httpd import bind_socket
+
+    try:
+        sock = bind_socket(host, port)
+    except ReverieError as exc:
+        fail(str(exc))
+    out = Output(log_format)
+    if plan.mode == EMBEDDED:
+        from reverie._private.serve.embedded import run_embedded
+
+        code = _run(run_embedded(plan, entry, out, sock=sock, drain_timeout=drain_timeout,
+                                 log_format=log_format), log_format)
+    else:
+        from reverie._private.serve.supervisor import RestartPolicy, Supervisor
+
+        policy = RestartPolicy(max_restarts=max_restarts, window=restart_window)
+        sup = Supervisor(plan, out, sock=sock, drain_timeout=drain_timeout, grace=grace,
+                         start_timeout=start_timeout, policy=policy, log_format=log_format)
+        code = _run(sup.run(), log_format)
+    raise typer.Exit(code)
+
+
+def _run(coro: Any, log_format: str) -> int:
+    from reverie._private.serve.worker import setup_logging
+
+    setup_logging(log_format)
+    try:
+        import uvloop
+
+        result: int = uvloop.run(coro)
+    except ImportError:
+        result = asyncio.run(coro)
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command("serve")(serve_cmd)

@@ -1,0 +1,80 @@
+"""Embedded mode: the whole graph in this process, in-process calls, HTTP on one port.
+
+The same runner as a worker process (``worker.run_process``), driven from the CLI: signals set
+the stop event, the start-up table is printed once the host is ready, and the exit code says
+whether the start failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+from .output import Output
+from .plan import ServePlan
+from .worker import EXIT_START_FAILED, WorkerSpec, run_process
+
+__all__ = ["run_embedded"]
+
+
+async def run_embedded(
+    plan: ServePlan,
+    entry: type,
+    output: Output,
+    *,
+    sock: Any = None,
+    drain_timeout: float = 10.0,
+    log_format: str = "text",
+) -> int:
+    """Serve the plan in this process until SIGINT/SIGTERM; returns the exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal(sig: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            output.info(f"{signal.Signals(sig).name} again: exiting now")
+            os._exit(1)
+        output.info(f"{signal.Signals(sig).name}: shutting down (drain timeout "
+                    f"{drain_timeout:g} s; send it again to exit at once)")
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    proc = plan.processes[0]
+    for key, value in proc.env.items():  # the deployment's env, and CUDA_VISIBLE_DEVICES
+        os.environ[key] = value
+    output.register(["main"])
+    fd = sock.detach() if sock is not None else None
+    spec = WorkerSpec(
+        target=plan.target, deployment=plan.deployment, nats=plan.nats, http_fd=fd,
+        http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
+        log_format=log_format,
+    )
+    t0 = time.monotonic()
+
+    def status(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "ready":
+            rows = [{"service": s.name, "processes": ["main"], "pids": [os.getpid()],
+                     "state": "ready",
+                     "url": f"{event.get('url')}/{s.name}" if s.name == plan.entry else None}
+                    for s in plan.services]
+            output.startup_table(rows, time.monotonic() - t0)
+        elif kind == "failed":
+            output.error(f"start failed: {event.get('error')}")
+
+    try:
+        code = await run_process(spec, stop=stop, status=status, entry=entry)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if code == EXIT_START_FAILED:
+        return 1
+    output.info("stopped cleanly")
+    return code

@@ -1,0 +1,188 @@
+"""What ``reverie serve`` prints: prefixed, coloured per-process logs (or JSON lines), the
+start-up table, a progress display while workers start, and the ``--dry-run`` plan."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .plan import ServePlan
+
+__all__ = ["Output", "plan_renderable"]
+
+_COLOURS = ["cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
+            "bright_green", "bright_yellow", "bright_blue"]
+SELF = "serve"
+
+
+class Output:
+    """One sink for everything the supervisor and its children print.
+
+    ``log_format="text"``: ``Backend-1 | line`` with a colour per process (when a terminal);
+    ``"json"``: one JSON object per line with ``ts``, ``process``, ``stream``, ``level`` and
+    ``message`` (a child's own JSON log line is merged in).
+    """
+
+    def __init__(self, log_format: str = "text", file: IO[str] | None = None,
+                 force_terminal: bool | None = None) -> None:
+        from rich.console import Console
+
+        self.log_format = log_format
+        self.file = file or sys.stdout
+        self.console: Console = Console(file=self.file, highlight=False,
+                                        force_terminal=force_terminal, soft_wrap=True)
+        self._colours: dict[str, str] = {SELF: "bold white"}
+        self._width = 8
+
+    @property
+    def json(self) -> bool:
+        return self.log_format == "json"
+
+    def _colour(self, process: str) -> str:
+        c = self._colours.get(process)
+        if c is None:
+            c = self._colours[process] = _COLOURS[(len(self._colours) - 1) % len(_COLOURS)]
+        return c
+
+    def register(self, names: list[str]) -> None:
+        """Fix colours and the prefix width for these process names."""
+        for n in names:
+            self._colour(n)
+        self._width = max([self._width, *(len(n) for n in names)])
+
+    def line(self, process: str, text: str, stream: str = "stdout", level: str = "info") -> None:
+        """One line of output from ``process`` (a child's stdout/stderr, or the supervisor)."""
+        if self.json:
+            rec: dict[str, Any] = {"ts": round(time.time(), 3), "process": process,
+                                   "stream": stream, "level": level, "message": text}
+            stripped = text.strip()
+            if stripped.startswith("{") and stripped.endswith("}"):
+                try:
+                    inner = json.loads(stripped)
+                except ValueError:
+                    inner = None
+                if isinstance(inner, dict):
+                    rec.update({k: v for k, v in inner.items() if k != "process"})
+            self.file.write(json.dumps(rec, default=str) + "\n")
+            self.file.flush()
+            return
+        from rich.text import Text
+
+        prefix = Text(f"{process:<{self._width}} | ", style=self._colour(process))
+        body = Text(text, style="red" if level == "error" else "")
+        self.console.print(prefix + body)
+        self.file.flush()
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._self(message, "info", fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._self(message, "error", fields)
+
+    def _self(self, message: str, level: str, fields: dict[str, Any]) -> None:
+        if self.json:
+            rec: dict[str, Any] = {"ts": round(time.time(), 3), "process": SELF,
+                                   "stream": "supervisor", "level": level, "message": message}
+            rec.update(fields)
+            self.file.write(json.dumps(rec, default=str) + "\n")
+            self.file.flush()
+            return
+        self.line(SELF, message, "supervisor", level)
+
+    def startup_table(self, rows: list[dict[str, Any]], elapsed: float) -> None:
+        """Each service: its processes, state and URL."""
+        if self.json:
+            self._self(f"ready in {elapsed:.2f} s", "info", {"event": "ready", "services": rows})
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=Text(f"reverie serve: ready in {elapsed:.2f} s"),
+                      title_justify="left")
+        for col in ("service", "processes", "pids", "state", "url"):
+            table.add_column(col)
+        for r in rows:
+            state = str(r["state"])
+            table.add_row(Text(r["service"], style="bold"), Text(", ".join(r["processes"])),
+                          Text(", ".join(str(p) for p in r["pids"])),
+                          Text(state, style="green" if state == "ready" else "red"),
+                          Text(r.get("url") or "-"))
+        self.console.print(table)
+        self.file.flush()
+
+    @contextmanager
+    def progress(self, names: list[str]) -> Iterator[Any]:
+        """A live 'starting...' display (terminals only); yields ``mark(name, state)``."""
+        if self.json or not self.console.is_terminal:
+            yield lambda name, state: None
+            return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=self.console, transient=True) as prog:
+            tasks = {n: prog.add_task(f"{n}: waiting", total=1) for n in names}
+
+            def mark(name: str, state: str) -> None:
+                t = tasks.get(name)
+                if t is not None:
+                    prog.update(t, description=f"{name}: {state}",
+                                completed=1 if state in ("ready", "failed") else 0)
+
+            yield mark
+
+
+def plan_renderable(plan: ServePlan) -> Any:
+    """The ``--dry-run`` view: mode, inventory, and one row per process."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .resources import format_bytes
+
+    head = [
+        Text(f"plan for {plan.target} (entry {plan.entry})", style="bold"),
+        Text(f"deployment: {plan.deployment or '(none)'}"),
+        Text(f"mode: {plan.mode}" + (f" ({'; '.join(plan.reasons)})" if plan.reasons else "")),
+        Text(f"machine: {plan.inventory.describe()}"),
+        Text(f"http: {plan.http_url}"),
+        Text("nats: " + ("embedded nats-server on a free loopback port"
+                         if plan.nats == "embedded" else plan.nats or "none (in-process calls)")),
+    ]
+    table = Table(title=Text("processes (start level: each level starts once the previous "
+                             "one is ready)"), title_justify="left")
+    for col in ("process", "level", "services", "cpus", "gpus (CUDA_VISIBLE_DEVICES)",
+                "memory", "env", "ports"):
+        table.add_column(col)
+    for p in plan.processes:
+        a = p.alloc
+        cpus = ",".join(map(str, a.cpus)) if a.cpus else (f"{a.cpu:g} (shared)" if a.cpu else "-")
+        gpus = a.cuda_visible_devices() or "none"
+        if a.gpu and a.gpu < 1:
+            gpus += f" ({a.gpu:g} share)"
+        env = "\n".join(
+            f"{k}={v!r} [{p.env_sources.get(k, '')}]" for k, v in sorted(p.env.items())
+        )
+        ports = f"http {plan.http_port} (shared socket)" if p.http and p.count > 1 else (
+            f"http {plan.http_port}" if p.http else "-")
+        table.add_row(Text(p.name, style="bold"), Text(str(p.level)),
+                      Text(", ".join(p.services)), Text(cpus), Text(gpus),
+                      Text(format_bytes(a.memory) if a.memory else "-"), Text(env), Text(ports))
+    svc = Table(title=Text("services"), title_justify="left")
+    for col in ("service", "class", "workers", "source", "depends on", "required"):
+        svc.add_column(col)
+    for s in plan.services:
+        svc.add_row(Text(s.name, style="bold"), Text(s.ref), Text(str(s.workers)),
+                    Text(s.args.workers.source), Text(", ".join(s.depends_on) or "-"),
+                    Text("yes" if s.required else "no"))
+    return Group(*head, svc, table)
+
+
+def print_plan(plan: ServePlan, console: Console) -> None:
+    console.print(plan_renderable(plan))

@@ -1,0 +1,345 @@
+"""The serve plan: which processes run, the services in each, their env, CPUs, GPUs and ports.
+
+``build_plan`` resolves the graph from the entry class, checks the deployment file against it
+(so a bad file fails before anything starts, naming file, line and key), reads each service's
+``ServiceArgs`` and lays the services out on processes. ``--dry-run`` prints this plan; the
+supervisor executes it. Nothing here starts anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import ConfigError, GraphError
+
+from ..config import ServiceArgs, resolve_service_args
+from ..declare import get_meta
+from ..deployment import Deployment, Sourced
+from .resources import Allocation, Inventory, WorkerRequest, allocate, parse_cpu, parse_memory
+
+if TYPE_CHECKING:
+    from ..host import Host
+
+__all__ = ["ProcessPlan", "ServePlan", "ServicePlan", "build_plan", "prepare_host"]
+
+EMBEDDED = "embedded"
+PROCESSES = "processes"
+MAIN = "main"
+
+
+@dataclass
+class ServicePlan:
+    """One service of the graph and its deployment values."""
+
+    name: str
+    ref: str
+    args: ServiceArgs
+    depends_on: list[str]
+    required: bool
+    separate: bool = False
+
+    @property
+    def workers(self) -> int:
+        return int(self.args.workers.value)
+
+
+@dataclass
+class ProcessPlan:
+    """One OS process: the services it runs, its env (with sources) and its resources."""
+
+    name: str
+    services: list[str]
+    index: int = 0
+    count: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    env_sources: dict[str, str] = field(default_factory=dict)
+    alloc: Allocation = field(default_factory=Allocation)
+    http: bool = False
+    level: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "services": self.services, "worker": self.index + 1,
+            "workers": self.count, "env": self.env, "env_sources": self.env_sources,
+            "cpus": self.alloc.cpus, "cpu": self.alloc.cpu, "gpus": self.alloc.gpus,
+            "gpu": self.alloc.gpu, "memory": self.alloc.memory, "http": self.http,
+            "start_level": self.level,
+        }
+
+
+@dataclass
+class ServePlan:
+    """Everything ``reverie serve`` will do, before it does any of it."""
+
+    target: str
+    entry: str
+    deployment: str | None
+    mode: str
+    services: list[ServicePlan]
+    processes: list[ProcessPlan]
+    inventory: Inventory
+    http_host: str
+    http_port: int
+    nats: str | None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    def service(self, name: str) -> ServicePlan:
+        return next(s for s in self.services if s.name == name)
+
+    def levels(self) -> list[list[ProcessPlan]]:
+        """Processes grouped by start level: each level starts once the one before is ready."""
+        out: dict[int, list[ProcessPlan]] = {}
+        for p in self.processes:
+            out.setdefault(p.level, []).append(p)
+        return [out[k] for k in sorted(out)]
+
+    def to_json(self) -> dict[str, Any]:
+        inv = self.inventory
+        return {
+            "target": self.target, "entry": self.entry, "deployment": self.deployment,
+            "mode": self.mode, "reasons": self.reasons, "http": self.http_url, "nats": self.nats,
+            "inventory": {
+                "cpus": len(inv.cpus), "cpu_source": inv.cpu_source, "gpus": len(inv.gpus),
+                "gpu_source": inv.gpu_source, "memory": inv.memory,
+            },
+            "services": [
+                {"name": s.name, "class": s.ref, "workers": s.workers,
+                 "workers_source": s.args.workers.source, "depends_on": s.depends_on,
+                 "required": s.required, "separate": s.separate,
+                 "namespace": s.args.namespace.value, "component": s.args.name.value}
+                for s in self.services
+            ],
+            "processes": [p.to_json() for p in self.processes],
+        }
+
+
+# -- building -------------------------------------------------------------------------------------
+
+
+def _required(graph: Any) -> set[type]:
+    """Services reachable from the entry over non-optional edges."""
+    out: set[type] = set()
+    todo = [graph.entry]
+    while todo:
+        cls = todo.pop()
+        if cls in out:
+            continue
+        out.add(cls)
+        for e in graph.edges.get(cls, []):
+            if e.target is not None and not e.dependency.optional:
+                todo.append(e.target)
+    return out
+
+
+def _known_sids(graph: Any) -> set[str]:
+    sids: set[str] = set()
+    for cls in graph.order:
+        meta = get_meta(cls)
+        sids.update(meta.sids)
+        for dep in meta.dependencies.values():
+            if isinstance(dep.target, str):
+                sids.add(dep.target)
+    return sids
+
+
+def _num(sv: Sourced | None, parse: Any) -> tuple[Any, str]:
+    if sv is None:
+        return None, ""
+    return parse(sv.value), sv.source
+
+
+def _levels(procs: list[ProcessPlan], deps: dict[str, set[str]]) -> None:
+    """Start level of each process; processes that depend on each other share a level."""
+    names = [p.name for p in procs]
+    reach: dict[str, set[str]] = {n: set(deps.get(n, ())) for n in names}
+    for _ in names:  # transitive closure; graphs are small
+        for n in names:
+            for m in list(reach[n]):
+                reach[n] |= reach.get(m, set())
+    memo: dict[str, int] = {}
+
+    def scc(n: str) -> set[str]:
+        return {n} | {m for m in reach[n] if n in reach.get(m, set())}
+
+    def level(n: str) -> int:
+        if n in memo:
+            return memo[n]
+        group = scc(n)
+        for m in group:
+            memo[m] = 0  # provisional, breaks recursion inside the group
+        lv = 0
+        for m in group:
+            for d in deps.get(m, ()):
+                if d not in group:
+                    lv = max(lv, level(d) + 1)
+        for m in group:
+            memo[m] = lv
+        return lv
+
+    for p in procs:
+        p.level = level(p.name)
+
+
+def prepare_host(entry: type, deployment: Deployment | None, **kw: Any) -> Host:
+    """A host with the deployment applied and the entry module's services registered, so SID
+    dependencies on classes defined beside the entry resolve without a ``bind:``."""
+    import sys
+
+    from ..declare import is_service
+    from ..host import Host
+
+    host = Host(deployment=deployment, **kw)
+    module = sys.modules.get(entry.__module__)
+    for obj in list(vars(module).values()) if module is not None else []:
+        if is_service(obj) and obj.__module__ == entry.__module__:
+            host.register(obj)
+    return host
+
+
+def _check_by_markup(entry: type, deployment: Deployment) -> None:
+    """Check the file against the services reachable by markup alone (graph resolution failed)."""
+    from ..deployment import check_deployment, import_target
+    from ..graphview import GraphNode, walk
+
+    metas: dict[str, Any] = {}
+    sids: set[str] = set()
+
+    def visit(node: GraphNode) -> None:
+        sids.update(node.sids)
+        if node.ref is not None and node.ref not in metas:
+            try:
+                metas[node.ref] = get_meta(import_target(node.ref))
+            except Exception:
+                return
+            for child in node.children:
+                visit(child)
+        elif node.ref is None and node.label.startswith("sid://"):
+            sids.add(node.label)
+
+    visit(walk(entry))
+    check_deployment(deployment, {m.name: m for m in metas.values()}, sids)
+
+
+def build_plan(
+    target: str,
+    entry: type,
+    deployment: Deployment | None,
+    inventory: Inventory,
+    *,
+    processes: bool = False,
+    http_host: str = "127.0.0.1",
+    http_port: int = 8000,
+    nats: str | None = None,
+) -> ServePlan:
+    """Resolve, check and lay out the graph; raises ``ReverieError`` subclasses on any problem."""
+    from ..deployment import check_deployment
+
+    host = prepare_host(entry, deployment, env={})
+    try:
+        graph = host.graph(entry)
+    except GraphError:
+        if deployment is not None:
+            _check_by_markup(entry, deployment)  # a file:line error beats a graph error
+        raise
+    metas = {get_meta(c).name: get_meta(c) for c in graph.order}
+    if deployment is not None:
+        check_deployment(deployment, metas, _known_sids(graph))
+    required = _required(graph)
+    services: list[ServicePlan] = []
+    for cls in graph.order:
+        meta = get_meta(cls)
+        args = resolve_service_args(meta, deployment)
+        deps = [get_meta(e.target).name for e in graph.edges.get(cls, []) if e.target is not None]
+        services.append(ServicePlan(meta.name, meta.qualname, args, deps, cls in required))
+    entry_name = get_meta(graph.entry).name
+
+    reasons: list[str] = []
+    for s in services:
+        explicit_shared = s.args.process is not None and s.args.process.value == "shared"
+        if s.workers > 1:
+            s.separate = True
+            reasons.append(f"{s.name} has workers={s.workers} ({s.args.workers.source})")
+        elif s.args.process is not None and s.args.process.value == "separate":
+            s.separate = True
+            reasons.append(f"{s.name} has process: separate ({s.args.process.source})")
+        elif processes and not explicit_shared:
+            s.separate = True
+    if processes:
+        reasons.append("--processes")
+    mode = PROCESSES if any(s.separate for s in services) else EMBEDDED
+
+    procs: list[ProcessPlan] = []
+    home: dict[str, list[str]] = {}
+    shared = [s.name for s in services if not s.separate]
+    if shared:
+        procs.append(ProcessPlan(MAIN, shared))
+        for n in shared:
+            home[n] = [MAIN]
+    for s in services:
+        if not s.separate:
+            continue
+        for i in range(s.workers):
+            pname = s.name if s.workers == 1 else f"{s.name}-{i + 1}"
+            procs.append(ProcessPlan(pname, [s.name], i, s.workers))
+            home.setdefault(s.name, []).append(pname)
+    for p in procs:
+        p.http = entry_name in p.services
+
+    # env: the services' own values; two services sharing a process must agree.
+    for p in procs:
+        for sname in p.services:
+            for key, sv in services[[x.name for x in services].index(sname)].args.env.items():
+                value = str(sv.value)
+                if key in p.env and p.env[key] != value:
+                    raise ConfigError(
+                        f"env {key} is {p.env[key]!r} ({p.env_sources[key]}) and {value!r} "
+                        f"({sv.source}) for services sharing process {p.name!r}",
+                        service=sname, key=f"ServiceArgs.env.{key}", source=sv.source,
+                        fix="give them one value, or run one of them with process: separate",
+                    )
+                p.env[key], p.env_sources[key] = value, sv.source
+
+    # resources: per worker; services sharing a process add up.
+    requests: list[WorkerRequest] = []
+    for p in procs:
+        req = WorkerRequest(p.name, p.services[0])
+        for sname in p.services:
+            res = next(s for s in services if s.name == sname).args.resources
+            for key, parse in (("cpu", parse_cpu), ("gpu", float), ("memory", parse_memory)):
+                value, source = _num(res.get(key), parse)
+                if value is None:
+                    continue
+                if getattr(req, key) is None:
+                    req.service = sname
+                setattr(req, key, (getattr(req, key) or 0) + value)
+                setattr(req, f"{key}_source", source)
+        requests.append(req)
+    allocs = allocate(requests, inventory)
+    for p in procs:
+        p.alloc = allocs[p.name]
+        if "CUDA_VISIBLE_DEVICES" not in p.env:
+            # Explicit, never implicit: a worker sees exactly the GPUs it was given (maybe none).
+            p.env["CUDA_VISIBLE_DEVICES"] = p.alloc.cuda_visible_devices()
+            p.env_sources["CUDA_VISIBLE_DEVICES"] = "allocation"
+
+    proc_deps: dict[str, set[str]] = {}
+    for p in procs:
+        for sname in p.services:
+            for d in next(s for s in services if s.name == sname).depends_on:
+                proc_deps.setdefault(p.name, set()).update(h for h in home[d] if h != p.name)
+    _levels(procs, proc_deps)
+    procs.sort(key=lambda p: (p.level, p.name))
+
+    nats_url = nats if mode == EMBEDDED else (nats or "embedded")
+    return ServePlan(
+        target=target, entry=entry_name,
+        deployment=os.path.abspath(deployment.path) if deployment is not None else None,
+        mode=mode, services=services, processes=procs, inventory=inventory,
+        http_host=http_host, http_port=http_port, nats=nats_url, reasons=reasons,
+    )

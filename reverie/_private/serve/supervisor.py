@@ -1,0 +1,452 @@
+"""The supervisor: runs a plan's processes, in dependency order, and takes them all down again.
+
+Every worker is a child in its own process group, told to die with the supervisor
+(``PR_SET_PDEATHSIG`` and a control pipe whose EOF it watches). All children are spawned at once
+so their imports overlap, but each start level only gets ``go`` once the level before reported
+ready. A crashed worker is restarted with exponential backoff; one that crashes ``max_restarts``
+times within ``restart_window`` seconds is marked failed (and the run ends with exit code 1 when
+a required service lives in it). SIGINT/SIGTERM stop the levels in reverse (the entry first, so
+in-flight requests drain through services that are still up), SIGKILL whatever outlives the
+grace period, then stop the embedded nats-server. The second signal skips the waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .output import Output
+from .plan import ProcessPlan, ServePlan
+from .worker import SPEC_ENV, WorkerSpec
+
+__all__ = ["Child", "RestartPolicy", "Supervisor", "set_pdeathsig"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def set_pdeathsig() -> None:  # pragma: no cover - runs in the forked child before exec
+    """preexec_fn: the kernel sends SIGKILL to the child when the supervisor dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+@dataclass
+class RestartPolicy:
+    """Backoff doubles from ``backoff`` up to ``max_backoff``; ``max_restarts`` crashes within
+    ``window`` seconds mark the worker failed."""
+
+    max_restarts: int = 5
+    window: float = 60.0
+    backoff: float = 0.2
+    max_backoff: float = 5.0
+
+    def delay(self, recent: int) -> float:
+        return float(min(self.max_backoff, self.backoff * (2 ** max(0, recent - 1))))
+
+
+@dataclass
+class Child:
+    """One worker process of the plan, across its restarts."""
+
+    plan: ProcessPlan
+    proc: asyncio.subprocess.Process | None = None
+    state: str = "pending"
+    ctl: int | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str | None = None
+    crashes: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    restarts: int = 0
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    error: str | None = None
+    pgids: set[int] = field(default_factory=set)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    """Runs the processes of a ``ServePlan``; ``await run()`` returns the exit code."""
+
+    def __init__(
+        self,
+        plan: ServePlan,
+        output: Output,
+        *,
+        sock: Any = None,
+        drain_timeout: float = 10.0,
+        grace: float = 5.0,
+        start_timeout: float = 60.0,
+        policy: RestartPolicy | None = None,
+        log_format: str = "text",
+    ) -> None:
+        self.plan = plan
+        self.out = output
+        self.sock = sock
+        self.drain_timeout = drain_timeout
+        self.grace = grace
+        self.start_timeout = start_timeout
+        self.policy = policy or RestartPolicy()
+        self.log_format = log_format
+        self.children = {p.name: Child(p) for p in plan.processes}
+        self.nats_url: str | None = None
+        self._nats: Any = None
+        self.stop_requested = asyncio.Event()
+        self.stopping = False
+        self.fatal: str | None = None
+        self._signals = 0
+        self._mark: Any = lambda name, state: None
+
+    # -- running ----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            try:
+                started = await self._start_all()
+            except Exception as exc:
+                self.fatal = self.fatal or f"{type(exc).__name__}: {exc}"
+                started = False
+            if started:
+                await self.stop_requested.wait()
+        finally:
+            await self.shutdown()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        if self.fatal:
+            self.out.error(f"serve failed: {self.fatal}")
+            return EXIT_FAILED
+        self.out.info("stopped cleanly")
+        return EXIT_OK
+
+    def _on_signal(self, sig: int) -> None:
+        self._signals += 1
+        name = signal.Signals(sig).name
+        if self._signals == 1:
+            self.out.info(f"{name}: shutting down (drain timeout {self.drain_timeout:g} s; "
+                          f"send it again to kill at once)")
+            self.stop_requested.set()
+        else:
+            self.out.info(f"{name} again: killing every child now")
+            for child in self.children.values():
+                self._kill_group(child)
+
+    async def _start_all(self) -> bool:
+        t0 = time.monotonic()
+        await self._start_nats()
+        self.out.register(list(self.children))
+        names = [p.name for p in self.plan.processes]
+        with self.out.progress(names) as mark:
+            self._mark = mark
+            for child in self.children.values():
+                await self._spawn(child)
+            for level in self.plan.levels():
+                group = [self.children[p.name] for p in level]
+                for child in group:
+                    self._go(child)
+                    mark(child.name, "starting")
+                if not await self._wait_ready(group):
+                    return False
+        self._mark = lambda name, state: None
+        self._table(time.monotonic() - t0)
+        return True
+
+    async def _wait_ready(self, group: list[Child]) -> bool:
+        """True once every child of the group is ready; False on failure, stop or timeout."""
+        waits = {asyncio.ensure_future(c.ready.wait()): c for c in group}
+        stop = asyncio.ensure_future(self.stop_requested.wait())
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            pending = set(waits)
+            while pending:
+                if self.fatal or self.stop_requested.is_set():
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    slow = ", ".join(waits[w].name for w in pending)
+                    self.fatal = (f"{slow} did not become ready within {self.start_timeout:g} s "
+                                  f"(--start-timeout)")
+                    return False
+                _, pending = await asyncio.wait(
+                    pending | {stop}, timeout=min(left, 0.5),
+                    return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(stop)
+            return not self.fatal
+        finally:
+            stop.cancel()
+            for w in waits:
+                w.cancel()
+
+    def _table(self, elapsed: float) -> None:
+        rows = []
+        for s in self.plan.services:
+            kids = [c for c in self.children.values() if s.name in c.plan.services]
+            states = {c.state for c in kids}
+            state = "ready" if states == {"ready"} else ",".join(sorted(states))
+            url = None
+            if s.name == self.plan.entry:
+                url = f"{self.plan.http_url}/{s.name}"
+            rows.append({"service": s.name, "processes": [c.name for c in kids],
+                         "pids": [c.pid for c in kids], "state": state, "url": url})
+        self.out.startup_table(rows, elapsed)
+        if self.nats_url:
+            self.out.info(f"nats: {self.nats_url}" + (" (embedded nats-server)"
+                                                      if self._nats is not None else ""))
+
+    # -- nats -------------------------------------------------------------------------------------
+
+    async def _start_nats(self) -> None:
+        if self.plan.nats and self.plan.nats != "embedded":
+            self.nats_url = self.plan.nats
+            return
+        from .natsd import OwnedNatsServer
+
+        self._nats = OwnedNatsServer()
+        await self._nats.start()
+        self.nats_url = self._nats.url
+        self.out.info(f"embedded nats-server on {self.nats_url} (pid {self._nats.pid})")
+
+    # -- children ---------------------------------------------------------------------------------
+
+    def _spec(self, child: Child, control_fd: int, status_fd: int) -> WorkerSpec:
+        p = child.plan
+        plan = self.plan
+        return WorkerSpec(
+            target=plan.target, process=p.name, services=list(p.services),
+            deployment=plan.deployment, sys_path=[os.getcwd()], index=p.index, count=p.count,
+            nats=self.nats_url, http=p.http,
+            http_fd=self.sock.fileno() if (p.http and self.sock is not None) else None,
+            http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
+            status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,
+            log_format=self.log_format, parent_pid=os.getpid(),
+        )
+
+    async def _spawn(self, child: Child) -> None:
+        ctl_r, ctl_w = os.pipe()
+        st_r, st_w = os.pipe()
+        spec = self._spec(child, ctl_r, st_w)
+        env = dict(os.environ)
+        env.update(child.plan.env)
+        env[SPEC_ENV] = spec.to_json()
+        env["PYTHONUNBUFFERED"] = "1"
+        fds = [ctl_r, st_w] + ([spec.http_fd] if spec.http_fd is not None else [])
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "reverie._private.serve.worker", child.name,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, pass_fds=fds, process_group=0,
+                preexec_fn=set_pdeathsig,
+            )
+        finally:
+            os.close(ctl_r)
+            os.close(st_w)
+        child.proc = proc
+        child.pgids.add(proc.pid)
+        child.ctl = ctl_w
+        child.state = "loading"
+        child.ready.clear()
+        child.url = None
+        child.tasks = [
+            asyncio.ensure_future(self._pump(child, proc.stdout, "stdout")),
+            asyncio.ensure_future(self._pump(child, proc.stderr, "stderr")),
+            asyncio.ensure_future(self._status(child, st_r)),
+            asyncio.ensure_future(self._watch(child, proc)),
+        ]
+
+    def _go(self, child: Child) -> None:
+        if child.ctl is not None:
+            with contextlib.suppress(OSError):
+                os.write(child.ctl, b"go\n")
+
+    async def _pump(self, child: Child, stream: asyncio.StreamReader | None, name: str) -> None:
+        if stream is None:
+            return
+        while True:
+            try:
+                raw = await stream.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                raw = await stream.read(65536)
+            if not raw:
+                return
+            text = raw.decode(errors="replace").rstrip("\n")
+            if name == "stderr":
+                child.stderr_tail.append(text)
+            self.out.line(child.name, text, name)
+
+    async def _status(self, child: Child, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        pipe = os.fdopen(fd, "rb", 0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                self._on_event(child, event)
+        finally:
+            transport.close()
+
+    def _on_event(self, child: Child, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "ready":
+            child.state = "ready"
+            child.url = event.get("url")
+            child.ready.set()
+            self._mark(child.name, "ready")
+            if child.restarts:
+                self.out.info(f"{child.name} is back (pid {child.pid}, restart {child.restarts})")
+        elif kind == "failed":
+            child.error = str(event.get("error"))
+            child.state = "failed"
+            self._mark(child.name, "failed")
+        elif kind == "loaded":
+            if child.state == "loading":
+                child.state = "loaded"
+        elif kind in ("stopping", "stopped"):
+            child.state = kind
+
+    async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        for t in child.tasks[:3]:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(t), 1.0)
+        if child.ctl is not None:
+            with contextlib.suppress(OSError):
+                os.close(child.ctl)
+            child.ctl = None
+        if self.stopping:
+            child.state = "stopped"
+            return
+        how = _describe_exit(code)
+        if not child.ready.is_set() and child.restarts == 0:
+            # Failed during the first start: that is a broken deployment, not a crash.
+            why = child.error or (" | ".join(list(child.stderr_tail)[-3:]) or "no output")
+            child.state = "failed"
+            self.fatal = f"{child.name} failed while starting ({how}): {why}"
+            self.stop_requested.set()
+            return
+        now = time.monotonic()
+        child.crashes.append(now)
+        recent = sum(1 for t in child.crashes if now - t <= self.policy.window)
+        child.ready.clear()
+        if recent > self.policy.max_restarts:
+            child.state = "failed"
+            required = [s for s in child.plan.services if self.plan.service(s).required]
+            msg = (f"{child.name} crashed {recent} times within {self.policy.window:g} s "
+                   f"(last: {how}); not restarting it")
+            if child.error:
+                msg += f"; last error: {child.error}"
+            self.out.error(msg)
+            if required:
+                self.fatal = f"{msg}; it runs required service(s) {', '.join(required)}"
+                self.stop_requested.set()
+            return
+        delay = self.policy.delay(recent)
+        child.state = "restarting"
+        self.out.error(f"{child.name} (pid {proc.pid}) {how}; restarting in {delay:.2f} s "
+                       f"(crash {recent} of {self.policy.max_restarts} allowed within "
+                       f"{self.policy.window:g} s)")
+        self._kill_group(child)  # its own children, if any, go with it
+        try:
+            await asyncio.wait_for(self.stop_requested.wait(), delay)
+            return  # shutting down meanwhile
+        except TimeoutError:
+            pass
+        if self.stopping:
+            return
+        child.restarts += 1
+        child.error = None
+        await self._spawn(child)
+        self._go(child)
+
+    # -- stopping ---------------------------------------------------------------------------------
+
+    def _kill_group(self, child: Child) -> None:
+        for pgid in list(child.pgids):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                child.pgids.discard(pgid)
+
+    async def shutdown(self) -> None:
+        """Stop levels in reverse start order; SIGKILL what outlives drain + grace."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for level in reversed(self.plan.levels()):
+            group = [self.children[p.name] for p in level]
+            alive = [c for c in group if c.alive]
+            for c in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    assert c.proc is not None
+                    c.proc.send_signal(signal.SIGTERM)
+                    c.state = "stopping"
+            if alive:
+                await self._wait_exit(alive, self.drain_timeout + self.grace)
+        for c in self.children.values():
+            if c.alive:
+                await self._wait_exit([c], 0.1)
+            self._kill_group(c)  # leftovers of the group (its children), always
+        for c in self.children.values():
+            for t in c.tasks:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(t, 2.0)
+        if self._nats is not None:
+            await self._nats.stop()
+            self._nats.cleanup()
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+
+    async def _wait_exit(self, children: list[Child], timeout: float) -> None:
+        procs = [c.proc for c in children if c.proc is not None]
+        waits = [asyncio.ensure_future(p.wait()) for p in procs]
+        _, pending = await asyncio.wait(waits, timeout=timeout) if waits else (set(), set())
+        if pending:
+            late = [c for c in children if c.alive]
+            self.out.error(f"{', '.join(c.name for c in late)} did not stop within "
+                           f"{timeout:g} s; killing")
+            for c in late:
+                self._kill_group(c)
+            await asyncio.wait(pending, timeout=5.0)

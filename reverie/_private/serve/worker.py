@@ -1,0 +1,342 @@
+"""One serving process: the child entry (``python -m reverie._private.serve.worker NAME``) and
+the runner the embedded mode shares with it.
+
+A child reads its ``WorkerSpec`` (JSON) from ``$REVERIE_WORKER_SPEC``, asks the kernel to signal
+it when the supervisor dies (``prctl(PR_SET_PDEATHSIG)`` on Linux), watches the control pipe (EOF
+means the supervisor is gone: the portable fallback), pins itself to its CPUs, imports the graph,
+then waits for ``go`` before starting its services, so imports overlap while starts stay in
+dependency order. It reports ``loaded``/``ready``/``failed``/``stopped`` as JSON lines on the
+status pipe. SIGTERM drains: stop accepting HTTP, finish in-flight requests (bounded), withdraw
+from NATS, run ``on_shutdown`` hooks, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["SPEC_ENV", "WorkerSpec", "load_entry", "main", "run_process"]
+
+SPEC_ENV = "REVERIE_WORKER_SPEC"
+EXIT_START_FAILED = 3
+EXIT_PARENT_GONE = 70
+log = logging.getLogger("reverie.serve")
+
+Status = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class WorkerSpec:
+    """What one process runs; the supervisor writes it, the child reads it."""
+
+    target: str
+    process: str = "main"
+    services: list[str] | None = None  # None: every service of the graph
+    deployment: str | None = None
+    sys_path: list[str] = field(default_factory=list)
+    index: int = 0
+    count: int = 1
+    nats: str | None = None
+    http_fd: int | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    http: bool = True
+    control_fd: int | None = None
+    status_fd: int | None = None
+    cpus: list[int] = field(default_factory=list)
+    drain_timeout: float = 10.0
+    log_format: str = "text"
+    parent_pid: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        return cls(**json.loads(text))
+
+
+def load_entry(target: str, sys_path: list[str] | None = None) -> type:
+    """Import ``MODULE:CLASS``, or ``MODULE`` whose ``entry`` attribute names the entry class."""
+    import importlib
+
+    from reverie.errors import ConfigError
+
+    from ..declare import is_service
+
+    for p in reversed(sys_path or []):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    if not attr:
+        obj = getattr(module, "entry", None)
+        if obj is None:
+            raise ConfigError(
+                f"module {module_name!r} names no entry service", key=target,
+                fix=f"write {module_name}:ClassName, or set 'entry = ClassName' in the module",
+            )
+    else:
+        for part in attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise ConfigError(
+                    f"module {module_name!r} has no attribute {attr!r}", key=target,
+                    fix="check the class name after ':'",
+                ) from None
+    if not is_service(obj):
+        raise ConfigError(
+            f"{target} is {obj!r}, not a service class", key=target,
+            fix="decorate the class with @reverie.service",
+        )
+    cls: type = obj
+    return cls
+
+
+class _Http:
+    """The HTTP side of a process, started after its services, stopped before them."""
+
+    def __init__(self) -> None:
+        self.handle: Any = None
+
+    async def start(self, host: Any, spec: WorkerSpec) -> str:
+        from .httpd import start_http
+
+        self.handle = await start_http(
+            host, fd=spec.http_fd, bind_host=spec.http_host, port=spec.http_port,
+            drain_timeout=spec.drain_timeout,
+        )
+        return str(self.handle.url)
+
+    async def stop(self) -> None:
+        if self.handle is not None:
+            await self.handle.stop()
+            self.handle = None
+
+
+async def run_process(
+    spec: WorkerSpec,
+    *,
+    stop: asyncio.Event,
+    status: Status,
+    go: asyncio.Event | None = None,
+    entry: type | None = None,
+) -> int:
+    """Load, (wait for ``go``,) start, serve until ``stop``, drain and stop. Returns the exit
+    code: 0 after a clean stop, 3 when the start failed (the status says why)."""
+    from ..deployment import load_deployment
+    from .plan import prepare_host
+
+    t0 = time.monotonic()
+    runtime: Any = None
+    http = _Http()
+    host: Any = None
+    try:
+        cls = entry or load_entry(spec.target, spec.sys_path)
+        dep = load_deployment(spec.deployment) if spec.deployment else None
+        host = prepare_host(cls, dep)
+        if spec.nats:
+            runtime = await _attach_runtime(host, spec.nats)
+        status({"event": "loaded", "seconds": round(time.monotonic() - t0, 3)})
+        if go is not None:
+            await _first(go, stop)
+            if stop.is_set():
+                await _shutdown(host, http, runtime)
+                return 0
+        local = set(spec.services) if spec.services is not None else None
+        await host.start(cls, local=local)
+        url = await http.start(host, spec) if spec.http else None
+    except Exception as exc:
+        status({"event": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        await _shutdown(host, http, runtime)
+        return EXIT_START_FAILED
+    status({"event": "ready", "pid": os.getpid(), "url": url,
+            "services": sorted(host.instances), "seconds": round(time.monotonic() - t0, 3)})
+    await stop.wait()
+    status({"event": "stopping"})
+    await _shutdown(host, http, runtime)
+    status({"event": "stopped"})
+    return 0
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+async def _attach_runtime(host: Any, url: str) -> Any:
+    from ..runtime import DistributedRuntime
+
+    try:
+        from ..host_runtime import attach_runtime  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise RuntimeError(
+            f"this build cannot serve over NATS yet (reverie._private.host_runtime: {exc}); "
+            f"run with every service at workers: 1 and no process: separate"
+        ) from None
+    rt = await DistributedRuntime.connect(url)
+    try:
+        await attach_runtime(host, rt)
+    except BaseException:
+        await rt.close()
+        raise
+    return rt
+
+
+async def _shutdown(host: Any, http: _Http, runtime: Any) -> None:
+    """Stop accepting and drain HTTP, stop instances (withdraws them, runs on_shutdown hooks),
+    then close the NATS connection. Each step runs even when the one before failed."""
+    try:
+        await http.stop()
+    except Exception:
+        log.exception("stopping HTTP")
+    if host is not None:
+        try:
+            await host.stop()
+        except Exception:
+            log.exception("stopping the services")
+    if runtime is not None:
+        try:
+            await runtime.close()
+        except Exception:
+            log.exception("closing the NATS runtime")
+
+
+# -- the child ------------------------------------------------------------------------------------
+
+
+def _set_pdeathsig() -> None:
+    """Linux: have the kernel send SIGTERM to this process when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        pass
+
+
+def _hard_exit_later(seconds: float, code: int) -> None:
+    t = threading.Timer(seconds, os._exit, args=(code,))
+    t.daemon = True
+    t.start()
+
+
+def _watch_control(fd: int, loop: asyncio.AbstractEventLoop, go: asyncio.Event,
+                   stop: asyncio.Event, grace: float) -> None:
+    """Thread: 'go' lines start the services; EOF means the supervisor is gone."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip() == b"go":
+                loop.call_soon_threadsafe(go.set)
+    # The supervisor died (or closed the pipe): stop, and make sure we really go.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(stop.set)
+    _hard_exit_later(grace, EXIT_PARENT_GONE)
+
+
+def _status_writer(fd: int | None) -> Status:
+    def write(event: dict[str, Any]) -> None:
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(fd, (json.dumps(event) + "\n").encode())
+
+    return write
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"level": record.levelname.lower(), "logger": record.name,
+               "message": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+async def _child(spec: WorkerSpec) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    go = asyncio.Event()
+    grace = spec.drain_timeout + 5.0
+    stopping = False
+
+    def on_signal() -> None:
+        nonlocal stopping
+        if stopping:
+            os._exit(1)  # second signal: no more waiting
+        stopping = True
+        stop.set()
+        _hard_exit_later(grace, 1)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    if spec.control_fd is not None:
+        threading.Thread(target=_watch_control, args=(spec.control_fd, loop, go, stop, grace),
+                         daemon=True, name="reverie-control").start()
+    else:
+        go.set()
+    return await run_process(spec, stop=stop, status=_status_writer(spec.status_fd), go=go)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child entry: ``python -m reverie._private.serve.worker NAME`` with the spec in the env."""
+    text = os.environ.pop(SPEC_ENV, None)
+    if not text:
+        print(f"error: {SPEC_ENV} is not set; this module is started by 'reverie serve'",
+              file=sys.stderr)
+        return 2
+    spec = WorkerSpec.from_json(text)
+    _set_pdeathsig()
+    if spec.parent_pid and os.getppid() != spec.parent_pid:
+        return EXIT_PARENT_GONE  # the supervisor died before prctl took effect
+    if spec.cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, spec.cpus)
+        except OSError as exc:
+            print(f"warning: cannot pin to CPUs {spec.cpus}: {exc}", file=sys.stderr)
+    setup_logging(spec.log_format)
+    return asyncio.run(_child(spec))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
