@@ -9,6 +9,8 @@ import typer
 # Each module defines `register(app: typer.Typer) -> None`. Add a line to add a command family.
 COMMAND_MODULES = [
     "reverie._private.cli.inspect_cmds",  # blueprint, config, graph
+    "reverie._private.cli.serve_cmd",  # serve
+    "reverie._private.cli.ops_cmds",  # call, ls
 ]
 
 
