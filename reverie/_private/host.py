@@ -70,6 +70,13 @@ class Host:
         self._primary: dict[type, Instance] = {}
         self._order: list[Instance] = []
         self.resolvers: list[TransportResolver] = []
+        # HTTP: {service name or SID: base URL of a remote instance}; such services are not
+        # started here and dependents reach them over HTTP. plug_factory gives clients .plug.
+        self.remote_urls: dict[str, str] = {}
+        from .http.resolver import default_plug_factory, remote_url_resolver
+
+        self.plug_factory: Callable[[Instance], Any] | None = default_plug_factory(self)
+        self.resolvers.append(remote_url_resolver(self))
         self.on_instance_running: list[Listener] = []
         self.on_instance_stopping: list[Listener] = []
         self.deployment: Deployment | None = None
@@ -207,6 +214,8 @@ class Host:
                 meta = get_meta(cls)
                 if local is not None and meta.name not in local:
                     continue
+                if meta.name in self.remote_urls:
+                    continue  # served elsewhere; dependents get an HTTP client
                 if cls in self._primary and self._primary[cls].state is State.RUNNING:
                     continue
                 inst = await self._start_one(
@@ -345,7 +354,7 @@ class Host:
         for resolver in self.resolvers:
             transport = await resolver(edge, meta)
             if transport is not None:
-                return ServiceClient(meta, transport)
+                return ServiceClient(meta, transport, plug=getattr(transport, "plug", None))
         if edge.dependency.optional:
             return None
         raise MissingDependencyError(

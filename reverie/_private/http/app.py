@@ -102,7 +102,7 @@ class _TooLarge(Exception):
 class HostApp:
     """The ASGI application of one host. Build it with ``app_for(host)``.
 
-    It sets ``host.plug_factory`` so dependency clients expose ``.plug``, and registers the host's
+    ``plug_for`` backs ``host.plug_factory`` (clients' ``.plug``); it registers the host's
     aliases (``local://<host name>``, later the bound and public URLs) for in-process Plugs.
     """
 
@@ -122,8 +122,6 @@ class HostApp:
         self.management = Management(self)
         self.aliases: list[str] = []
         host.http_app = self  # type: ignore[attr-defined]
-        if getattr(host, "plug_factory", None) is None:
-            host.plug_factory = self.plug_for  # type: ignore[attr-defined]
         self.local_alias = f"local://{host.name}"
         register_alias(self.local_alias, self)
 
