@@ -137,18 +137,19 @@ class NatsServer:
                 f"{self.host}:{self.port or 'a free port'}; last log lines: {self._log_tail()}",
                 fix="check that the port is free and the store directory is writable",
             )
-        if not self.port:
-            files = glob.glob(os.path.join(self._workdir(), f"*_{proc.pid}.ports"))
-            if not files:
-                return False
-            try:
-                with open(files[0]) as fh:
-                    urls = json.load(fh).get("nats") or []
-            except (OSError, ValueError):
-                return False
-            if not urls:
-                return False
-            self.port = int(str(urls[0]).rsplit(":", 1)[1])
+        # The server writes its ports file (named after its pid) once it listens, so this is
+        # never fooled by another process already on the port.
+        files = glob.glob(os.path.join(self._workdir(), f"*_{proc.pid}.ports"))
+        if not files:
+            return False
+        try:
+            with open(files[0]) as fh:
+                urls = json.load(fh).get("nats") or []
+        except (OSError, ValueError):
+            return False
+        if not urls:
+            return False
+        self.port = int(str(urls[0]).rsplit(":", 1)[1])
         try:
             with socket.create_connection((self.host, self.port), timeout=0.2):
                 return True

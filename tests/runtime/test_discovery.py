@@ -1,0 +1,117 @@
+"""Discovery: leases in KV, expiry of a crashed process, watching, readiness, blueprints."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from reverie._private.context import RequestContext
+from reverie._private.runtime import DistributedRuntime
+from reverie.errors import ConfigError, NoInstancesError
+
+from .conftest import RuntimeFactory
+
+
+async def echo(req: Any, ctx: RequestContext) -> Any:
+    return req
+
+
+async def test_register_watch_and_clean_shutdown(make_runtime: RuntimeFactory) -> None:
+    caller = await make_runtime()
+    client = caller.namespace("ns").component("svc").endpoint("echo").client()
+    assert await client.wait_for_instances(0, 2) == []
+    a = await make_runtime(instance_id="inst-a")
+    b = await make_runtime(instance_id="inst-b")
+    for rt in (a, b):
+        await rt.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
+    assert await client.wait_for_instances(2, 5) == ["inst-a", "inst-b"]
+    await a.close()  # clean shutdown removes the key at once (well within the 10 s lease)
+    async with asyncio.timeout(3):
+        while client.instances() != ["inst-b"]:
+            await asyncio.sleep(0.02)
+
+
+async def test_a_served_endpoint_can_stop_alone(make_runtime: RuntimeFactory) -> None:
+    rt = await make_runtime()
+    served = await rt.namespace("ns").component("svc").endpoint("echo").serve(
+        echo, streaming=False)
+    client = rt.namespace("ns").component("svc").endpoint("echo").client()
+    await client.wait_for_instances(1, 5)
+    await served.stop()
+    async with asyncio.timeout(3):
+        while client.instances():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_crashed_process_expires_within_its_lease(make_runtime: RuntimeFactory) -> None:
+    watcher = await make_runtime()
+    crashed = await make_runtime(lease_ttl=1.0)
+    await crashed.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
+    client = watcher.namespace("ns").component("svc").endpoint("echo").client()
+    await client.wait_for_instances(1, 5)
+    # Crash: stop refreshing and drop the connection without deregistering.
+    assert crashed.leases._task is not None
+    crashed.leases._task.cancel()
+    crashed.leases._entries.clear()
+    crashed._closing = True
+    await crashed.nc.close()
+    async with asyncio.timeout(5):  # TTL 1 s; the server's expiry marker reaches the watcher
+        while client.instances():
+            await asyncio.sleep(0.05)
+
+
+async def test_wait_for_instances_times_out_with_a_clear_error(runtime: DistributedRuntime) -> None:
+    client = runtime.namespace("ns").component("ghost").endpoint("echo").client()
+    with pytest.raises(NoInstancesError) as info:
+        await client.wait_for_instances(2, 0.3)
+    assert "ns/ghost/echo: wanted 2 live instance(s) within 0.3 s, found 0" in str(info.value)
+
+
+async def test_component_readiness_primitive(make_runtime: RuntimeFactory) -> None:
+    host = await make_runtime()
+    with pytest.raises(NoInstancesError) as info:
+        await host.wait_for_component("ns", "dep", timeout=0.2)
+    assert "ns/dep: wanted 1 live instance(s)" in str(info.value)
+    dep = await make_runtime(instance_id="dep-1")
+    await dep.namespace("ns").component("dep").endpoint("a").serve(echo, streaming=False)
+    await dep.namespace("ns").component("dep").endpoint("b").serve(echo, streaming=False)
+    assert await host.wait_for_component("ns", "dep", timeout=5) == ["dep-1"]
+    assert await host.namespace("ns").component("dep").wait_for_instances(1, 5) == ["dep-1"]
+
+
+async def test_blueprints_round_trip(runtime: DistributedRuntime) -> None:
+    assert await runtime.get_blueprint("ns", "svc") is None
+    comp = runtime.namespace("ns").component("svc")
+    await comp.put_blueprint('{"name": "svc", "endpoints": ["echo"]}')
+    assert await comp.get_blueprint() == '{"name": "svc", "endpoints": ["echo"]}'
+    await runtime.delete_blueprint("ns", "svc")
+    assert await runtime.get_blueprint("ns", "svc") is None
+
+
+async def test_registration_carries_what_callers_need(make_runtime: RuntimeFactory) -> None:
+    rt = await make_runtime(instance_id="i1")
+    await rt.namespace("ns").component("svc").endpoint("echo").serve(
+        echo, streaming=False, request_type=int, idempotent=True, metadata={"gpu": 1})
+    client = rt.namespace("ns").component("svc").endpoint("echo").client()
+    await client.wait_for_instances(1, 5)
+    info = client._watcher.info("i1")
+    assert info is not None
+    assert info["subject"] == "rv.ns.svc.echo.i1"
+    assert info["idempotent"] is True and info["streaming"] is False
+    assert info["request_type"] == "int" and info["metadata"] == {"gpu": 1}
+
+
+def test_names_must_be_subject_tokens() -> None:
+    rt = DistributedRuntime("nats://127.0.0.1:1", "x", 10.0)
+    with pytest.raises(ConfigError) as info:
+        rt.namespace("my.ns")
+    assert "namespace name 'my.ns' cannot be used on NATS" in str(info.value)
+    assert "rename the namespace" in str(info.value)
+    with pytest.raises(ConfigError) as info2:
+        rt.namespace("ns").component("svc").endpoint("a b")
+    assert "endpoint name 'a b'" in str(info2.value)
+    with pytest.raises(ValueError) as info3:
+        DistributedRuntime("nats://127.0.0.1:1", "x", 0.5)
+    assert "lease_ttl=0.5 is below the 1 s minimum" in str(info3.value)
