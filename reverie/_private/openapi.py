@@ -244,7 +244,7 @@ def openapi_document(
     comps = _Components()
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()
-    tags = []
+    tags: list[dict[str, Any]] = []
 
     def add(path: str, verb: str, op: dict[str, Any], base_id: str) -> None:
         slot = paths.setdefault(path, {})
@@ -264,7 +264,8 @@ def openapi_document(
             tag["description"] = bp.description
         if bp.sids:
             tag["x-reverie-sids"] = list(bp.sids)
-        tags.append(tag)
+        if all(t["name"] != bp.name for t in tags):  # one class may be mounted twice
+            tags.append(tag)
         for feat in bp.features:
             if feat.access not in allowed:
                 continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,20 +71,24 @@ def graph_cmd(
     from reverie._private.graphview import render_mermaid, render_text, walk
     from reverie._private.registry import Registry
 
+    # SID targets resolve against what --discover finds plus the entry's own module; discovery
+    # comes first so that the target may live in a discovered directory.
+    registry = Registry()
+    logging.getLogger("reverie.registry").setLevel(logging.CRITICAL)  # reported below instead
+    for directory in discover or []:
+        if not directory.is_dir():
+            fail(f"--discover {directory}: no such directory")
+        report = registry.discover(directory)
+        for where, tb in report.errors:
+            last = tb.strip().splitlines()[-1] if tb.strip() else ""
+            typer.echo(f"warning: {where} failed to import ({last}); its services are left out",
+                       err=True)
+    if entry_points:
+        for where, tb in registry.discover_entry_points().errors:
+            typer.echo(f"warning: {where} failed: {tb.strip().splitlines()[-1]}", err=True)
     cls = _load_service(target)
-    registry: Registry | None = None
-    if discover or entry_points:
-        registry = Registry()
-        for directory in discover or []:
-            if not directory.is_dir():
-                fail(f"--discover {directory}: no such directory")
-            report = registry.discover(directory)
-            for where, _tb in report.errors:
-                typer.echo(f"warning: {where} failed to import; its services are left out",
-                           err=True)
-        if entry_points:
-            registry.discover_entry_points()
-        registry.register(cls)
+    registry.register_module(sys.modules[cls.__module__])
+    registry.register(cls)
     root = walk(cls, registry)
     typer.echo(render_mermaid(root) if mermaid else render_text(root))
 
