@@ -269,7 +269,7 @@ class Supervisor:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "reverie._private.serve.worker", child.name,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, pass_fds=fds, process_group=0,
+                stderr=asyncio.subprocess.PIPE, env=env, pass_fds=fds, start_new_session=True,
                 preexec_fn=set_pdeathsig,
             )
         finally:

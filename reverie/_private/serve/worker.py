@@ -30,6 +30,7 @@ __all__ = ["SPEC_ENV", "WorkerSpec", "load_entry", "main", "run_process"]
 SPEC_ENV = "REVERIE_WORKER_SPEC"
 EXIT_START_FAILED = 3
 EXIT_PARENT_GONE = 70
+ORPHAN_GRACE = 3.0  # seconds an orphaned worker gets for its on_shutdown hooks
 log = logging.getLogger("reverie.serve")
 
 Status = Callable[[dict[str, Any]], None]
@@ -306,13 +307,17 @@ async def _child(spec: WorkerSpec) -> int:
             os._exit(1)  # second signal: no more waiting
         stopping = True
         stop.set()
-        _hard_exit_later(grace, 1)
+        orphaned = bool(spec.parent_pid) and os.getppid() != spec.parent_pid
+        # Orphaned (PR_SET_PDEATHSIG): nobody waits for a drain; run hooks briefly and go.
+        _hard_exit_later(ORPHAN_GRACE if orphaned else grace, EXIT_PARENT_GONE if orphaned else 1)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     if spec.control_fd is not None:
-        threading.Thread(target=_watch_control, args=(spec.control_fd, loop, go, stop, grace),
-                         daemon=True, name="reverie-control").start()
+        threading.Thread(
+            target=_watch_control, args=(spec.control_fd, loop, go, stop, ORPHAN_GRACE),
+            daemon=True, name="reverie-control",
+        ).start()
     else:
         go.set()
     return await run_process(spec, stop=stop, status=_status_writer(spec.status_fd), go=go)
