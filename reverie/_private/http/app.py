@@ -211,15 +211,20 @@ class HostApp:
     def _instance(self, stripped: str) -> Instance | None:
         instances = self.host.instances
         # Longest mount path first (a mount may contain '/'); at most four segments deep.
-        cut = len(stripped)
+        cut = -1
         for _ in range(4):
+            nxt = stripped.find("/", cut + 1)
+            if nxt < 0:
+                cut = len(stripped)
+                break
+            cut = nxt
+        while True:
             inst = instances.get(stripped[:cut])
             if inst is not None:
                 return inst
             cut = stripped.rfind("/", 0, cut)
             if cut <= 0:
                 return None
-        return None
 
     async def _no_route(
         self, send: Send, method: str, inst: Instance, rest: str, allowed: set[str]

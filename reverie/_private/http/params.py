@@ -42,8 +42,7 @@ class ParamPlan:
 def plan_params(feat: FeatureMeta) -> ParamPlan:
     specs = []
     for p in feat.params:
-        origin = typing.get_origin(p.annotation)
-        many = p.source == "query" and origin in (list, tuple, set, frozenset)
+        many = p.source == "query" and _is_list(p.annotation)
         specs.append(ParamSpec(p.name, p.source, p.info, p.default, p.required, many))
     return ParamPlan(
         specs,
@@ -51,6 +50,16 @@ def plan_params(feat: FeatureMeta) -> ParamPlan:
         needs_body=any(s.source == "body" for s in specs),
         needs_request=any(s.source == "request" for s in specs),
     )
+
+
+_LISTS = (list, tuple, set, frozenset)
+
+
+def _is_list(tp: Any) -> bool:
+    """``list[str]``, ``set[int] | None``: a query parameter collecting repeated values."""
+    if typing.get_origin(tp) in _LISTS:
+        return True
+    return any(typing.get_origin(a) in _LISTS for a in typing.get_args(tp))
 
 
 def bad_json(exc: Exception) -> ValidationError:
@@ -110,8 +119,6 @@ def build_kwargs(
                     raw = json_decode(body)
                 except Exception as exc:
                     raise bad_json(exc) from None
-                if raw is None and spec.required:
-                    raw = None
         if raw is None:
             if not spec.required:
                 kwargs[spec.name] = spec.default
