@@ -166,6 +166,10 @@ def test_bind_a_plain_class() -> None:
         ),
         ("tests.svc_declare:VALUE", "ValueError: tests.svc_declare:VALUE is 42, not a class"),
         ("no_colon", "ValueError: 'no_colon' is not 'module:Class'"),
+        (
+            "tests.svc_broken_import:X",
+            "RuntimeError: svc_broken_import fails on purpose",
+        ),
     ],
 )
 def test_a_string_binding_that_cannot_be_imported(ref: str, why: str) -> None:

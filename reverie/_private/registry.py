@@ -167,7 +167,7 @@ class Registry:
         if isinstance(bound, str):
             try:
                 cls = _import_ref(bound)
-            except (ImportError, ValueError) as exc:
+            except Exception as exc:  # the module may raise anything while importing
                 who = f" (needed by {needed_by})" if needed_by else ""
                 raise GraphError(
                     f"the binding of {sid}{who} names {bound}, which cannot be imported: "
