@@ -98,3 +98,10 @@ async def start_worker(nats_server: NatsServer) -> AsyncIterator[WorkerFactory]:
     yield start
     for w in workers:
         await asyncio.to_thread(w.stop)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (bounded) until ``predicate()`` holds; TimeoutError otherwise."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling state owned by another component
+            await asyncio.sleep(0.02)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from reverie._private.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import ConfigError, NoInstancesError
 
-from .conftest import RuntimeFactory
+from .conftest import RuntimeFactory, eventually
 
 
 async def echo(req: Any, ctx: RequestContext) -> Any:
@@ -28,9 +27,7 @@ async def test_register_watch_and_clean_shutdown(make_runtime: RuntimeFactory) -
         await rt.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
     assert await client.wait_for_instances(2, 5) == ["inst-a", "inst-b"]
     await a.close()  # clean shutdown removes the key at once (well within the 10 s lease)
-    async with asyncio.timeout(3):
-        while client.instances() != ["inst-b"]:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: client.instances() == ["inst-b"], 3)
 
 
 async def test_a_served_endpoint_can_stop_alone(make_runtime: RuntimeFactory) -> None:
@@ -40,9 +37,7 @@ async def test_a_served_endpoint_can_stop_alone(make_runtime: RuntimeFactory) ->
     client = rt.namespace("ns").component("svc").endpoint("echo").client()
     await client.wait_for_instances(1, 5)
     await served.stop()
-    async with asyncio.timeout(3):
-        while client.instances():
-            await asyncio.sleep(0.02)
+    await eventually(lambda: not client.instances(), 3)
 
 
 async def test_a_crashed_process_expires_within_its_lease(make_runtime: RuntimeFactory) -> None:
@@ -57,9 +52,8 @@ async def test_a_crashed_process_expires_within_its_lease(make_runtime: RuntimeF
     crashed.leases._entries.clear()
     crashed._closing = True
     await crashed.nc.close()
-    async with asyncio.timeout(5):  # TTL 1 s; the server's expiry marker reaches the watcher
-        while client.instances():
-            await asyncio.sleep(0.05)
+    # TTL 1 s; the server's expiry marker reaches the watcher
+    await eventually(lambda: not client.instances(), 5)
 
 
 async def test_wait_for_instances_times_out_with_a_clear_error(runtime: DistributedRuntime) -> None:
