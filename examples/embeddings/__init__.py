@@ -1,0 +1,1 @@
+"""Embeddings example: an OpenAI-compatible /v1/embeddings frontend over a batching encoder."""

@@ -1,0 +1,1 @@
+"""LLM example: OpenAI-compatible chat API → Processor (template, tokens) → Worker (tiny LM)."""
