@@ -38,6 +38,8 @@ class Output:
         self.file = file or sys.stdout
         self.console: Console = Console(file=self.file, highlight=False,
                                         force_terminal=force_terminal, soft_wrap=True)
+        if not self.console.is_terminal:
+            self.console.width = 160  # logs and tables in files are not cut at 80 columns
         self._colours: dict[str, str] = {SELF: "bold white"}
         self._width = 8
 
