@@ -334,6 +334,21 @@ def test_openapi_same_name_different_schemas_are_renamed() -> None:
     assert ref_b == {"$ref": "#/components/schemas/Item2"}
 
 
+def test_openapi_document_is_valid_openapi_3_1() -> None:
+    """Checked against the official OpenAPI 3.1 meta-schema (bundled with schemathesis), and every
+    component schema against the JSON Schema meta-schema."""
+    schemathesis = pytest.importorskip("schemathesis")
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    doc = _doc(access=["public", "internal", "private"], servers=["http://127.0.0.1:8000"])
+    schemathesis.openapi.from_dict(doc).validate()
+    for schema in doc["components"]["schemas"].values():
+        jsonschema_rs.meta.validate(schema)
+    broken = {**doc, "paths": {"/x": {"get": {"responses": "nope"}}}}
+    with pytest.raises(jsonschema_rs.ValidationError, match=r"'nope' is not of type 'object'|"
+                       r"\"nope\" is not of type \"object\""):
+        schemathesis.openapi.from_dict(broken).validate()
+
+
 def test_openapi_root_mount() -> None:
     paths = openapi_document({"": blueprint(svc.Cache)})["paths"]
     assert list(paths) == ["/get"]
