@@ -13,6 +13,7 @@ from reverie._private.context import CURRENT, RequestContext, current_context
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import (
     DeadlineExceededError,
+    InstanceLostError,
     NoInstancesError,
     RemoteError,
     ServiceError,
@@ -219,3 +220,46 @@ async def test_malformed_request_from_a_raw_client(make_runtime: RuntimeFactory)
 
     reply = await server.nc.request("rv.ns.svc.one", msgpack_encode([None, None, 0]), timeout=5)
     assert msgpack_decode(reply.data) == [0, 0, 1]
+
+
+async def test_close_deregisters_at_once_and_lets_calls_finish(make_runtime: RuntimeFactory
+                                                               ) -> None:
+    server, caller = await make_runtime(), await make_runtime()
+    started = asyncio.Event()
+
+    async def slow(req: Any, ctx: RequestContext) -> Any:
+        started.set()
+        await asyncio.sleep(0.5)
+        return "done"
+
+    await serve(server, "slow", slow)
+    c = client(caller, "slow")
+    await c.wait_for_instances(1, 5)
+    task = asyncio.create_task(c.call(None))
+    await asyncio.wait_for(started.wait(), 5)
+    closing = asyncio.create_task(server.close(grace=5))
+    async with asyncio.timeout(3):
+        while c.instances():  # noqa: ASYNC110 - gone from the list before the call ends
+            await asyncio.sleep(0.02)
+    assert not task.done()
+    assert await asyncio.wait_for(task, 5) == "done"
+    await closing
+
+
+async def test_close_ends_calls_past_the_grace_period(make_runtime: RuntimeFactory) -> None:
+    server, caller = await make_runtime(instance_id="leaving"), await make_runtime()
+    started = asyncio.Event()
+
+    async def stuck(req: Any, ctx: RequestContext) -> Any:
+        started.set()
+        await asyncio.sleep(30)
+
+    await serve(server, "stuck", stuck)
+    c = client(caller, "stuck")
+    await c.wait_for_instances(1, 5)
+    task = asyncio.create_task(c.call(None))
+    await asyncio.wait_for(started.wait(), 5)
+    await server.close(grace=0.1)
+    with pytest.raises(InstanceLostError) as info:
+        await asyncio.wait_for(task, 5)
+    assert "instance leaving shut down while running the call" in str(info.value)

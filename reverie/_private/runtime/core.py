@@ -237,13 +237,15 @@ class DistributedRuntime:
         """Stop routing to ``iid`` until it refreshes its lease (or its lease would expire)."""
         self._suspects[iid] = time.monotonic() + self.leases.ttl + 1.0
 
-    def _instance_changed(self, iid: str, alive: bool) -> None:
+    def _instance_changed(self, iid: str, alive: bool, crashed: bool) -> None:
         if alive:
             self._suspects.pop(iid, None)
             return
+        if not crashed:
+            return  # a clean goodbye: its calls in flight still finish (graceful close)
         for call in list(self._calls.values()):
             if call.iid == iid:
-                call.lost("its lease was removed (the instance stopped or expired)")
+                call.lost("its lease expired: the process stopped refreshing it")
 
     async def wait_for_component(
         self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0
@@ -373,21 +375,25 @@ class DistributedRuntime:
 
     # -- shutdown ----------------------------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Deregister every instance at once, end the calls being served, drain the connection."""
+    async def close(self, grace: float = 2.0) -> None:
+        """Deregister every instance at once (callers stop routing here), give the calls being
+        served ``grace`` seconds to finish, end the rest with InstanceLostError, then drain."""
         if self._closed:
             return
         self._closing = True
+        with contextlib.suppress(Exception):
+            await self.leases.close()
         for served in list(self._served):
             with contextlib.suppress(Exception):
                 await served.stop(deregister=False)
-        with contextlib.suppress(Exception):
-            await self.leases.close()
+        if self._serving and grace > 0:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._drain_serving(), grace)
         for sc in list(self._serving.values()):
             sc.shutdown()
         if self._serving:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._drain_serving(), 2.0)
+                await asyncio.wait_for(self._drain_serving(), 1.0)
         for w in self._watchers.values():
             w.stop()
         if self._ticker is not None:

@@ -25,6 +25,8 @@ __all__ = ["InstanceWatcher", "Leases"]
 
 log = logging.getLogger("reverie.runtime")
 
+_MARKER_TTL = 60
+
 
 class Leases:
     """This process's keys in the instances bucket, refreshed until released."""
@@ -51,12 +53,18 @@ class Leases:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
 
+    async def _delete(self, key: str) -> None:
+        # A KV delete marker (a clean goodbye, unlike the server's expiry marker for a crash)
+        # that itself expires, so markers of past processes do not pile up in the bucket.
+        await self._rt._js.publish(self._subject(key), b"", headers={"KV-Operation": "DEL"},
+                                   msg_ttl=_MARKER_TTL)
+
     async def release(self, key: str) -> None:
         """Remove a key at once (clean shutdown of one endpoint)."""
         if self._entries.pop(key, None) is None:
             return
         with contextlib.suppress(Exception):
-            await self._rt._kv_instances.purge(key)
+            await self._delete(key)
 
     async def refresh_all(self) -> None:
         """Re-put every key (after a reconnect, or on the lease timer)."""
@@ -82,8 +90,7 @@ class Leases:
             self._task = None
         keys, self._entries = list(self._entries), {}
         if keys:
-            kv = self._rt._kv_instances
-            await asyncio.gather(*(kv.purge(k) for k in keys), return_exceptions=True)
+            await asyncio.gather(*(self._delete(k) for k in keys), return_exceptions=True)
 
 
 class InstanceWatcher:
@@ -99,7 +106,7 @@ class InstanceWatcher:
         self._waiters: list[asyncio.Future[None]] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listeners: list[Callable[[str, bool], None]] = []
+        self._listeners: list[Callable[[str, bool, bool], None]] = []
 
     def start(self) -> None:
         if self._task is None:
@@ -117,8 +124,9 @@ class InstanceWatcher:
         if not self._ready.is_set():
             await asyncio.wait_for(self._ready.wait(), timeout)
 
-    def on_change(self, fn: Callable[[str, bool], None]) -> None:
-        """Call ``fn(instance_id, alive)`` when an instance appears or goes."""
+    def on_change(self, fn: Callable[[str, bool, bool], None]) -> None:
+        """Call ``fn(instance_id, alive, crashed)`` when an instance appears or goes; ``crashed``
+        when its lease expired (the server's marker) rather than being deleted."""
         self._listeners.append(fn)
 
     async def _run(self) -> None:
@@ -143,7 +151,8 @@ class InstanceWatcher:
                         self._replace(snapshot)
                     continue
                 key = entry.key
-                gone = entry.operation in ("DEL", "PURGE") or not entry.value
+                op = entry.operation
+                gone = op in ("DEL", "PURGE") or not entry.value
                 if initial:
                     if gone:
                         snapshot.pop(key, None)
@@ -152,10 +161,10 @@ class InstanceWatcher:
                     continue
                 if gone:
                     if self.entries.pop(key, None) is not None:
-                        self._changed(key.rsplit(".", 1)[-1], False)
+                        self._changed(key.rsplit(".", 1)[-1], False, op == "PURGE")
                 else:
                     self.entries[key] = _decode_info(entry.value)
-                    self._changed(key.rsplit(".", 1)[-1], True)
+                    self._changed(key.rsplit(".", 1)[-1], True, False)
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
@@ -166,16 +175,14 @@ class InstanceWatcher:
         new = {k.rsplit(".", 1)[-1] for k in snapshot}
         self._rebuild()
         self._ready.set()
-        for iid in new - old:
-            self._notify(iid, True)
+        for iid in new:
+            self._notify(iid, True, False)
         for iid in old - new:
-            self._notify(iid, False)
-        for iid in new & old:
-            self._notify(iid, True)
+            self._notify(iid, False, False)
 
-    def _changed(self, iid: str, alive: bool) -> None:
+    def _changed(self, iid: str, alive: bool, crashed: bool) -> None:
         self._rebuild()
-        self._notify(iid, alive)
+        self._notify(iid, alive, crashed)
 
     def _rebuild(self) -> None:
         self.ids = sorted({k.rsplit(".", 1)[-1] for k in self.entries})
@@ -184,9 +191,9 @@ class InstanceWatcher:
             if not w.done():
                 w.set_result(None)
 
-    def _notify(self, iid: str, alive: bool) -> None:
+    def _notify(self, iid: str, alive: bool, crashed: bool) -> None:
         for fn in self._listeners:
-            fn(iid, alive)
+            fn(iid, alive, crashed)
 
     def info(self, instance_id: str) -> dict[str, Any] | None:
         for key, value in self.entries.items():
