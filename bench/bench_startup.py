@@ -32,6 +32,16 @@ Middle:
     process: separate
 """
 LIMITS = {"embedded": 1.0, "workers + nats": 3.0}
+BARE_UVICORN = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'["hello"]'})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
 
 
 def _free_port() -> int:
@@ -48,14 +58,20 @@ def _workers_deploy() -> str:
     return path
 
 
-def one_run(deploy: str, timeout: float = 30.0) -> dict[str, float]:
-    """Seconds from launch to the first good answer, and from SIGTERM to exit."""
+def one_run(deploy: str | None, timeout: float = 30.0) -> dict[str, float]:
+    """Seconds from launch to the first good answer, and from SIGTERM to exit.
+    ``deploy=None`` runs the baseline: a bare ASGI app on uvicorn."""
     port = _free_port()
-    url = f"http://127.0.0.1:{port}/Frontend/hello/world"
+    if deploy is None:
+        url = f"http://127.0.0.1:{port}/"
+        cmd = [sys.executable, "-c", BARE_UVICORN, str(port)]
+    else:
+        url = f"http://127.0.0.1:{port}/Frontend/hello/world"
+        cmd = [sys.executable, "-m", "reverie.cli", "serve", TARGET, "-f", deploy, "--port",
+               str(port)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reverie.cli", "serve", TARGET, "-f", deploy, "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
         deadline = t0 + timeout
@@ -78,7 +94,7 @@ def one_run(deploy: str, timeout: float = 30.0) -> dict[str, float]:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
         stopped = time.perf_counter() - t1
-        if code != 0:
+        if code != 0 and not (deploy is None and code == -signal.SIGTERM):
             raise RuntimeError(f"serve exited {code} after SIGTERM")
         return {"start_s": started, "stop_s": stopped}
     finally:
@@ -91,12 +107,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "startup.json"))
+    ap.add_argument("--quick", action="store_true", help="2 runs per case")
     args = ap.parse_args()
+    if args.quick:
+        args.runs = 2
     workers = _workers_deploy()
     cases = {"embedded": str(DEPLOY), "workers + nats": workers}
     results: dict[str, Any] = {}
     try:
         one_run(str(DEPLOY))  # warm the file cache and .pyc files
+        bare = statistics.median(one_run(None)["start_s"] for _ in range(args.runs))
         for name, deploy in cases.items():
             runs = [one_run(deploy) for _ in range(args.runs)]
             starts = [r["start_s"] for r in runs]
@@ -112,6 +132,7 @@ def main() -> None:
             }
     finally:
         os.unlink(workers)
+    print(f"baseline: a bare ASGI app on uvicorn answers {bare:.3f} s after launch")
     print(f"{'case':<16} {'start median':>12} {'min':>7} {'max':>7} {'limit':>6} "
           f"{'stop median':>12}  ok")
     for name, r in results.items():
@@ -119,7 +140,13 @@ def main() -> None:
               f"{r['start_max_s']:>6.3f}s {r['limit_s']:>5.1f}s {r['stop_median_s']:>11.3f}s  "
               f"{'yes' if r['ok'] else 'NO'}")
     out = {"bench": "startup", "target": TARGET, "machine": {"cpus": os.cpu_count(),
-           "python": sys.version.split()[0]}, "results": results}
+           "python": sys.version.split()[0]}, "baseline_bare_uvicorn_s": round(bare, 3),
+           "results": results, "rows": [
+               {"name": f"serve start-up, {name}", "reverie": r["start_median_s"],
+                "baseline": round(bare, 3), "baseline_name": "bare uvicorn", "unit": "s",
+                "ratio": round(r["start_median_s"] / bare, 2), "target": f"<= {r['limit_s']} s",
+                "ok": r["ok"]}
+               for name, r in results.items()]}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.json}")
