@@ -21,13 +21,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import nats
+import nats  # noqa: E402
 
-from reverie._private.codec import msgpack_encode
-from reverie._private.natsserver import NatsServer
-from reverie._private.runtime import DistributedRuntime
+from reverie._private.codec import msgpack_encode  # noqa: E402
+from reverie._private.natsserver import NatsServer  # noqa: E402
+from reverie._private.runtime import DistributedRuntime  # noqa: E402
 
 PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
 STREAM_ITEMS = 1000
@@ -225,6 +226,86 @@ async def bench_discovery(url: str, n: int) -> dict[str, float]:
             "visible_cold_s": t_cold}
 
 
+_VICTIM = """
+import asyncio, sys
+from reverie._private.runtime import DistributedRuntime  # noqa: E402
+async def main():
+    rt = await DistributedRuntime.connect(sys.argv[1])
+    async def ticks(req, ctx):
+        i = 0
+        while True:
+            yield i
+            i += 1
+            await asyncio.sleep(0.01)
+    await rt.namespace("bench").component("victim").endpoint("ticks").serve(ticks, streaming=True)
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]:
+    """Time from closing an iterator to the producer's generator ending (same process), and
+    from kill -9 of a serving process mid-stream to the caller's InstanceLostError."""
+    from reverie.errors import InstanceLostError
+
+    server = await DistributedRuntime.connect(url)
+    caller = await DistributedRuntime.connect(url)
+    ended: list[float] = []
+    ended_event = asyncio.Event()
+
+    async def ticks(req: Any, ctx: Any) -> Any:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+                await asyncio.sleep(0.005)
+        finally:
+            ended.append(time.perf_counter())
+            ended_event.set()
+
+    await server.namespace("bench").component("c").endpoint("ticks").serve(ticks, streaming=True)
+    client = caller.namespace("bench").component("c").endpoint("ticks").client()
+    await client.wait_for_instances(1, 5)
+    cancel_ms = []
+    for _ in range(cancels):
+        stream = client.stream(None)
+        for _ in range(3):
+            await stream.__anext__()
+        ended_event.clear()
+        t0 = time.perf_counter()
+        await stream.aclose()
+        await asyncio.wait_for(ended_event.wait(), 5)
+        cancel_ms.append((ended[-1] - t0) * 1e3)
+    victim = caller.namespace("bench").component("victim").endpoint("ticks").client()
+    lost_ms = []
+    root = str(ROOT)
+    for _ in range(kills):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _VICTIM, url, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": root})
+        assert proc.stdout is not None
+        await asyncio.wait_for(proc.stdout.readline(), 20)
+        await victim.wait_for_instances(1, 10)
+        t0 = 0.0
+        try:
+            async for i in victim.stream(None):
+                if i == 5:
+                    proc.kill()
+                    t0 = time.perf_counter()
+        except InstanceLostError:
+            lost_ms.append((time.perf_counter() - t0) * 1e3)
+        await proc.wait()
+        await victim.wait_for_instances(0, 1)
+        caller._suspects.clear()
+    await caller.close()
+    await server.close()
+    return {"cancel_p50_ms": statistics.median(cancel_ms), "cancel_max_ms": max(cancel_ms),
+            "lost_p50_ms": statistics.median(lost_ms), "lost_max_ms": max(lost_ms),
+            "kills": len(lost_ms)}
+
+
 def _p99(xs: list[float]) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(len(s) * 0.99))]
@@ -246,6 +327,7 @@ async def main() -> None:
     async with NatsServer() as server:
         raw, rev = await compare(server.url, blocks, n_seq, n_conc, rounds)
         disc = await bench_discovery(server.url, 1000)
+        fail = await bench_failures(server.url, 2 if args.quick else 3, 20)
     rows = [
         ("unary p50, sequential (us)", "p50_us", "<= 1.25x raw", lambda r: r <= 1.25),
         ("unary p99, sequential (us)", "p99_us", "", None),
@@ -273,6 +355,16 @@ async def main() -> None:
           f"a watching client {disc['visible_live_s']:.2f} s after the first registration "
           f"(target <= 2 s {'ok' if disc_ok else 'MISSED'}); a new watcher saw all in "
           f"{disc['visible_cold_s']:.2f} s")
+    results["failures"] = fail
+    print(f"closing a stream's iterator ended the producer's generator in "
+          f"{fail['cancel_p50_ms']:.1f} ms p50, {fail['cancel_max_ms']:.1f} ms max "
+          f"(target <= 100 ms {'ok' if fail['cancel_max_ms'] <= 100 else 'MISSED'})")
+    print(f"kill -9 of a serving process mid-stream -> InstanceLostError in "
+          f"{fail['lost_p50_ms']:.0f} ms p50, {fail['lost_max_ms']:.0f} ms max over "
+          f"{fail['kills']} kills (target <= 1000 ms "
+          f"{'ok' if fail['lost_max_ms'] <= 1000 else 'MISSED'})")
+    results["targets_met"]["cancel_within_100ms"] = fail["cancel_max_ms"] <= 100
+    results["targets_met"]["instance_lost_within_1s"] = fail["lost_max_ms"] <= 1000
     results["elapsed_s"] = time.perf_counter() - started
     out = _write(results)
     print(f"\nwrote {out} ({results['elapsed_s']:.1f} s)")
