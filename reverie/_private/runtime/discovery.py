@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import NoInstancesError
+from reverie.errors import NoInstancesError, TransportError
 
 from ..codec import msgpack_decode
 
@@ -120,9 +120,16 @@ class InstanceWatcher:
         self.start()
 
     async def ready(self, timeout: float = 5.0) -> None:
-        """Wait for the first full snapshot."""
+        """Wait for the first full snapshot; TransportError if the bucket cannot be read."""
         if not self._ready.is_set():
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                raise TransportError(
+                    f"{self.label}: could not read the instance list from the NATS KV bucket "
+                    f"{self._rt.instances_bucket!r} at {self._rt.url} within {timeout} s; fix: "
+                    f"check that nats-server is reachable and runs with JetStream (-js)"
+                ) from None
 
     def on_change(self, fn: Callable[[str, bool, bool], None]) -> None:
         """Call ``fn(instance_id, alive, crashed)`` when an instance appears or goes; ``crashed``
