@@ -260,7 +260,7 @@ def _check(request: EmbeddingRequest, texts: list[str], max_inputs: int) -> None
     if len(texts) > max_inputs:
         raise ServiceError(
             400, f"input has {len(texts)} texts, more than max_inputs={max_inputs}; "
-                 f"split the request or raise Frontend.max_inputs in the deployment file"
+                 f"split the request or raise v1.max_inputs in the deployment file"
         )
     if any(not t for t in texts):
         raise ServiceError(400, "input contains an empty string; every text needs content")

@@ -293,7 +293,7 @@ class Frontend:
         if not 1 <= max_tokens <= self.max_tokens_limit:
             raise ServiceError(
                 400, f"max_tokens={max_tokens} is outside 1..{self.max_tokens_limit}; ask for "
-                     f"fewer tokens or raise Frontend.max_tokens_limit in the deployment file"
+                     f"fewer tokens or raise v1.max_tokens_limit in the deployment file"
             )
         temperature = 0.0 if req.temperature is None else req.temperature
         if not 0.0 <= temperature <= 2.0:
