@@ -35,7 +35,8 @@ __all__ = ["DEFAULT_TIMEOUT", "Plug", "PlugResponse", "register_alias", "unregis
 
 DEFAULT_TIMEOUT = 60.0
 _UNSET: Any = object()
-_ALIASES: dict[str, HostApp] = {}
+# Weak: an alias goes away with its host's application (a stopped host is not kept alive).
+_ALIASES: weakref.WeakValueDictionary[str, HostApp] = weakref.WeakValueDictionary()
 
 
 def _origin(url: str) -> str:
