@@ -34,6 +34,13 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 20.0) -> int:
     return proc.returncode
 
 
+def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
+    """The serving child: its own process group (Ctrl-C reaches only us), dies with us."""
+    from .supervisor import set_pdeathsig
+
+    return subprocess.Popen(cmd, process_group=0, preexec_fn=set_pdeathsig)
+
+
 def run_with_reload(argv: list[str], root: Path) -> int:
     """Run ``reverie <argv>``; on a change under ``root`` stop it and start it again."""
     import watchfiles
@@ -47,7 +54,7 @@ def run_with_reload(argv: list[str], root: Path) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    proc = subprocess.Popen(cmd, process_group=0)
+    proc = _spawn(cmd)
     print(f"reload: watching {root} for .py/.yaml changes", file=sys.stderr, flush=True)
     try:
         for changes in watchfiles.watch(root, watch_filter=source_filter, raise_interrupt=True,
@@ -56,7 +63,7 @@ def run_with_reload(argv: list[str], root: Path) -> int:
             print(f"reload: {', '.join(names[:5])} changed; restarting", file=sys.stderr,
                   flush=True)
             _stop(proc)
-            proc = subprocess.Popen(cmd, process_group=0)
+            proc = _spawn(cmd)
     except KeyboardInterrupt:
         pass
     code = _stop(proc)
