@@ -211,6 +211,9 @@ class DistributedRuntime:
 
     def watcher(self, pattern: str, label: str) -> InstanceWatcher:
         """The shared watcher of a KV key pattern, started on first use."""
+        if self._closing:
+            raise TransportError(f"{label}: the runtime is closed; fix: connect a new "
+                                 f"DistributedRuntime")
         w = self._watchers.get(pattern)
         if w is None:
             w = self._watchers[pattern] = InstanceWatcher(self, pattern, label)
