@@ -166,8 +166,14 @@ def test_crash_loop_marks_failed_and_exits_1(serve: Any) -> None:
 
 
 def test_embedded_mode_serves_and_stops_cleanly(serve: Any, tmp_path: Path) -> None:
-    run = serve(GRAPH, env={"REVERIE_TEST_MARKS": str(tmp_path)})
+    run = serve(GRAPH, env={"REVERIE_TEST_MARKS": str(tmp_path), "REVERIE_API_KEY": "k3y"})
     rows = run.rows()
+    res = reverie("ls", run.url, "--json", env={"REVERIE_API_KEY": "k3y"})
+    assert res.returncode == 0, res.stderr
+    assert sorted(r["name"] for r in json.loads(res.stdout)) == ["Api", "Logic", "Store"]
+    res = reverie("ls", run.url, env={"REVERIE_API_KEY": ""})
+    assert res.returncode == 1
+    assert "HTTP 401" in res.stderr and "pass the host's API key with --key" in res.stderr
     assert {r["processes"][0] for r in rows.values()} == {"main"}
     assert rows["Api"]["pids"] == [run.proc.pid]
     answers = httpx.get(f"{run.url}/Api/pids", timeout=10).json()

@@ -82,8 +82,12 @@ async def start_http(
     sock = socket.socket(fileno=fd) if fd is not None else bind_socket(bind_host, port)
     addr = sock.getsockname()
     url = f"http://{addr[0]}:{addr[1]}"
-    with contextlib.suppress(Exception):
-        app.add_alias(url)
+    aliases = {url}
+    if addr[0] in ("127.0.0.1", "0.0.0.0"):
+        aliases |= {f"http://127.0.0.1:{addr[1]}", f"http://localhost:{addr[1]}"}
+    for alias in sorted(aliases):  # Plugs to these URLs stay in-process
+        with contextlib.suppress(Exception):
+            app.add_alias(alias)
     kw: dict[str, Any] = {"log_level": "warning", "lifespan": "off", "access_log": False,
                           "timeout_graceful_shutdown": max(1, round(drain_timeout)),
                           "server_header": False}
