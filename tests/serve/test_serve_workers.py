@@ -198,3 +198,54 @@ def test_port_in_use_fails_before_starting(serve: Any) -> None:
     assert res.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr
     assert "nats-server" not in res.stdout
+
+
+def _slow_stream(url: str, out: list[Any], n: int = 40, delay: float = 0.25) -> None:
+    items: list[int] = []
+    try:
+        with httpx.Client(timeout=30.0) as client, client.stream(
+            "POST", f"{url}/Api/count", json={"n": n, "delay": delay},
+            headers={"accept": "application/x-ndjson"},
+        ) as resp:
+            for line in resp.iter_lines():
+                if line.strip():
+                    items.append(json.loads(line))
+        out.append((items, None))
+    except httpx.HTTPError as exc:
+        out.append((items, type(exc).__name__))
+
+
+def test_drain_timeout_cuts_long_streams_cleanly(serve: Any) -> None:
+    run = serve(GRAPH, "-f", DEPLOY, "--drain-timeout", "1", "--grace", "2")
+    run.ready()
+    out: list[Any] = []
+    t = threading.Thread(target=_slow_stream, args=(run.url, out))
+    t.start()
+    time.sleep(0.8)
+    t0 = time.monotonic()
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
+    assert time.monotonic() - t0 < 15  # drain 1 s + grace, not the 10 s stream
+    t.join(30)
+    items, err = out[0]
+    assert 0 < len(items) < 40 and items == list(range(len(items)))
+    assert err is not None  # cut off: the client sees an error, never a hang
+    assert wait_gone(sorted(run.pids)) == []
+
+
+def test_second_signal_kills_at_once(serve: Any) -> None:
+    run = serve(GRAPH, "-f", DEPLOY, "--drain-timeout", "30")
+    run.ready()
+    out: list[Any] = []
+    t = threading.Thread(target=_slow_stream, args=(run.url, out))
+    t.start()
+    time.sleep(0.8)
+    run.signal(signal.SIGTERM)
+    time.sleep(1.5)  # a repeat within 1 s counts as the same request
+    t0 = time.monotonic()
+    run.signal(signal.SIGTERM)
+    assert run.wait(20) == 1
+    assert time.monotonic() - t0 < 10
+    assert "stopped by a second SIGTERM" in run.output()
+    t.join(30)
+    assert wait_gone(sorted(run.pids)) == []

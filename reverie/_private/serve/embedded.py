@@ -15,6 +15,7 @@ from typing import Any
 
 from .output import Output
 from .plan import ServePlan
+from .supervisor import SAME_SIGNAL_WINDOW
 from .worker import EXIT_START_FAILED, WorkerSpec, run_process
 
 __all__ = ["run_embedded"]
@@ -33,10 +34,15 @@ async def run_embedded(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
+    first = 0.0
 
     def on_signal(sig: int) -> None:
-        nonlocal signals
+        nonlocal signals, first
+        now = time.monotonic()
+        if signals and now - first < SAME_SIGNAL_WINDOW:
+            return  # the same request, sent to us and to our process group
         signals += 1
+        first = first or now
         if signals > 1:
             output.info(f"{signal.Signals(sig).name} again: exiting now")
             os._exit(1)

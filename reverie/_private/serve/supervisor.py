@@ -31,6 +31,8 @@ __all__ = ["Child", "RestartPolicy", "Supervisor", "set_pdeathsig"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+#: A second signal sooner than this after the first is the same request, not "kill now".
+SAME_SIGNAL_WINDOW = 1.0
 
 
 def set_pdeathsig() -> None:  # pragma: no cover - runs in the forked child before exec
@@ -128,6 +130,7 @@ class Supervisor:
         self.stopping = False
         self.fatal: str | None = None
         self._signals = 0
+        self._first_signal = 0.0
         self._mark: Any = lambda name, state: None
 
     # -- running ----------------------------------------------------------------------------------
@@ -155,14 +158,20 @@ class Supervisor:
         return EXIT_OK
 
     def _on_signal(self, sig: int) -> None:
+        now = time.monotonic()
+        if self._signals and now - self._first_signal < SAME_SIGNAL_WINDOW:
+            return  # the same request twice (sent to us and to our group, as `timeout` does)
         self._signals += 1
         name = signal.Signals(sig).name
         if self._signals == 1:
+            self._first_signal = now
             self.out.info(f"{name}: shutting down (drain timeout {self.drain_timeout:g} s; "
                           f"send it again to kill at once)")
             self.stop_requested.set()
         else:
             self.out.info(f"{name} again: killing every child now")
+            self.fatal = self.fatal or (f"stopped by a second {name}: children were killed and "
+                                        f"in-flight requests cut")
             for child in self.children.values():
                 self._kill_group(child)
 
