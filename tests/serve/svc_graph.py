@@ -89,3 +89,6 @@ class Api:
     @on_shutdown
     async def bye(self) -> None:
         _mark("Api")
+
+
+entry = Api  # `reverie serve tests.serve.svc_graph` serves this graph

@@ -173,3 +173,13 @@ def test_call_and_ls_errors() -> None:
     assert res.returncode == 1 and "cannot reach http://127.0.0.1:1/@host/services" in res.stderr
     res = reverie("serve", GRAPH, "--log-format", "xml", "--dry-run")
     assert res.returncode == 2 and "--log-format 'xml'" in res.stderr
+
+
+def test_graph_module_names_its_entry() -> None:
+    res = reverie("serve", "tests.serve.svc_graph", "--dry-run", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["entry"] == "Api"
+    res = reverie("serve", "tests.serve.deps_none", "--dry-run")
+    assert res.returncode == 2
+    assert "module 'tests.serve.deps_none' names no entry service" in res.stderr
+    assert "set 'entry = ClassName' in the module" in res.stderr

@@ -1,0 +1,1 @@
+"""A module without an entry, for the serve tests."""
