@@ -116,15 +116,25 @@ async def test_unresolvable_name_is_a_transport_error() -> None:
         await asyncio.wait_for(Plug("http://no-such-host.invalid/x").with_timeout(5).get(), 10)
 
 
-async def test_timeout_is_deadline_exceeded_not_a_hang(served: Served) -> None:
-    remote = Plug(f"http://localhost:{served.server.port}/Feed/slow")
-    from reverie._private.http import plug as plug_mod
+async def test_an_enforced_deadline_is_a_504_response_local_and_remote(served: Served) -> None:
+    for base in ("local://host", served.url):
+        r = await asyncio.wait_for(Plug(f"{base}/Feed/slow").with_timeout(0.2).get(), 5)
+        assert r.status == 504 and r.json()["code"] == "deadline_exceeded"
 
-    plug_mod._ALIASES.pop(f"http://localhost:{served.server.port}", None)
-    with pytest.raises(DeadlineExceededError, match=r"no answer within 0\.2 s"):
-        await asyncio.wait_for(remote.with_timeout(0.2).get(), 5)
-    with pytest.raises(DeadlineExceededError, match=r"no answer within 0\.2 s"):
-        await asyncio.wait_for(Plug("local://host/Feed/slow").with_timeout(0.2).get(), 5)
+
+async def test_no_answer_at_all_is_deadline_exceeded_not_a_hang() -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1000)  # read the request, never answer
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(DeadlineExceededError, match=r"no answer within 0\.2 s"):
+            await asyncio.wait_for(Plug(f"http://127.0.0.1:{port}/x").with_timeout(0.2).get(), 5)
+    finally:
+        server.close()
 
 
 async def test_dependency_client_plug_is_local_and_internal(served: Served) -> None:

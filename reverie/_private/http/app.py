@@ -46,6 +46,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+_PLAIN = frozenset({str, int, float, bool, dict, list, type(None)})
 _HOST_PATHS = frozenset({"@host", "health", "openapi.json", "docs"})
 _BODY_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON_HEADERS = b"application/json"
@@ -189,7 +190,11 @@ class HostApp:
                 service=inst.meta.name, endpoint=route.name,
             ))
             return
-        ctx = head.context()
+        ctx = scope.get("reverie.context") or head.context()  # an in-process Plug passes it
+        if route.plain and method not in _BODY_VERBS:
+            await self._unary(send, ctx, getattr(inst.obj, route.method), (), {},
+                              method == "HEAD")
+            return
         try:
             body = b""
             if method in _BODY_VERBS and (
@@ -335,6 +340,12 @@ class HostApp:
             return
         finally:
             CURRENT.reset(token)
+        if type(result) in _PLAIN and not head_only:
+            body = json_encode(result)
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", _JSON_HEADERS), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self._answer(send, result, ctx, head_only)
 
     async def _answer(
@@ -407,16 +418,33 @@ class HostApp:
             CURRENT.reset(token)
 
 
+def _expire(task: asyncio.Task[Any], fired: list[bool]) -> None:
+    fired.append(True)
+    task.cancel()
+
+
 async def _under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
+    """Await under the context's deadline. A bare timer handle, not ``asyncio.timeout``: this
+    runs on every call that carries a deadline and the handle costs a fraction as much."""
     deadline = ctx.deadline
     assert deadline is not None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        awaitable.close()
+        raise DeadlineExceededError("deadline exceeded before the handler ran",
+                                    request_id=ctx.request_id)
+    task = asyncio.current_task()
+    assert task is not None
+    fired: list[bool] = []
+    handle = asyncio.get_running_loop().call_later(left, _expire, task, fired)
     try:
-        async with asyncio.timeout_at(deadline) as cm:
-            return await awaitable
-    except TimeoutError:
-        if cm.expired():
+        return await awaitable
+    except asyncio.CancelledError:
+        if fired and task.uncancel() == 0:
             raise DeadlineExceededError("deadline exceeded", request_id=ctx.request_id) from None
         raise
+    finally:
+        handle.cancel()
 
 
 async def _pump_items(

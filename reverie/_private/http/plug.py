@@ -8,7 +8,9 @@ network path. Other URIs go through a pooled ``httpx.AsyncClient``.
 Failure rule: any HTTP status, 2xx or not, comes back as a ``PlugResponse`` (check ``status`` or
 call ``raise_for_status()``); a transport failure raises: ``TransportError`` when the connection
 cannot be made or breaks (refused, DNS, reset), ``DeadlineExceededError`` when no answer arrives
-within the timeout (default 60 s, ``with_timeout``, or the caller's tighter deadline).
+at all. The timeout (default 60 s, ``with_timeout``, or the caller's tighter deadline) travels to
+the server as ``X-Reverie-Timeout``; a Reverie host enforces it and answers 504 (a response,
+local or remote alike); the network wait itself gives up ``GRACE`` seconds later.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from reverie.errors import CallError, DeadlineExceededError, ServiceError, TransportError
 
 from ..codec import json_decode, json_encode
-from ..context import CURRENT
+from ..context import CURRENT, RequestContext
 
 if TYPE_CHECKING:
     import httpx
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TIMEOUT", "Plug", "PlugResponse", "register_alias", "unregister_app"]
 
 DEFAULT_TIMEOUT = 60.0
+#: How much longer than the timeout the network wait lasts, so that a server enforcing the same
+#: deadline (a Reverie host answers 504) is heard before the client gives up.
+GRACE = 0.5
 _UNSET: Any = object()
 # Weak: an alias goes away with its host's application (a stopped host is not kept alive).
 _ALIASES: weakref.WeakValueDictionary[str, HostApp] = weakref.WeakValueDictionary()
@@ -55,29 +60,39 @@ def unregister_app(app: HostApp) -> None:
 
 
 class Headers(Mapping[str, str]):
-    """Response headers: lower-case names, case-insensitive lookups, repeated names joined."""
+    """Response headers: lower-case names, case-insensitive lookups, repeated names joined.
 
-    __slots__ = ("_d",)
+    Decoded on first use, so a caller that only reads the status and body pays nothing.
+    """
+
+    __slots__ = ("_d", "_raw")
 
     def __init__(self, raw: list[tuple[bytes, bytes]] | list[tuple[str, str]]) -> None:
-        d: dict[str, str] = {}
-        for k, v in raw:
-            ks = (k.decode("latin-1") if isinstance(k, bytes) else k).lower()
-            vs = v.decode("latin-1") if isinstance(v, bytes) else v
-            d[ks] = f"{d[ks]}, {vs}" if ks in d else vs
-        self._d = d
+        self._raw = raw
+        self._d: dict[str, str] | None = None
+
+    @property
+    def _map(self) -> dict[str, str]:
+        d = self._d
+        if d is None:
+            d = self._d = {}
+            for k, v in self._raw:
+                ks = (k.decode("latin-1") if isinstance(k, bytes) else k).lower()
+                vs = v.decode("latin-1") if isinstance(v, bytes) else v
+                d[ks] = f"{d[ks]}, {vs}" if ks in d else vs
+        return d
 
     def __getitem__(self, key: str) -> str:
-        return self._d[key.lower()]
+        return self._map[key.lower()]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
+        return iter(self._map)
 
     def __len__(self) -> int:
-        return len(self._d)
+        return len(self._map)
 
     def __repr__(self) -> str:
-        return f"Headers({self._d!r})"
+        return f"Headers({self._map!r})"
 
 
 class PlugResponse:
@@ -86,6 +101,8 @@ class PlugResponse:
     From ``Plug.stream()`` the body arrives piece by piece (``aiter_bytes/lines/events``);
     otherwise it is complete (``content``).
     """
+
+    __slots__ = ("_chunks", "_content", "headers", "status", "url")
 
     def __init__(
         self,
@@ -209,7 +226,9 @@ class Plug:
             tuple(q.split("=", 1)) if "=" in q else (q, "")  # type: ignore[misc]
             for q in parts.query.split("&") if q
         )
-        self._headers: tuple[tuple[str, str], ...] = tuple((headers or {}).items())
+        self._headers: tuple[tuple[bytes, bytes], ...] = tuple(
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        )
         self._timeout = timeout
         self._client = client
 
@@ -243,7 +262,8 @@ class Plug:
         return self._copy(_query=tuple(q))
 
     def with_header(self, name: str, value: str) -> Plug:
-        return self._copy(_headers=(*self._headers, (name, value)))
+        pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
+        return self._copy(_headers=(*self._headers, pair))
 
     def with_timeout(self, seconds: float) -> Plug:
         return self._copy(_timeout=float(seconds))
@@ -283,9 +303,7 @@ class Plug:
         self, json: Any, content: bytes | str | None
     ) -> tuple[list[tuple[bytes, bytes]], bytes, float]:
         body = b""
-        headers: list[tuple[bytes, bytes]] = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self._headers
-        ]
+        headers = list(self._headers)
         if json is not _UNSET:
             body = json_encode(json)
             headers.append((b"content-type", b"application/json"))
@@ -306,12 +324,42 @@ class Plug:
         self, method: str, *, json: Any = _UNSET, content: bytes | str | None = None
     ) -> PlugResponse:
         """Send ``method``; any HTTP status returns, a transport failure raises (see module doc)."""
-        headers, body, timeout = self._prepare(json, content)
         app = _ALIASES.get(self._origin)
         if app is not None:
-            return await _local(app, method, self._path, self._query, headers, body, timeout,
-                                self.uri)
+            return await self._local(app, method, json, content)
+        headers, body, timeout = self._prepare(json, content)
         return await _remote(self, method, headers, body, timeout)
+
+    async def _local(
+        self, app: HostApp, method: str, json: Any, content: bytes | str | None
+    ) -> PlugResponse:
+        """In-process: the context object rides in the scope (no header round trip), and the
+        app enforces its deadline around the handler, as it does for a network request."""
+        headers = list(self._headers)
+        body = b""
+        if json is not _UNSET:
+            body = json_encode(json)
+            headers.append((b"content-type", b"application/json"))
+        elif content is not None:
+            body = content.encode() if isinstance(content, str) else content
+        parent = CURRENT.get()
+        if parent is not None:
+            ctx = parent.child(self._timeout)
+        else:
+            rid = None
+            for k, v in self._headers:  # an explicit X-Request-Id, as the network path reads it
+                if k == b"x-request-id":
+                    rid = v.decode("latin-1")
+            ctx = RequestContext(rid, time.monotonic() + self._timeout)
+        path = self._path
+        scope = {
+            "type": "http", "asgi": _ASGI, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": (unquote(path) if "%" in path else path) or "/",
+            "raw_path": path.encode(), "root_path": "", "client": None, "server": None,
+            "query_string": urlencode(self._query).encode() if self._query else b"",
+            "headers": headers, "reverie.context": ctx,
+        }
+        return await _local_call(app, scope, body, self._origin + path)
 
     @asynccontextmanager
     async def stream(
@@ -352,40 +400,38 @@ def _expired(url: str, timeout: float) -> DeadlineExceededError:
     return DeadlineExceededError(f"{url}: no answer within {timeout:.3g} s (in-process)")
 
 
-async def _local(
-    app: HostApp, method: str, path: str, query: tuple[tuple[str, str], ...],
-    headers: list[tuple[bytes, bytes]], body: bytes, timeout: float, url: str,
-) -> PlugResponse:
-    start: dict[str, Any] = {}
+_ASGI = {"version": "3.0"}
+
+
+async def _local_call(app: HostApp, scope: dict[str, Any], body: bytes, url: str) -> PlugResponse:
+    start: list[Any] = []
     parts: list[bytes] = []
-    sent = False
-    done = asyncio.Event()
+    waiting: list[asyncio.Future[None]] = []
+    first = {"type": "http.request", "body": body, "more_body": False}
 
     async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
+        if not waiting:
+            waiting.append(asyncio.get_running_loop().create_future())
+            return first
+        await waiting[0]  # after the body, only the end of the call: a disconnect
         return {"type": "http.disconnect"}
 
     async def send(msg: Any) -> None:
         if msg["type"] == "http.response.start":
-            start.update(msg)
+            start.append(msg)
         else:
             parts.append(msg.get("body", b""))
 
-    if timeout <= 0:
-        raise _expired(url, timeout)
     try:
-        async with asyncio.timeout(timeout):
-            await app(_scope(method, path, query, headers), receive, send)
-    except TimeoutError:
-        raise _expired(url, timeout) from None
+        await app(scope, receive, send)
     finally:
-        done.set()
+        if waiting and not waiting[0].done():
+            waiting[0].set_result(None)
+    if not start:
+        raise TransportError(f"{url}: the in-process application ended without answering")
     content = parts[0] if len(parts) == 1 else b"".join(parts)
-    return PlugResponse(start["status"], Headers(start.get("headers", [])), content, url=url)
+    return PlugResponse(start[0]["status"], Headers(start[0].get("headers", [])), content,
+                        url=url)
 
 
 @asynccontextmanager
@@ -493,7 +539,8 @@ def _httpx_request(plug: Plug, method: str, headers: list[tuple[bytes, bytes]], 
 
     return client.build_request(
         method, f"{plug._origin}{plug._path or '/'}", params=plug._query or None,
-        headers=headers, content=body or None, timeout=httpx.Timeout(max(timeout, 0.001)),
+        headers=headers, content=body or None,
+        timeout=httpx.Timeout(max(timeout, 0.001) + GRACE),
     )
 
 

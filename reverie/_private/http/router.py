@@ -39,6 +39,9 @@ class Route:
     endpoint: EndpointMeta | None = None
     plan: ParamPlan | None = None
     streaming: bool = False
+    #: A feature with no parameters that answers one value: the fast path.
+    plain: bool = False
+    exact: Match | None = None  # the shared Match of a constant path (no params to bind)
 
 
 @dataclass(slots=True)
@@ -78,6 +81,13 @@ class RouteTable:
                 )
         for (verb, path), (name, access) in BUILTINS.items():
             self.exact.setdefault(path, {})[verb] = Route("builtin", verb, name, access)
+        for slot in self.exact.values():
+            for route in slot.values():
+                route.exact = Match(route)
+                route.plain = (
+                    route.kind == "feature" and not route.streaming
+                    and route.plan is not None and not route.plan.specs
+                )
 
     def match(self, verb: str, rest: str) -> Match | set[str]:
         """The route for ``verb`` at ``rest`` (the path below the instance), or the verbs that
@@ -86,7 +96,7 @@ class RouteTable:
         if slot is not None:
             route = slot.get(verb) or slot.get("*")
             if route is not None:
-                return Match(route)
+                return route.exact or Match(route)
         allowed: set[str] = set(slot) if slot is not None else set()
         if self.patterns:
             parts = rest.split("/") if rest else []
