@@ -39,6 +39,7 @@ class GenerateRequest(BaseModel):
     temperature: float = 0.0
     seed: int | None = None
     stop_ids: list[int] = Field(default_factory=list)
+    suppress_ids: list[int] = Field(default_factory=list)
 
 
 class ModelInfo(BaseModel):
@@ -96,7 +97,7 @@ class Worker:
         try:
             steps = lm.steps(
                 request.token_ids, request.max_tokens, temperature=request.temperature,
-                seed=request.seed, stop_ids=request.stop_ids,
+                seed=request.seed, stop_ids=request.stop_ids, suppress_ids=request.suppress_ids,
             )
             for token in steps:
                 self.tokens_out += 1
@@ -164,7 +165,7 @@ class Processor:
         finish: Literal["stop", "length"] = "length"
         gen = GenerateRequest(
             token_ids=prompt, max_tokens=request.max_tokens, temperature=request.temperature,
-            seed=request.seed, stop_ids=tok.stop_ids,
+            seed=request.seed, stop_ids=tok.stop_ids, suppress_ids=tok.suppress_ids,
         )
         async for token in self.worker.generate(gen):
             count += 1
@@ -321,8 +322,14 @@ class Frontend:
     @endpoint()
     async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         """The answer as ``chat.completion.chunk`` objects (``stream: true``)."""
+        async for chunk in self._chunks(request, _completion_id()):
+            yield chunk
+
+    async def _chunks(
+        self, request: ChatCompletionRequest, cid: str
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
         chat = self._chat_request(request)
-        cid, created = _completion_id(), int(time.time())
+        created = int(time.time())
 
         def chunk(delta: ChunkDelta, finish: Any = None, usage: Usage | None = None,
                   choices: bool = True) -> ChatCompletionChunk:
@@ -348,10 +355,9 @@ class Frontend:
         if not request.stream:
             return await self.complete(request)
         self._chat_request(request)  # refuse a bad request with a status before streaming starts
-        chunks = self.stream(request)
-        assert isinstance(chunks, AsyncGenerator)
+        # The id is taken now: the request context is current here, not while the body streams.
         return StreamingResponse(
-            _sse(chunks), media_type="text/event-stream",
+            _sse(self._chunks(request, _completion_id())), media_type="text/event-stream",
             headers={"cache-control": "no-cache"},
         )
 

@@ -119,11 +119,13 @@ class TinyLM:
         temperature: float = 0.0,
         seed: int | None = None,
         stop_ids: Sequence[int] = (),
+        suppress_ids: Sequence[int] = (),
     ) -> Iterator[int]:
         """Yield up to ``max_tokens`` token ids: prefill once, then one cached forward per token.
 
         ``temperature == 0`` is greedy; otherwise sampling uses its own seeded generator, so the
-        same request gives the same tokens. A stop id is yielded and ends the loop.
+        same request gives the same tokens. A stop id is yielded and ends the loop; suppressed ids
+        are never produced.
         """
         import torch
         import transformers
@@ -142,6 +144,7 @@ class TinyLM:
                 self.spec.seed if seed is None else seed
             )
         stops = set(stop_ids)
+        suppress = torch.tensor(sorted(set(suppress_ids)), dtype=torch.long, device=self.device)
         cache = transformers.DynamicCache()
         ids = torch.tensor([list(prompt)], dtype=torch.long, device=self.device)
         with torch.inference_mode():
@@ -149,6 +152,8 @@ class TinyLM:
                 out = self.model(input_ids=ids, past_key_values=cache, use_cache=True)
                 cache = out.past_key_values
                 logits = out.logits[0, -1].float()
+                if len(suppress):
+                    logits[suppress] = float("-inf")
                 if gen is None:
                     token = int(torch.argmax(logits))
                 else:

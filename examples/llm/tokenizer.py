@@ -45,6 +45,11 @@ class ByteTokenizer:
         """Ids that end an assistant turn."""
         return [self.eos_id, self.end_id]
 
+    @property
+    def suppress_ids(self) -> list[int]:
+        """Specials an answer must never contain: the start and role markers."""
+        return [i for n, i in self.special_ids.items() if n not in ("<|eos|>", "<|end|>")]
+
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
 

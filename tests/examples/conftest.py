@@ -45,6 +45,7 @@ async def served(
     *,
     deployment: str | Path | None = None,
     config: Mapping[str | type, Mapping[str, Any]] | None = None,
+    overrides: Mapping[Any, Any] | None = None,
 ) -> AsyncIterator[Served]:
     """Start ``entry``'s graph (serialized in-process calls, empty env) and serve it over HTTP."""
     from reverie._private.http.server import HttpServer
@@ -52,7 +53,7 @@ async def served(
     host = Host(serialize=True, deployment=deployment, env={})
     host.register(entry)
     try:
-        await host.start(entry, config=config)
+        await host.start(entry, config=config, overrides=overrides)
         async with HttpServer(host, port=0, access_log=False, log_level="warning") as srv:
             yield Served(host, srv.url)
     finally:
