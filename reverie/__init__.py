@@ -7,6 +7,7 @@ Declare with ``@service``, ``@endpoint``, ``@feature``, ``config()`` and ``depen
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from ._private.runtime import DistributedRuntime
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where: no output unless logging is configured.
+logging.getLogger("reverie").addHandler(logging.NullHandler())
 
 __all__ = [
     "REQUIRED",

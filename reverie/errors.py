@@ -25,6 +25,7 @@ __all__ = [
     "LifecycleError",
     "MarkupError",
     "MissingDependencyError",
+    "NatsServerError",
     "NoInstancesError",
     "RemoteError",
     "ReverieError",
@@ -203,6 +204,13 @@ class StartError(LifecycleError):
         super().__init__(
             f"instance {instance!r} failed while {state}: {type(cause).__name__}: {cause}"
         )
+
+
+# -- infrastructure ---------------------------------------------------------------------------
+
+
+class NatsServerError(ReverieError):
+    """The nats-server binary is missing or failed to start."""
 
 
 # -- calls: the errors every transport raises the same way ---------------------------------------

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 import reverie
-from reverie import Blueprint, blueprint, depends, endpoint, feature, service
+from reverie import Blueprint, Response, blueprint, depends, endpoint, feature, service
 from reverie._private.blueprint import SCHEMA, BlueprintFormatError, ConfigKeyInfo
 from reverie._private.graphview import render_mermaid, render_text, walk
 from reverie._private.openapi import openapi_document
@@ -202,20 +202,24 @@ class Opaque:
     """A plain class: the host can pass it in-process but cannot describe it."""
 
 
-def test_undescribable_types_get_a_placeholder_schema() -> None:
+def test_opaque_types_fail_at_import_and_responses_get_a_placeholder_schema() -> None:
+    with pytest.raises(MarkupError, match=r"S.run: response type: .*Opaque cannot be validated"):
+
+        @service
+        class S:
+            @endpoint()
+            async def run(self) -> Opaque:
+                return Opaque()
+
     @service
-    class S:
-        @endpoint()
-        async def run(self) -> Opaque:
-            return Opaque()
-
+    class T:
         @feature("GET:odd")
-        async def odd(self, q: Any = None, default: Any = Opaque) -> None:
-            pass
+        async def odd(self, q: Any = None, default: Any = Opaque) -> Response:
+            return Response("x")
 
-    bp = blueprint(S)
-    assert bp.endpoint("run").response == {"description": "Opaque (no JSON Schema)"}
+    bp = blueprint(T)
     (feat,) = bp.features
+    assert feat.response == {"description": "Response (no JSON Schema)"}
     assert feat.params[0].schema == {} and feat.params[0].default is None
     assert feat.params[1].default.startswith("<class ")  # not JSON-able: shown as its repr
     assert Blueprint.from_json(bp.to_json()) == bp

@@ -300,17 +300,21 @@ def endpoint(
     def mark(func: F) -> F:
         _check_async(func, "@endpoint")
         _pending(func).append(
-            _Pending("endpoint", {"name": name or func.__name__, "idempotent": idempotent,
-                                  "description": description})
+            _Pending(
+                "endpoint",
+                {
+                    "name": name or func.__name__,
+                    "idempotent": idempotent,
+                    "description": description,
+                },
+            )
         )
         return func
 
     return mark
 
 
-def feature(
-    binding: str, description: str = "", *, access: str = "public"
-) -> Callable[[F], F]:
+def feature(binding: str, description: str = "", *, access: str = "public") -> Callable[[F], F]:
     """Mark an HTTP feature bound to a Dream-style ``VERB:path``."""
     try:
         parsed = parse_binding(binding)
@@ -415,8 +419,16 @@ class ServiceMeta:
 
 
 _SERVICE_KW = (
-    "sid", "name", "namespace", "version", "description", "copyright", "info",
-    "workers", "resources", "config",
+    "sid",
+    "name",
+    "namespace",
+    "version",
+    "description",
+    "copyright",
+    "info",
+    "workers",
+    "resources",
+    "config",
 )
 
 
@@ -457,7 +469,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
             or len(sid) <= len(SID_SCHEME)
         ):
             raise MarkupError(
-                f"SID {sid!r} is not a sid:// URI", service=name,
+                f"SID {sid!r} is not a sid:// URI",
+                service=name,
                 fix="write it like 'sid://example.org/2026/worker'",
             )
     workers = kw.get("workers", 1)
@@ -484,7 +497,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         hints = typing.get_type_hints(cls)
     except NameError as exc:
         raise MarkupError(
-            f"cannot resolve an annotation: {exc}", service=name,
+            f"cannot resolve an annotation: {exc}",
+            service=name,
             fix="define or import the type before the class",
         ) from None
 
@@ -522,7 +536,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                     raise MarkupError(
                         f"two methods declare endpoint {ep.name!r}: {endpoints[ep.name].method} "
                         f"and {attr}",
-                        service=name, fix="give one of them @endpoint(name=...)",
+                        service=name,
+                        fix="give one of them @endpoint(name=...)",
                     )
                 endpoints[ep.name] = ep
             elif mark.kind == "feature":
@@ -541,7 +556,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
 
     try:
         required = [
-            p.name for p in inspect.signature(cls).parameters.values()
+            p.name
+            for p in inspect.signature(cls).parameters.values()
             if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
     except (TypeError, ValueError):
@@ -550,7 +566,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         raise MarkupError(
             f"a service must be constructible with no arguments, but __init__ requires "
             f"{', '.join(required)}",
-            service=name, fix="take settings through config() keys instead",
+            service=name,
+            fix="take settings through config() keys instead",
         )
 
     decorator_config = dict(kw.get("config") or {})
@@ -596,7 +613,9 @@ def _hints(service: str, attr: str, func: Any) -> dict[str, Any]:
         return typing.get_type_hints(func)
     except NameError as exc:
         raise MarkupError(
-            f"cannot resolve an annotation: {exc}", service=service, member=attr,
+            f"cannot resolve an annotation: {exc}",
+            service=service,
+            member=attr,
             fix="define or import the type before the class",
         ) from None
 
@@ -606,14 +625,16 @@ def _params(service: str, attr: str, func: Any) -> list[inspect.Parameter]:
     if not params or params[0].name != "self":
         raise MarkupError(
             "must be an instance method whose first parameter is 'self'",
-            service=service, member=attr,
+            service=service,
+            member=attr,
         )
     for p in params[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise MarkupError(
                 f"parameter {'*' if p.kind is p.VAR_POSITIONAL else '**'}{p.name} is not "
                 f"supported; declare each parameter by name",
-                service=service, member=attr,
+                service=service,
+                member=attr,
             )
     return params[1:]
 
@@ -632,13 +653,17 @@ def _response(service: str, attr: str, func: Any, hints: dict[str, Any]) -> tupl
     if streaming and ret is not Any and not is_stream_ann:
         raise MarkupError(
             f"is an async generator but its return annotation is {ret!r}",
-            service=service, member=attr, fix="annotate it as AsyncIterator[ItemType]",
+            service=service,
+            member=attr,
+            fix="annotate it as AsyncIterator[ItemType]",
         )
     if not streaming and is_stream_ann:
         raise MarkupError(
             "is annotated to return an async iterator but never yields; a coroutine "
             "returning an iterator is not a streaming endpoint",
-            service=service, member=attr, fix="make it an async generator ('yield' items)",
+            service=service,
+            member=attr,
+            fix="make it an async generator ('yield' items)",
         )
     resp = item if streaming else ret
     if resp is type(None):
@@ -654,7 +679,8 @@ def _endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> 
         raise MarkupError(
             f"an endpoint takes at most one request argument, this one takes "
             f"{len(params)} ({', '.join(p.name for p in params)})",
-            service=service, member=attr,
+            service=service,
+            member=attr,
             fix="wrap the values in one model (pydantic, dataclass, TypedDict or Struct)",
         )
     req_name = None
@@ -664,15 +690,21 @@ def _endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> 
         if p.kind is p.KEYWORD_ONLY:
             raise MarkupError(
                 f"the request argument {p.name} must not be keyword-only",
-                service=service, member=attr,
+                service=service,
+                member=attr,
             )
         req_name = p.name
         req_type = hints.get(p.name, Any)
         _type_or_fail(service, attr, f"request type of {p.name}", req_type)
     streaming, resp = _response(service, attr, func, hints)
     return EndpointMeta(
-        name=opts["name"], method=attr, streaming=streaming, request_param=req_name,
-        request_type=req_type, response_type=resp, idempotent=opts["idempotent"],
+        name=opts["name"],
+        method=attr,
+        streaming=streaming,
+        request_param=req_name,
+        request_type=req_type,
+        response_type=resp,
+        idempotent=opts["idempotent"],
         description=opts["description"] or (inspect.getdoc(func) or "").split("\n")[0],
     )
 
@@ -685,8 +717,10 @@ def _is_scalar(tp: Any) -> bool:
     import uuid
     from datetime import date, datetime
 
-    if tp in _SCALARS or tp in (datetime, date, uuid.UUID) or (
-        isinstance(tp, type) and issubclass(tp, enum.Enum)
+    if (
+        tp in _SCALARS
+        or tp in (datetime, date, uuid.UUID)
+        or (isinstance(tp, type) and issubclass(tp, enum.Enum))
     ):
         return True
     origin = typing.get_origin(tp)
@@ -711,7 +745,9 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
             raise MarkupError(
                 f"binding {binding.text} names {{{pname}}} but the method has no parameter "
                 f"{pname!r}",
-                service=service, member=attr, fix=f"add a parameter '{pname}: str' (or int, ...)",
+                service=service,
+                member=attr,
+                fix=f"add a parameter '{pname}: str' (or int, ...)",
             )
     optional_path = {s.value for s in binding.segments if s.kind == "param" and s.optional}
     out: list[FeatureParam] = []
@@ -731,7 +767,9 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
                 raise MarkupError(
                     f"path parameter {{{p.name}}} is optional in {binding.text}, so parameter "
                     f"{p.name!r} needs a default",
-                    service=service, member=attr, fix=f"write '{p.name}: ... = None'",
+                    service=service,
+                    member=attr,
+                    fix=f"write '{p.name}: ... = None'",
                 )
         elif p.name == "suffix" and binding.catch_all:
             source = "suffix"
@@ -746,20 +784,27 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
         raise MarkupError(
             f"parameters {', '.join(bodies)} would all come from the request body; a feature "
             f"takes at most one body parameter",
-            service=service, member=attr, fix="wrap them in one model",
+            service=service,
+            member=attr,
+            fix="wrap them in one model",
         )
     if bodies and binding.verb in ("GET", "HEAD", "DELETE", "OPTIONS"):
         raise MarkupError(
             f"parameter {bodies[0]!r} has a structured type and would come from the body, but "
             f"{binding.verb} requests carry no body",
-            service=service, member=attr,
+            service=service,
+            member=attr,
             fix="use scalar query parameters, or bind POST/PUT/PATCH",
         )
     streaming, resp = _response(service, attr, func, hints)
     return FeatureMeta(
-        binding=binding, method=attr, access=opts["access"],
+        binding=binding,
+        method=attr,
+        access=opts["access"],
         description=opts["description"] or (inspect.getdoc(func) or "").split("\n")[0],
-        params=out, response_type=resp, streaming=streaming,
+        params=out,
+        response_type=resp,
+        streaming=streaming,
     )
 
 
@@ -781,4 +826,3 @@ def get_meta(cls: Any) -> ServiceMeta:
             fix="decorate the class with @reverie.service(...)",
         )
     return typing.cast(ServiceMeta, meta)
-

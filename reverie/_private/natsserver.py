@@ -23,15 +23,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reverie.errors import ReverieError
+from reverie.errors import NatsServerError
 
 __all__ = ["NatsServer", "NatsServerError", "find_nats_server", "start_nats_server"]
 
 _START_TIMEOUT = 10.0
-
-
-class NatsServerError(ReverieError):
-    """The nats-server binary is missing or failed to start."""
 
 
 def find_nats_server() -> str:

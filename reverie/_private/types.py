@@ -142,7 +142,10 @@ class TypeInfo:
             if self._pyd:
                 self.adapter()
             else:
-                msgspec.inspect.type_info(self.annotation)
+                opaque = _opaque_classes(msgspec.inspect.type_info(self.annotation))
+                if opaque:
+                    names = ", ".join(sorted({describe(c) for c in opaque}))
+                    raise TypeError(f"{names} cannot be validated or serialised")
         except Exception as exc:
             raise UnsupportedTypeError(
                 f"type {self.name} is not supported ({exc}); use a pydantic model, dataclass, "
@@ -211,6 +214,31 @@ class TypeInfo:
             return schema
         schema = msgspec.json.schema(self.annotation)
         return schema
+
+
+def _opaque_classes(node: Any, seen: set[int] | None = None) -> list[type]:
+    """Classes msgspec would treat as opaque (``CustomType``) anywhere in a type tree.
+
+    A class may opt out with ``__reverie_response__ = True`` (HTTP ``Response`` objects, which a
+    feature returns for full control and which never cross a wire as data).
+    """
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return []
+    seen.add(id(node))
+    if isinstance(node, msgspec.inspect.CustomType):
+        cls = node.cls
+        return [] if cls is object or getattr(cls, "__reverie_response__", False) else [cls]
+    out: list[type] = []
+    for field_name in getattr(node, "__struct_fields__", ()):
+        value = getattr(node, field_name)
+        children = value if isinstance(value, tuple) else (value,)
+        for child in children:
+            if isinstance(child, msgspec.inspect.Field):
+                child = child.type
+            if isinstance(child, msgspec.inspect.Type):
+                out.extend(_opaque_classes(child, seen))
+    return out
 
 
 def _validation_error(details: list[dict[str, Any]]) -> ValidationError:

@@ -39,6 +39,7 @@ class Response:
     """
 
     __slots__ = ("body", "headers", "media_type", "status")
+    __reverie_response__ = True  # a feature may return it; never data on a wire
 
     def __init__(
         self,
@@ -77,6 +78,7 @@ class StreamingResponse:
     """
 
     __slots__ = ("content", "headers", "media_type", "status")
+    __reverie_response__ = True  # a feature may return it; never data on a wire
 
     def __init__(
         self,

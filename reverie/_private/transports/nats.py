@@ -70,7 +70,7 @@ class NatsTransport(Transport):
         return client.stream(request, ctx)
 
     async def wait_for_instances(
-        self, n: int = 1, timeout: float | None = 10.0  # noqa: ASYNC109
+        self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``n`` processes serve this component (readiness of a dependency)."""
         return await self._component.wait_for_instances(n, timeout)
