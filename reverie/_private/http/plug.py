@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
@@ -276,28 +276,32 @@ class Plug:
 
     # -- verbs -----------------------------------------------------------------------------------
 
-    async def get(self) -> PlugResponse:
-        return await self.request("GET")
+    def get(self) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("GET")
 
-    async def head(self) -> PlugResponse:
-        return await self.request("HEAD")
+    def head(self) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("HEAD")
 
-    async def delete(self) -> PlugResponse:
-        return await self.request("DELETE")
+    def delete(self) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("DELETE")
 
-    async def options(self) -> PlugResponse:
-        return await self.request("OPTIONS")
+    def options(self) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("OPTIONS")
 
-    async def post(self, *, json: Any = _UNSET, content: bytes | str | None = None) -> PlugResponse:
-        return await self.request("POST", json=json, content=content)
-
-    async def put(self, *, json: Any = _UNSET, content: bytes | str | None = None) -> PlugResponse:
-        return await self.request("PUT", json=json, content=content)
-
-    async def patch(
+    def post(
         self, *, json: Any = _UNSET, content: bytes | str | None = None
-    ) -> PlugResponse:
-        return await self.request("PATCH", json=json, content=content)
+    ) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("POST", json=json, content=content)
+
+    def put(
+        self, *, json: Any = _UNSET, content: bytes | str | None = None
+    ) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("PUT", json=json, content=content)
+
+    def patch(
+        self, *, json: Any = _UNSET, content: bytes | str | None = None
+    ) -> Coroutine[Any, Any, PlugResponse]:
+        return self.request("PATCH", json=json, content=content)
 
     def _prepare(
         self, json: Any, content: bytes | str | None
@@ -359,7 +363,35 @@ class Plug:
             "query_string": urlencode(self._query).encode() if self._query else b"",
             "headers": headers, "reverie.context": ctx,
         }
-        return await _local_call(app, scope, body, self._origin + path)
+        start: list[Any] = []
+        parts: list[bytes] = []
+        waiting: list[asyncio.Future[None]] = []
+        first = {"type": "http.request", "body": body, "more_body": False}
+
+        async def receive() -> dict[str, Any]:
+            if not waiting:
+                waiting.append(asyncio.get_running_loop().create_future())
+                return first
+            await waiting[0]  # after the body, only the end of the call: a disconnect
+            return {"type": "http.disconnect"}
+
+        async def send(msg: Any) -> None:
+            if msg["type"] == "http.response.start":
+                start.append(msg)
+            else:
+                parts.append(msg.get("body", b""))
+
+        try:
+            await app(scope, receive, send)
+        finally:
+            if waiting and not waiting[0].done():
+                waiting[0].set_result(None)
+        if not start:
+            raise TransportError(
+                f"{self._origin}{path}: the in-process application ended without answering")
+        content = parts[0] if len(parts) == 1 else b"".join(parts)
+        return PlugResponse(start[0]["status"], Headers(start[0].get("headers", [])), content,
+                            url=self._origin + path)
 
     @asynccontextmanager
     async def stream(
@@ -401,37 +433,6 @@ def _expired(url: str, timeout: float) -> DeadlineExceededError:
 
 
 _ASGI = {"version": "3.0"}
-
-
-async def _local_call(app: HostApp, scope: dict[str, Any], body: bytes, url: str) -> PlugResponse:
-    start: list[Any] = []
-    parts: list[bytes] = []
-    waiting: list[asyncio.Future[None]] = []
-    first = {"type": "http.request", "body": body, "more_body": False}
-
-    async def receive() -> dict[str, Any]:
-        if not waiting:
-            waiting.append(asyncio.get_running_loop().create_future())
-            return first
-        await waiting[0]  # after the body, only the end of the call: a disconnect
-        return {"type": "http.disconnect"}
-
-    async def send(msg: Any) -> None:
-        if msg["type"] == "http.response.start":
-            start.append(msg)
-        else:
-            parts.append(msg.get("body", b""))
-
-    try:
-        await app(scope, receive, send)
-    finally:
-        if waiting and not waiting[0].done():
-            waiting[0].set_result(None)
-    if not start:
-        raise TransportError(f"{url}: the in-process application ended without answering")
-    content = parts[0] if len(parts) == 1 else b"".join(parts)
-    return PlugResponse(start[0]["status"], Headers(start[0].get("headers", [])), content,
-                        url=url)
 
 
 @asynccontextmanager
