@@ -10,7 +10,6 @@ converted back to the declared type, and closing a stream cancels its producer.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from reverie.errors import CallError, DeadlineExceededError, EndpointNotFoundErr
 
 from .context import CURRENT, RequestContext, new_context
 from .declare import EndpointMeta, ServiceMeta
+from .suggest import did_you_mean
 from .transports.base import Transport
 from .transports.inprocess import remote_error
 
@@ -236,7 +236,7 @@ class ServiceClient:
         if ep is None:
             raise EndpointNotFoundError(
                 f"no endpoint {name!r}; it has {', '.join(self._meta.endpoints) or 'none'}"
-                + _did_you_mean(name, self._meta.endpoints),
+                + did_you_mean(name, self._meta.endpoints),
                 service=self._meta.name,
             )
         return EndpointClient(self._meta, ep, self.__dict__[name])
@@ -250,13 +250,8 @@ class ServiceClient:
         eps = self._meta.endpoints
         raise AttributeError(
             f"{self._meta.name} has no endpoint {name!r}; endpoints: "
-            f"{', '.join(eps) or 'none'}{_did_you_mean(name, eps)}"
+            f"{', '.join(eps) or 'none'}{did_you_mean(name, eps)}"
         )
 
     def __repr__(self) -> str:
         return f"<client of {self._meta.name} via {self._transport.describe()}>"
-
-
-def _did_you_mean(word: str, options: Any) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""

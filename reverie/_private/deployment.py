@@ -8,7 +8,6 @@ fails before anything starts with a message naming file, line and key.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import re
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from reverie.errors import DeploymentError
+
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .declare import ServiceMeta
@@ -50,14 +51,6 @@ _CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _BAD_NAME_CHARS = " ./*>$"
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest option (case-insensitive), or ``""``."""
-    opts = list(options)
-    lowered = {o.lower(): o for o in opts}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f"; did you mean {lowered[close[0]]!r}?" if close else ""
 
 
 @dataclass

@@ -1,0 +1,155 @@
+"""Class-level markup: typed config keys (``config()``) and dependencies (``depends()``).
+
+Both are descriptors that only record data; the host writes resolved values and linked clients
+into each instance's ``__dict__``, which takes precedence over them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+from reverie.errors import MarkupError
+
+from .types import TypeInfo, type_info
+
+__all__ = ["REQUIRED", "SID_SCHEME", "ConfigKey", "Dependency", "config", "depends"]
+
+
+class _Required:
+    """Marks a config key with no default: the deployment must set it."""
+
+    _inst: _Required | None = None
+
+    def __new__(cls) -> _Required:
+        if cls._inst is None:
+            cls._inst = super().__new__(cls)
+        return cls._inst
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+    def __reduce__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+SID_SCHEME = "sid://"
+
+
+# -- config keys ----------------------------------------------------------------------------------
+
+
+class ConfigKey:
+    """A typed config key declared as ``name: T = config(default, "description")``.
+
+    Until the host configures the instance, reading the attribute gives the default (or raises
+    for a required key); the host writes the resolved value into the instance's ``__dict__``.
+    """
+
+    __slots__ = ("annotation", "attr", "default", "description", "name", "owner", "secret", "uri")
+
+    def __init__(self, default: Any, description: str, secret: bool, name: str | None) -> None:
+        self.default = default
+        self.description = description
+        self.secret = secret
+        self.name = name or ""
+        self.attr = ""
+        self.owner = ""
+        self.annotation: Any = Any
+        self.uri = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def info(self) -> TypeInfo:
+        return type_info(self.annotation)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = name
+        self.name = self.name or name
+        self.owner = owner.__name__
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> ConfigKey: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Any: ...
+    def __get__(self, obj: object | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        if self.default is REQUIRED:
+            raise AttributeError(
+                f"config key {self.owner}.{self.name} is required and this instance has not been "
+                f"configured; run it in a host (or reverie.testing.run_graph) or set it explicitly"
+            )
+        return self.default
+
+    def __repr__(self) -> str:
+        return f"ConfigKey({self.owner}.{self.name}: {type_info(self.annotation).name})"
+
+
+def config(
+    default: Any = REQUIRED, description: str = "", *, secret: bool = False, name: str | None = None
+) -> Any:
+    """Declare a config key; its type comes from the class annotation.
+
+    ``name`` sets the key's external name when it is not a Python identifier (``"feed.uri"``).
+    """
+    if name is not None and (not isinstance(name, str) or not name or " " in name):
+        raise MarkupError(f"config(name={name!r}): a key name is a non-empty string without spaces")
+    return ConfigKey(default, description, secret, name)
+
+
+# -- dependencies ---------------------------------------------------------------------------------
+
+
+class Dependency:
+    """``worker = depends(Worker)``: becomes a client when the host links the instance."""
+
+    __slots__ = ("name", "optional", "owner", "target")
+
+    def __init__(self, target: type | str, optional: bool) -> None:
+        self.target = target
+        self.optional = optional
+        self.name = ""
+        self.owner = ""
+
+    @property
+    def target_name(self) -> str:
+        """A SID, or the class name of a class target."""
+        if isinstance(self.target, str):
+            return self.target
+        return self.target.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.owner = owner.__name__
+
+    def __get__(self, obj: object | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        raise AttributeError(
+            f"dependency {self.owner}.{self.name} -> {self.target_name} is not linked yet; "
+            f"clients exist once the host links the instance (from on_start on), or use "
+            f"reverie.testing.run_graph in tests"
+        )
+
+    def __repr__(self) -> str:
+        return f"depends({self.target_name!r}{', optional=True' if self.optional else ''})"
+
+
+def depends(target: type | str, *, optional: bool = False) -> Any:
+    """Declare a dependency on a service class or a SID."""
+    if isinstance(target, str):
+        if not target.startswith(SID_SCHEME):
+            raise MarkupError(
+                f"depends({target!r}): a string target must be a SID starting with 'sid://'",
+                fix="pass the service class, or its SID such as 'sid://example.org/2026/worker'",
+            )
+    elif not isinstance(target, type):
+        raise MarkupError(
+            f"depends({target!r}): the target must be a service class or a SID string"
+        )
+    return Dependency(target, optional)
