@@ -139,6 +139,7 @@ def atom_document(page: FeedPage, *, feed_id: str, self_link: str | None = None)
         sub(entry, "content", e.content, type="text")
         if e.link:
             sub(entry, "link", rel="alternate", href=e.link)
+    ET.indent(feed, space="  ")  # leaves leaf text alone: only whitespace between elements
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
 
 
