@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from reverie import URI, Plug, Response, config, depends, feature, on_start, service
-from reverie.errors import ServiceError, TransportError
+from reverie import URI, Plug, Response, config, depends, endpoint, feature, on_start, service
+from reverie.errors import CallError, ServiceError, TransportError
 
 FEED_SID = "sid://reverie.dev/2026/examples/atom/feed"
 ATOM_SID = "sid://reverie.dev/2026/examples/atom"
@@ -86,6 +86,7 @@ class FeedStore:
         del self._entries[: max(0, len(self._entries) - self.max_entries)]
         return stored
 
+    @endpoint()
     @feature("GET:entries", "List entries, newest first")
     async def list(self, limit: int | None = None) -> FeedPage:
         return FeedPage(title=self.title, entries=newest_first(self._entries, limit))
@@ -167,33 +168,47 @@ class AtomService:
                 f"(entries never expire)"
             )
 
-    def _source(self) -> Plug:
-        """The feed service: ``feed.uri`` when set (any host), else the bound dependency."""
+    async def _fetch(self, limit: int | None) -> FeedPage:
+        """The feed through a Plug: to ``feed.uri`` when set (any host), else to the bound
+        dependency. A dependency in another process (``reverie serve --processes``) has no Plug
+        here, only its RPC endpoints, so then its ``list`` endpoint is called instead."""
         if self.feed_uri:
-            return Plug(self.feed_uri)
-        plug: Plug = self.feed.plug
-        return plug
+            return await _get_page(Plug(self.feed_uri), limit, self.feed_uri)
+        try:
+            plug: Plug = self.feed.plug
+        except AttributeError:
+            try:
+                page: FeedPage = await self.feed.list(limit)
+            except CallError as exc:
+                raise ServiceError(
+                    502, f"the bound {FEED_SID} failed: {exc.message}"
+                ) from None
+            return page
+        return await _get_page(plug, limit, f"the bound {FEED_SID}")
 
     @feature("GET:feed", "Retrieve the feed as Atom")
     async def get_feed(self, limit: int | None = None) -> Any:
         """``limit``: most entries to return (all when left out)."""
         if limit is not None and limit < 0:
             raise ServiceError(400, f"limit={limit} is negative; give 0 or more, or leave it out")
-        source = self._source()
-        where = self.feed_uri or f"the bound {FEED_SID}"
-        try:
-            resp = await source.at("entries").with_(limit=limit).get()
-        except TransportError as exc:
-            raise ServiceError(502, f"the feed service at {where} is unreachable: {exc}") from None
-        err = resp.error()
-        if err is not None:
-            raise ServiceError(
-                502, f"the feed service at {where} answered {resp.status}: {err.message}"
-            )
-        page = FeedPage.model_validate(resp.json())
+        page = await self._fetch(limit)
         if self.default_ttl is not None:
             oldest = time.time() - self.default_ttl
             page.entries = [e for e in page.entries if e.updated.timestamp() >= oldest]
         feed_id = f"tag:reverie.dev,2026:atom/{quote(page.title, safe='')}"
         body = atom_document(page, feed_id=feed_id)
         return Response(body, media_type=ATOM_MEDIA_TYPE)
+
+
+async def _get_page(source: Plug, limit: int | None, where: str) -> FeedPage:
+    """``GET <source>/entries?limit=N``; a transport failure or an error answer is a 502."""
+    try:
+        resp = await source.at("entries").with_(limit=limit).get()
+    except TransportError as exc:
+        raise ServiceError(502, f"the feed service at {where} is unreachable: {exc}") from None
+    err = resp.error()
+    if err is not None:
+        raise ServiceError(
+            502, f"the feed service at {where} answered {resp.status}: {err.message}"
+        )
+    return FeedPage.model_validate(resp.json())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reverie import config, feature, on_start, service
+from reverie import config, endpoint, feature, on_start, service
 from reverie.errors import ServiceError
 
 from .graph import FEED_SID, Entry, FeedPage, NewEntry, newest_first
@@ -40,6 +40,7 @@ class SeededFeedStore:
             raise ValueError(f"the feed file {path} is not JSON: {exc}") from None
         self._page = FeedPage.model_validate(data)
 
+    @endpoint()
     @feature("GET:entries", "List entries, newest first")
     async def list(self, limit: int | None = None) -> FeedPage:
         return FeedPage(title=self._page.title, entries=newest_first(self._page.entries, limit))

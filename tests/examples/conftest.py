@@ -63,7 +63,9 @@ async def served(
 class ServeProcess:
     """``reverie serve TARGET -f FILE --port P`` in its own session; ``wait_ready`` polls HTTP."""
 
-    def __init__(self, target: str, deploy: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, target: str, deploy: str, *extra: str, env: Mapping[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self._final = ""
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,7 +73,7 @@ class ServeProcess:
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reverie.cli", "serve", target, "-f", deploy,
-             "--port", str(self.port)],
+             "--port", str(self.port), *extra],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, start_new_session=True,
         )

@@ -20,8 +20,8 @@ from examples.atom.graph import (
 )
 from examples.atom.seeded import SeededFeedStore
 from reverie import Plug
-from reverie.errors import StartError
-from reverie.testing import run_graph
+from reverie.errors import ServiceError, StartError
+from reverie.testing import make_instance, run_graph
 
 from .conftest import EXAMPLES, ServeProcess, free_port, served
 
@@ -183,6 +183,33 @@ async def test_seeded_store_with_a_missing_file_fails_the_start() -> None:
     assert "set FeedStore.source in the deployment file" in str(info.value)
 
 
+async def test_without_a_plug_the_feed_is_read_through_its_endpoint() -> None:
+    """A feed in another process is a NATS client with endpoints and no Plug."""
+
+    class RemoteFeed:  # what a dependency client in another process offers: endpoints only
+        def __init__(self, fail: bool) -> None:
+            self.fail = fail
+
+        async def list(self, limit: int | None) -> FeedPage:
+            if self.fail:
+                raise ServiceError(503, "no FeedStore instance answered")
+            when = datetime(2026, 5, 1, tzinfo=UTC)
+            return FeedPage(title="remote", entries=[
+                Entry(id=f"urn:x:{i}", title=f"t{i}", updated=when) for i in range(limit or 3)
+            ])
+
+    atom = make_instance(AtomService, feed=RemoteFeed(fail=False))
+    resp = await atom.get_feed(limit=2)
+    assert titles(parse(resp.body)) == ["t0", "t1"]
+    atom = make_instance(AtomService, feed=RemoteFeed(fail=True))
+    with pytest.raises(ServiceError) as info:
+        await atom.get_feed()
+    assert info.value.status == 502
+    assert info.value.message == (
+        f"the bound {FEED_SID} failed: no FeedStore instance answered"
+    )
+
+
 # -- over HTTP, and through `reverie serve` -------------------------------------------------------
 
 
@@ -222,3 +249,14 @@ def test_reverie_serve(
         assert added.status_code == 200 and titles(root) == ["hello"]
     else:
         assert added.status_code == 405 and titles(root) == ['Config < features & "escaping"']
+
+
+def test_reverie_serve_processes(serve_process: type[ServeProcess]) -> None:
+    """Each service in its own process, joined over NATS: the feed is read through its endpoint."""
+    proc = serve_process("examples.atom.graph:AtomService", DEPLOY_ALT, "--processes")
+    proc.wait_ready("/AtomService/feed", timeout=60)
+    resp = httpx.get(f"{proc.url}/AtomService/feed?limit=2", timeout=10)
+    assert resp.status_code == 200
+    root = parse(resp.content)
+    assert root.findtext(f"{A}title") == "Dream archive"
+    assert titles(root) == ['Config < features & "escaping"', "Calls through a Plug"]
