@@ -306,9 +306,11 @@ async def test_empty_prompt_is_refused_by_the_worker() -> None:
 # -- reverie serve --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", [[], ["--processes"]], ids=["embedded", "processes"])
 def test_reverie_serve_with_the_openai_client(
-    serve_process: type[ServeProcess], tmp_path: Path
+    serve_process: type[ServeProcess], tmp_path: Path, mode: list[str]
 ) -> None:
+    """One process, and each service in its own process joined over NATS (streams included)."""
     from openai import OpenAI
 
     # The example's deployment file, minus the start-up training (seconds the test can spare).
@@ -317,7 +319,7 @@ def test_reverie_serve_with_the_openai_client(
     deploy["Worker"]["threads"] = 1
     path = tmp_path / "deploy.yaml"
     path.write_text(yaml.safe_dump(deploy))
-    proc = serve_process("examples.llm.graph:Frontend", str(path))
+    proc = serve_process("examples.llm.graph:Frontend", str(path), *mode)
     proc.wait_ready("/v1/models", timeout=60)
     with OpenAI(base_url=f"{proc.url}/v1", api_key="unused", max_retries=0) as oai:
         whole = oai.chat.completions.create(
