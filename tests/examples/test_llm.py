@@ -31,7 +31,9 @@ from reverie.testing import make_instance, run_graph
 from .conftest import EXAMPLES, Served, ServeProcess, served
 
 shared_loop = pytest.mark.asyncio(loop_scope="module")
-CONFIG = {"Worker": {"threads": 1, "device": "cpu", "train_steps": 0}}
+CONFIG: dict[str | type, dict[str, Any]] = {
+    "Worker": {"threads": 1, "device": "cpu", "train_steps": 0},
+}
 MODEL = "reverie-tiny-llm"
 TOK = ByteTokenizer()
 
