@@ -1,0 +1,520 @@
+"""Optional: the same two-service graph on Reverie, BentoML and Ray Serve, side by side.
+
+``POST .../generate {"text": "hello"}`` reaches a Frontend service, which calls a Backend
+service's ``upper`` and answers ``{"text": "HELLO"}`` (bench/peers/ holds the three versions).
+One load generator for all (httpx, keep-alive, on 127.0.0.1): sequential latency p50/p99, then
+throughput at 32 requests in flight. Servers run one at a time, each in its own session, and
+every process of it is killed at the end, even on error.
+
+Reverie runs from this venv, twice: ``reverie serve`` (one process) and ``--processes`` (each
+service in its own process, over NATS: like BentoML and Ray, which always cross processes). The
+peers run from a separate venv, ``.venv-peers`` (``--install`` creates it); a peer that is not
+installed or fails to start gets rows that say why, and the script still exits 0. Per-request
+access logs are off in all three. Never needed by the tests.
+
+    .venv/bin/python bench/bench_peers.py [--install] [--quick] [--json PATH] [--peers bentoml,ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "bench" / "peers"
+VENV = ROOT / ".venv-peers"
+DEFAULT_JSON = ROOT / "bench" / "results" / "peers.json"
+PEER_PACKAGES = ["bentoml>=1.2", "ray[serve]>=2", "httpx"]
+BODY = {"text": "hello"}
+EXPECT = {"text": "HELLO"}
+PAYLOAD = json.dumps(BODY).encode()
+HEADERS = {"content-type": "application/json"}
+CONCURRENCY = 32
+
+
+@dataclass
+class Settings:
+    """How much load each phase gets: a count and a time bound, whichever comes first."""
+
+    warm_seq: int
+    warm_s: float
+    seq_n: int
+    seq_s: float
+    thr_n: int
+    thr_s: float
+
+
+FULL = Settings(warm_seq=200, warm_s=2.0, seq_n=2000, seq_s=12.0, thr_n=30000, thr_s=10.0)
+QUICK = Settings(warm_seq=30, warm_s=0.5, seq_n=200, seq_s=3.0, thr_n=3000, thr_s=3.0)
+
+
+@dataclass
+class Server:
+    """One framework's graph: how to start it and where its entry answers."""
+
+    key: str
+    label: str
+    cmd: list[str]
+    path: str
+    start_timeout: float
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """What one server measured, or why it was not."""
+
+    label: str
+    version: str = ""
+    error: str = ""
+    start_s: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the peers' venv -----------------------------------------------------------------------------
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def install() -> str:
+    """Create ``.venv-peers`` and pip-install the peers into it; '' on success, else the error."""
+    try:
+        if not venv_python().exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True,
+                           capture_output=True, text=True, timeout=120)
+        (VENV / ".gitignore").write_text("*\n")  # as newer venvs do: never committed
+        print(f"installing {' '.join(PEER_PACKAGES)} into {VENV.name} (a few minutes)",
+              flush=True)
+        proc = subprocess.run([str(venv_python()), "-m", "pip", "install", "-q", *PEER_PACKAGES],
+                              capture_output=True, text=True, timeout=1200)
+        if proc.returncode != 0:
+            return f"pip install failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"creating {VENV.name} failed: {exc}"
+    return ""
+
+
+def peer_versions() -> dict[str, str]:
+    """Installed versions in ``.venv-peers`` ({} when it is missing or broken)."""
+    if not venv_python().exists():
+        return {}
+    code = ("import importlib.metadata as m, json\n"
+            "out = {}\n"
+            "for d in ('bentoml', 'ray', 'httpx'):\n"
+            "    try: out[d] = m.version(d)\n"
+            "    except m.PackageNotFoundError: pass\n"
+            "print(json.dumps(out))")
+    try:
+        proc = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True,
+                              timeout=60)
+        return dict(json.loads(proc.stdout)) if proc.returncode == 0 else {}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {}
+
+
+# -- servers -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reverie_cmd(*args: str) -> list[str]:
+    script = Path(sys.executable).with_name("reverie")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-c", "import sys; from reverie.cli import main; "
+            "sys.argv[0] = 'reverie'; main()", *args]
+
+
+def make_server(key: str, port: int, home: Path) -> Server:
+    """The command line that serves ``key``'s graph on 127.0.0.1:``port``."""
+    py = str(venv_python())
+    if key == "reverie":
+        return Server(key, "Reverie, one process",
+                      reverie_cmd("serve", "reverie_graph:Frontend", "--port", str(port)),
+                      "/Frontend/generate", 30.0)
+    if key == "reverie-processes":
+        return Server(key, "Reverie --processes",
+                      reverie_cmd("serve", "reverie_graph:Frontend", "--processes", "--port",
+                                  str(port)),
+                      "/Frontend/generate", 30.0)
+    if key == "ceiling":
+        return Server(key, "bare ASGI (load ceiling)",
+                      [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
+                      "/generate", 30.0)
+    if key == "bentoml":
+        return Server(key, "BentoML",
+                      [py, "-m", "bentoml", "serve", "bento_service:Frontend",
+                       "--host", "127.0.0.1", "--port", str(port)],
+                      "/generate", 90.0,
+                      {"BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(home / "bentoml")})
+    if key == "ray":
+        return Server(key, "Ray Serve", [py, "ray_app.py", str(port)], "/generate", 120.0,
+                      {"RAY_USAGE_STATS_ENABLED": "0"})
+    raise ValueError(f"unknown server {key!r}: use reverie, reverie-processes, bentoml or ray")
+
+
+def serve_bare(port: int) -> None:
+    """The load generator's ceiling: a bare ASGI callable on uvicorn giving the same answer
+    with no framework and no second service."""
+    import uvicorn
+
+    body = json.dumps(EXPECT).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning", lifespan="off")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the driver dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def session_pids(sid: int) -> list[int]:
+    """Every live process in session ``sid`` (a server and all it spawned, whatever their
+    process group: Ray gives each worker its own)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def stop_server(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM the leader (a graceful stop), then SIGKILL whatever of its session is left."""
+    sid = proc.pid
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        except OSError:
+            pass
+    for attempt in range(3):
+        left = session_pids(sid)
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2 * (attempt + 1))
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(5)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, log: Path) -> None:
+    """Until the graph answers the request correctly; raise with the log's tail otherwise."""
+    import httpx
+
+    end = time.monotonic() + timeout
+    last = "no answer"
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode} before it answered: "
+                                   f"{tail(log)}")
+            try:
+                resp = client.post(url, json=BODY)
+                if resp.status_code == 200 and resp.json() == EXPECT:
+                    return
+                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+    raise RuntimeError(f"no correct answer from {url} within {timeout:g} s ({last}): {tail(log)}")
+
+
+def tail(log: Path, chars: int = 400) -> str:
+    try:
+        text = log.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return " ".join(text[-chars:].split())
+
+
+# -- the load generator (the same for every server) ----------------------------------------------
+
+
+def _post(client: Any, url: str) -> str:
+    """One request through the graph: '' when it answered 200, else what went wrong."""
+    import httpx
+
+    try:
+        resp = client.post(url, content=PAYLOAD, headers=HEADERS)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if resp.status_code == 200 else f"HTTP {resp.status_code}: {resp.text[:200]}"
+
+
+def sequential(url: str, n: int, seconds: float) -> dict[str, Any]:
+    """One keep-alive connection, one request at a time: latency percentiles in ms."""
+    import httpx
+
+    lat: list[float] = []
+    errors: list[str] = []
+    with httpx.Client(timeout=10) as client:
+        end = time.monotonic() + seconds
+        while len(lat) + len(errors) < n and time.monotonic() < end:
+            t = time.perf_counter()
+            error = _post(client, url)
+            if error:
+                errors.append(error)
+            else:
+                lat.append((time.perf_counter() - t) * 1e3)
+    lat.sort()
+    out: dict[str, Any] = {"seq_n": float(len(lat)), "seq_errors": float(len(errors))}
+    if errors:
+        out["seq_first_error"] = errors[0]
+    if lat:
+        out.update(p50_ms=lat[len(lat) // 2], p99_ms=lat[min(len(lat) - 1, len(lat) * 99 // 100)],
+                   mean_ms=sum(lat) / len(lat))
+    return out
+
+
+def concurrent(url: str, total: int, seconds: float, in_flight: int = CONCURRENCY
+               ) -> dict[str, Any]:
+    """``in_flight`` loops, each on its own keep-alive connection (one client each: httpx's
+    shared pool collapses to ~300 req/s at 32 in flight), until ``total`` or ``seconds``."""
+
+    async def run() -> dict[str, Any]:
+        import httpx
+
+        done = started = 0
+        errors: list[str] = []
+        clients = [httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=1))
+                   for _ in range(in_flight)]
+        try:
+            t0 = time.perf_counter()
+            end = time.monotonic() + seconds
+
+            async def worker(client: httpx.AsyncClient) -> None:
+                nonlocal done, started
+                while started < total and time.monotonic() < end:
+                    started += 1
+                    try:
+                        resp = await client.post(url, content=PAYLOAD, headers=HEADERS)
+                        error = "" if resp.status_code == 200 else (
+                            f"HTTP {resp.status_code}: {resp.text[:200]}")
+                    except httpx.HTTPError as exc:
+                        error = f"{type(exc).__name__}: {exc}"
+                    if error:
+                        errors.append(error)
+                    else:
+                        done += 1
+
+            await asyncio.gather(*(worker(c) for c in clients))
+            took = time.perf_counter() - t0
+        finally:
+            for c in clients:
+                await c.aclose()
+        out: dict[str, Any] = {"rps": done / took, "thr_n": float(done),
+                               "thr_errors": float(len(errors)), "thr_s": took}
+        if errors:
+            out["thr_first_error"] = errors[0]
+        return out
+
+    try:
+        import uvloop
+
+        result: dict[str, Any] = uvloop.run(run())
+    except ImportError:  # pragma: no cover - uvloop ships with Reverie's 'fast' extra
+        result = asyncio.run(run())
+    return result
+
+
+def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
+    res = Result(server.label)
+    log = logdir / f"{server.key}.log"
+    url = f"http://127.0.0.1:{port}{server.path}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **server.env}
+    print(f"-- {server.label}: starting", flush=True)
+    t0 = time.perf_counter()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(server.cmd, cwd=PEERS, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+    try:
+        wait_ready(proc, url, server.start_timeout, log)
+        res.start_s = time.perf_counter() - t0
+        sequential(url, cfg.warm_seq, cfg.warm_s * 2)
+        concurrent(url, cfg.thr_n, cfg.warm_s)
+        res.figures.update(sequential(url, cfg.seq_n, cfg.seq_s))
+        res.figures.update(concurrent(url, cfg.thr_n, cfg.thr_s))
+        f = res.figures
+        print(f"   up in {res.start_s:.1f} s; p50 {f.get('p50_ms', float('nan')):.2f} ms, "
+              f"p99 {f.get('p99_ms', float('nan')):.2f} ms, {f.get('rps', 0):.0f} req/s at "
+              f"{CONCURRENCY}", flush=True)
+        if f.get("seq_errors") or f.get("thr_errors") or "p50_ms" not in f:
+            first = f.get("seq_first_error") or f.get("thr_first_error") or ""
+            res.error = (f"{f.get('seq_errors', 0):.0f} sequential and "
+                         f"{f.get('thr_errors', 0):.0f} concurrent requests failed; first: "
+                         f"{first}")[:500]
+    except Exception as exc:
+        res.error = f"{type(exc).__name__}: {exc}"[:500]
+        print(f"   failed: {res.error}", flush=True)
+    finally:
+        stop_server(proc)
+    return res
+
+
+# -- report --------------------------------------------------------------------------------------
+
+METRICS = (("seq p50", "p50_ms", "ms p50"), ("seq p99", "p99_ms", "ms p99"),
+           (f"req/s at {CONCURRENCY}", "rps", "req/s"))
+
+
+def rows(results: dict[str, Result]) -> list[dict[str, Any]]:
+    """One row per (Reverie mode, peer, metric); ratio = Reverie / peer, as in every bench."""
+    out: list[dict[str, Any]] = []
+    for mode in ("reverie-processes", "reverie"):
+        rv = results[mode]
+        short = "processes" if mode == "reverie-processes" else "one process"
+        for peer in ("bentoml", "ray"):
+            if peer not in results:
+                continue
+            pr = results[peer]
+            for title, key, unit in METRICS:
+                mine = rv.figures.get(key)
+                theirs = pr.figures.get(key)
+                error = rv.error or pr.error
+                row: dict[str, Any] = {
+                    "name": f"two-service graph over HTTP, {title} (Reverie {short})",
+                    "reverie": mine, "baseline": theirs,
+                    "baseline_name": f"{pr.label} {pr.version}".strip(), "unit": unit,
+                    "ratio": mine / theirs if mine and theirs else None,
+                    "target": "", "ok": None,
+                }
+                if error:
+                    row["error"] = error
+                    if theirs is None or mine is None:
+                        row["target"] = f"not measured: {error}"[:160]
+                out.append(row)
+    return out
+
+
+def print_table(results: dict[str, Result], cfg: Settings) -> None:
+    base = results["reverie-processes"].figures
+    print(f"\nPOST generate -> Backend.upper; sequential: {cfg.seq_n} requests (<= "
+          f"{cfg.seq_s:g} s); throughput: {CONCURRENCY} in flight (<= {cfg.thr_n} requests, "
+          f"{cfg.thr_s:g} s); httpx keep-alive on 127.0.0.1, {os.cpu_count()} cores shared")
+    print(f"{'graph':<28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'start s':>9}"
+          f"{'p50 vs':>9}{'req/s vs':>10}")
+    for res in results.values():
+        f = res.figures
+        if res.error and not f.get("rps"):
+            print(f"{res.label + ' ' + res.version:<28}  not measured: {res.error[:200]}")
+            continue
+        p50 = f.get("p50_ms", float("nan"))
+        rps = f.get("rps", float("nan"))
+        lat_x = p50 / base["p50_ms"] if base.get("p50_ms") else float("nan")
+        thr_x = base["rps"] / rps if base.get("rps") and rps else float("nan")
+        print(f"{res.label + ' ' + res.version:<28}{p50:>9.2f}{f.get('p99_ms', float('nan')):>9.2f}"
+              f"{rps:>9.0f}{res.start_s:>9.1f}{lat_x:>8.2f}x{thr_x:>9.2f}x")
+    print("(p50 vs: this / Reverie --processes, latency; req/s vs: Reverie --processes / this;\n"
+          " the load ceiling is what the same load generator gets from a bare ASGI callable)")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(f"bench_peers: signal {signum}; stopping the servers")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--install", action="store_true",
+                    help=f"create {VENV.name} and pip-install the peers first")
+    ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the rows")
+    ap.add_argument("--peers", default="bentoml,ray", help="comma-separated: bentoml, ray")
+    ap.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    cfg = QUICK if args.quick else FULL
+    peers = [p for p in args.peers.split(",") if p]
+    for p in peers:
+        if p not in ("bentoml", "ray"):
+            ap.error(f"--peers: unknown peer {p!r}; choose from bentoml, ray")
+    signal.signal(signal.SIGTERM, _on_sigterm)  # so the finally blocks stop every server
+    install_error = install() if args.install else ""
+    versions = peer_versions()
+    from importlib.metadata import version
+
+    results: dict[str, Result] = {}
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="reverie-peers-") as tmp:
+        for key in ["ceiling", "reverie", "reverie-processes", *peers]:
+            port = free_port()
+            server = make_server(key, port, Path(tmp))
+            pkg = key if key in ("bentoml", "ray") else None
+            if pkg is None:
+                res = measure(server, cfg, port, Path(tmp))
+                res.version = "" if key == "ceiling" else version("reverie")
+            elif pkg not in versions:
+                why = install_error or (f"{pkg} is not installed in {VENV.name}; run "
+                                        f"bench/bench_peers.py --install")
+                res = Result(server.label, error=why)
+                print(f"-- {server.label}: skipped: {why}", flush=True)
+            else:
+                res = measure(server, cfg, port, Path(tmp))
+                res.version = versions[pkg]
+            results[key] = res
+    print_table(results, cfg)
+    data = {
+        "rows": rows(results),
+        "settings": {"quick": args.quick, "concurrency": CONCURRENCY, **cfg.__dict__,
+                     "cpus": os.cpu_count()},
+        "versions": {"reverie": version("reverie"), "httpx (load)": version("httpx"),
+                     **{f"{k} (peers)": v for k, v in versions.items()}},
+        "servers": {k: {"label": r.label, "version": r.version, "error": r.error,
+                        "start_s": r.start_s, **r.figures} for k, r in results.items()},
+        "elapsed_s": time.perf_counter() - t_all,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
