@@ -249,3 +249,33 @@ def test_second_signal_kills_at_once(serve: Any) -> None:
     assert "stopped by a second SIGTERM" in run.output()
     t.join(30)
     assert wait_gone(sorted(run.pids)) == []
+
+
+def test_embedded_start_failure_exits_1(serve: Any) -> None:
+    run = serve(GRAPH, env={"REVERIE_TEST_FAIL_START": "1"})
+    assert run.wait(30) == 1
+    text = run.output()
+    assert "start failed" in text and "store cannot open its data (test)" in text
+    assert "Store" in text and "failed while starting" in text
+
+
+def test_embedded_nats_server_restarted_when_it_dies(serve: Any) -> None:
+    run = serve(GRAPH, "-f", DEPLOY)
+    run.ready()
+    ev = run.wait_for(lambda e: "embedded nats-server on" in str(e.get("message")))
+    nats_pid = int(str(ev["message"]).split("(pid ")[1].rstrip(")"))
+    os.kill(nats_pid, signal.SIGKILL)
+    back = run.wait_for(lambda e: "nats-server is back" in str(e.get("message")), timeout=15)
+    assert _nats_url(run) in back["message"]
+    deadline = time.monotonic() + 20
+    ok = False
+    while time.monotonic() < deadline and not ok:
+        try:
+            ok = httpx.get(f"{run.url}/Api/pids", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    assert ok, run.output()
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
+    assert wait_gone(sorted(run.pids)) == []

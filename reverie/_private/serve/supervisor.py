@@ -146,7 +146,9 @@ class Supervisor:
                 self.fatal = self.fatal or f"{type(exc).__name__}: {exc}"
                 started = False
             if started:
+                watch = asyncio.ensure_future(self._watch_nats())
                 await self.stop_requested.wait()
+                watch.cancel()
         finally:
             await self.shutdown()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -249,6 +251,34 @@ class Supervisor:
         await self._nats.start()
         self.nats_url = self._nats.url
         self.out.info(f"embedded nats-server on {self.nats_url} (pid {self._nats.pid})")
+
+    async def _watch_nats(self) -> None:
+        """Restart the embedded nats-server on its port if it dies; workers reconnect."""
+        nats = self._nats
+        if nats is None:
+            return
+        crashes: deque[float] = deque(maxlen=64)
+        while not self.stopping:
+            await asyncio.sleep(0.25)
+            if nats.running or self.stopping:
+                continue
+            now = time.monotonic()
+            crashes.append(now)
+            recent = sum(1 for t in crashes if now - t <= self.policy.window)
+            if recent > self.policy.max_restarts:
+                self.fatal = (f"the embedded nats-server died {recent} times within "
+                              f"{self.policy.window:g} s; see {nats.log_file}")
+                self.stop_requested.set()
+                return
+            self.out.error(f"the embedded nats-server died; restarting it on {nats.url} "
+                           f"(workers reconnect)")
+            try:
+                await nats.start()
+            except Exception as exc:
+                self.fatal = f"cannot restart the embedded nats-server: {exc}"
+                self.stop_requested.set()
+                return
+            self.out.info(f"embedded nats-server is back on {nats.url} (pid {nats.pid})")
 
     # -- children ---------------------------------------------------------------------------------
 
