@@ -279,3 +279,20 @@ def test_embedded_nats_server_restarted_when_it_dies(serve: Any) -> None:
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0
     assert wait_gone(sorted(run.pids)) == []
+
+
+def test_entry_workers_share_the_http_port(serve: Any, tmp_path: Path) -> None:
+    f = tmp_path / "api2.yaml"
+    f.write_text("Api:\n  ServiceArgs:\n    workers: 2\n")
+    run = serve(GRAPH, "-f", str(f))
+    rows = run.rows()
+    api_pids = set(rows["Api"]["pids"])
+    assert len(api_pids) == 2 and rows["Api"]["processes"] == ["Api-1", "Api-2"]
+    seen: set[int] = set()
+    for _ in range(200):  # new connection each time; the kernel picks the accepting worker
+        seen.add(httpx.get(f"{run.url}/Api/pids", timeout=10).json()["api"])
+        if seen == api_pids:
+            break
+    assert seen == api_pids
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0

@@ -108,6 +108,7 @@ def serve_cmd(
         sock = bind_socket(host, port)
     except ReverieError as exc:
         fail(str(exc))
+    plan.http_port = sock.getsockname()[1]  # the real one when --port 0
     out = Output(log_format)
     if plan.mode == EMBEDDED:
         from reverie._private.serve.embedded import run_embedded
