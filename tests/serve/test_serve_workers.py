@@ -296,3 +296,24 @@ def test_entry_workers_share_the_http_port(serve: Any, tmp_path: Path) -> None:
     assert seen == api_pids
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0
+
+
+def test_workers_are_pinned_and_see_only_their_env(serve: Any, tmp_path: Path) -> None:
+    f = tmp_path / "pin.yaml"
+    f.write_text("Store:\n  ServiceArgs:\n    workers: 2\n    resources: {cpu: 1}\n"
+                 "    env: {STORE_MODE: fast}\n")
+    run = serve(GRAPH, "-f", str(f), "--cpus", "2")
+    rows = run.rows()
+    store = sorted(rows["Store"]["pids"])
+    affinities = [os.sched_getaffinity(pid) for pid in store]
+    assert all(len(a) == 1 for a in affinities) and affinities[0] != affinities[1]
+    for pid in store:
+        env = dict(
+            kv.split("=", 1) for kv in
+            Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in kv
+        )
+        assert env["STORE_MODE"] == "fast" and env["CUDA_VISIBLE_DEVICES"] == ""
+    main_pid = rows["Api"]["pids"][0]
+    assert len(os.sched_getaffinity(main_pid)) == len(os.sched_getaffinity(0))
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
