@@ -179,6 +179,8 @@ def test_embedded_mode_serves_and_stops_cleanly(serve: Any, tmp_path: Path) -> N
     answers = httpx.get(f"{run.url}/Api/pids", timeout=10).json()
     assert answers["api"] == answers["store"] == run.proc.pid
     assert not any("nats" in str(e.get("message")) for e in run.events)
+    res = reverie("call", f"{run.url}/Api", "nope", "--data", "{}")
+    assert res.returncode == 1 and "HTTP 404" in res.stderr and "/nope" in res.stderr
     run.signal(signal.SIGINT)
     assert run.wait(20) == 0
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["Api", "Logic", "Store"]

@@ -453,6 +453,11 @@ class Supervisor:
         if self.stopping:
             return
         self.stopping = True
+        if self.sock is not None:
+            # Our copy of the listening socket goes first: once the entry workers close
+            # theirs, new connections are refused instead of waiting in a dead backlog.
+            with contextlib.suppress(OSError):
+                self.sock.close()
         for level in reversed(self.plan.levels()):
             group = [self.children[p.name] for p in level]
             alive = [c for c in group if c.alive]
@@ -474,9 +479,6 @@ class Supervisor:
         if self._nats is not None:
             await self._nats.stop()
             self._nats.cleanup()
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.close()
 
     async def _wait_exit(self, children: list[Child], timeout: float) -> None:
         procs = [c.proc for c in children if c.proc is not None]
