@@ -57,10 +57,12 @@ class Settings:
     seq_s: float
     thr_n: int
     thr_s: float
+    rounds: int
 
 
-FULL = Settings(warm_seq=200, warm_s=2.0, seq_n=2000, seq_s=12.0, thr_n=30000, thr_s=10.0)
-QUICK = Settings(warm_seq=30, warm_s=0.5, seq_n=200, seq_s=3.0, thr_n=3000, thr_s=3.0)
+FULL = Settings(warm_seq=200, warm_s=2.0, seq_n=1500, seq_s=8.0, thr_n=20000, thr_s=6.0,
+                rounds=2)
+QUICK = Settings(warm_seq=30, warm_s=0.5, seq_n=200, seq_s=3.0, thr_n=3000, thr_s=3.0, rounds=1)
 
 
 @dataclass
@@ -296,14 +298,26 @@ def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
         res.start_s = time.perf_counter() - t0
         sequential(url, cfg.warm_seq, cfg.warm_s * 2)
         concurrent(url, cfg.thr_n, cfg.warm_s)
-        res.figures.update(sequential(url, cfg.seq_n, cfg.seq_s))
-        res.figures.update(concurrent(url, cfg.thr_n, cfg.thr_s))
+        seqs: list[dict[str, Any]] = []
+        thrs: list[dict[str, Any]] = []
+        for _ in range(cfg.rounds):  # keep each server's best round: neighbours are noisy
+            seqs.append(sequential(url, cfg.seq_n, cfg.seq_s))
+            thrs.append(concurrent(url, cfg.thr_n, cfg.thr_s))
+        best_seq: dict[str, Any] = min(seqs, key=lambda r: float(r.get("p50_ms", "inf")))
+        best_thr: dict[str, Any] = max(thrs, key=lambda r: float(r["rps"]))
+        res.figures.update(best_seq)
+        res.figures.update(best_thr)
+        res.figures["seq_errors"] = sum(r["seq_errors"] for r in seqs)
+        res.figures["thr_errors"] = sum(r["thr_errors"] for r in thrs)
+        res.figures["rounds_p50_ms"] = [r.get("p50_ms") for r in seqs]
+        res.figures["rounds_rps"] = [r["rps"] for r in thrs]
         f = res.figures
         print(f"   up in {res.start_s:.1f} s; p50 {f.get('p50_ms', float('nan')):.2f} ms, "
               f"p99 {f.get('p99_ms', float('nan')):.2f} ms, {f.get('rps', 0):.0f} req/s at "
               f"{CONCURRENCY}", flush=True)
         if f.get("seq_errors") or f.get("thr_errors") or "p50_ms" not in f:
-            first = f.get("seq_first_error") or f.get("thr_first_error") or ""
+            first = next((r[k] for r in seqs + thrs for k in ("seq_first_error",
+                          "thr_first_error") if r.get(k)), "")
             res.error = (f"{f.get('seq_errors', 0):.0f} sequential and "
                          f"{f.get('thr_errors', 0):.0f} concurrent requests failed; first: "
                          f"{first}")[:500]
@@ -354,7 +368,8 @@ def print_table(results: dict[str, Result], cfg: Settings) -> None:
     base = results["reverie-processes"].figures
     print(f"\nPOST generate -> Backend.upper; sequential: {cfg.seq_n} requests (<= "
           f"{cfg.seq_s:g} s); throughput: {CONCURRENCY} in flight (<= {cfg.thr_n} requests, "
-          f"{cfg.thr_s:g} s); httpx keep-alive on 127.0.0.1, {os.cpu_count()} cores shared")
+          f"{cfg.thr_s:g} s); best of {cfg.rounds} round(s) each; httpx keep-alive on "
+          f"127.0.0.1, {os.cpu_count()} cores shared")
     print(f"{'graph':<28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'start s':>9}"
           f"{'p50 vs':>9}{'req/s vs':>10}")
     for res in results.values():
