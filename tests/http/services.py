@@ -97,6 +97,18 @@ class Feed:
 
         return StreamingResponse(gen(), media_type="text/plain")
 
+    @feature("GET:endless")
+    async def endless(self, tag: str) -> StreamingResponse:
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"tick\n"
+                    await asyncio.sleep(0.005)
+            finally:
+                event(f"closed:{tag}").set()
+
+        return StreamingResponse(gen(), media_type="text/plain")
+
     @feature("GET:ticks")
     async def ticks(self, n: int = 3) -> AsyncIterator[int]:
         for i in range(n):

@@ -81,3 +81,15 @@ async def test_client_disconnect_cancels_the_producer(served: Served) -> None:
                     break
     # Leaving the block closes the connection; the generator's finally runs promptly.
     await asyncio.wait_for(event(f"closed:{tag}").wait(), 2.0)
+
+
+async def test_client_disconnect_closes_a_streaming_response(served: Served) -> None:
+    tag = "raw-disconnect"
+    event(f"closed:{tag}").clear()
+    async with served.http.stream("GET", "/Feed/endless", params={"tag": tag}) as r:
+        seen = 0
+        async for _ in r.aiter_lines():
+            seen += 1
+            if seen == 3:
+                break
+    await asyncio.wait_for(event(f"closed:{tag}").wait(), 2.0)

@@ -192,7 +192,7 @@ class HostApp:
             return
         ctx = scope.get("reverie.context") or head.context()  # an in-process Plug passes it
         if route.plain and method not in _BODY_VERBS:
-            await self._unary(send, ctx, getattr(inst.obj, route.method), (), {},
+            await self._unary(receive, send, ctx, getattr(inst.obj, route.method), (), {},
                               method == "HEAD")
             return
         try:
@@ -291,7 +291,7 @@ class HostApp:
         if ep.streaming:
             await self._stream(receive, send, head, ctx, fn, args, {})
         else:
-            await self._unary(send, ctx, fn, args, {})
+            await self._unary(receive, send, ctx, fn, args, {})
 
     async def _feature(
         self, scope: Scope, receive: Receive, send: Send, inst: Instance, found: Match,
@@ -318,11 +318,11 @@ class HostApp:
         if route.streaming:
             await self._stream(receive, send, head, ctx, fn, (), kwargs)
         else:
-            await self._unary(send, ctx, fn, (), kwargs, scope["method"] == "HEAD")
+            await self._unary(receive, send, ctx, fn, (), kwargs, scope["method"] == "HEAD")
 
     async def _unary(
-        self, send: Send, ctx: RequestContext, fn: Callable[..., Any], args: tuple[Any, ...],
-        kwargs: dict[str, Any], head_only: bool = False,
+        self, receive: Receive, send: Send, ctx: RequestContext, fn: Callable[..., Any],
+        args: tuple[Any, ...], kwargs: dict[str, Any], head_only: bool = False,
     ) -> None:
         token = CURRENT.set(ctx)
         try:
@@ -346,10 +346,10 @@ class HostApp:
                 (b"content-type", _JSON_HEADERS), (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
-        await self._answer(send, result, ctx, head_only)
+        await self._answer(receive, send, result, ctx, head_only)
 
     async def _answer(
-        self, send: Send, result: Any, ctx: RequestContext, head_only: bool
+        self, receive: Receive, send: Send, result: Any, ctx: RequestContext, head_only: bool
     ) -> None:
         if isinstance(result, Response):
             await send({"type": "http.response.start", "status": result.status,
@@ -362,7 +362,7 @@ class HostApp:
             if head_only:
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await _pump_raw(send, result)
+            await _until_disconnect(receive, _pump_raw(send, result))
             return
         try:
             body = json_encode(result)
