@@ -214,12 +214,6 @@ class SlowWorker:
         raise NotImplementedError
 
 
-@pytest.mark.xfail(
-    reason="HTTP layer: _pump_raw (reverie/_private/http/app.py) does not watch for a client "
-           "disconnect, so a feature's StreamingResponse runs to its end; StreamingResponse's "
-           "docstring promises the producer sees GeneratorExit",
-    strict=False,
-)
 async def test_closing_the_stream_stops_the_worker() -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "go"}],
             "max_tokens": 1024, "stream": True}
