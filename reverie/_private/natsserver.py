@@ -85,6 +85,10 @@ class NatsServer:
         self.binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
 
+    def popen_options(self) -> dict[str, Any]:
+        """Extra ``subprocess.Popen`` keywords; a subclass places the process (group, signals)."""
+        return {}
+
     @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
@@ -120,7 +124,8 @@ class NatsServer:
         if self.jetstream:
             args += ["-js", "-sd", self.store_dir]
         self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, **self.popen_options(),
         )
 
     def _poll_ready(self) -> bool:

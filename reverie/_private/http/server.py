@@ -9,9 +9,10 @@ in-flight requests finish (bounded), then close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .access import AccessPolicy
@@ -54,6 +55,8 @@ class HttpServer:
         access_log: bool = True,
         log_level: str = "info",
         graceful_timeout: float = 10.0,
+        sock: socket.socket | None = None,
+        handle_signals: bool = True,
     ) -> None:
         self.host = host
         self.bind_host = bind_host
@@ -74,7 +77,8 @@ class HttpServer:
         self.graceful_timeout = graceful_timeout
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | None = sock
+        self.handle_signals = handle_signals
 
     @property
     def url(self) -> str:
@@ -85,27 +89,17 @@ class HttpServer:
         """Bind, start serving, and return once uvicorn accepts connections (within 10 s)."""
         import uvicorn
 
-        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.bind_host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                exc.errno, f"cannot listen on {self.bind_host}:{self.port}: {exc.strerror}; "
-                f"choose another --port (0 picks a free one) or stop what uses it"
-            ) from None
-        sock.listen(2048)
+        sock = self._sock if self._sock is not None else self._bind()
         sock.setblocking(False)
         self._sock = sock
-        self.port = sock.getsockname()[1]
+        self.bind_host, self.port = sock.getsockname()[:2]
         config = uvicorn.Config(
             self.app, lifespan="off", log_level=self.log_level, access_log=self.access_log,
             server_header=False, date_header=False, loop="none",
             timeout_graceful_shutdown=int(self.graceful_timeout), log_config=None,
         )
-        self._server = uvicorn.Server(config)
+        server_cls = uvicorn.Server if self.handle_signals else _no_signal_server()
+        self._server = server_cls(config)
         self._task = asyncio.get_running_loop().create_task(self._serve(sock))
         for _ in range(1000):
             if self._server.started:
@@ -124,6 +118,21 @@ class HttpServer:
         if self.public_url:
             self.app.add_alias(self.public_url)
         log.info("serving host %s at %s", self.host.name, self.url)
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.bind_host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno, f"cannot listen on {self.bind_host}:{self.port}: {exc.strerror}; "
+                f"choose another --port (0 picks a free one) or stop what uses it"
+            ) from None
+        sock.listen(2048)
+        return sock
 
     async def _serve(self, sock: socket.socket) -> None:
         try:
@@ -157,6 +166,19 @@ class HttpServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _no_signal_server() -> type:
+    import uvicorn
+
+    class NoSignalServer(uvicorn.Server):
+        """uvicorn without its SIGINT/SIGTERM handlers: the process owner decides when to stop."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return NoSignalServer
 
 
 async def serve_http(
