@@ -107,7 +107,7 @@ async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> i
             await client.wait_for_instances(1, timeout=min(timeout, 10.0))
         except CallError as exc:
             fail(f"{exc}", code=1)
-        entries = list(client._watcher.entries.values())
+        entries = client.registrations()
         streaming = bool(entries and entries[0].get("streaming"))
         ctx = new_context(timeout)
         try:
@@ -167,7 +167,6 @@ async def _ls_http(url: str, key: str | None) -> list[dict[str, Any]]:
 
 
 async def _ls_nats(url: str) -> list[dict[str, Any]]:
-    from reverie._private.codec import msgpack_decode
     from reverie._private.runtime import DistributedRuntime
     from reverie.errors import ReverieError
 
@@ -177,19 +176,7 @@ async def _ls_nats(url: str) -> list[dict[str, Any]]:
         fail(str(exc), code=1)
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
-        kv = rt._kv_instances
-        try:
-            keys = await kv.keys()
-        except Exception:  # nats raises NoKeysError for an empty bucket
-            keys = []
-        for key in keys:
-            try:
-                entry = await kv.get(key)
-            except Exception:
-                continue
-            if not entry.value:
-                continue
-            reg = msgpack_decode(bytes(entry.value))
+        for reg in await rt.registrations():
             row = rows.setdefault((reg["namespace"], reg["component"], reg["instance"]), {
                 "namespace": reg["namespace"], "component": reg["component"],
                 "instance": reg["instance"], "host": reg.get("host"), "pid": reg.get("pid"),

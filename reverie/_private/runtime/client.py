@@ -66,6 +66,12 @@ class EndpointRuntimeClient:
         """Wait until ``n`` instances are live; NoInstancesError naming the count on timeout."""
         return await self._watcher.wait_for(n, timeout, self.instances)
 
+    def registrations(self) -> list[dict[str, Any]]:
+        """What each live instance registered (streaming, idempotent, host, pid, ...)."""
+        live = set(self.instances())
+        entries = sorted(self._watcher.entries.items())  # keyed ns.comp.endpoint.<instance id>
+        return [e for key, e in entries if key.rsplit(".", 1)[-1] in live]
+
     def idempotent_now(self) -> bool:
         if self.idempotent:
             return True

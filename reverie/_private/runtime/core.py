@@ -256,6 +256,25 @@ class DistributedRuntime:
             if call.iid == iid:
                 call.lost("its lease expired: the process stopped refreshing it")
 
+    async def registrations(self) -> list[dict[str, Any]]:
+        """Every registration in the instances bucket (one per instance and endpoint)."""
+        from ..codec import msgpack_decode
+
+        kv = self._kv_instances
+        try:
+            keys = await kv.keys()
+        except Exception:  # nats-py raises NoKeysError for an empty bucket
+            return []
+        out: list[dict[str, Any]] = []
+        for key in keys:
+            try:
+                entry = await kv.get(key)
+            except Exception:  # deleted or expired between keys() and get()
+                continue
+            if entry.value:
+                out.append(msgpack_decode(bytes(entry.value)))
+        return out
+
     async def wait_for_component(
         self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
