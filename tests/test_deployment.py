@@ -374,3 +374,11 @@ def test_all_problems_reported_together() -> None:
     assert "Worker.batch (from deploy.yaml:4)" in msg
     assert "Common.nope (from deploy.yaml:6)" in msg
     assert info.value.file == "deploy.yaml"
+
+
+@pytest.mark.parametrize("bad", ["'a b'", "'@host'", "''", "7"])
+def test_service_args_path_must_be_a_url_path(bad: str) -> None:
+    text = f"Worker:\n  ServiceArgs:\n    path: {bad}\n"
+    with pytest.raises(DeploymentError) as info:
+        parse_deployment(text, "deploy.yaml")
+    assert "Worker.ServiceArgs.path (from deploy.yaml:3): path must be a URL path" in str(info.value)

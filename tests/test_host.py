@@ -218,3 +218,17 @@ async def test_failure_while_linking_reports_linking_state() -> None:
     with pytest.raises(MissingDependencyError, match=r"needed by Needy.store"):
         await h.start(Needy, local={"Needy"})
     assert not h.instances
+
+
+async def test_deployment_sets_the_mount_path() -> None:
+    from reverie._private.deployment import parse_deployment
+
+    dep = parse_deployment("Api:\n  ServiceArgs:\n    path: /api/v1/\n", "deploy.yaml")
+    h = Host(env={}, deployment=dep)
+    h.register(Api, Store)
+    try:
+        inst = await h.start(Api)
+        assert inst is not None and inst.path == "api/v1"
+        assert h.instance("api/v1") is inst and h.instance(Api) is inst
+    finally:
+        await h.stop()

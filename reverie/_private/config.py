@@ -136,6 +136,7 @@ class ServiceArgs:
     resources: dict[str, Sourced] = field(default_factory=dict)
     env: dict[str, Sourced] = field(default_factory=dict)
     process: Sourced | None = None
+    path: Sourced | None = None
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -409,6 +410,7 @@ def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> Se
     args.resources.update(section.resources)
     args.env = dict(section.env)
     args.process = section.process
+    args.path = section.path
     if "namespace" in section.runtime:
         args.namespace = section.runtime["namespace"]
     if "name" in section.runtime:
@@ -427,6 +429,8 @@ def _args_rows(args: ServiceArgs) -> list[tuple[str, str, str]]:
     ]
     if args.process is not None:
         rows.append(("process", str(args.process.value), args.process.source))
+    if args.path is not None:
+        rows.append(("path", str(args.path.value), args.path.source))
     for k, v in args.resources.items():
         rows.append((f"resources.{k}", show_value(v.value), v.source))
     for k, v in args.env.items():

@@ -41,7 +41,8 @@ BIND = "bind"
 SERVICE_ARGS = "ServiceArgs"
 RUNTIME = "runtime"
 
-SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process")
+SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path")
+_PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
 RUNTIME_KEYS = ("namespace", "name")
 PROCESS_MODES = ("separate", "shared")
@@ -80,6 +81,7 @@ class ServiceSection:
     env: dict[str, Sourced] = field(default_factory=dict)
     runtime: dict[str, Sourced] = field(default_factory=dict)
     process: Sourced | None = None
+    path: Sourced | None = None
 
 
 @dataclass
@@ -287,6 +289,15 @@ class _Parser:
                         vnode, dotted,
                     )
                 sec.process = v
+            elif key == "path":
+                v = self.src(vnode)
+                text = v.value.strip("/") if isinstance(v.value, str) else ""
+                if not _PATH.match(text) or text.startswith("@"):
+                    raise self.err(
+                        f"path must be a URL path such as 'v1' or 'api/v1' (letters, digits, "
+                        f"'_.~-', not starting with '@'), got {v.value!r}", vnode, dotted,
+                    )
+                sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
             elif key == "resources":
                 self.resources(sec, vnode, dotted)
             else:

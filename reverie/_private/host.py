@@ -220,7 +220,7 @@ class Host:
                     continue
                 inst = await self._start_one(
                     cls,
-                    meta.name,
+                    self.mount_path(meta),
                     graph.edges.get(cls, []),
                     per_service.get(meta.name),
                     config_source,
@@ -254,6 +254,15 @@ class Host:
         from .host_runtime import attach_runtime
 
         await attach_runtime(self, runtime, dependency_timeout=dependency_timeout)
+
+    def mount_path(self, meta: ServiceMeta) -> str:
+        """Where a graph's instance of ``meta`` is mounted: ``ServiceArgs: path`` in the
+        deployment file, else the service name."""
+        if self.deployment is not None:
+            section = self.deployment.section(meta.name)
+            if section is not None and section.path is not None:
+                return str(section.path.value)
+        return meta.name
 
     async def start_instance(
         self,
