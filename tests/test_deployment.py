@@ -381,4 +381,5 @@ def test_service_args_path_must_be_a_url_path(bad: str) -> None:
     text = f"Worker:\n  ServiceArgs:\n    path: {bad}\n"
     with pytest.raises(DeploymentError) as info:
         parse_deployment(text, "deploy.yaml")
-    assert "Worker.ServiceArgs.path (from deploy.yaml:3): path must be a URL path" in str(info.value)
+    expected = "Worker.ServiceArgs.path (from deploy.yaml:3): path must be a URL path"
+    assert expected in str(info.value)
