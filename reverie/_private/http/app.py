@@ -311,9 +311,13 @@ class HostApp:
                 extra["request"] = Request(
                     scope["method"], scope["path"], scope.get("query_string", b""), headers, body
                 )
-            kwargs = build_kwargs(
-                plan, found.params, found.suffix, scope.get("query_string", b""), body, extra
-            )
+            try:
+                kwargs = build_kwargs(
+                    plan, found.params, found.suffix, scope.get("query_string", b""), body, extra
+                )
+            except CallError as err:
+                err.service, err.endpoint = inst.meta.name, route.method
+                raise
         fn = getattr(inst.obj, route.method)
         if route.streaming:
             await self._stream(receive, send, head, ctx, fn, (), kwargs)
