@@ -218,7 +218,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=9, help="wrk runs per server")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 2 s (a smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 3, 2
     if args.serve:
         serve(args.serve, args.port)
         return
@@ -251,8 +255,28 @@ def main() -> None:
     print(f"ratio of bests: {ratios['best_vs_starlette']:.2f}x and "
           f"{ratios['best_vs_bare_asgi']:.2f}x")
     print(f"in-process Plug GET: {plug_us:.2f} us/call (target <= 10 us)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    st, bare, rev = results["starlette"], results["bare"], results["reverie"]
+    rows = [
+        {"name": "HTTP GET hello, full stack vs Starlette (wrk, 1 core)", "reverie": rev["rps"],
+         "baseline": st["rps"], "baseline_name": "Starlette on uvicorn", "unit": "req/s",
+         "ratio": round(ratios["vs_starlette"], 2), "target": ">= 1.2x",
+         "ok": ratios["vs_starlette"] >= 1.2},
+        {"name": "HTTP GET hello, full stack vs bare ASGI (wrk, 1 core)", "reverie": rev["rps"],
+         "baseline": bare["rps"], "baseline_name": "bare ASGI on uvicorn", "unit": "req/s",
+         "ratio": round(ratios["vs_bare_asgi"], 2), "target": ">= 0.8x",
+         "ok": ratios["vs_bare_asgi"] >= 0.8},
+        {"name": "HTTP GET hello p50 / p99", "unit": "ms",
+         "reverie": f"{rev['p50_ms']:.2f} / {rev['p99_ms']:.2f}",
+         "baseline": f"{bare['p50_ms']:.2f} / {bare['p99_ms']:.2f}", "baseline_name": "bare ASGI",
+         "ratio": round(rev["p50_ms"] / bare["p50_ms"], 2), "target": "", "ok": None},
+        {"name": "Plug GET, in-process", "reverie": round(plug_us, 2), "baseline": None,
+         "baseline_name": "-", "unit": "us/call", "ratio": None, "target": "<= 10 us",
+         "ok": plug_us <= 10.0},
+    ]
+    out: Path = args.json
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "rows": rows,
         "settings": {"connections": args.connections, "seconds": args.seconds,
                      "rounds": args.rounds, "server_core": 0, "wrk_core": 1,
                      "cpus": os.cpu_count()},
@@ -261,7 +285,7 @@ def main() -> None:
         "met": {"vs_starlette": ratios["vs_starlette"] >= 1.2,
                 "vs_bare_asgi": ratios["vs_bare_asgi"] >= 0.8, "plug": plug_us <= 10.0},
     }, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

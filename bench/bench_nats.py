@@ -306,13 +306,15 @@ async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]
             "kills": len(lost_ms)}
 
 
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "nats.json"
+
+
 def _p99(xs: list[float]) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(len(s) * 0.99))]
 
 
-def _write(results: dict[str, Any]) -> Path:
-    out = Path(__file__).resolve().parent / "results" / "nats.json"
+def _write(results: dict[str, Any], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     return out
@@ -321,6 +323,7 @@ def _write(results: dict[str, Any]) -> Path:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = ap.parse_args()
     blocks, n_seq, n_conc, rounds = (2, 200, 1600, 2) if args.quick else (6, 600, 6400, 5)
     started = time.perf_counter()
@@ -338,7 +341,8 @@ async def main() -> None:
     print(f"\nReverie NATS runtime vs raw nats-py ({platform.python_version()}, "
           f"{os.cpu_count()} cpus)\n")
     print(f"{'measure':34} {'raw nats-py':>12} {'reverie':>12} {'ratio':>7}  target")
-    results: dict[str, Any] = {"raw": raw, "reverie": rev, "ratios": {}, "targets_met": {}}
+    results: dict[str, Any] = {"raw": raw, "reverie": rev, "ratios": {}, "targets_met": {},
+                               "rows": []}
     for label, key, target, ok in rows:
         ratio = rev[key] / raw[key]
         results["ratios"][key] = ratio
@@ -348,6 +352,10 @@ async def main() -> None:
             results["targets_met"][key] = met
             verdict = f"{target} {'ok' if met else 'MISSED'}"
         print(f"{label:34} {raw[key]:12.1f} {rev[key]:12.1f} {ratio:7.2f}  {verdict}")
+        results["rows"].append({
+            "name": f"NATS {label}", "reverie": round(rev[key], 1), "baseline": round(raw[key], 1),
+            "baseline_name": "raw nats-py", "unit": "", "ratio": round(ratio, 2),
+            "target": target, "ok": None if ok is None else ok(ratio)})
     disc_ok = disc["visible_live_s"] <= 2.0
     results["discovery"] = disc
     results["targets_met"]["discovery_1000_within_2s"] = disc_ok
@@ -365,8 +373,19 @@ async def main() -> None:
           f"{'ok' if fail['lost_max_ms'] <= 1000 else 'MISSED'})")
     results["targets_met"]["cancel_within_100ms"] = fail["cancel_max_ms"] <= 100
     results["targets_met"]["instance_lost_within_1s"] = fail["lost_max_ms"] <= 1000
+    results["rows"] += [
+        {"name": "NATS: 1,000 instances visible to a watcher", "reverie":
+         round(disc["visible_live_s"], 2), "baseline": None, "baseline_name": "-", "unit": "s",
+         "ratio": None, "target": "<= 2 s", "ok": disc_ok},
+        {"name": "NATS: closing a stream ends the producer", "reverie":
+         round(fail["cancel_max_ms"], 1), "baseline": None, "baseline_name": "-", "unit": "ms max",
+         "ratio": None, "target": "<= 100 ms", "ok": fail["cancel_max_ms"] <= 100},
+        {"name": "NATS: kill -9 mid-stream -> InstanceLostError", "reverie":
+         round(fail["lost_max_ms"]), "baseline": None, "baseline_name": "-", "unit": "ms max",
+         "ratio": None, "target": "<= 1000 ms", "ok": fail["lost_max_ms"] <= 1000},
+    ]
     results["elapsed_s"] = time.perf_counter() - started
-    out = _write(results)
+    out = _write(results, args.json)
     print(f"\nwrote {out} ({results['elapsed_s']:.1f} s)")
 
 
