@@ -45,6 +45,11 @@ class Instance:
     def name(self) -> str:
         return self.meta.name
 
+    def is_linked(self) -> bool:
+        """Whether the host has turned this instance's dependencies into clients (the seed's
+        ``DynamoService.is_linked``; the class-level half is ``get_meta(cls)``)."""
+        return self.linked
+
     def transition(self, target: State) -> None:
         check_transition(self.path, self.state, target)
         self.state = target
