@@ -24,7 +24,7 @@ from reverie.errors import (
 from .client import ServiceClient
 from .declare import ServiceMeta, get_meta, is_service
 from .graph import Edge, Graph, resolve_graph
-from .instance import Instance
+from .instance import Instance, Mounts
 from .lifecycle import State
 from .transports.base import Transport
 from .transports.inprocess import InProcessTransport
@@ -66,7 +66,7 @@ class Host:
         self.serialize = serialize
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.registry: Registry = Registry()
-        self.instances: dict[str, Instance] = {}
+        self.instances: Mounts = Mounts()
         self._primary: dict[type, Instance] = {}
         self._order: list[Instance] = []
         self.resolvers: list[TransportResolver] = []

@@ -14,8 +14,9 @@ from .lifecycle import State, check_transition
 if TYPE_CHECKING:
     from .config import ResolvedConfig
     from .host import Host
+    from .http.router import RouteTable
 
-__all__ = ["Instance"]
+__all__ = ["Instance", "Mounts"]
 
 
 class Instance:
@@ -40,6 +41,7 @@ class Instance:
         self.started_at: float | None = None
         self.requests: Counter[str] = Counter()
         self.linked = False
+        self.routes: RouteTable | None = None  # cached by the HTTP layer
 
     @property
     def name(self) -> str:
@@ -89,3 +91,32 @@ class Instance:
 
     def __repr__(self) -> str:
         return f"<Instance {self.path} ({self.meta.name}) {self.state}>"
+
+
+class Mounts(dict[str, Instance]):
+    """A host's instances by mount path; knows which first segments have deeper mounts, so the
+    HTTP layer finds the instance of ``/a/b/...`` with one lookup in the common case."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nested: frozenset[str] = frozenset()
+
+    def _changed(self) -> None:
+        self.nested = frozenset(p.partition("/")[0] for p in self if "/" in p)
+
+    def __setitem__(self, path: str, inst: Instance) -> None:
+        super().__setitem__(path, inst)
+        self._changed()
+
+    def __delitem__(self, path: str) -> None:
+        super().__delitem__(path)
+        self._changed()
+
+    def pop(self, path: str, *default: Any) -> Any:
+        out = super().pop(path, *default)
+        self._changed()
+        return out
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()

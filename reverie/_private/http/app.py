@@ -159,7 +159,9 @@ class HostApp:
         if first in _HOST_PATHS:
             await self.management.host_request(scope, receive, send, method, stripped)
             return
-        inst = self._instance(stripped)
+        instances = self.host.instances  # one lookup unless a mount below `first` exists
+        nested = first in instances.nested
+        inst = self._instance(stripped) if nested else instances.get(first)
         if inst is None:
             await send_problem(send, EndpointNotFoundError(
                 f"no service is mounted at /{first}; mounted: "
@@ -167,7 +169,10 @@ class HostApp:
             ))
             return
         rest = stripped[len(inst.path) + 1:]
-        found = routes_for(inst.meta).match(method, rest)
+        table = inst.routes
+        if table is None:
+            table = inst.routes = routes_for(inst.meta)
+        found = table.match(method, rest)
         if type(found) is not Match:
             await self._no_route(send, method, inst, rest, found)  # type: ignore[arg-type]
             return

@@ -270,12 +270,20 @@ class Served:
         except Exception as exc:
             payload = self._error_frame(exc, ctx)
         finally:
-            if timer is not None:
-                timer.cancel()
-            self.rt._serving.pop(reply, None)
-            stats = self.stats
-            stats.num_requests += 1
-            stats.processing_time += time.perf_counter_ns() - t0
+            self._done(reply, timer, t0)
+        await self._send_last(reply, payload)
+
+    def _done(self, reply: str, timer: asyncio.TimerHandle | None, t0: int) -> None:
+        """A call ended: disarm its deadline, forget it, count it."""
+        if timer is not None:
+            timer.cancel()
+        self.rt._serving.pop(reply, None)
+        stats = self.stats
+        stats.num_requests += 1
+        stats.processing_time += time.perf_counter_ns() - t0
+
+    async def _send_last(self, reply: str, payload: bytes | None) -> None:
+        """The final frame (result, end, error or stopped), if the call still has a caller."""
         if payload is not None:
             with contextlib.suppress(Exception):
                 await self.rt.nc.publish(reply, payload)
@@ -302,15 +310,8 @@ class Served:
             if agen is not None and hasattr(agen, "aclose"):
                 with contextlib.suppress(BaseException):
                     await agen.aclose()
-            if timer is not None:
-                timer.cancel()
-            self.rt._serving.pop(reply, None)
-            stats = self.stats
-            stats.num_requests += 1
-            stats.processing_time += time.perf_counter_ns() - t0
-        if payload is not None:
-            with contextlib.suppress(Exception):
-                await self.rt.nc.publish(reply, payload)
+            self._done(reply, timer, t0)
+        await self._send_last(reply, payload)
 
 
 _MAX_BATCH_ITEMS = 128
