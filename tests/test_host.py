@@ -232,3 +232,18 @@ async def test_deployment_sets_the_mount_path() -> None:
         assert h.instance("api/v1") is inst and h.instance(Api) is inst
     finally:
         await h.stop()
+
+
+async def test_restart_in_place_keeps_dependents_linked(host: Host) -> None:
+    await host.start(Api)
+    api = host.client(Api)
+    assert await api.lookup("a") == ">A"
+    before = host.instance(Api)
+    store = await host.restart_instance("Store")
+    assert store.state is State.RUNNING and LOG[-2:] == ["stop Store", "start Store"]
+    assert await api.lookup("b") == ">B"  # Api's client of Store works without a relink
+    again = await host.restart_instance("Api", config={"prefix": "!"}, config_source="test")
+    assert again is before and await api.lookup("c") == "!C"
+    assert "prefix = !    [test]" in host.explain_config("Api")
+    with pytest.raises(LookupError, match="no instance at path 'nope'"):
+        await host.restart_instance("nope")

@@ -304,11 +304,19 @@ class Host:
                     fix="choose another path, or stop that instance first",
                 )
         inst = Instance(self, cls, meta, path)
+        inst.edges = edges
         self.instances[path] = inst
+        await self._bring_up(inst, config, config_source)
+        return inst
+
+    async def _bring_up(
+        self, inst: Instance, config: Mapping[str, Any] | None, config_source: str
+    ) -> None:
+        """Configure, link and start ``inst``; on failure free its path and say where it failed."""
         try:
-            inst.config = self.resolve_config(cls, config, config_source)
+            inst.config = self.resolve_config(inst.cls, config, config_source)
             await self._configure(inst)
-            await self._link(inst, edges)
+            await self._link(inst, inst.edges)
             inst.transition(State.STARTING)
             await inst.run_hooks("on_start")
             inst.transition(State.RUNNING)
@@ -321,15 +329,31 @@ class Host:
             inst.failed_in = failed_in
             if inst.state is not State.FAILED:
                 inst.transition(State.FAILED)
-            del self.instances[path]  # the path is free again
+            self.instances.pop(inst.path, None)  # the path is free again
             if isinstance(exc, (ConfigError, MissingDependencyError)):
                 raise
             if not isinstance(exc, Exception):
                 raise
-            log.error("instance %s failed while %s: %s", path, failed_in, exc)
-            raise StartError(path, failed_in, exc) from exc
-        self._primary.setdefault(cls, inst)
+            log.error("instance %s failed while %s: %s", inst.path, failed_in, exc)
+            raise StartError(inst.path, failed_in, exc) from exc
+        inst.error = inst.failed_in = None
+        self._primary.setdefault(inst.cls, inst)
         self._order.append(inst)
+
+    async def restart_instance(
+        self, path: str, *, config: Mapping[str, Any] | None = None, config_source: str = "code"
+    ) -> Instance:
+        """Stop an instance and start it again in place with new config values.
+
+        The same ``Instance`` comes back up (a new object of the class, configured and linked
+        again), so dependents' clients keep working without being relinked.
+        """
+        inst = self.instances.get(path.strip("/"))
+        if inst is None:
+            raise LookupError(f"no instance at path {path!r}")
+        await self._stop_one(inst)
+        inst.clients = {}
+        await self._bring_up(inst, config, config_source)
         return inst
 
     async def _configure(self, inst: Instance) -> None:

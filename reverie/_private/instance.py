@@ -13,6 +13,7 @@ from .lifecycle import State, check_transition
 
 if TYPE_CHECKING:
     from .config import ResolvedConfig
+    from .graph import Edge
     from .host import Host
     from .http.router import RouteTable
 
@@ -42,6 +43,7 @@ class Instance:
         self.requests: Counter[str] = Counter()
         self.linked = False
         self.routes: RouteTable | None = None  # cached by the HTTP layer
+        self.edges: list[Edge] = []  # its dependencies, kept for a restart in place
 
     @property
     def name(self) -> str:

@@ -57,9 +57,11 @@ async def test_bad_config_is_400_and_the_old_stays(served: Served) -> None:
 
 async def test_put_config_without_hook_restarts(served: Served) -> None:
     before = served.host.instance("Plain")
+    old_obj = before.obj
     r = await served.http.put("/Plain/@config", json={"size": 7}, headers=served.auth(API_KEY))
     assert r.status_code == 200 and r.json() == {"applied": "restart", "config": {"size": 7}}
-    assert served.host.instance("Plain") is not before
+    # Restarted in place: same instance (dependents' clients stay valid), a new object.
+    assert served.host.instance("Plain") is before and before.obj is not old_obj
     assert (await served.http.get("/Plain/size")).json() == 7
 
 

@@ -126,12 +126,10 @@ class Management:
         await send_json(send, {"applied": "on_config", "config": _shown(new)})
 
     async def _restart(self, send: Send, inst: Instance, new: ResolvedConfig) -> None:
-        path, cls = inst.path, inst.cls
-        values = new.values()
-        await self.host.stop_instance(path)
+        path = inst.path
         try:
-            fresh = await self.host.start_instance(cls, path=path, config=values,
-                                                   config_source="PUT @config")
+            fresh = await self.host.restart_instance(path, config=new.values(),
+                                                     config_source="PUT @config")
         except Exception as exc:
             await send_problem(send, ServiceError(500, f"restart of {path} failed: {exc}"))
             return
