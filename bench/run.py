@@ -71,11 +71,13 @@ def table(results: list[dict[str, Any]]) -> str:
         if res.get("error"):
             lines.append(f"| {res['name']} | failed: {res['error']} | | | | | |")
         for row in res["rows"]:
-            base = f"{fmt(row.get('baseline'))} ({row.get('baseline_name', 'raw')})"
+            base = "-" if row.get("baseline") is None else (
+                f"{fmt(row.get('baseline'))} ({row.get('baseline_name', 'raw')})")
+            ratio = "-" if row.get("ratio") is None else f"{fmt(row.get('ratio'))}x"
             met = {True: "yes", False: "NO", None: ""}[row.get("ok")]
             lines.append(
                 f"| {row['name']} | {fmt(row.get('reverie'))} | {base} | {row.get('unit', '')} "
-                f"| {fmt(row.get('ratio'))}x | {row.get('target', '')} | {met} |"
+                f"| {ratio} | {row.get('target', '')} | {met} |"
             )
     return "\n".join(lines)
 
@@ -86,11 +88,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     ap.add_argument("--timeout", type=float, default=900.0, help="per benchmark, seconds")
     ap.add_argument("--update-readme", action="store_true")
+    ap.add_argument("--from-results", action="store_true",
+                    help="run nothing: rebuild the table from bench/results/<name>.json")
     args = ap.parse_args()
     names = [n for n in (args.only.split(",") if args.only else ORDER)
              if (HERE / f"bench_{n}.py").exists()]
     results = []
     for name in names:
+        if args.from_results:
+            path = HERE / "results" / f"{name}.json"
+            if path.exists():
+                results.append({"name": name, **json.loads(path.read_text())})
+            continue
         print(f"\n== bench_{name}.py", flush=True)
         try:
             results.append(run_one(name, args.quick, args.timeout))
