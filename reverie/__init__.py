@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._private.client import EndpointClient, ServiceClient
     from ._private.host import Host, Instance
     from ._private.http.plug import Plug, PlugResponse
+    from ._private.http.request import Request
     from ._private.http.response import Response, StreamingResponse
     from ._private.runtime import DistributedRuntime
 
@@ -51,6 +52,7 @@ __all__ = [
     "Instance",
     "Plug",
     "PlugResponse",
+    "Request",
     "RequestContext",
     "Response",
     "ServiceClient",
@@ -82,6 +84,7 @@ _LAZY = {
     "Instance": "._private.host",
     "Plug": "._private.http.plug",
     "PlugResponse": "._private.http.plug",
+    "Request": "._private.http.request",
     "Response": "._private.http.response",
     "StreamingResponse": "._private.http.response",
     "DistributedRuntime": "._private.runtime",

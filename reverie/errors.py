@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessDeniedError",
+    "BlueprintFormatError",
     "CallError",
     "ConfigError",
     "DeadlineExceededError",
@@ -204,6 +205,10 @@ class StartError(LifecycleError):
         super().__init__(
             f"instance {instance!r} failed while {state}: {type(cause).__name__}: {cause}"
         )
+
+
+class BlueprintFormatError(ReverieError, ValueError):
+    """A blueprint document cannot be read: bad JSON, a wrong field, or an unknown schema."""
 
 
 # -- infrastructure ---------------------------------------------------------------------------

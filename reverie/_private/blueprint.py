@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from reverie.errors import ReverieError
+from reverie.errors import BlueprintFormatError
 
 from .declare import (
     REQUIRED,
@@ -42,10 +42,6 @@ __all__ = [
 SCHEMA = "reverie.blueprint/1"
 
 JSONSchema = dict[str, Any]
-
-
-class BlueprintFormatError(ReverieError, ValueError):
-    """A blueprint document cannot be read: bad JSON, a wrong field, or an unknown schema."""
 
 
 class ConfigKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
