@@ -6,8 +6,6 @@ give back plain data; the receiving side validates it against the declared type.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from .types import _enc_hook
@@ -24,7 +22,3 @@ msgpack_decode = _mp_dec.decode
 json_encode = _js_enc.encode
 json_decode = _js_dec.decode
 
-
-def roundtrip(value: Any) -> Any:
-    """Encode and decode through msgpack: what the far side of a wire would see."""
-    return _mp_dec.decode(_mp_enc.encode(value))

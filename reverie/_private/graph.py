@@ -41,8 +41,6 @@ class Graph:
     def metas(self) -> list[ServiceMeta]:
         return [get_meta(c) for c in self.order]
 
-    def dependents(self, cls: type) -> list[type]:
-        return [c for c, es in self.edges.items() if any(e.target is cls for e in es)]
 
 
 def _name(cls: type) -> str:
