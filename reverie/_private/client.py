@@ -218,11 +218,15 @@ class ServiceClient:
     def plug(self) -> Plug:
         """A ``Plug`` rooted at the target's features (in-process when the target is local)."""
         if self._plug is None:
-            raise AttributeError(
-                f"client of {self._meta.name} has no Plug: the target is not mounted on an HTTP "
-                f"host reachable from here"
-            )
+            raise AttributeError(self._no_plug())
         return self._plug
+
+    def _no_plug(self) -> str:
+        return (
+            f"client of {self._meta.name} has no Plug: the target is not mounted on an HTTP "
+            f"host reachable from here (it runs in another process and is reached over "
+            f"{self._transport.describe()}); call its endpoints instead"
+        )
 
     def list_endpoints(self) -> list[str]:
         return list(self._meta.endpoints)
@@ -247,6 +251,8 @@ class ServiceClient:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name == "plug":  # the property raised; Python then asks __getattr__
+            raise AttributeError(self._no_plug())
         eps = self._meta.endpoints
         raise AttributeError(
             f"{self._meta.name} has no endpoint {name!r}; endpoints: "
