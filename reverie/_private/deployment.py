@@ -149,6 +149,21 @@ class _Parser:
             raise self.err(f"cannot read this value: {exc}", node, None) from None
         return Sourced(value, f"{self.path}:{line}", line, raw, self.path)
 
+    def known(
+        self, node: yaml.Node, where: str, allowed: tuple[str, ...], noun: str, owner: str
+    ) -> list[tuple[str, yaml.Node, str]]:
+        """(name, value node, dotted key) of a mapping whose keys must be among ``allowed``."""
+        out = []
+        for key, knode, vnode in self.mapping(node, where, where):
+            dotted = f"{where}.{key}"
+            if key not in allowed:
+                raise self.err(
+                    f"unknown {noun} {key!r}{did_you_mean(key, allowed)}; {owner} takes "
+                    f"{', '.join(allowed)}", knode, dotted,
+                )
+            out.append((key, vnode, dotted))
+        return out
+
     def mapping(
         self, node: yaml.Node, key: str, what: str
     ) -> list[tuple[str, yaml.Node, yaml.Node]]:
@@ -266,13 +281,7 @@ class _Parser:
 
     def service_args(self, sec: ServiceSection, node: yaml.Node) -> None:
         where = f"{sec.name}.{SERVICE_ARGS}"
-        for key, knode, vnode in self.mapping(node, where, where):
-            dotted = f"{where}.{key}"
-            if key not in SERVICE_ARGS_KEYS:
-                raise self.err(
-                    f"unknown key {key!r}{did_you_mean(key, SERVICE_ARGS_KEYS)}; "
-                    f"{SERVICE_ARGS} takes {', '.join(SERVICE_ARGS_KEYS)}", knode, dotted,
-                )
+        for key, vnode, dotted in self.known(node, where, SERVICE_ARGS_KEYS, "key", SERVICE_ARGS):
             if key == "workers":
                 v = self.src(vnode)
                 if not _is_int(v.value) or v.value < 1:
@@ -304,13 +313,7 @@ class _Parser:
                 self.env(sec, vnode, dotted)
 
     def resources(self, sec: ServiceSection, node: yaml.Node, where: str) -> None:
-        for key, knode, vnode in self.mapping(node, where, where):
-            dotted = f"{where}.{key}"
-            if key not in RESOURCE_KEYS:
-                raise self.err(
-                    f"unknown resource {key!r}{did_you_mean(key, RESOURCE_KEYS)}; resources are "
-                    f"{', '.join(RESOURCE_KEYS)}", knode, dotted,
-                )
+        for key, vnode, dotted in self.known(node, where, RESOURCE_KEYS, "resource", "resources"):
             v = self.src(vnode)
             problem = _check_resource(key, v.value)
             if problem:
@@ -338,13 +341,7 @@ class _Parser:
 
     def runtime(self, sec: ServiceSection, node: yaml.Node) -> None:
         where = f"{sec.name}.{RUNTIME}"
-        for key, knode, vnode in self.mapping(node, where, where):
-            dotted = f"{where}.{key}"
-            if key not in RUNTIME_KEYS:
-                raise self.err(
-                    f"unknown key {key!r}{did_you_mean(key, RUNTIME_KEYS)}; {RUNTIME} takes "
-                    f"{', '.join(RUNTIME_KEYS)}", knode, dotted,
-                )
+        for key, vnode, dotted in self.known(node, where, RUNTIME_KEYS, "key", RUNTIME):
             v = self.src(vnode)
             bad_chars = isinstance(v.value, str) and any(c in v.value for c in _BAD_NAME_CHARS)
             if not isinstance(v.value, str) or not v.value or bad_chars:
