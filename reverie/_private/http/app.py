@@ -47,7 +47,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 _PLAIN = frozenset({str, int, float, bool, dict, list, type(None)})
-_HOST_PATHS = frozenset({"@host", "health", "openapi.json", "docs"})
+_HOST_PATHS = frozenset({"@host", "health", "openapi.json", "docs", "metrics"})
 _BODY_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON_HEADERS = b"application/json"
 _NDJSON = b"application/x-ndjson"

@@ -153,6 +153,15 @@ class Management:
                 return
             await send_bytes(send, 200, self.openapi_bytes())
             return
+        if first == "metrics" and len(parts) == 1:
+            if method not in ("GET", "HEAD"):
+                await _not_allowed(send, method, "GET, HEAD")
+                return
+            from .metrics import render_metrics
+
+            body, content_type = render_metrics(self.host)
+            await send_bytes(send, 200, body, content_type)
+            return
         if first == "docs" and len(parts) == 1:
             await send_bytes(send, 200, docs_page(self.openapi()).encode(),
                              b"text/html; charset=utf-8")
