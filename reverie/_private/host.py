@@ -396,7 +396,7 @@ class Host:
         )
 
     def _plug_for(self, target: Instance) -> Any:
-        factory = getattr(self, "plug_factory", None)
+        factory = self.plug_factory
         return factory(target) if factory is not None else None
 
     # -- stopping -------------------------------------------------------------------------------
