@@ -14,6 +14,7 @@ from . import errors
 from ._private.context import RequestContext, current_context
 from ._private.declare import (
     REQUIRED,
+    Param,
     api,
     config,
     depends,
@@ -50,6 +51,7 @@ __all__ = [
     "EndpointClient",
     "Host",
     "Instance",
+    "Param",
     "Plug",
     "PlugResponse",
     "Request",

@@ -417,18 +417,15 @@ def test_duplicate_endpoint_names() -> None:
     assert "fix: give one of them @endpoint(name=...)" in msg
 
 
-def test_endpoint_takes_at_most_one_argument() -> None:
-    with pytest.raises(MarkupError) as info:
+def test_endpoint_with_several_arguments_takes_keywords() -> None:
+    @service
+    class Fine:
+        @endpoint()
+        async def run(self, a: int, b: int = 2) -> None:
+            pass
 
-        @service
-        class Bad:
-            @endpoint()
-            async def run(self, a: int, b: int) -> None:
-                pass
-
-    msg = str(info.value)
-    assert "Bad.run: an endpoint takes at most one request argument, this one takes 2 (a, b)" in msg
-    assert "fix: wrap the values in one model" in msg
+    ep = get_meta(Fine).endpoints["run"]
+    assert ep.keywords and [p.name for p in ep.params] == ["a", "b"]
 
 
 def test_endpoint_request_must_not_be_keyword_only() -> None:

@@ -126,10 +126,9 @@ def test_loc_prefix_is_prepended() -> None:
 
 def test_missing_field_message() -> None:
     err = _fail(Point, {"x": 1})
-    assert str(err) == (
-        "invalid argument: value: Object missing required field `tags` (got \"{'x': 1}\")"
-    )
+    assert str(err) == "invalid argument: tags: required field missing"
     assert err.details[0]["expected"] is None
+    assert err.details[0]["loc"] == ["tags"]
 
 
 def test_constraints_are_part_of_expected() -> None:

@@ -58,8 +58,22 @@ class ConfigKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     uri: bool = False
 
 
+class ParamInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A parameter and where its value comes from: for a feature path, query, body or suffix;
+    for an endpoint ``request`` (the one argument) or ``field`` (one of several)."""
+
+    name: str
+    schema: JSONSchema
+    type_name: str
+    source: str
+    required: bool
+    default: Any = msgspec.UNSET
+    description: str = ""
+
+
 class EndpointInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One RPC endpoint; ``request`` is ``None`` when the method takes no argument."""
+    """One RPC endpoint; ``request`` is ``None`` when the method takes no argument, and
+    ``request_required`` is false when it may be left out (it has a default)."""
 
     name: str
     method: str
@@ -68,17 +82,8 @@ class EndpointInfo(msgspec.Struct, frozen=True, kw_only=True):
     request: JSONSchema | None = None
     response: JSONSchema = {}
     description: str = ""
-
-
-class ParamInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A feature parameter and where its value comes from (path, query, body or suffix)."""
-
-    name: str
-    schema: JSONSchema
-    type_name: str
-    source: str
-    required: bool
-    default: Any = msgspec.UNSET
+    params: list[ParamInfo] = []
+    request_required: bool = True
 
 
 class FeatureInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -214,10 +219,21 @@ def _config_info(key: ConfigKey, preset: dict[str, Any]) -> ConfigKeyInfo:
 
 
 def _endpoint_info(ep: EndpointMeta) -> EndpointInfo:
+    params = []
+    for p in ep.params:
+        info = type_info(p.annotation)
+        params.append(ParamInfo(
+            name=p.name, schema=_schema(info), type_name=info.name,
+            source="field" if ep.keywords else "request", required=p.required,
+            default=msgspec.UNSET if p.required else _plain(p.default),
+            description=p.description,
+        ))
     return EndpointInfo(
         name=ep.name, method=ep.method, streaming=ep.streaming, idempotent=ep.idempotent,
         request=_schema(ep.request_info) if ep.request_param is not None else None,
-        response=_schema(ep.response_info), description=ep.description,
+        response=_schema(ep.response_info), description=ep.description, params=params,
+        request_required=ep.request_required
+        or (ep.keywords and any(p.required for p in ep.params)),
     )
 
 
@@ -230,6 +246,7 @@ def _feature_info(feat: FeatureMeta) -> FeatureInfo:
         params.append(ParamInfo(
             name=p.name, schema=_schema(info), type_name=info.name, source=p.source,
             required=p.required, default=msgspec.UNSET if p.required else _plain(p.default),
+            description=p.description,
         ))
     return FeatureInfo(
         verb=feat.verb, pattern=feat.pattern, method=feat.method, access=feat.access,

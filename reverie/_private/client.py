@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import CallError, DeadlineExceededError, EndpointNotFoundError
 
 from .context import CURRENT, RequestContext, new_context
-from .declare import EndpointMeta, ServiceMeta
+from .declare import REQUIRED, EndpointMeta, ServiceMeta
 from .suggest import did_you_mean
 from .transports.base import Transport
 from .transports.inprocess import remote_error
@@ -53,16 +53,21 @@ class _Caller:
         rinfo = ep.response_info
         self._convert = rinfo.validate if transport.wire and not rinfo.is_any else None
 
-    def _request(self, request: Any) -> Any:
+    def _request(self, request: Any, fields: dict[str, Any] | None = None) -> Any:
         ep = self._ep
+        if fields:
+            request = self._from_keywords(request, fields)
         if ep.request_param is None:
             if request is not _NOTHING:
                 raise TypeError(f"{self._meta.name}.{ep.name}() takes no request argument")
             return None
         if request is _NOTHING:
-            raise TypeError(
-                f"{self._meta.name}.{ep.name}() needs a request argument ({ep.request_info.name})"
-            )
+            request = ep.missing_request()
+            if request is REQUIRED:
+                raise TypeError(
+                    f"{self._meta.name}.{ep.name}() needs a request argument "
+                    f"({ep.request_info.name})"
+                )
         if self._check is not None:
             try:
                 return self._check(request)
@@ -70,6 +75,24 @@ class _Caller:
                 err.service, err.endpoint = self._meta.name, ep.name
                 raise
         return request
+
+    def _from_keywords(self, request: Any, fields: dict[str, Any]) -> Any:
+        """``search(q="x", limit=5)``: the request object of a keyword endpoint, or the single
+        parameter of a one-argument endpoint passed by name."""
+        ep = self._ep
+        where = f"{self._meta.name}.{ep.name}()"
+        if request is not _NOTHING:
+            raise TypeError(f"{where} takes either one request value or keyword arguments")
+        names = [p.name for p in ep.params]
+        unknown = [k for k in fields if k not in names]
+        if unknown:
+            raise TypeError(
+                f"{where} got an unexpected keyword argument {unknown[0]!r}"
+                f"{did_you_mean(unknown[0], names)}; parameters: {', '.join(names) or 'none'}"
+            )
+        if ep.keywords:
+            return fields
+        return fields[names[0]]
 
     def __repr__(self) -> str:
         kind = "streaming" if self._ep.streaming else "unary"
@@ -81,8 +104,10 @@ class _Caller:
 class _UnaryCaller(_Caller):
     __slots__ = ()
 
-    async def __call__(self, request: Any = _NOTHING, *, timeout: float | None = None) -> Any:
-        req = self._request(request)
+    async def __call__(
+        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+    ) -> Any:
+        req = self._request(request, fields)
         parent = CURRENT.get()
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
         try:
@@ -102,9 +127,9 @@ class _StreamCaller(_Caller):
     __slots__ = ()
 
     def __call__(
-        self, request: Any = _NOTHING, *, timeout: float | None = None
+        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
     ) -> AsyncIterator[Any]:
-        req = self._request(request)
+        req = self._request(request, fields)
         parent = CURRENT.get()
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
         return self._iterate(req, ctx)
@@ -182,9 +207,11 @@ class EndpointClient:
     def streaming(self) -> bool:
         return self.endpoint.streaming
 
-    def generate(self, request: Any = _NOTHING, *, timeout: float | None = None) -> Any:
+    def generate(
+        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+    ) -> Any:
         """Call the endpoint: an awaitable (unary) or an async iterator (streaming)."""
-        return self._caller(request, timeout=timeout)  # type: ignore[operator]
+        return self._caller(request, timeout=timeout, **fields)  # type: ignore[operator]
 
     __call__ = generate
 

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .declare import ServiceMeta
+from .declare import EndpointMeta, ServiceMeta
 from .lifecycle import State, check_transition
 
 if TYPE_CHECKING:
@@ -68,7 +68,10 @@ class Instance:
 
     def bind_handlers(self) -> None:
         obj = self.obj
-        self.handlers = {name: getattr(obj, ep.method) for name, ep in self.meta.endpoints.items()}
+        self.handlers = {
+            name: _keywords(getattr(obj, ep.method), ep) if ep.keywords else getattr(obj, ep.method)
+            for name, ep in self.meta.endpoints.items()
+        }
 
     async def run_hooks(self, kind: str, *args: Any) -> None:
         for name in self.meta.hooks.get(kind, []):
@@ -93,6 +96,20 @@ class Instance:
 
     def __repr__(self) -> str:
         return f"<Instance {self.path} ({self.meta.name}) {self.state}>"
+
+
+def _keywords(method: Callable[..., Any], ep: EndpointMeta) -> Callable[[Any], Any]:
+    """A handler taking the request object of a keyword endpoint and calling the method with
+    one keyword argument per field, so every transport passes one request value as before."""
+    names = tuple(p.name for p in ep.params)
+
+    def call(request: Any) -> Any:
+        if isinstance(request, dict):
+            return method(**request)
+        return method(**{n: getattr(request, n) for n in names})
+
+    call.__name__ = getattr(method, "__name__", ep.method)
+    return call
 
 
 class Mounts(dict[str, Instance]):

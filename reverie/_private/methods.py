@@ -23,8 +23,10 @@ from .types import TypeInfo, UnsupportedTypeError, stream_item_type, type_info
 __all__ = [
     "ACCESS_LEVELS",
     "EndpointMeta",
+    "EndpointParam",
     "FeatureMeta",
     "FeatureParam",
+    "Param",
     "api",
     "endpoint",
     "feature",
@@ -38,9 +40,43 @@ F = TypeVar("F", bound=Callable[..., Any])
 ACCESS_LEVELS = ("public", "internal", "private")
 
 
+class Param:
+    """Documents one parameter of a feature or endpoint (Dream's ``DreamFeatureParam``):
+    ``limit: Annotated[int, Param("how many to return")] = 10``. Shown in blueprint and OpenAPI."""
+
+    __slots__ = ("description",)
+
+    def __init__(self, description: str) -> None:
+        if not isinstance(description, str):
+            raise MarkupError(f"Param({description!r}): the description must be a string")
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"Param({self.description!r})"
+
+
+@dataclass
+class EndpointParam:
+    """One named parameter of an endpoint method."""
+
+    name: str
+    annotation: Any
+    default: Any = REQUIRED
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
 @dataclass
 class EndpointMeta:
-    """An RPC endpoint: unary (``async def``) or streaming (async generator)."""
+    """An RPC endpoint: unary (``async def``) or streaming (async generator).
+
+    With one parameter the request is that value; with several (``keywords``) the request is an
+    object whose fields are the parameters (``request_type`` is made from the signature) and the
+    method is called with keyword arguments.
+    """
 
     name: str
     method: str
@@ -50,12 +86,30 @@ class EndpointMeta:
     response_type: Any
     idempotent: bool = False
     description: str = ""
+    params: list[EndpointParam] = field(default_factory=list)
+    keywords: bool = False
     request_info: TypeInfo = field(init=False, repr=False)
     response_info: TypeInfo = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.request_info = type_info(self.request_type)
         self.response_info = type_info(self.response_type)
+
+    @property
+    def request_required(self) -> bool:
+        """Whether a caller must pass a request (a single parameter without a default)."""
+        if self.request_param is None or self.keywords:
+            return False
+        return self.params[0].required if self.params else True
+
+    def missing_request(self) -> Any:
+        """The request used when the caller passes none: the parameter's default, ``{}`` for a
+        keyword endpoint (validation then names any required field), ``REQUIRED`` if needed."""
+        if self.keywords:
+            return {}
+        if self.params and not self.params[0].required:
+            return self.params[0].default
+        return REQUIRED
 
 
 @dataclass
@@ -67,6 +121,7 @@ class FeatureParam:
     source: str
     default: Any = REQUIRED
     info: TypeInfo | None = field(default=None, repr=False)
+    description: str = ""
 
     @property
     def required(self) -> bool:
@@ -225,6 +280,21 @@ def _hints(service: str, attr: str, func: Any) -> dict[str, Any]:
         ) from None
 
 
+def _descriptions(func: Any) -> dict[str, str]:
+    """``Param("...")`` descriptions from ``Annotated`` parameter annotations."""
+    try:
+        extras = typing.get_type_hints(func, include_extras=True)
+    except Exception:
+        return {}
+    out: dict[str, str] = {}
+    for pname, tp in extras.items():
+        if typing.get_origin(tp) is typing.Annotated:
+            for meta in tp.__metadata__:
+                if isinstance(meta, Param):
+                    out[pname] = meta.description
+    return out
+
+
 def _params(service: str, attr: str, func: Any) -> list[inspect.Parameter]:
     params = list(inspect.signature(func).parameters.values())
     if not params or params[0].name != "self":
@@ -280,17 +350,29 @@ def _response(service: str, attr: str, func: Any, hints: dict[str, Any]) -> tupl
 def _endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> EndpointMeta:
     params = _params(service, attr, func)
     hints = _hints(service, attr, func)
-    if len(params) > 1:
-        raise MarkupError(
-            f"an endpoint takes at most one request argument, this one takes "
-            f"{len(params)} ({', '.join(p.name for p in params)})",
-            service=service,
-            member=attr,
-            fix="wrap the values in one model (pydantic, dataclass, TypedDict or Struct)",
-        )
+    docs = _descriptions(func)
+    eparams: list[EndpointParam] = []
+    for p in params:
+        tp = hints.get(p.name, Any)
+        what = f"request type of {p.name}" if len(params) == 1 else f"parameter {p.name}"
+        _type_or_fail(service, attr, what, tp)
+        default = REQUIRED if p.default is p.empty else p.default
+        eparams.append(EndpointParam(p.name, tp, default, docs.get(p.name, "")))
+    keywords = len(params) > 1
     req_name = None
     req_type: Any = type(None)
-    if params:
+    if keywords:
+        for p in params:
+            if p.name == "timeout":
+                raise MarkupError(
+                    "parameter 'timeout' clashes with the client's per-call timeout keyword",
+                    service=service,
+                    member=attr,
+                    fix="rename the parameter (for example 'timeout_s')",
+                )
+        req_name = ", ".join(p.name for p in params)
+        req_type = _request_model(service, attr, opts["name"], eparams)
+    elif params:
         p = params[0]
         if p.kind is p.KEYWORD_ONLY:
             raise MarkupError(
@@ -299,8 +381,7 @@ def _endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> 
                 member=attr,
             )
         req_name = p.name
-        req_type = hints.get(p.name, Any)
-        _type_or_fail(service, attr, f"request type of {p.name}", req_type)
+        req_type = eparams[0].annotation
     streaming, resp = _response(service, attr, func, hints)
     return EndpointMeta(
         name=opts["name"],
@@ -311,7 +392,48 @@ def _endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> 
         response_type=resp,
         idempotent=opts["idempotent"],
         description=opts["description"] or (inspect.getdoc(func) or "").split("\n")[0],
+        params=eparams,
+        keywords=keywords,
     )
+
+
+def _request_model(service: str, attr: str, name: str, params: list[EndpointParam]) -> Any:
+    """The request type of a keyword endpoint: one field per parameter, defaults kept.
+
+    A pydantic model when a parameter type mentions pydantic, else a msgspec Struct (faster, and
+    it keeps ``import reverie`` light); each ``Param`` description goes into the field's schema.
+    """
+    from .types import _mentions_pydantic
+
+    title = "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Request"
+    if any(_mentions_pydantic(p.annotation) for p in params):
+        import pydantic
+
+        fields: dict[str, Any] = {}
+        for p in params:
+            info = pydantic.Field(
+                default=... if p.required else p.default, description=p.description or None
+            )
+            fields[p.name] = (p.annotation, info)
+        model: Any = pydantic.create_model(
+            title, __config__=pydantic.ConfigDict(extra="forbid"), **fields
+        )
+        model.__doc__ = f"The request of {service}.{name}."
+    else:
+        import msgspec
+
+        sfields: list[Any] = []
+        for p in params:
+            tp = p.annotation
+            if p.description:
+                tp = typing.Annotated[tp, msgspec.Meta(description=p.description)]
+            sfields.append((p.name, tp) if p.required else (p.name, tp, p.default))
+        try:
+            model = msgspec.defstruct(title, sfields, kw_only=True, forbid_unknown_fields=True)
+        except TypeError as exc:
+            raise MarkupError(f"parameters: {exc}", service=service, member=attr) from None
+    _type_or_fail(service, attr, "request", model)
+    return model
 
 
 _SCALARS = (str, int, float, bool)
@@ -344,6 +466,7 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
     binding: Binding = opts["binding"]
     params = _params(service, attr, func)
     hints = _hints(service, attr, func)
+    docs = _descriptions(func)
     by_name = {p.name: p for p in params}
     for pname in binding.params:
         if pname not in by_name:
@@ -384,7 +507,7 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
             source = "body"
             bodies.append(p.name)
         info = _type_or_fail(service, attr, f"parameter {p.name}", tp)
-        out.append(FeatureParam(p.name, tp, source, default, info))
+        out.append(FeatureParam(p.name, tp, source, default, info, docs.get(p.name, "")))
     if len(bodies) > 1:
         raise MarkupError(
             f"parameters {', '.join(bodies)} would all come from the request body; a feature "

@@ -148,7 +148,7 @@ def _endpoint_op(svc: str, bp: Blueprint, ep: EndpointInfo, comps: _Components) 
     }
     if ep.request is not None:
         op["requestBody"] = {
-            "required": True,
+            "required": ep.request_required,
             "content": {"application/json": {"schema": comps.hoist(ep.request)}},
         }
     return op
@@ -192,6 +192,8 @@ def _feature_ops(
             spec: dict[str, Any] = {"name": name, "in": "path", "required": True}
             if p is not None:
                 spec["schema"] = _non_null(comps.hoist(p.schema))
+                if p.description:
+                    spec["description"] = p.description
             else:
                 spec["schema"] = {"type": "string"}
                 spec["description"] = (
@@ -203,6 +205,8 @@ def _feature_ops(
             if p.source == "query":
                 q: dict[str, Any] = {"name": p.name, "in": "query", "required": p.required,
                                      "schema": comps.hoist(p.schema)}
+                if p.description:
+                    q["description"] = p.description
                 params.append(q)
         body = next((p for p in feat.params if p.source == "body"), None)
         for verb in verbs:

@@ -74,6 +74,7 @@ def describe(tp: Any) -> str:
 
 
 _LOC = re.compile(r" - at `\$(.*)`$")
+_MISSING = re.compile(r"Object missing required field `([^`]+)`$")
 _EXPECTED = re.compile(r"Expected `([^`]+)`(.*?)(?:, got `[^`]+`)?$")
 
 
@@ -93,6 +94,10 @@ def _msgspec_details(err: msgspec.ValidationError, value: Any, tp: Any) -> list[
         except Exception:
             bad = None
             break
+    missing = _MISSING.match(msg)
+    if missing:  # name the field, like pydantic: "q: required field missing"
+        loc.append(missing.group(1))
+        return [{"loc": loc, "msg": "required field missing", "expected": None, "input": None}]
     expected = None
     em = _EXPECTED.match(msg)
     if em:
@@ -248,7 +253,10 @@ def _validation_error(details: list[dict[str, Any]]) -> ValidationError:
         if d.get("expected"):
             parts.append(f"{where}: expected {d['expected']}, got {d['input']!r}")
         else:
-            parts.append(f"{where}: {d['msg']} (got {d['input']!r})")
+            parts.append(
+                f"{where}: {d['msg']}" if d["msg"] == "required field missing"
+                else f"{where}: {d['msg']} (got {d['input']!r})"
+            )
     return ValidationError("invalid argument: " + "; ".join(parts), details=details)
 
 

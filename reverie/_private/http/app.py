@@ -26,6 +26,7 @@ from reverie.errors import (
 
 from ..codec import json_decode, json_encode
 from ..context import CURRENT, RequestContext
+from ..members import REQUIRED
 from ..transports.inprocess import remote_error
 from .access import AccessPolicy
 from .params import bad_json, build_kwargs
@@ -289,9 +290,11 @@ class HostApp:
         args: tuple[Any, ...] = ()
         if ep.request_param is not None:
             try:
-                value = json_decode(body) if body.strip() else None
+                value = json_decode(body) if body.strip() else ep.missing_request()
             except Exception as exc:
                 raise bad_json(exc) from None
+            if value is REQUIRED:
+                value = None  # validation names the type the request needs
             args = (ep.request_info.validate(value),)
         if ep.streaming:
             await self._stream(receive, send, head, ctx, fn, args, {})
