@@ -171,3 +171,22 @@ def test_a_parameter_called_timeout_is_refused_at_import() -> None:
 def test_a_param_description_must_be_text() -> None:
     with pytest.raises(MarkupError, match=r"Param\(3\): the description must be a string"):
         Param(3)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["inprocess", "serialized", "http", "nats"])
+def kind(request: Any) -> str:
+    return str(request.param)
+
+
+async def test_keyword_and_optional_calls_on_every_transport(kind: str) -> None:
+    from tests.conformance.conftest import KINDS
+
+    async with KINDS[kind](Front) as deployed:
+        front = deployed.client("Front")
+        search = deployed.client("Search")
+        assert await front.go(q="z") == ["z", "z"]
+        assert await search.search(q="a", limit=1) == ["a"]
+        assert await search.export() == "fmt=None"
+        assert [w async for w in search.words(text="a b", upper=True)] == ["A", "B"]
+        with pytest.raises(ValidationError, match="q: required field missing"):
+            await search.search(limit=1)
