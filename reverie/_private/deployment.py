@@ -23,6 +23,7 @@ from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .declare import ServiceMeta
+    from .placement import NodeSection
 
 __all__ = [
     "BIND",
@@ -40,8 +41,9 @@ COMMON = "Common"
 BIND = "bind"
 SERVICE_ARGS = "ServiceArgs"
 RUNTIME = "runtime"
+NODES = "nodes"
 
-SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path")
+SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path", "node")
 _PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
 RUNTIME_KEYS = ("namespace", "name")
@@ -82,6 +84,8 @@ class ServiceSection:
     runtime: dict[str, Sourced] = field(default_factory=dict)
     process: Sourced | None = None
     path: Sourced | None = None
+    #: ``ServiceArgs.node``: the node names (a list, even when written as one name).
+    node: Sourced | None = None
 
 
 @dataclass
@@ -94,6 +98,9 @@ class Deployment:
     bind: dict[str, Sourced] = field(default_factory=dict)
     common_line: int = 0
     bind_line: int = 0
+    #: the ``nodes:`` section (placement), in file order; see ``placement.py``
+    nodes: dict[str, NodeSection] = field(default_factory=dict)
+    nodes_line: int = 0
 
     def section(self, name: str) -> ServiceSection | None:
         """The section of the service called ``name``, if the file has one."""
@@ -216,7 +223,8 @@ class _Parser:
             return dep
         if not isinstance(root, yaml.MappingNode):
             raise self.err(
-                f"the top level must be a mapping of sections (service names, {COMMON}, {BIND}), "
+                f"the top level must be a mapping of sections (service names, {COMMON}, {BIND}, "
+                f"{NODES}), "
                 f"got {_kind(root)}", root, None,
             )
         for name, knode, vnode in self.mapping(root, "", "the top level"):
@@ -229,6 +237,11 @@ class _Parser:
             elif name == BIND:
                 dep.bind_line = line
                 dep.bind = self.bind(vnode)
+            elif name == NODES:
+                from .placement import parse_nodes
+
+                dep.nodes_line = line
+                dep.nodes = parse_nodes(self, vnode)
             elif name in (SERVICE_ARGS, RUNTIME):
                 raise self.err(
                     f"{name!r} at the top level; it belongs inside a service's section",
@@ -307,6 +320,10 @@ class _Parser:
                         f"'_.~-', not starting with '@'), got {v.value!r}", vnode, dotted,
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
+            elif key == "node":
+                from .placement import parse_node_names
+
+                sec.node = parse_node_names(self, vnode, dotted)
             elif key == "resources":
                 self.resources(sec, vnode, dotted)
             else:

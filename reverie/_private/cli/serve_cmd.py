@@ -41,6 +41,9 @@ def serve_cmd(
         "-f", "--file", help="The deployment YAML file.")] = None,
     nats: Annotated[str | None, typer.Option(
         help="NATS URL to use instead of starting an embedded nats-server.")] = None,
+    node: Annotated[str | None, typer.Option(
+        help="Run only this node's share of the deployment's nodes: section; the other "
+        "services are reached over NATS.")] = None,
     processes: Annotated[bool, typer.Option(
         "--processes", help="Run every service in its own process(es), joined over NATS.")
     ] = False,
@@ -91,7 +94,7 @@ def serve_cmd(
         dep = load_deployment(file) if file is not None else None
         inventory = detect_inventory(cpus, gpus)
         plan = build_plan(target, entry, dep, inventory, processes=processes, http_host=host,
-                          http_port=port, nats=nats)
+                          http_port=port, nats=nats, node=node)
     except ReverieError as exc:
         fail(str(exc))
     if dry_run:
@@ -104,11 +107,13 @@ def serve_cmd(
         return
     from reverie._private.serve.httpd import bind_socket
 
-    try:
-        sock = bind_socket(host, port)
-    except ReverieError as exc:
-        fail(str(exc))
-    plan.http_port = sock.getsockname()[1]  # the real one when --port 0
+    sock = None
+    if any(p.http for p in plan.processes):  # not when the entry runs on another node
+        try:
+            sock = bind_socket(host, port)
+        except ReverieError as exc:
+            fail(str(exc))
+        plan.http_port = sock.getsockname()[1]  # the real one when --port 0
     out = Output(log_format)
     if plan.mode == EMBEDDED:
         from reverie._private.serve.embedded import run_embedded

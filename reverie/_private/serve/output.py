@@ -153,10 +153,14 @@ def plan_renderable(plan: ServePlan) -> Any:
         Text(f"deployment: {plan.deployment or '(none)'}"),
         Text(f"mode: {plan.mode}" + (f" ({'; '.join(plan.reasons)})" if plan.reasons else "")),
         Text(f"machine: {plan.inventory.describe()}"),
-        Text(f"http: {plan.http_url}"),
+        Text("http: " + (plan.http_url if any(p.http for p in plan.processes)
+                         else f"none here (the entry, {plan.entry}, runs on another node)")),
         Text("nats: " + ("embedded nats-server on a free loopback port"
                          if plan.nats == "embedded" else plan.nats or "none (in-process calls)")),
     ]
+    if plan.nodes:
+        head.append(Text(f"node: {plan.node or '(all nodes here: no --node)'}; nodes: "
+                         + "; ".join(f"{n} runs {', '.join(ss)}" for n, ss in plan.nodes.items())))
     table = Table(title=Text("processes (start level: each level starts once the previous "
                              "one is ready)"), title_justify="left")
     for col in ("process", "level", "services", "cpus", "gpus (CUDA_VISIBLE_DEVICES)",
@@ -177,13 +181,35 @@ def plan_renderable(plan: ServePlan) -> Any:
                       Text(", ".join(p.services)), Text(cpus), Text(gpus),
                       Text(format_bytes(a.memory) if a.memory else "-"), Text(env), Text(ports))
     svc = Table(title=Text("services"), title_justify="left")
-    for col in ("service", "class", "workers", "source", "depends on", "required"):
+    cols = ["service", "class", "workers", "source", "depends on", "required"]
+    if plan.nodes:
+        cols += ["nodes", "placed by"]
+    for col in cols:
         svc.add_column(col)
     for s in plan.services:
-        svc.add_row(Text(s.name, style="bold"), Text(s.ref), Text(str(s.workers)),
-                    Text(s.args.workers.source), Text(", ".join(s.depends_on) or "-"),
-                    Text("yes" if s.required else "no"))
-    return Group(*head, svc, table)
+        if not s.local:
+            continue
+        row = [Text(s.name, style="bold"), Text(s.ref), Text(str(s.workers)),
+               Text(s.args.workers.source), Text(", ".join(s.depends_on) or "-"),
+               Text("yes" if s.required else "no")]
+        if plan.nodes:
+            row += [Text(", ".join(s.nodes)), Text(s.node_source)]
+        svc.add_row(*row)
+    parts: list[Any] = [*head, svc, table]
+    if plan.remote:
+        exp = Table(title=Text("expected from the other nodes (over NATS; this node waits "
+                               "for a live instance of each before starting what needs it)"),
+                    title_justify="left")
+        for col in ("service", "nodes", "placed by", "runtime address", "needed by"):
+            exp.add_column(col)
+        for s in plan.remote:
+            users = [u.name for u in plan.services if u.local and s.name in u.depends_on]
+            exp.add_row(Text(s.name, style="bold"), Text(", ".join(s.nodes)),
+                        Text(s.node_source),
+                        Text(f"{s.args.namespace.value}/{s.args.name.value}"),
+                        Text(", ".join(users) or "-"))
+        parts.append(exp)
+    return Group(*parts)
 
 
 def print_plan(plan: ServePlan, console: Console) -> None:

@@ -39,6 +39,11 @@ class ServicePlan:
     depends_on: list[str]
     required: bool
     separate: bool = False
+    #: the nodes it runs on (``nodes:`` placement); empty when the file places nothing
+    nodes: list[str] = field(default_factory=list)
+    node_source: str = ""
+    #: False when it runs on another node (``--node``): reached over NATS, not started here
+    local: bool = True
 
     @property
     def workers(self) -> int:
@@ -84,6 +89,10 @@ class ServePlan:
     http_port: int
     nats: str | None
     reasons: list[str] = field(default_factory=list)
+    #: ``--node``: this machine runs only that node's share of the graph
+    node: str | None = None
+    #: the nodes of the deployment file (name -> services), when it has a nodes: section
+    nodes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def http_url(self) -> str:
@@ -91,6 +100,11 @@ class ServePlan:
 
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
+
+    @property
+    def remote(self) -> list[ServicePlan]:
+        """Services this node expects from the other nodes (over NATS)."""
+        return [s for s in self.services if not s.local]
 
     def levels(self) -> list[list[ProcessPlan]]:
         """Processes grouped by start level: each level starts once the one before is ready."""
@@ -103,7 +117,9 @@ class ServePlan:
         inv = self.inventory
         return {
             "target": self.target, "entry": self.entry, "deployment": self.deployment,
-            "mode": self.mode, "reasons": self.reasons, "http": self.http_url, "nats": self.nats,
+            "mode": self.mode, "reasons": self.reasons,
+            "http": self.http_url if any(p.http for p in self.processes) else None,
+            "nats": self.nats, "node": self.node, "nodes": self.nodes,
             "inventory": {
                 "cpus": len(inv.cpus), "cpu_source": inv.cpu_source, "gpus": len(inv.gpus),
                 "gpu_source": inv.gpu_source, "memory": inv.memory,
@@ -112,8 +128,13 @@ class ServePlan:
                 {"name": s.name, "class": s.ref, "workers": s.workers,
                  "workers_source": s.args.workers.source, "depends_on": s.depends_on,
                  "required": s.required, "separate": s.separate,
-                 "namespace": s.args.namespace.value, "component": s.args.name.value}
+                 "namespace": s.args.namespace.value, "component": s.args.name.value,
+                 "nodes": s.nodes, "node_source": s.node_source, "local": s.local}
                 for s in self.services
+            ],
+            "expects": [
+                {"service": s.name, "nodes": s.nodes, "namespace": s.args.namespace.value,
+                 "component": s.args.name.value} for s in self.remote
             ],
             "processes": [p.to_json() for p in self.processes],
         }
@@ -236,9 +257,15 @@ def build_plan(
     http_host: str = "127.0.0.1",
     http_port: int = 8000,
     nats: str | None = None,
+    node: str | None = None,
 ) -> ServePlan:
-    """Resolve, check and lay out the graph; raises ``ReverieError`` subclasses on any problem."""
+    """Resolve, check and lay out the graph; raises ``ReverieError`` subclasses on any problem.
+
+    ``node`` (``--node``): lay out only the services placed on that node of the file's
+    ``nodes:`` section; the rest are expected from the other nodes over NATS.
+    """
     from ..deployment import check_deployment
+    from ..placement import check_placement
 
     host = prepare_host(entry, deployment, env={})
     try:
@@ -260,6 +287,25 @@ def build_plan(
     entry_name = get_meta(graph.entry).name
 
     reasons: list[str] = []
+    placement = None
+    if deployment is not None:
+        placement = check_placement(deployment, [s.name for s in services], node)
+    elif node is not None:
+        raise ConfigError(f"--node {node}: there is no deployment file to place services",
+                          key="node", source="--node", fix="give -f deploy.yaml with a nodes: "
+                          "section, or run without --node")
+    if placement is not None:
+        for s in services:
+            s.nodes, s.node_source = placement.where[s.name], placement.source[s.name]
+            s.local = node is None or node in s.nodes
+        if node is not None:
+            inventory = node_inventory(inventory, placement.nodes[node])
+            away = [s.name for s in services if not s.local]
+            if away:
+                reasons.append(f"--node {node}: {', '.join(away)} run(s) on other nodes, "
+                               f"reached over NATS")
+    all_services = services
+    services = [s for s in services if s.local]
     for s in services:
         explicit_shared = s.args.process is not None and s.args.process.value == "shared"
         if s.workers > 1:
@@ -273,6 +319,8 @@ def build_plan(
     if processes:
         reasons.append("--processes")
     mode = PROCESSES if any(s.separate for s in services) else EMBEDDED
+    if any(not s.local for s in all_services):
+        mode = PROCESSES  # the rest of the graph is on other nodes: NATS and the supervisor
 
     procs: list[ProcessPlan] = []
     home: dict[str, list[str]] = {}
@@ -332,7 +380,8 @@ def build_plan(
     for p in procs:
         for sname in p.services:
             for d in next(s for s in services if s.name == sname).depends_on:
-                proc_deps.setdefault(p.name, set()).update(h for h in home[d] if h != p.name)
+                proc_deps.setdefault(p.name, set()).update(
+                    h for h in home.get(d, []) if h != p.name)
     _levels(procs, proc_deps)
     procs.sort(key=lambda p: (p.level, p.name))
 
@@ -340,6 +389,30 @@ def build_plan(
     return ServePlan(
         target=target, entry=entry_name,
         deployment=os.path.abspath(deployment.path) if deployment is not None else None,
-        mode=mode, services=services, processes=procs, inventory=inventory,
-        http_host=http_host, http_port=http_port, nats=nats_url, reasons=reasons,
+        mode=mode, services=all_services, processes=procs, inventory=inventory,
+        http_host=http_host, http_port=http_port, nats=nats_url, reasons=reasons, node=node,
+        nodes={n: placement.services_on(n) for n in placement.nodes} if placement else {},
     )
+
+
+def node_inventory(detected: Inventory, node: Any) -> Inventory:
+    """The inventory of ``--node``: what its ``nodes:`` entry declares wins over detection,
+    ``--cpus``/``--gpus`` win over both (the plan shows the source of each figure)."""
+    from dataclasses import replace
+
+    from .resources import parse_memory
+
+    inv = replace(detected)
+    if node.cpus is not None and detected.cpu_source != "--cpus":
+        have = detected.cpus
+        n = int(node.cpus.value)
+        inv.cpus = have[:n] if len(have) >= n else list(range(n))
+        inv.cpu_source = f"{node.cpus.source} (nodes.{node.name}.cpus)"
+    if node.gpus is not None and detected.gpu_source != "--gpus":
+        value = node.gpus.value
+        inv.gpus = list(value) if isinstance(value, list) else list(range(int(value)))
+        inv.gpu_source = f"{node.gpus.source} (nodes.{node.name}.gpus)"
+    if node.memory is not None:
+        inv.memory = parse_memory(node.memory.value)
+        inv.memory_source = f"{node.memory.source} (nodes.{node.name}.memory)"
+    return inv

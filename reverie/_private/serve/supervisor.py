@@ -226,6 +226,8 @@ class Supervisor:
     def _table(self, elapsed: float) -> None:
         rows = []
         for s in self.plan.services:
+            if not s.local:
+                continue
             kids = [c for c in self.children.values() if s.name in c.plan.services]
             states = {c.state for c in kids}
             state = "ready" if states == {"ready"} else ",".join(sorted(states))
@@ -235,6 +237,9 @@ class Supervisor:
             rows.append({"service": s.name, "processes": [c.name for c in kids],
                          "pids": [c.pid for c in kids], "state": state, "url": url})
         self.out.startup_table(rows, elapsed)
+        for s in self.plan.remote:
+            self.out.info(f"{s.name}: on node(s) {', '.join(s.nodes)}, reached over NATS at "
+                          f"{s.args.namespace.value}/{s.args.name.value}")
         if self.nats_url:
             self.out.info(f"nats: {self.nats_url}" + (" (embedded nats-server)"
                                                       if self._nats is not None else ""))
