@@ -18,6 +18,7 @@ from reverie.errors import CallError, DeadlineExceededError, EndpointNotFoundErr
 
 from .context import CURRENT, RequestContext, new_context
 from .declare import REQUIRED, EndpointMeta, ServiceMeta
+from .failures import log_failure
 from .suggest import did_you_mean
 from .transports.base import Transport
 from .transports.inprocess import remote_error
@@ -160,6 +161,7 @@ class _StreamCaller(_Caller):
             raise
         except Exception as exc:
             # Transports raise CallErrors; anything else escaped the handler itself.
+            log_failure(exc, self._meta.name, self._ep.name, ctx.request_id, "stream")
             translated = remote_error(exc, ctx)
             _stamp(translated, self._meta, self._ep, ctx)
             raise translated from exc

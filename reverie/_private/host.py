@@ -77,6 +77,7 @@ class Host:
 
         self.plug_factory: Callable[[Instance], Any] | None = default_plug_factory(self)
         self.resolvers.append(remote_url_resolver(self))
+        self.on_instance_starting: list[Listener] = []  # before its on_start hooks run
         self.on_instance_running: list[Listener] = []
         self.on_instance_stopping: list[Listener] = []
         self.deployment: Deployment | None = None
@@ -318,6 +319,8 @@ class Host:
             await self._configure(inst)
             await self._link(inst, inst.edges)
             inst.transition(State.STARTING)
+            for listener in self.on_instance_starting:
+                await listener(inst)
             await inst.run_hooks("on_start")
             inst.transition(State.RUNNING)
             for listener in self.on_instance_running:
@@ -334,7 +337,8 @@ class Host:
                 raise
             if not isinstance(exc, Exception):
                 raise
-            log.error("instance %s failed while %s: %s", inst.path, failed_in, exc)
+            log.error("instance %s (%s) failed while %s: %s: %s", inst.path, inst.meta.name,
+                      failed_in, type(exc).__name__, exc, exc_info=exc)
             raise StartError(inst.path, failed_in, exc) from exc
         inst.error = inst.failed_in = None
         self._primary.setdefault(inst.cls, inst)
@@ -426,7 +430,8 @@ class Host:
                 await inst.run_hooks("on_shutdown")
             except Exception as exc:
                 inst.error = exc
-                log.exception("on_shutdown of %s failed", inst.path)
+                log.exception("on_shutdown of %s (%s) failed: %s: %s", inst.path,
+                              inst.meta.name, type(exc).__name__, exc)
         await self._release(inst)
         _finish_stop(inst)
         if self._primary.get(inst.cls) is inst:

@@ -82,7 +82,7 @@ async def test_keys_never_appear_in_log_lines(
         await served.http.get("/Feed/internal", headers=h)
         await served.http.get("/Feed/fail", headers=h)
         await served.http.get("/@host/services", headers=h)
-    access_lines = [r for r in caplog.records if r.name == "uvicorn.access"]
+    access_lines = [r for r in caplog.records if r.name == "reverie.access"]
     assert len(access_lines) >= 12  # the access log is on and captured
     text = "\n".join(r.getMessage() for r in caplog.records)
     for key in (API_KEY, served.internal_key, "wrong-key-abcdef"):

@@ -70,6 +70,11 @@ def serve_cmd(
     ] = 5,
     restart_window: Annotated[float, typer.Option(help="Seconds; see --max-restarts.")] = 60.0,
     log_format: Annotated[str, typer.Option(help="text or json.")] = "text",
+    log_level: Annotated[str, typer.Option(
+        help="debug, info, warning or error: the least severe log line printed.")] = "info",
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="One line per HTTP request: method, path, status, duration, request id.")] = True,
     reload: Annotated[bool, typer.Option(
         "--reload", help="Restart when a .py or .yaml file under the current directory "
         "changes (development).")] = False,
@@ -84,6 +89,9 @@ def serve_cmd(
 
     if log_format not in ("text", "json"):
         fail(f"--log-format {log_format!r}: use text or json")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        fail(f"--log-level {log_level!r}: use debug, info, warning or error")
+    log_level = log_level.lower()
     if reload and not dry_run:
         from reverie._private.serve.reload import run_with_reload
 
@@ -119,21 +127,23 @@ def serve_cmd(
         from reverie._private.serve.embedded import run_embedded
 
         code = _run(run_embedded(plan, entry, out, sock=sock, drain_timeout=drain_timeout,
-                                 log_format=log_format), log_format)
+                                 log_format=log_format, access_log=access_log),
+                    log_format, log_level, access_log)
     else:
         from reverie._private.serve.supervisor import RestartPolicy, Supervisor
 
         policy = RestartPolicy(max_restarts=max_restarts, window=restart_window)
         sup = Supervisor(plan, out, sock=sock, drain_timeout=drain_timeout, grace=grace,
-                         start_timeout=start_timeout, policy=policy, log_format=log_format)
-        code = _run(sup.run(), log_format)
+                         start_timeout=start_timeout, policy=policy, log_format=log_format,
+                         log_level=log_level, access_log=access_log)
+        code = _run(sup.run(), log_format, log_level, access_log)
     raise typer.Exit(code)
 
 
-def _run(coro: Any, log_format: str) -> int:
+def _run(coro: Any, log_format: str, log_level: str, access_log: bool) -> int:
     from reverie._private.serve.worker import setup_logging
 
-    setup_logging(log_format)
+    setup_logging(log_format, log_level, access_log)
     try:
         import uvloop
 

@@ -26,6 +26,7 @@ from reverie.errors import (
 
 from ..codec import json_decode, json_encode
 from ..context import CURRENT, RequestContext
+from ..failures import log_failure
 from ..members import REQUIRED
 from ..transports.inprocess import remote_error
 from .access import AccessPolicy
@@ -150,6 +151,20 @@ class HostApp:
     # -- ASGI ------------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._dispatch(scope, receive, send)
+        except Exception as exc:
+            # A failure outside any handler (a bug, an answer that cannot be written): the
+            # operator gets the traceback, the client a problem body, never uvicorn's text/plain.
+            log.error("%s %s failed in the host: %s: %s", scope.get("method"), scope.get("path"),
+                      type(exc).__name__, exc, exc_info=True)
+            try:
+                await send_problem(send, ServiceError(
+                    500, f"the host failed while answering: {type(exc).__name__}: {exc}"))
+            except Exception:  # the answer had already started: nothing more to say
+                pass
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
@@ -199,7 +214,7 @@ class HostApp:
         ctx = scope.get("reverie.context") or head.context()  # an in-process Plug passes it
         if route.plain and method not in _BODY_VERBS:
             await self._unary(receive, send, ctx, getattr(inst.obj, route.method), (), {},
-                              method == "HEAD")
+                              method == "HEAD", inst.meta.name, route.method)
             return
         try:
             body = b""
@@ -297,9 +312,9 @@ class HostApp:
                 value = None  # validation names the type the request needs
             args = (ep.request_info.validate(value),)
         if ep.streaming:
-            await self._stream(receive, send, head, ctx, fn, args, {})
+            await self._stream(receive, send, head, ctx, fn, args, {}, inst.meta.name, ep.name)
         else:
-            await self._unary(receive, send, ctx, fn, args, {})
+            await self._unary(receive, send, ctx, fn, args, {}, False, inst.meta.name, ep.name)
 
     async def _feature(
         self, scope: Scope, receive: Receive, send: Send, inst: Instance, found: Match,
@@ -328,13 +343,16 @@ class HostApp:
                 raise
         fn = getattr(inst.obj, route.method)
         if route.streaming:
-            await self._stream(receive, send, head, ctx, fn, (), kwargs)
+            await self._stream(receive, send, head, ctx, fn, (), kwargs, inst.meta.name,
+                               route.method)
         else:
-            await self._unary(receive, send, ctx, fn, (), kwargs, scope["method"] == "HEAD")
+            await self._unary(receive, send, ctx, fn, (), kwargs, scope["method"] == "HEAD",
+                              inst.meta.name, route.method)
 
     async def _unary(
         self, receive: Receive, send: Send, ctx: RequestContext, fn: Callable[..., Any],
         args: tuple[Any, ...], kwargs: dict[str, Any], head_only: bool = False,
+        svc: str | None = None, name: str | None = None,
     ) -> None:
         token = CURRENT.set(ctx)
         try:
@@ -342,26 +360,28 @@ class HostApp:
                 result = await fn(*args, **kwargs)
             else:
                 result = await _under_deadline(fn(*args, **kwargs), ctx)
-        except CallError as err:
-            await send_problem(send, remote_error(err, ctx))
-            return
         except Exception as exc:
-            log.error("handler %s raised %s: %s", getattr(fn, "__qualname__", fn),
-                      type(exc).__name__, exc)
+            log_failure(exc, svc, name, ctx.request_id)
             await send_problem(send, remote_error(exc, ctx))
             return
         finally:
             CURRENT.reset(token)
         if type(result) in _PLAIN and not head_only:
-            body = json_encode(result)
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", _JSON_HEADERS), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self._answer(receive, send, result, ctx, head_only)
+            try:
+                body = json_encode(result)
+            except TypeError:  # a value inside the dict or list: answered by _answer below
+                pass
+            else:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", _JSON_HEADERS),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self._answer(receive, send, result, ctx, head_only, svc, name)
 
     async def _answer(
-        self, receive: Receive, send: Send, result: Any, ctx: RequestContext, head_only: bool
+        self, receive: Receive, send: Send, result: Any, ctx: RequestContext, head_only: bool,
+        svc: str | None = None, name: str | None = None,
     ) -> None:
         if isinstance(result, Response):
             await send({"type": "http.response.start", "status": result.status,
@@ -379,8 +399,11 @@ class HostApp:
         try:
             body = json_encode(result)
         except TypeError as exc:
-            await send_problem(send, remote_error(TypeError(
-                f"the handler's result cannot be sent as JSON: {exc}"), ctx))
+            err = TypeError(f"the result of {svc}.{name} cannot be sent as JSON "
+                            f"({type(result).__name__}): {exc}")
+            err.__traceback__ = exc.__traceback__
+            log_failure(err, svc, name, ctx.request_id, "serialization of")
+            await send_problem(send, remote_error(err, ctx))
             return
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", _JSON_HEADERS), (b"content-length", str(len(body)).encode())]})
@@ -389,6 +412,7 @@ class HostApp:
     async def _stream(
         self, receive: Receive, send: Send, head: _Head, ctx: RequestContext,
         fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+        svc: str | None = None, name: str | None = None,
     ) -> None:
         """An async generator's items as SSE (default) or NDJSON (``Accept: application/x-ndjson``).
 
@@ -408,16 +432,14 @@ class HostApp:
                 empty = False
             except StopAsyncIteration:
                 empty = True
-            except CallError as err:
-                await send_problem(send, remote_error(err, ctx))
-                return
             except Exception as exc:
+                log_failure(exc, svc, name, ctx.request_id, "stream")
                 await send_problem(send, remote_error(exc, ctx))
                 return
             await send({"type": "http.response.start", "status": 200,
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
             if not empty:
-                await _pump_items(receive, send, ctx, first, step, ndjson)
+                await _pump_items(receive, send, ctx, first, step, ndjson, svc, name)
             else:
                 await send({"type": "http.response.body",
                             "body": b"" if ndjson else sse(b"null", b"end")})
@@ -461,7 +483,8 @@ async def _under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
 
 async def _pump_items(
     receive: Receive, send: Send, ctx: RequestContext, first: Any,
-    step: Callable[[], Awaitable[Any]], ndjson: bool,
+    step: Callable[[], Awaitable[Any]], ndjson: bool, svc: str | None = None,
+    name: str | None = None,
 ) -> None:
     async def items() -> AsyncIterator[Any]:
         yield first
@@ -480,9 +503,8 @@ async def _pump_items(
                                 "body": data + b"\n" if ndjson else sse(data)})
         except TimeoutError:
             err: CallError = DeadlineExceededError("deadline exceeded", request_id=ctx.request_id)
-        except CallError as exc:
-            err = remote_error(exc, ctx)
         except Exception as exc:
+            log_failure(exc, svc, name, ctx.request_id, "stream")
             err = remote_error(exc, ctx)
         else:
             await send({"type": "http.response.body",

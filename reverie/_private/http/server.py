@@ -93,8 +93,14 @@ class HttpServer:
         sock.setblocking(False)
         self._sock = sock
         self.bind_host, self.port = sock.getsockname()[:2]
+        app: Any = self.app
+        if self.access_log:
+            from .accesslog import AccessLog
+
+            app = AccessLog(self.app)  # ours: duration and request id; uvicorn's stays off
+        logging.getLogger("uvicorn.access").disabled = True
         config = uvicorn.Config(
-            self.app, lifespan="off", log_level=self.log_level, access_log=self.access_log,
+            app, lifespan="off", log_level=self.log_level, access_log=False,
             server_header=False, date_header=False, loop="none",
             timeout_graceful_shutdown=int(self.graceful_timeout), log_config=None,
         )

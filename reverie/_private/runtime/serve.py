@@ -28,6 +28,7 @@ from reverie.errors import (
 
 from ..codec import msgpack_decode, msgpack_encode
 from ..context import CURRENT, RequestContext
+from ..failures import log_failure
 from ..types import describe, type_info
 from . import wire
 
@@ -225,6 +226,8 @@ class Served:
         sc.task = loop.create_task(_continue(coro, pending), context=context)
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
+        log_failure(exc, self.component, self.name, ctx.request_id,
+                    "stream" if self.streaming else "handler")
         if isinstance(exc, CallError):
             if exc.request_id is None:
                 exc.request_id = ctx.request_id

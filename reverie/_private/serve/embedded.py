@@ -29,6 +29,7 @@ async def run_embedded(
     sock: Any = None,
     drain_timeout: float = 10.0,
     log_format: str = "text",
+    access_log: bool = True,
 ) -> int:
     """Serve the plan in this process until SIGINT/SIGTERM; returns the exit code."""
     loop = asyncio.get_running_loop()
@@ -60,7 +61,7 @@ async def run_embedded(
     spec = WorkerSpec(
         target=plan.target, deployment=plan.deployment, nats=plan.nats, http_fd=fd,
         http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
-        log_format=log_format,
+        log_format=log_format, access_log=access_log,
     )
     t0 = time.monotonic()
 
@@ -74,6 +75,15 @@ async def run_embedded(
             output.startup_table(rows, time.monotonic() - t0)
         elif kind == "failed":
             output.error(f"start failed: {event.get('error')}")
+        elif kind == "instance":  # a progress line while each instance starts
+            name, state = event.get("service"), event.get("state")
+            if state == "starting":
+                output.info(f"starting {name} ...", event="instance", service=name,
+                            state=state)
+            else:
+                output.info(f"{name} is {state} after {event.get('seconds')} s",
+                            event="instance", service=name, state=state,
+                            seconds=event.get("seconds"))
 
     try:
         code = await run_process(spec, stop=stop, status=status, entry=entry)

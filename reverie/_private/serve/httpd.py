@@ -46,6 +46,7 @@ async def start_http(
     bind_host: str = "127.0.0.1",
     port: int = 8000,
     drain_timeout: float = 10.0,
+    access_log: bool = True,
 ) -> HttpServer:
     """Serve ``host`` over HTTP on ``fd`` (a listening socket) or on ``bind_host:port``;
     ``stop()`` on the result drains. Signal handling stays with ``reverie serve``."""
@@ -54,7 +55,7 @@ async def start_http(
     sock = socket.socket(fileno=fd) if fd is not None else bind_socket(bind_host, port)
     server = HttpServer(
         host, sock=sock, handle_signals=False, graceful_timeout=drain_timeout,
-        access_log=False, log_level="warning",
+        access_log=access_log, log_level="warning",
     )
     await server.start()
     return server

@@ -114,8 +114,12 @@ class Supervisor:
         start_timeout: float = 60.0,
         policy: RestartPolicy | None = None,
         log_format: str = "text",
+        log_level: str = "info",
+        access_log: bool = True,
     ) -> None:
         self.plan = plan
+        self.log_level = log_level
+        self.access_log = access_log
         self.out = output
         self.sock = sock
         self.drain_timeout = drain_timeout
@@ -297,7 +301,8 @@ class Supervisor:
             http_fd=self.sock.fileno() if (p.http and self.sock is not None) else None,
             http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
             status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,
-            log_format=self.log_format, parent_pid=os.getpid(),
+            log_format=self.log_format, log_level=self.log_level, access_log=self.access_log,
+            parent_pid=os.getpid(),
         )
 
     async def _spawn(self, child: Child) -> None:
@@ -389,6 +394,8 @@ class Supervisor:
                 child.state = "loaded"
         elif kind in ("stopping", "stopped"):
             child.state = kind
+        elif kind == "instance" and child.state != "ready":
+            self._mark(child.name, f"{event.get('service')} {event.get('state')}")
 
     async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()

@@ -57,6 +57,8 @@ class WorkerSpec:
     cpus: list[int] = field(default_factory=list)
     drain_timeout: float = 10.0
     log_format: str = "text"
+    log_level: str = "info"
+    access_log: bool = True
     parent_pid: int = 0
 
     def to_json(self) -> str:
@@ -117,7 +119,7 @@ class _Http:
 
         self.handle = await start_http(
             host, fd=spec.http_fd, bind_host=spec.http_host, port=spec.http_port,
-            drain_timeout=spec.drain_timeout,
+            drain_timeout=spec.drain_timeout, access_log=spec.access_log,
         )
         return str(self.handle.url)
 
@@ -148,6 +150,7 @@ async def run_process(
         cls = entry or load_entry(spec.target, spec.sys_path)
         dep = load_deployment(spec.deployment) if spec.deployment else None
         host = prepare_host(cls, dep)
+        _report_instances(host, status)
         if spec.nats:
             runtime = await _attach_runtime(host, spec.nats)
         status({"event": "loaded", "seconds": round(time.monotonic() - t0, 3)})
@@ -160,6 +163,10 @@ async def run_process(
         await host.start(cls, local=local)
         url = await http.start(host, spec) if spec.http else None
     except Exception as exc:
+        from reverie.errors import StartError
+
+        if not isinstance(exc, StartError):  # a StartError's traceback is logged by the host
+            log.error("start failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
         status({"event": "failed", "error": f"{type(exc).__name__}: {exc}"})
         await _shutdown(host, http, runtime)
         return EXIT_START_FAILED
@@ -170,6 +177,26 @@ async def run_process(
     await _shutdown(host, http, runtime)
     status({"event": "stopped"})
     return 0
+
+
+def _report_instances(host: Any, status: Status) -> None:
+    """Status events as each instance starts and runs, for a progress line while a slow
+    ``on_start`` runs (the supervisor and the embedded mode print them)."""
+    started: dict[str, float] = {}
+
+    async def starting(inst: Any) -> None:
+        started[inst.path] = time.monotonic()
+        status({"event": "instance", "service": inst.meta.name, "path": inst.path,
+                "state": "starting"})
+
+    async def running(inst: Any) -> None:
+        t = started.pop(inst.path, None)
+        status({"event": "instance", "service": inst.meta.name, "path": inst.path,
+                "state": "running",
+                "seconds": None if t is None else round(time.monotonic() - t, 3)})
+
+    host.on_instance_starting.append(starting)
+    host.on_instance_running.append(running)
 
 
 async def _first(*events: asyncio.Event) -> None:
@@ -274,16 +301,28 @@ def _status_writer(fd: int | None) -> Status:
     return write
 
 
+#: Fields a log record may carry (``extra=``) that the JSON format writes as its own keys.
+_JSON_FIELDS = ("service", "endpoint", "request_id", "method", "path", "status", "duration_ms",
+                "bytes", "client")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"level": record.levelname.lower(), "logger": record.name,
-               "message": record.getMessage()}
+        out: dict[str, Any] = {"level": record.levelname.lower(), "logger": record.name,
+                               "message": record.getMessage()}
+        for key in _JSON_FIELDS:
+            value = record.__dict__.get(key)
+            if value is not None:
+                out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+        return json.dumps(out, default=str)
 
 
-def setup_logging(log_format: str) -> None:
+def setup_logging(log_format: str, log_level: str = "info", access_log: bool = True) -> None:
+    """Root logging for a serving process: text or JSON lines on stderr at ``log_level``;
+    ``access_log=False`` silences ``reverie.access``."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
@@ -291,7 +330,10 @@ def setup_logging(log_format: str) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(log_level.upper())
+    from ..http.accesslog import ACCESS_LOGGER
+
+    logging.getLogger(ACCESS_LOGGER).disabled = not access_log
 
 
 async def _child(spec: WorkerSpec) -> int:
@@ -339,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             os.sched_setaffinity(0, spec.cpus)
         except OSError as exc:
             print(f"warning: cannot pin to CPUs {spec.cpus}: {exc}", file=sys.stderr)
-    setup_logging(spec.log_format)
+    setup_logging(spec.log_format, spec.log_level, spec.access_log)
     return asyncio.run(_child(spec))
 
 

@@ -15,6 +15,7 @@ from reverie.errors import CallError, RemoteError, UnavailableError
 from ..codec import msgpack_decode, msgpack_encode
 from ..context import CURRENT, RequestContext
 from ..declare import EndpointMeta
+from ..failures import log_failure
 from .base import Transport
 
 if TYPE_CHECKING:
@@ -69,8 +70,10 @@ class InProcessTransport(Transport):
                 return await method()
             return await method(request)
         except CallError as err:
+            log_failure(err, self.instance.meta.name, endpoint.name, ctx.request_id)
             raise remote_error(err, ctx) from None
         except Exception as exc:
+            log_failure(exc, self.instance.meta.name, endpoint.name, ctx.request_id)
             raise remote_error(exc, ctx) from exc
         finally:
             CURRENT.reset(token)
@@ -87,9 +90,8 @@ class InProcessTransport(Transport):
                 req = ep.request_info.validate(msgpack_decode(msgpack_encode(request)))
                 result = await method(req)
             return msgpack_decode(msgpack_encode(result))
-        except CallError as err:
-            raise _wire_error(remote_error(err, wire_ctx)) from None
         except Exception as exc:
+            log_failure(exc, self.instance.meta.name, ep.name, wire_ctx.request_id)
             raise _wire_error(remote_error(exc, wire_ctx)) from None
         finally:
             CURRENT.reset(token)
@@ -114,15 +116,15 @@ class InProcessTransport(Transport):
                 gen = method()
             else:
                 gen = method(ep.request_info.validate(msgpack_decode(msgpack_encode(request))))
-        except CallError as err:
-            raise _wire_error(remote_error(err, wire_ctx)) from None
+        except Exception as exc:
+            log_failure(exc, self.instance.meta.name, ep.name, wire_ctx.request_id, "stream")
+            raise _wire_error(remote_error(exc, wire_ctx)) from None
         token = CURRENT.set(wire_ctx)
         try:
             async for item in gen:
                 yield msgpack_decode(msgpack_encode(item))
-        except CallError as err:
-            raise _wire_error(remote_error(err, wire_ctx)) from None
         except Exception as exc:
+            log_failure(exc, self.instance.meta.name, ep.name, wire_ctx.request_id, "stream")
             raise _wire_error(remote_error(exc, wire_ctx)) from None
         finally:
             try:
