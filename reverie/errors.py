@@ -15,6 +15,7 @@ __all__ = [
     "BlueprintFormatError",
     "CallError",
     "ConfigError",
+    "ConfigRejectedError",
     "DeadlineExceededError",
     "DependencyCycleError",
     "DeploymentError",
@@ -207,6 +208,21 @@ class StartError(LifecycleError):
         )
 
 
+class ConfigRejectedError(LifecycleError):
+    """New config values were refused (they did not resolve, or the service's start raised);
+    the instance runs again with its previous config."""
+
+    def __init__(self, instance: str, cause: BaseException) -> None:
+        self.instance = instance
+        self.cause = cause
+        why = cause.cause if isinstance(cause, StartError) else cause
+        super().__init__(
+            f"instance {instance!r} refused the new config ({type(why).__name__}: {why}); "
+            f"it runs again with its previous config",
+            fix="send values the service accepts",
+        )
+
+
 class BlueprintFormatError(ReverieError, ValueError):
     """A blueprint document cannot be read: bad JSON, a wrong field, or an unknown schema."""
 
@@ -286,7 +302,7 @@ class CallError(ReverieError):
         CallError.__init__(
             err,
             str(data.get("message", "")),
-            remote_type=data.get("type"),
+            remote_type=None if data.get("type") in (None, "about:blank") else str(data["type"]),
             request_id=data.get("request_id"),
             service=data.get("service"),
             endpoint=data.get("endpoint"),

@@ -32,7 +32,9 @@ __all__ = [
     "ServiceArgs",
     "config_renderable",
     "env_var_name",
+    "expand_env_refs",
     "format_config",
+    "looks_secret",
     "mask_env",
     "resolve_config",
     "resolve_graph_config",
@@ -47,6 +49,8 @@ DECORATOR = "@service(config=...)"
 CLASS_DEFAULT = "class default"
 SERVICE_DEFAULT = "@service default"
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_ENV_REF = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_ENV_REF_SUB = re.compile(r"(\$\$\{)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY|PRIVATE", re.I)
 
 
@@ -60,8 +64,36 @@ def env_var_name(service: str, key: str) -> str:
 
 
 def mask_env(name: str, value: Any) -> str:
-    """An env value for output: ``****`` when its name looks secret (TOKEN, PASSWORD, ...)."""
-    return MASK if _SECRET_ENV.search(name) else show_value(value)
+    """An env value for output: ``****`` when its name looks secret (TOKEN, PASSWORD, ...),
+    except a ``${VAR}`` reference as written, which holds no secret itself."""
+    if isinstance(value, str) and _ENV_REF.search(value):
+        return show_value(value)
+    return MASK if looks_secret(name) else show_value(value)
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an env or config name looks like it holds a credential."""
+    return _SECRET_ENV.search(name) is not None
+
+
+def expand_env_refs(
+    value: str, environ: Mapping[str, str], *, service: str, key: str, source: str
+) -> str:
+    """``${NAME}`` in a deployment env value, replaced by the supervisor's own ``$NAME``, so
+    the file never holds the secret. ``$${`` is a literal ``${``. A missing variable fails."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return "${"
+        name = m.group(2)
+        if name not in environ:
+            raise ConfigError(
+                f"refers to ${{{name}}}, which is not set in the environment of reverie serve",
+                service=service, key=key, source=source,
+                fix=f"export {name}=... before running reverie serve, or write the value",
+            )
+        return environ[name]
+
+    return _ENV_REF_SUB.sub(sub, value)
 
 
 def show_value(value: Any, limit: int = 80) -> str:

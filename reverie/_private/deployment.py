@@ -19,6 +19,7 @@ import yaml
 
 from reverie.errors import DeploymentError
 
+from .instance import mount_path_problem
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ SERVICE_ARGS = "ServiceArgs"
 RUNTIME = "runtime"
 NODES = "nodes"
 
-SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path", "node")
+SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path", "node", "max_concurrent")
 _PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
 RUNTIME_KEYS = ("namespace", "name")
@@ -86,6 +87,7 @@ class ServiceSection:
     path: Sourced | None = None
     #: ``ServiceArgs.node``: the node names (a list, even when written as one name).
     node: Sourced | None = None
+    max_concurrent: Sourced | None = None  # requests one instance runs at once (HTTP)
 
 
 @dataclass
@@ -302,6 +304,14 @@ class _Parser:
                         f"workers must be an integer >= 1, got {v.value!r}", vnode, dotted
                     )
                 sec.workers = v
+            elif key == "max_concurrent":
+                v = self.src(vnode)
+                if not _is_int(v.value) or v.value < 1:
+                    raise self.err(
+                        f"max_concurrent must be an integer >= 1 (requests one instance runs at "
+                        f"once), got {v.value!r}", vnode, dotted
+                    )
+                sec.max_concurrent = v
             elif key == "process":
                 v = self.src(vnode)
                 if v.value not in PROCESS_MODES:
@@ -314,10 +324,12 @@ class _Parser:
             elif key == "path":
                 v = self.src(vnode)
                 text = v.value.strip("/") if isinstance(v.value, str) else ""
-                if not _PATH.match(text) or text.startswith("@"):
+                problem = mount_path_problem(text)
+                if not _PATH.match(text) or text.startswith("@") or problem is not None:
                     raise self.err(
                         f"path must be a URL path such as 'v1' or 'api/v1' (letters, digits, "
-                        f"'_.~-', not starting with '@'), got {v.value!r}", vnode, dotted,
+                        f"'_.~-', not starting with '@', no '.' or '..' segments), got "
+                        f"{v.value!r}" + (f": {problem}" if problem else ""), vnode, dotted,
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
             elif key == "node":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
     ConfigError,
+    ConfigRejectedError,
     MissingDependencyError,
     ReverieError,
     StartError,
@@ -24,7 +25,7 @@ from reverie.errors import (
 from .client import ServiceClient
 from .declare import ServiceMeta, get_meta, is_service
 from .graph import Edge, Graph, resolve_graph
-from .instance import Instance, Mounts
+from .instance import Instance, Mounts, mount_path_problem
 from .lifecycle import State
 from .transports.base import Transport
 from .transports.inprocess import InProcessTransport
@@ -297,6 +298,10 @@ class Host:
     ) -> Instance:
         meta = get_meta(cls)
         path = path.strip("/")
+        problem = mount_path_problem(path)
+        if problem is not None:
+            raise ConfigError(f"cannot mount {meta.name} at {path[:80]!r}: {problem}",
+                              key="path", fix="choose a path such as 'v1' or 'api/feed'")
         if path in self.instances:
             existing = self.instances[path]
             if existing.state not in (State.STOPPED, State.FAILED):
@@ -311,11 +316,15 @@ class Host:
         return inst
 
     async def _bring_up(
-        self, inst: Instance, config: Mapping[str, Any] | None, config_source: str
+        self, inst: Instance, config: Mapping[str, Any] | None, config_source: str,
+        resolved: ResolvedConfig | None = None,
     ) -> None:
-        """Configure, link and start ``inst``; on failure free its path and say where it failed."""
+        """Configure, link and start ``inst``; on failure free its path and say where it failed.
+
+        ``resolved`` (a config resolved before, with its layers) wins over ``config``."""
         try:
-            inst.config = self.resolve_config(inst.cls, config, config_source)
+            inst.config = resolved if resolved is not None else self.resolve_config(
+                inst.cls, config, config_source)
             await self._configure(inst)
             await self._link(inst, inst.edges)
             inst.transition(State.STARTING)
@@ -355,9 +364,23 @@ class Host:
         inst = self.instances.get(path.strip("/"))
         if inst is None:
             raise LookupError(f"no instance at path {path!r}")
+        old = inst.config
         await self._stop_one(inst)
         inst.clients = {}
-        await self._bring_up(inst, config, config_source)
+        try:
+            await self._bring_up(inst, config, config_source)
+        except (StartError, ConfigError) as exc:
+            if old is None:
+                raise
+            # The service refused the new values (its on_start raised, or they do not
+            # resolve): bring it back as it was, so a bad PUT never removes a service.
+            self.instances[inst.path] = inst
+            inst.clients = {}
+            try:
+                await self._bring_up(inst, None, config_source, resolved=old)
+            except Exception as again:
+                raise StartError(inst.path, "restoring its previous config", again) from exc
+            raise ConfigRejectedError(inst.path, exc) from exc
         return inst
 
     async def _configure(self, inst: Instance) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +18,34 @@ if TYPE_CHECKING:
     from .host import Host
     from .http.router import RouteTable
 
-__all__ = ["Instance", "Mounts"]
+__all__ = ["RESERVED_PATHS", "Instance", "Mounts", "mount_path_problem"]
+
+#: First path segments the host answers itself; no instance may be mounted there.
+RESERVED_PATHS = frozenset({"@host", "health", "openapi.json", "docs", "metrics"})
+#: The HTTP layer finds a mount by its first four segments at most.
+MAX_MOUNT_DEPTH = 4
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.~-]+$")
+
+
+def mount_path_problem(path: str) -> str | None:
+    """Why ``path`` (already stripped of outer '/') cannot be a mount path, or None.
+
+    Segments are letters, digits and '_.~-', never '.' or '..' (a client or proxy normalises
+    those away, so such a mount would shadow another route), never starting with '@'."""
+    if not path:
+        return "the path is empty"
+    parts = path.split("/")
+    if len(parts) > MAX_MOUNT_DEPTH:
+        return f"the path has {len(parts)} segments; at most {MAX_MOUNT_DEPTH} are allowed"
+    for seg in parts:
+        if seg in (".", ".."):
+            return f"the segment {seg!r} is not allowed in a mount path"
+        if not _SEGMENT.match(seg):
+            return ("segments must be letters, digits and '_.~-' (no empty segment), "
+                    f"got {seg[:40]!r}")
+    if parts[0] in RESERVED_PATHS:
+        return f"/{parts[0]} is reserved by the host"
+    return None
 
 
 class Instance:
@@ -41,6 +69,7 @@ class Instance:
         self.failed_in: str | None = None
         self.started_at: float | None = None
         self.requests: Counter[str] = Counter()
+        self.inflight = 0  # HTTP requests running now (the max_concurrent limit)
         self.linked = False
         self.routes: RouteTable | None = None  # cached by the HTTP layer
         self.edges: list[Edge] = []  # its dependencies, kept for a restart in place

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from reverie.errors import (
     EndpointNotFoundError,
     ServiceError,
     UnavailableError,
+    ValidationError,
 )
 
 from ..codec import json_decode, json_encode
@@ -30,6 +32,7 @@ from ..failures import log_failure
 from ..members import REQUIRED
 from ..transports.inprocess import remote_error
 from .access import AccessPolicy
+from .limits import HttpLimits
 from .params import bad_json, build_kwargs
 from .request import Request
 from .response import Response, StreamingResponse
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
     from ..host import Host
     from ..instance import Instance
 
-__all__ = ["DEFAULT_MAX_BODY", "HostApp", "app_for"]
+__all__ = ["DEFAULT_MAX_BODY", "BodyTimeoutError", "HostApp", "app_for"]
 
 log = logging.getLogger("reverie.http")
 
@@ -88,18 +91,51 @@ class _Head:
                 self.trace = v.decode("latin-1")
 
     def context(self) -> RequestContext:
+        """The request context; a malformed ``X-Reverie-Timeout`` is a 400 naming it."""
         deadline = None
         if self.timeout is not None:
-            try:
-                deadline = time.monotonic() + float(self.timeout)
-            except ValueError:
-                deadline = None
+            deadline = time.monotonic() + _timeout_seconds(self.timeout)
         trace = {"traceparent": self.trace} if self.trace else None
         return RequestContext(self.request_id, deadline, trace)
 
 
+#: The longest ``X-Reverie-Timeout`` taken: a year. Larger values would overflow timer arithmetic.
+MAX_TIMEOUT = 365 * 24 * 3600.0
+
+
+def _timeout_seconds(raw: bytes) -> float:
+    """Seconds left from the header: a finite number (<= 0 means already expired)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value > MAX_TIMEOUT:
+        shown = raw[:32].decode("latin-1")
+        raise ValidationError(
+            f"header X-Reverie-Timeout must be a finite number of seconds up to {MAX_TIMEOUT:g}, "
+            f"not {shown!r}",
+            details=[{"loc": ["header", "x-reverie-timeout"], "msg": "not a finite number",
+                      "expected": "seconds", "input": shown}],
+            status=400,
+        )
+    return value
+
+
 class _TooLarge(Exception):
     pass
+
+
+class BodyTimeoutError(ServiceError):
+    """The request body did not arrive within the host's ``body_timeout`` (408; the
+    connection is closed after the answer, as its framing can no longer be trusted)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {seconds:g} s "
+                              f"(this host's body_timeout)")
+
+
+_CLOSE = [(b"connection", b"close")]
+_UNSET: Any = object()
 
 
 class HostApp:
@@ -115,6 +151,7 @@ class HostApp:
         *,
         access: AccessPolicy | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
+        limits: HttpLimits | None = None,
     ) -> None:
         from .management import Management
         from .plug import register_alias
@@ -122,6 +159,8 @@ class HostApp:
         self.host = host
         self.access = access or AccessPolicy(env=host.env)
         self.max_body_size = max_body_size
+        self.limits = limits or HttpLimits()
+        self._max_concurrent: dict[str, int | None] = {}
         self.management = Management(self)
         self.aliases: list[str] = []
         host.http_app = self  # type: ignore[attr-defined]
@@ -211,7 +250,43 @@ class HostApp:
                 service=inst.meta.name, endpoint=route.name,
             ))
             return
-        ctx = scope.get("reverie.context") or head.context()  # an in-process Plug passes it
+        limit = self._max_concurrent.get(inst.meta.name, _UNSET)
+        if limit is _UNSET:
+            limit = self._max_concurrent[inst.meta.name] = self._limit_for(inst)
+        if limit is not None and inst.inflight >= limit:
+            retry = self.limits.retry_after
+            await send_problem(send, UnavailableError(
+                f"{inst.meta.name} (at /{inst.path}) is running {limit} requests, its limit "
+                f"(max_concurrent); retry after {retry} s",
+                service=inst.meta.name, endpoint=route.name,
+            ), [(b"retry-after", str(retry).encode())])
+            return
+        inst.inflight += 1
+        try:
+            await self._run(scope, receive, send, method, inst, found, head)
+        finally:
+            inst.inflight -= 1
+
+    def _limit_for(self, inst: Instance) -> int | None:
+        """A service's ``ServiceArgs: max_concurrent``, else the host's ``max_concurrent``."""
+        dep = self.host.deployment
+        section = dep.section(inst.meta.name) if dep is not None else None
+        if section is not None and section.max_concurrent is not None:
+            return int(section.max_concurrent.value)
+        return self.limits.max_concurrent
+
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, method: str, inst: Instance,
+        found: Match, head: _Head,
+    ) -> None:
+        route = found.route
+        ctx = scope.get("reverie.context")  # an in-process Plug passes it
+        if ctx is None:
+            try:
+                ctx = head.context()
+            except CallError as err:
+                await send_problem(send, err)
+                return
         if route.plain and method not in _BODY_VERBS:
             await self._unary(receive, send, ctx, getattr(inst.obj, route.method), (), {},
                               method == "HEAD", inst.meta.name, route.method)
@@ -227,6 +302,8 @@ class HostApp:
                 await self._endpoint(scope, receive, send, inst, route, head, ctx, body)
             else:
                 await self._feature(scope, receive, send, inst, found, head, ctx, body)
+        except BodyTimeoutError as err:
+            await send_problem(send, err, _CLOSE)
         except CallError as err:
             await send_problem(send, remote_error(err, ctx))
         except _TooLarge:
@@ -270,6 +347,18 @@ class HostApp:
         ), [(b"allow", allow)])
 
     async def read_body(self, receive: Receive, head: _Head) -> bytes:
+        """The whole body, within ``max_body_size`` (``_TooLarge``) and ``body_timeout``
+        (``BodyTimeoutError``)."""
+        seconds = self.limits.body_timeout
+        if seconds is None:
+            return await self._read_body(receive, head)
+        try:
+            async with asyncio.timeout(seconds):
+                return await self._read_body(receive, head)
+        except TimeoutError:
+            raise BodyTimeoutError(seconds) from None
+
+    async def _read_body(self, receive: Receive, head: _Head) -> bytes:
         limit = self.max_body_size
         if head.length is not None:
             try:

@@ -11,6 +11,7 @@ from reverie.errors import (
     AccessDeniedError,
     CallError,
     ConfigError,
+    ConfigRejectedError,
     EndpointNotFoundError,
     ReverieError,
     ServiceError,
@@ -20,6 +21,7 @@ from reverie.errors import (
 
 from ..codec import json_decode
 from ..config import MASK, ResolvedConfig, ResolvedValue
+from ..instance import mount_path_problem
 from ..lifecycle import State
 from .docs import docs_page
 from .send import Send, send_bytes, send_json, send_problem
@@ -73,13 +75,16 @@ class Management:
             await send_json(send, {"stopped": inst.path, "state": inst.state.value})
 
     async def _put_config(self, receive: Receive, send: Send, inst: Instance, head: _Head) -> None:
-        from .app import _TooLarge
+        from .app import _CLOSE, BodyTimeoutError, _TooLarge
 
         try:
             body = await self.app.read_body(receive, head)
             values = json_decode(body) if body.strip() else {}
         except _TooLarge:
             await send_problem(send, ServiceError(413, "the config document is too large"))
+            return
+        except BodyTimeoutError as err:
+            await send_problem(send, err, _CLOSE)
             return
         except Exception as exc:
             await send_problem(send, ServiceError(400, f"the config body is not valid JSON: {exc}"))
@@ -130,7 +135,12 @@ class Management:
         try:
             fresh = await self.host.restart_instance(path, config=new.values(),
                                                      config_source="PUT @config")
+        except ConfigRejectedError as exc:
+            log.warning("PUT @config of %s refused: %s", path, exc.message)
+            await send_problem(send, ServiceError(400, exc.message))
+            return
         except Exception as exc:
+            log.error("restart of %s failed: %s", path, exc)
             await send_problem(send, ServiceError(500, f"restart of {path} failed: {exc}"))
             return
         await send_json(send, {"applied": "restart", "config": _shown(fresh.config)})
@@ -200,13 +210,15 @@ class Management:
             await send_problem(send, err)
 
     async def _create(self, receive: Receive, send: Send, head: _Head) -> None:
-        from .app import _TooLarge
+        from .app import BodyTimeoutError, _TooLarge
 
         try:
             body = await self.app.read_body(receive, head)
             spec = json_decode(body) if body.strip() else None
         except _TooLarge:
             raise ServiceError(413, "the request body is too large") from None
+        except BodyTimeoutError:
+            raise
         except Exception as exc:
             raise ServiceError(400, f"the body is not valid JSON: {exc}") from None
         if not isinstance(spec, dict) or not ({"sid", "class"} & spec.keys()):
@@ -227,8 +239,10 @@ class Management:
         from ..declare import get_meta
 
         path = str(spec.get("path") or get_meta(target).name).strip("/")
-        if not path or path.split("/")[0] in ("@host", "health", "openapi.json", "docs"):
-            raise ServiceError(400, f"path {path!r} is reserved by the host; choose another")
+        problem = mount_path_problem(path)
+        if problem is not None:
+            raise ServiceError(400, f"path {path[:80]!r} cannot be a mount path: {problem}; "
+                                    f"choose a path such as 'v1' or 'api/feed'")
         existing = self.host.instances.get(path)
         if existing is not None and existing.state not in (State.STOPPED, State.FAILED):
             raise ServiceError(409, f"path {path!r} is in use by {existing.meta.name} "

@@ -135,8 +135,19 @@ def build_kwargs(
         except ValidationError as err:
             problems.extend(err.details or [])
     if problems:
-        raise _validation_error(problems)
+        raise _validation_error([_redacted(p) for p in problems])
     return kwargs
+
+
+def _redacted(problem: dict[str, Any]) -> dict[str, Any]:
+    """A problem about a URL value says what kind of value came, never the value: URLs end up
+    in logs and histories, and a key pasted into a query string must not travel further."""
+    loc = problem.get("loc") or []
+    raw = problem.get("input")
+    if loc and loc[0] in ("path", "query") and raw is not None:
+        size = f" of {len(raw)} characters" if isinstance(raw, str) else ""
+        problem = {**problem, "input": f"<{type(raw).__name__}{size}, not shown>"}
+    return problem
 
 
 def _accepts_none(info: Any) -> bool:

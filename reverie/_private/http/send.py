@@ -16,6 +16,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 JSON = b"application/json"
 PROBLEM = b"application/problem+json"
+#: RFC 9457's default problem type; ``CallError.from_wire`` reads it as "no remote type".
+ABOUT_BLANK = "about:blank"
 
 
 async def send_bytes(
@@ -48,6 +50,8 @@ def _phrase(status: int) -> str:
 def problem_body(err: CallError) -> dict[str, Any]:
     """``to_wire()`` plus the RFC 9457 fields that do not clash with it (title, detail)."""
     body = err.to_wire()
+    if body["type"] is None:  # a framework error: RFC 9457's "no further semantics" type
+        body["type"] = ABOUT_BLANK
     body["title"] = _phrase(err.status)
     body["detail"] = str(err)
     return body

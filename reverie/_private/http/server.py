@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .access import AccessPolicy
 from .app import DEFAULT_MAX_BODY, HostApp, app_for
+from .limits import HttpLimits, protocol_class, rebalance
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -57,6 +58,7 @@ class HttpServer:
         graceful_timeout: float = 10.0,
         sock: socket.socket | None = None,
         handle_signals: bool = True,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.host = host
         self.bind_host = bind_host
@@ -68,10 +70,14 @@ class HttpServer:
             if api_key is not None:
                 self.app.access = AccessPolicy(api_key, self.app.access.internal_key, host.env)
             self.app.max_body_size = max_body_size
+            if limits is not None:
+                self.app.limits = limits
         else:
             self.app = app_for(
-                host, access=AccessPolicy(api_key, env=host.env), max_body_size=max_body_size
+                host, access=AccessPolicy(api_key, env=host.env), max_body_size=max_body_size,
+                limits=limits,
             )
+        self.limits = self.app.limits
         self.access_log = access_log
         self.log_level = log_level
         self.graceful_timeout = graceful_timeout
@@ -103,6 +109,8 @@ class HttpServer:
             app, lifespan="off", log_level=self.log_level, access_log=False,
             server_header=False, date_header=False, loop="none",
             timeout_graceful_shutdown=int(self.graceful_timeout), log_config=None,
+            http=protocol_class(self.limits),
+            h11_max_incomplete_event_size=self.limits.max_header_size,
         )
         server_cls = uvicorn.Server if self.handle_signals else _no_signal_server()
         self._server = server_cls(config)
@@ -160,6 +168,10 @@ class HttpServer:
             self._sock.close()
             self._sock = None
         self.app.close()
+
+    def rebalance(self) -> int:
+        """Close keep-alive connections after their next response (see ``limits.rebalance``)."""
+        return rebalance(self._server) if self._server is not None else 0
 
     async def wait(self) -> None:
         """Until the server stops (``stop()``, or uvicorn's own signal handling)."""

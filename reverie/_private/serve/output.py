@@ -173,7 +173,7 @@ def plan_renderable(plan: ServePlan) -> Any:
         if a.gpu and a.gpu < 1:
             gpus += f" ({a.gpu:g} share)"
         env = "\n".join(
-            f"{k}={v!r} [{p.env_sources.get(k, '')}]" for k, v in sorted(p.env.items())
+            f"{k}={v!r} [{p.env_sources.get(k, '')}]" for k, v in sorted(p.shown_env().items())
         )
         ports = f"http {plan.http_port} (shared socket)" if p.http and p.count > 1 else (
             f"http {plan.http_port}" if p.http else "-")

@@ -9,12 +9,13 @@ supervisor executes it. Nothing here starts anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, GraphError
 
-from ..config import ServiceArgs, resolve_service_args
+from ..config import ServiceArgs, expand_env_refs, mask_env, resolve_service_args
 from ..declare import get_meta
 from ..deployment import Deployment, Sourced
 from .resources import Allocation, Inventory, WorkerRequest, allocate, parse_cpu, parse_memory
@@ -60,14 +61,20 @@ class ProcessPlan:
     count: int = 1
     env: dict[str, str] = field(default_factory=dict)
     env_sources: dict[str, str] = field(default_factory=dict)
+    #: ``env`` for output: credentials masked, ``${VAR}`` references as written.
+    env_shown: dict[str, str] = field(default_factory=dict)
     alloc: Allocation = field(default_factory=Allocation)
     http: bool = False
     level: int = 0
 
+    def shown_env(self) -> dict[str, str]:
+        """The env as the plan shows it: never a credential in clear."""
+        return {k: self.env_shown.get(k, mask_env(k, v)) for k, v in self.env.items()}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "services": self.services, "worker": self.index + 1,
-            "workers": self.count, "env": self.env, "env_sources": self.env_sources,
+            "workers": self.count, "env": self.shown_env(), "env_sources": self.env_sources,
             "cpus": self.alloc.cpus, "cpu": self.alloc.cpu, "gpus": self.alloc.gpus,
             "gpu": self.alloc.gpu, "memory": self.alloc.memory, "http": self.http,
             "start_level": self.level,
@@ -258,12 +265,15 @@ def build_plan(
     http_port: int = 8000,
     nats: str | None = None,
     node: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> ServePlan:
     """Resolve, check and lay out the graph; raises ``ReverieError`` subclasses on any problem.
 
     ``node`` (``--node``): lay out only the services placed on that node of the file's
-    ``nodes:`` section; the rest are expected from the other nodes over NATS.
+    ``nodes:`` section; the rest are expected from the other nodes over NATS. ``environ``
+    (default ``os.environ``) fills ``${VAR}`` references in the deployment's env.
     """
+    environ = os.environ if environ is None else environ
     from ..deployment import check_deployment
     from ..placement import check_placement
 
@@ -343,7 +353,9 @@ def build_plan(
     for p in procs:
         for sname in p.services:
             for key, sv in services[[x.name for x in services].index(sname)].args.env.items():
-                value = str(sv.value)
+                written = str(sv.value)
+                value = expand_env_refs(written, environ, service=sname,
+                                        key=f"ServiceArgs.env.{key}", source=sv.source)
                 if key in p.env and p.env[key] != value:
                     raise ConfigError(
                         f"env {key} is {p.env[key]!r} ({p.env_sources[key]}) and {value!r} "
@@ -352,6 +364,7 @@ def build_plan(
                         fix="give them one value, or run one of them with process: separate",
                     )
                 p.env[key], p.env_sources[key] = value, sv.source
+                p.env_shown[key] = mask_env(key, written)
 
     # resources: per worker; services sharing a process add up.
     requests: list[WorkerRequest] = []

@@ -1,0 +1,135 @@
+"""Limits an operator sets on a host's HTTP server: header size and read time, body read time,
+concurrent requests per instance. Defaults are in ``HttpLimits``; docs/security.md lists them.
+
+uvicorn bounds none of the first three with httptools (llhttp takes any header size and uvicorn
+has no read timeout), so the protocol below counts what arrives before a request's headers end
+and times it. uvicorn's own protocol classes do the parsing; this only watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from ..codec import json_encode
+
+__all__ = ["HttpLimits", "protocol_class", "rebalance"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one HTTP server accepts. ``None`` switches a limit off.
+
+    ``max_header_size``: bytes of request line and headers (431 beyond, connection closed).
+    ``header_timeout``: seconds from a request's first byte to its headers' end (408).
+    ``body_timeout``: seconds to read a whole request body (408, connection closed).
+    ``max_concurrent``: requests one instance runs at once (503 + ``Retry-After`` beyond);
+    a service's ``ServiceArgs: max_concurrent`` overrides it.
+    """
+
+    max_header_size: int | None = 64 * 1024
+    header_timeout: float | None = 10.0
+    body_timeout: float | None = 30.0
+    max_concurrent: int | None = None
+    retry_after: int = 1
+
+
+def _problem(status: int, title: str, message: str) -> bytes:
+    body = json_encode({"code": "service", "type": "about:blank", "title": title,
+                        "status": status, "message": message, "detail": message})
+    return (
+        f"HTTP/1.1 {status} {title}\r\ncontent-type: application/problem+json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def protocol_class(limits: HttpLimits) -> type | str:
+    """The uvicorn ``http`` protocol for ``limits``: httptools' watched, else h11's with
+    ``h11_max_incomplete_event_size`` doing the header count (set by the caller)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools is in the 'fast' extra
+        return "h11"
+
+    class LimitedHttpTools(HttpToolsProtocol):
+        """httptools' protocol with a header-size cap, a header read timeout and a way to
+        close keep-alive connections at the next response boundary (``rebalance``)."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self._rv_head = 0
+            self._rv_in_head = True
+            self._rv_timer: asyncio.TimerHandle | None = None
+            self._rv_close_next = False
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            if self._rv_in_head:
+                if self._rv_timer is None and limits.header_timeout is not None:
+                    self._rv_timer = self.loop.call_later(limits.header_timeout, self._rv_slow)
+                end = data.find(b"\r\n\r\n")
+                self._rv_head += len(data) if end < 0 else end + 4
+                cap = limits.max_header_size
+                if cap is not None and self._rv_head > cap:
+                    self._rv_refuse(431, "Request Header Fields Too Large",
+                                    f"the request line and headers exceed this host's limit "
+                                    f"of {cap} bytes")
+                    return
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._rv_in_head = False
+            self._rv_stop_timer()
+            super().on_headers_complete()
+            if self._rv_close_next and self.cycle is not None:
+                self.cycle.keep_alive = False  # answered with Connection: close, then closed
+
+        def on_message_complete(self) -> None:
+            self._rv_in_head = True
+            self._rv_head = 0
+            super().on_message_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._rv_stop_timer()
+            super().connection_lost(exc)
+
+        def _rv_stop_timer(self) -> None:
+            if self._rv_timer is not None:
+                self._rv_timer.cancel()
+                self._rv_timer = None
+
+        def _rv_slow(self) -> None:
+            self._rv_timer = None
+            if self._rv_in_head and self._rv_head:
+                self._rv_refuse(408, "Request Timeout",
+                                f"the request headers did not arrive within "
+                                f"{limits.header_timeout:g} s")
+
+        def _rv_refuse(self, status: int, title: str, message: str) -> None:
+            self._rv_stop_timer()
+            self._rv_in_head = False
+            if not self.transport.is_closing():
+                self.transport.write(_problem(status, title, message))
+                self.transport.close()
+
+        def rv_close_after_next(self) -> None:
+            """Close this connection once its next (or current) response is sent."""
+            self._rv_close_next = True
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.keep_alive = False
+
+    return LimitedHttpTools
+
+
+def rebalance(server: Any) -> int:
+    """Ask every open keep-alive connection of a uvicorn server to close after its next
+    response, so clients reconnect and the kernel spreads them over every acceptor of the
+    shared socket (a restarted entry worker gets its share). Returns how many were asked."""
+    state = getattr(server, "server_state", None)
+    count = 0
+    for conn in list(getattr(state, "connections", ())):
+        ask = getattr(conn, "rv_close_after_next", None)
+        if ask is not None:
+            ask()
+            count += 1
+    return count
