@@ -279,7 +279,10 @@ def test_openapi_feature_parameters_and_body() -> None:
     assert "requestBody" not in get
     put = paths["/llm/worker/items/{item_id}"]["put"]
     assert put["x-reverie-access"] == "internal"
-    assert put["requestBody"]["content"]["application/json"]["schema"]["title"] == "Item"
+    assert put["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Item"}
+    assert put["security"] == [{"hostKey": []}] and "Access: **internal**" in put["description"]
+    assert "security" not in get and "Access: **public**" in get["description"]
     kind = paths["/llm/worker/files/{kind}/{suffix}"]["get"]["parameters"]
     # T | None loses its null branch in a path; the catch-all is a string path parameter.
     assert kind[0] == {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -449,3 +452,29 @@ def test_mermaid_escapes_quotes() -> None:
 
     node = GraphNode('say "hi"', "m:C")
     assert '["say #quot;hi#quot;"]' in render_mermaid(node)
+
+
+def test_openapi_models_are_components_and_the_30_rendition_is_valid() -> None:
+    """Each named model is one component referenced by $ref; /docs reads a 3.0.3 rendition of
+    the same document (its Swagger UI reads 3.0 only), checked against the 3.0 meta-schema."""
+    from examples.hello.graph import Frontend
+    from reverie._private.openapi30 import downgrade_to_30
+
+    schemathesis = pytest.importorskip("schemathesis")
+    doc = openapi_document({"Frontend": blueprint(Frontend)}, version="1.2.3")
+    assert doc["info"]["version"] == "1.2.3"
+    op = doc["paths"]["/Frontend/generate"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Greeting"}
+    assert doc["components"]["schemas"]["Greeting"]["required"] == ["text"]
+    assert doc["components"]["securitySchemes"]["hostKey"]["scheme"] == "bearer"
+    full = _doc(access=["public", "internal", "private"])
+    old = downgrade_to_30(full)
+    assert old["openapi"] == "3.0.3"
+    text = json.dumps(old)
+    assert '"type": "null"' not in text and '"const"' not in text
+    schemathesis.openapi.from_dict(old).validate()
+    err = downgrade_to_30({"components": {"schemas": {"E": full["components"]["schemas"][
+        "ReverieError"]}}})["components"]["schemas"]["E"]
+    assert err["properties"]["type"] == {"type": "string", "nullable": True,
+                                         "description": "the remote exception type"}

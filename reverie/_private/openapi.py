@@ -42,6 +42,16 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 Schema = dict[str, Any]
 
+SECURITY_SCHEME = "hostKey"
+#: What each access level means to a caller, as the documentation shows it.
+ACCESS_NOTES = {
+    "public": "Access: **public** (no key needed).",
+    "internal": "Access: **internal**: send `Authorization: Bearer <internal key>` (the "
+                "services of this host hold it).",
+    "private": "Access: **private**: send `Authorization: Bearer <host API key>` "
+               "(REVERIE_API_KEY).",
+}
+
 
 class _Components:
     """Collects ``$defs`` from every schema into ``components/schemas``, renaming on clashes."""
@@ -67,6 +77,22 @@ class _Components:
                 self.schemas[target] = _rewrite(copy.deepcopy(raw), mapping)
         _rewrite(schema, mapping)
         return schema
+
+    def model(self, schema: Schema) -> Schema:
+        """Like ``hoist``; a named object (a pydantic model, a dataclass) becomes a component
+        of its own and the answer is a ``$ref`` to it, so each model is documented once."""
+        schema = self.hoist(schema)
+        title = schema.get("title")
+        if not (isinstance(title, str) and schema.get("type") == "object"
+                and "properties" in schema):
+            return schema
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", title)
+        target, n = name, 2
+        while target in self.schemas and self.schemas[target] != schema:
+            target, n = f"{name}{n}", n + 1
+        self.schemas[target] = schema
+        self._raw.setdefault(target, schema)
+        return {"$ref": f"#/components/schemas/{target}"}
 
 
 def _non_null(schema: Schema) -> Schema:
@@ -143,13 +169,16 @@ def _endpoint_op(svc: str, bp: Blueprint, ep: EndpointInfo, comps: _Components) 
         "operationId": _op_id(svc, ep.name),
         "tags": [bp.name],
         "summary": ep.description or f"{bp.name}.{ep.name}",
+        "description": f"Endpoint `{bp.name}.{ep.name}`"
+                       f"{' (streaming)' if ep.streaming else ''}. {ACCESS_NOTES['public']}",
         "x-reverie-endpoint": ep.name,
-        "responses": _responses(comps.hoist(ep.response), ep.streaming, ep.request is not None),
+        "x-reverie-access": "public",
+        "responses": _responses(comps.model(ep.response), ep.streaming, ep.request is not None),
     }
     if ep.request is not None:
         op["requestBody"] = {
             "required": ep.request_required,
-            "content": {"application/json": {"schema": comps.hoist(ep.request)}},
+            "content": {"application/json": {"schema": comps.model(ep.request)}},
         }
     return op
 
@@ -179,7 +208,7 @@ def _feature_ops(
     binding = parse_binding(f"{feat.verb}:{feat.pattern}")
     verbs = ANY_VERBS if feat.verb == "*" else (feat.verb.lower(),)
     by_name = {p.name: p for p in feat.params}
-    response = comps.hoist(feat.response)
+    response = comps.model(feat.response)
     out = []
     for segs in _expansions(binding.segments, binding.catch_all):
         path = "/" + "/".join([svc, *segs]) if svc else "/" + "/".join(segs)
@@ -214,16 +243,20 @@ def _feature_ops(
                 "operationId": "",
                 "tags": [bp.name],
                 "summary": feat.description or f"{feat.verb}:{feat.pattern}",
+                "description": f"Feature `{feat.verb}:{feat.pattern}` of {bp.name}. "
+                               f"{ACCESS_NOTES.get(feat.access, '')}",
                 "x-reverie-feature": f"{feat.verb}:{feat.pattern}",
                 "x-reverie-access": feat.access,
                 "responses": _responses(response, feat.streaming, bool(params) or bool(body)),
             }
+            if feat.access != "public":
+                op["security"] = [{SECURITY_SCHEME: []}]
             if params:
                 op["parameters"] = params
             if body is not None and verb not in _NO_BODY:
                 op["requestBody"] = {
                     "required": body.required,
-                    "content": {"application/json": {"schema": comps.hoist(body.schema)}},
+                    "content": {"application/json": {"schema": comps.model(body.schema)}},
                 }
             out.append((path, verb, op))
     return out
@@ -288,5 +321,9 @@ def openapi_document(
         doc["servers"] = server_list
     doc["tags"] = tags
     doc["paths"] = paths
-    doc["components"] = {"schemas": comps.schemas}
+    doc["components"] = {"schemas": comps.schemas, "securitySchemes": {SECURITY_SCHEME: {
+        "type": "http", "scheme": "bearer",
+        "description": "Internal features take the host's internal key (services of the host "
+                       "hold it); private ones the host API key (REVERIE_API_KEY).",
+    }}}
     return doc

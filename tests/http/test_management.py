@@ -150,6 +150,22 @@ async def test_openapi_and_docs(served: Served) -> None:
     assert doc["openapi"] == "3.1.0"
     assert "/Feed/items/{id}" in doc["paths"] and "/Feed/count" in doc["paths"]
     assert "/Feed/private" not in doc["paths"]
+    assert doc["info"]["title"] == "Reverie: host" and doc["info"]["version"] != "0"
+    assert "/Feed/internal" in doc["paths"]
+    internal = doc["paths"]["/Feed/internal"]["get"]
+    assert internal["x-reverie-access"] == "internal" and internal["security"]
     page = await served.http.get("/docs")
     assert page.headers["content-type"].startswith("text/html")
-    assert "/Feed/items/{id}" in page.text
+    assert "<title>Reverie: host: API</title>" in page.text
+    for src in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css",
+                "/docs/assets/docs.js"):
+        assert src in page.text
+        got = await served.http.get(src)
+        assert got.status_code == 200 and len(got.content) > 100, src
+    old = (await served.http.get("/docs/openapi-3.0.json")).json()
+    assert old["openapi"] == "3.0.3" and old["paths"].keys() == doc["paths"].keys()
+    missing = await served.http.get("/docs/assets/../../etc/passwd")
+    assert missing.status_code == 404
+    nothing = await served.http.get("/docs/assets/index.html")
+    assert nothing.status_code == 404
+    assert "it has /docs, /docs/openapi-3.0.json and /docs/assets/<file>" in nothing.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
@@ -23,7 +24,7 @@ from ..codec import json_decode
 from ..config import MASK, ResolvedConfig, ResolvedValue
 from ..instance import mount_path_problem
 from ..lifecycle import State
-from .docs import docs_page
+from .docs import asset, docs_page
 from .send import Send, send_bytes, send_json, send_problem
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Management:
         self.app = app
         self.host = app.host
         self._openapi: tuple[tuple[str, ...], bytes] | None = None
+        self._openapi30: bytes | None = None
 
     # -- built-ins of an instance ----------------------------------------------------------------
 
@@ -172,9 +174,8 @@ class Management:
             body, content_type = render_metrics(self.host)
             await send_bytes(send, 200, body, content_type)
             return
-        if first == "docs" and len(parts) == 1:
-            await send_bytes(send, 200, docs_page(self.openapi()).encode(),
-                             b"text/html; charset=utf-8")
+        if first == "docs":
+            await self._docs(send, method, parts)
             return
         head = _Head(scope["headers"])
         denied = self.app.access.check("private", head.auth)
@@ -293,24 +294,84 @@ class Management:
         else:
             await send_json(send, {"status": "not ready", "waiting": waiting}, 503)
 
+    async def _docs(self, send: Send, method: str, parts: list[str]) -> None:
+        """``/docs`` (the page), ``/docs/openapi-3.0.json``, ``/docs/assets/<file>``."""
+        if method not in ("GET", "HEAD"):
+            await _not_allowed(send, method, "GET, HEAD")
+            return
+        if len(parts) == 1:
+            await send_bytes(send, 200, docs_page(self.title()).encode(),
+                             b"text/html; charset=utf-8")
+            return
+        if parts[1:] == ["openapi-3.0.json"]:
+            await send_bytes(send, 200, self.openapi_bytes(version="3.0"))
+            return
+        found = asset(parts[2]) if len(parts) == 3 and parts[1] == "assets" else None
+        if found is None:
+            await send_problem(send, EndpointNotFoundError(
+                f"/{'/'.join(parts)} is not a file of the docs page; it has /docs, "
+                f"/docs/openapi-3.0.json and /docs/assets/<file>"))
+            return
+        body, kind = found
+        await send_bytes(send, 200, body, kind, [(b"cache-control", b"max-age=3600")])
+
     # -- OpenAPI -----------------------------------------------------------------------------------
+
+    def title(self) -> str:
+        """The host's name as people see it: ``Reverie: <name>``."""
+        return f"Reverie: {self.host.name}"
 
     def openapi(self) -> dict[str, Any]:
         from ..blueprint import blueprint
         from ..openapi import openapi_document
 
-        services = {p: blueprint(i.cls) for p, i in self.host.instances.items()
-                    if i.state is State.RUNNING}
-        return openapi_document(services, title=f"Reverie host {self.host.name}")
+        running = [i for i in self.host.instances.values() if i.state is State.RUNNING]
+        services = {i.path: blueprint(i.cls) for i in running}
+        names = ", ".join(sorted({i.meta.name for i in running})) or "none yet"
+        return openapi_document(
+            services, title=self.title(), version=_version(running),
+            description=f"The services of host `{self.host.name}` ({names}), from their "
+                        f"blueprints. Reverie {_version([])}. Machine-readable: "
+                        f"[/openapi.json](/openapi.json).",
+        )
 
-    def openapi_bytes(self) -> bytes:
+    def openapi_bytes(self, version: str = "3.1") -> bytes:
         from ..codec import json_encode
 
         key = tuple(sorted(f"{p}={id(i)}" for p, i in self.host.instances.items()
                            if i.state is State.RUNNING))
         if self._openapi is None or self._openapi[0] != key:
             self._openapi = (key, json_encode(self.openapi()))
+            self._openapi30 = None
+        if version == "3.0":
+            if self._openapi30 is None:
+                from ..codec import json_decode
+                from ..openapi30 import downgrade_to_30
+
+                self._openapi30 = json_encode(downgrade_to_30(json_decode(self._openapi[1])))
+            return self._openapi30
         return self._openapi[1]
+
+
+def _version(instances: list[Instance]) -> str:
+    """The version of the distribution that ships the services (the first instance's module),
+    else Reverie's own."""
+    return _dist_version(instances[0].cls.__module__.partition(".")[0] if instances else "")
+
+
+@cache
+def _dist_version(top: str) -> str:
+    from importlib import metadata
+
+    for dist in metadata.packages_distributions().get(top, []) if top else []:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        return metadata.version("reverie")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
 
 
 def _shown(config: ResolvedConfig | None) -> dict[str, Any]:

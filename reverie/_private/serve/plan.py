@@ -222,6 +222,7 @@ def prepare_host(entry: type, deployment: Deployment | None, **kw: Any) -> Host:
     from ..declare import is_service
     from ..host import Host
 
+    kw.setdefault("name", get_meta(entry).name)  # the name its pages and OpenAPI show
     host = Host(deployment=deployment, **kw)
     module = sys.modules.get(entry.__module__)
     for obj in list(vars(module).values()) if module is not None else []:
