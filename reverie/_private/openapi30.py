@@ -4,9 +4,9 @@
 ``/docs`` uses the Swagger UI that the ``swagger-ui-bundle`` package ships (4.x), which refuses a
 3.1 document; it reads this rendition. Written here because the conversion is a few rules and no
 maintained package does only this: ``type: [T, "null"]`` and ``anyOf: [..., {type: null}]``
-become ``nullable`` (a bare null type, ``nullable`` with ``enum: [null]``), ``const`` becomes a one-value ``enum``, numeric ``exclusiveMinimum``/
-``exclusiveMaximum`` become the boolean form, ``examples`` becomes ``example``, ``prefixItems``
-(tuples) becomes ``items``.
+become ``nullable`` (a bare null type: ``nullable`` with ``enum: [null]``), ``const`` becomes a
+one-value ``enum``, numeric ``exclusiveMinimum``/``exclusiveMaximum`` the boolean form,
+``examples`` becomes ``example``, ``prefixItems`` (tuples) becomes ``items``.
 """
 
 from __future__ import annotations
