@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from . import errors, state
 from ._private.context import RequestContext, current_context
 from ._private.declare import (
     REQUIRED,
@@ -74,6 +74,7 @@ __all__ = [
     "on_shutdown",
     "on_start",
     "service",
+    "state",
 ]
 
 # Heavy parts load only when first used, so `import reverie` stays fast.

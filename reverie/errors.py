@@ -33,6 +33,8 @@ __all__ = [
     "ReverieError",
     "ServiceError",
     "StartError",
+    "StateError",
+    "SwapError",
     "TransportError",
     "UnavailableError",
     "UnknownSIDError",
@@ -221,6 +223,25 @@ class ConfigRejectedError(LifecycleError):
             f"it runs again with its previous config",
             fix="send values the service accepts",
         )
+
+
+class StateError(ReverieError, ValueError):
+    """A captured state cannot be taken, read or restored: wrong type, unknown version, a
+    snapshot/restore hook that failed, or a service that declares no state. Nothing changed."""
+
+    def __init__(
+        self, message: str, *, service: str | None = None, fix: str | None = None
+    ) -> None:
+        self.service = service
+        super().__init__(f"{service}: {message}" if service else message, fix=fix)
+
+
+class SwapError(LifecycleError):
+    """A live swap or a migration did not happen; the old instance keeps serving."""
+
+    def __init__(self, path: str, message: str, *, fix: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"swap of {path!r} failed: {message}", fix=fix)
 
 
 class BlueprintFormatError(ReverieError, ValueError):

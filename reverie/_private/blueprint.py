@@ -34,6 +34,7 @@ __all__ = [
     "EndpointInfo",
     "FeatureInfo",
     "ParamInfo",
+    "StateInfo",
     "blueprint",
     "class_ref",
 ]
@@ -111,6 +112,17 @@ class DependencyInfo(msgspec.Struct, frozen=True, kw_only=True):
     sids: list[str] = []
 
 
+class StateInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Declared state: its name (the identity captures carry), version and JSON Schema;
+    ``migrates`` says whether older versions are accepted through a migrate hook."""
+
+    name: str
+    version: int
+    type: JSONSchema
+    type_name: str
+    migrates: bool = False
+
+
 class Blueprint(msgspec.Struct, frozen=True, kw_only=True):
     """The contract of one service class, as plain data. Treat it as read-only."""
 
@@ -129,6 +141,7 @@ class Blueprint(msgspec.Struct, frozen=True, kw_only=True):
     endpoints: list[EndpointInfo] = []
     features: list[FeatureInfo] = []
     dependencies: list[DependencyInfo] = []
+    state: StateInfo | msgspec.UnsetType = msgspec.UNSET
 
     def to_dict(self) -> dict[str, Any]:
         """The blueprint as plain JSON-able data (absent defaults are left out)."""
@@ -282,6 +295,10 @@ def _derive(cls: type) -> Blueprint:
         endpoints=[_endpoint_info(e) for e in meta.endpoints.values()],
         features=[_feature_info(f) for f in meta.features],
         dependencies=[_dependency_info(a, d) for a, d in meta.dependencies.items()],
+        state=msgspec.UNSET if meta.state is None else StateInfo(
+            name=meta.state.name, version=meta.state.version, type=_schema(meta.state.info),
+            type_name=meta.state.info.name, migrates=meta.state.migrate is not None,
+        ),
     )
 
 

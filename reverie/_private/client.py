@@ -139,6 +139,14 @@ class _StreamCaller(_Caller):
         # The only per-item layer on the in-process path: it sets the request context for the
         # producer, converts wire items, translates errors and closes the producer on exit.
         inner = self._transport.stream(self._ep, req, ctx)
+        # An in-process target counts its streams in flight here, once per call, so a capture
+        # or swap can wait for them (reverie._private.state.gate) without a per-item layer.
+        target = getattr(self._transport, "instance", None)
+        if target is not None:
+            if target.accepting:
+                target.active += 1
+            else:
+                target = None  # a held stream counts itself once it is let through
         convert = self._convert
         token = CURRENT.set(ctx)
         try:
@@ -171,8 +179,12 @@ class _StreamCaller(_Caller):
             except ValueError:
                 pass  # finalised from another context (an abandoned stream)
             aclose = getattr(inner, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            try:
+                if aclose is not None:
+                    await aclose()
+            finally:
+                if target is not None:
+                    target.active -= 1
 
 
 async def _with_deadline(awaitable: Any, ctx: RequestContext) -> Any:

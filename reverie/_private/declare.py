@@ -33,6 +33,7 @@ from .methods import (
     on_shutdown,
     on_start,
 )
+from .state.markup import StateMeta, state_meta
 from .suggest import did_you_mean
 from .types import UnsupportedTypeError
 
@@ -86,6 +87,7 @@ class ServiceMeta:
     features: list[FeatureMeta]
     dependencies: dict[str, Dependency]
     hooks: dict[str, list[str]]
+    state: StateMeta | None = None  # declared state (reverie.state markup), if any
 
     # Introspection in the seed's DynamoService terms.
     @property
@@ -201,6 +203,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
     endpoints: dict[str, EndpointMeta] = {}
     features: list[FeatureMeta] = []
     hooks: dict[str, list[str]] = {"on_start": [], "on_shutdown": [], "on_config": []}
+    state_marks: list[tuple[str, Any, dict[str, Any]]] = []
 
     for klass in reversed(cls.__mro__):
         for attr, value in vars(klass).items():
@@ -236,6 +239,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                 endpoints[ep.name] = ep
             elif mark.kind == "feature":
                 features.append(_feature_meta(name, attr, func, mark.options))
+            elif mark.kind == "state":
+                state_marks.append((attr, func, mark.options))
             else:
                 hooks[mark.options["kind"]].append(attr)
 
@@ -291,6 +296,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         features=sorted(features, key=lambda f: f.binding.specificity()),
         dependencies=dependencies,
         hooks=hooks,
+        state=state_meta(name, cls, state_marks),
     )
     setattr(cls, "__reverie_service__", meta)  # noqa: B010 - a dunder mypy cannot see
     return cls

@@ -20,6 +20,7 @@ from reverie.errors import (
     MissingDependencyError,
     ReverieError,
     StartError,
+    StateError,
 )
 
 from .client import ServiceClient
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .deployment import Deployment
     from .registry import DiscoveryReport, Registry
     from .runtime import DistributedRuntime
+    from .state.document import StateDocument
 
 __all__ = ["Host", "Instance"]
 
@@ -273,11 +275,20 @@ class Host:
         path: str | None = None,
         config: Mapping[str, Any] | None = None,
         config_source: str = "Host.start_instance(config=...)",
+        state: StateDocument | bytes | str | Mapping[str, Any] | None = None,
     ) -> Instance:
         """Dream's explicit creation: one new instance of a registered class or SID at ``path``.
 
         Its dependencies must already run in this host or be reachable through a resolver.
+        ``state`` (a captured ``StateDocument``, its JSON or plain data) is restored before the
+        instance's ``on_start`` hooks; a state it cannot take fails the start (``StateError``).
         """
+        doc = None
+        if state is not None:
+            from .state.document import read_document
+
+            doc = read_document(state if isinstance(state, (bytes, str)) else
+                                state if not isinstance(state, Mapping) else dict(state))
         cls = self._entry_class(target)
         meta = get_meta(cls)
         graph = resolve_graph(cls, self._resolve_sid)
@@ -285,8 +296,30 @@ class Host:
             if dep_cls not in self._primary:
                 await self.start(dep_cls)
         return await self._start_one(
-            cls, path or meta.name, graph.edges.get(cls, []), config, config_source
+            cls, path or meta.name, graph.edges.get(cls, []), config, config_source, doc
         )
+
+    async def capture(self, path: str, *, drain_timeout: float = 10.0) -> StateDocument:
+        """The state of the instance at ``path``, taken between requests (calls arriving
+        meanwhile wait; see ``reverie._private.state.ops.capture``)."""
+        from .state.ops import capture
+
+        return await capture(self.instance(path), drain_timeout)
+
+    async def swap(
+        self,
+        path: str,
+        target: type | str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        drain_timeout: float = 10.0,
+    ) -> Instance:
+        """Replace the implementation behind the instance at ``path`` (a class or SID) while it
+        serves; the state moves over and dependents keep their clients. On failure the old
+        implementation keeps serving and ``SwapError`` says why."""
+        from .state.swap import swap
+
+        return await swap(self, path, target, config=config, drain_timeout=drain_timeout)
 
     async def _start_one(
         self,
@@ -295,6 +328,7 @@ class Host:
         edges: list[Edge],
         config: Mapping[str, Any] | None,
         config_source: str,
+        state: StateDocument | None = None,
     ) -> Instance:
         meta = get_meta(cls)
         path = path.strip("/")
@@ -311,6 +345,7 @@ class Host:
                 )
         inst = Instance(self, cls, meta, path)
         inst.edges = edges
+        inst.restore_from = state
         self.instances[path] = inst
         await self._bring_up(inst, config, config_source)
         return inst
@@ -327,6 +362,10 @@ class Host:
                 inst.cls, config, config_source)
             await self._configure(inst)
             await self._link(inst, inst.edges)
+            if inst.meta.state is not None or inst.restore_from is not None:
+                from .state.ops import restore_pending
+
+                await restore_pending(inst)
             inst.transition(State.STARTING)
             for listener in self.on_instance_starting:
                 await listener(inst)
@@ -335,14 +374,16 @@ class Host:
             for listener in self.on_instance_running:
                 await listener(inst)
         except BaseException as exc:
-            failed_in = _ACTIVITY.get(inst.state, inst.state.value)
+            failed_in = ("restoring state" if isinstance(exc, StateError)
+                         else _ACTIVITY.get(inst.state, inst.state.value))
+            inst.restore_from = None
             await self._release(inst)
             inst.error = exc
             inst.failed_in = failed_in
             if inst.state is not State.FAILED:
                 inst.transition(State.FAILED)
             self.instances.pop(inst.path, None)  # the path is free again
-            if isinstance(exc, (ConfigError, MissingDependencyError)):
+            if isinstance(exc, (ConfigError, MissingDependencyError, StateError)):
                 raise
             if not isinstance(exc, Exception):
                 raise
@@ -359,14 +400,31 @@ class Host:
         """Stop an instance and start it again in place with new config values.
 
         The same ``Instance`` comes back up (a new object of the class, configured and linked
-        again), so dependents' clients keep working without being relinked.
+        again), so dependents' clients keep working without being relinked. A service with
+        declared state keeps it: it is captured between requests, calls arriving meanwhile wait,
+        and the new object is restored before its ``on_start`` hooks.
         """
         inst = self.instances.get(path.strip("/"))
         if inst is None:
             raise LookupError(f"no instance at path {path!r}")
+        if inst.meta.state is not None and inst.state is State.RUNNING:
+            from .state.document import take_state
+            from .state.gate import quiesced
+
+            async with quiesced(inst):
+                await self._restart(inst, config, config_source, await take_state(inst))
+            return inst
+        await self._restart(inst, config, config_source, None)
+        return inst
+
+    async def _restart(
+        self, inst: Instance, config: Mapping[str, Any] | None, config_source: str,
+        state: StateDocument | None,
+    ) -> None:
         old = inst.config
         await self._stop_one(inst)
         inst.clients = {}
+        inst.restore_from = state
         try:
             await self._bring_up(inst, config, config_source)
         except (StartError, ConfigError) as exc:
@@ -376,12 +434,12 @@ class Host:
             # resolve): bring it back as it was, so a bad PUT never removes a service.
             self.instances[inst.path] = inst
             inst.clients = {}
+            inst.restore_from = state
             try:
                 await self._bring_up(inst, None, config_source, resolved=old)
             except Exception as again:
                 raise StartError(inst.path, "restoring its previous config", again) from exc
             raise ConfigRejectedError(inst.path, exc) from exc
-        return inst
 
     async def _configure(self, inst: Instance) -> None:
         inst.obj = inst.cls()

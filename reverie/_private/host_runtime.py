@@ -39,22 +39,77 @@ def runtime_address(host: Host, meta: ServiceMeta) -> tuple[str, str]:
 
 
 def _handler(inst: Instance, ep: EndpointMeta) -> Callable[[Any, Any], Any]:
-    method = inst.handlers[ep.name]
+    # The method is looked up per call (a live swap replaces the instance's handlers) and the
+    # call is counted in flight; a held or moved instance goes through the state gate.
     counts = inst.requests
     name = ep.name
-    if ep.request_param is None:
+    no_request = ep.request_param is None
+    if ep.streaming:
 
-        def call_without_request(request: Any, ctx: Any) -> Any:
+        def stream(request: Any, ctx: Any) -> Any:
             counts[name] += 1
-            return method()
+            if not inst.accepting:
+                return _held(inst, ep, request, ctx)
+            return _counted(inst, inst.handlers[name]() if no_request
+                            else inst.handlers[name](request))
 
-        return call_without_request
+        return stream
 
-    def call(request: Any, ctx: Any) -> Any:
+    async def call(request: Any, ctx: Any) -> Any:
         counts[name] += 1
-        return method(request)
+        if not inst.accepting:
+            return await _held_call(inst, ep, request, ctx)
+        inst.active += 1
+        try:
+            if no_request:
+                return await inst.handlers[name]()
+            return await inst.handlers[name](request)
+        finally:
+            inst.active -= 1
 
     return call
+
+
+async def _counted(inst: Instance, gen: Any) -> Any:
+    inst.active += 1
+    try:
+        async for item in gen:
+            yield item
+    finally:
+        inst.active -= 1
+        await gen.aclose()
+
+
+async def _held_call(inst: Instance, ep: EndpointMeta, request: Any, ctx: Any) -> Any:
+    from .state.gate import admit
+
+    if await admit(inst, ep.name):
+        inst.active += 1
+        try:
+            handler = inst.handlers[ep.name]
+            return await (handler() if ep.request_param is None else handler(request))
+        finally:
+            inst.active -= 1
+    assert inst.forward is not None
+    return await inst.forward.call(ep, request, ctx)
+
+
+async def _held(inst: Instance, ep: EndpointMeta, request: Any, ctx: Any) -> Any:
+    from .state.gate import admit
+
+    if await admit(inst, ep.name):
+        handler = inst.handlers[ep.name]
+        inner = _counted(inst, handler() if ep.request_param is None else handler(request))
+    else:
+        assert inst.forward is not None
+        inner = inst.forward.stream(ep, request, ctx)
+    try:
+        async for item in inner:
+            yield item
+    finally:
+        aclose = getattr(inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def attach_runtime(

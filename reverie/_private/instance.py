@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 import time
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from .graph import Edge
     from .host import Host
     from .http.router import RouteTable
+    from .state.document import StateDocument
+    from .transports.base import Transport
 
 __all__ = ["RESERVED_PATHS", "Instance", "Mounts", "mount_path_problem"]
 
@@ -73,6 +76,14 @@ class Instance:
         self.linked = False
         self.routes: RouteTable | None = None  # cached by the HTTP layer
         self.edges: list[Edge] = []  # its dependencies, kept for a restart in place
+        # In-process and NATS calls in flight (HTTP ones are ``inflight``) and the gate of a
+        # capture/swap/migration (reverie._private.state): while ``hold`` is set, new calls
+        # wait on it; ``forward`` carries calls once the instance has moved to another
+        # process; ``restore_from`` is the state to start from.
+        self.active = 0
+        self.hold: asyncio.Future[None] | None = None
+        self.forward: Transport | None = None
+        self.restore_from: StateDocument | None = None
 
     @property
     def name(self) -> str:

@@ -245,6 +245,11 @@ class HostApp:
             await self.management.builtin(scope, receive, send, inst, route, head)
             return
         if not inst.accepting:
+            if inst.hold is not None or inst.forward is not None:
+                from ..state.http import held_request  # a capture, swap or migration
+
+                await held_request(self, scope, receive, send, inst, route, head)
+                return
             await send_problem(send, UnavailableError(
                 f"instance {inst.path!r} is {inst.state}, not running",
                 service=inst.meta.name, endpoint=route.name,

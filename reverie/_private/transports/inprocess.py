@@ -61,9 +61,16 @@ class InProcessTransport(Transport):
         return method
 
     async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
-        method = self._method(endpoint)
+        inst = self.instance
+        if not inst.accepting:
+            return await self._held_call(endpoint, request, ctx)
+        method: Callable[..., Any] = inst.handlers[endpoint.name]
+        inst.active += 1
         if self.serialize:
-            return await self._call_serialized(method, endpoint, request, ctx)
+            try:
+                return await self._call_serialized(method, endpoint, request, ctx)
+            finally:
+                inst.active -= 1
         token = CURRENT.set(ctx)
         try:
             if endpoint.request_param is None:
@@ -77,6 +84,47 @@ class InProcessTransport(Transport):
             raise remote_error(exc, ctx) from exc
         finally:
             CURRENT.reset(token)
+            inst.active -= 1
+
+    async def _held_call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
+        """The instance is not accepting: wait out a capture/swap (bounded), or follow it to
+        where it moved (reverie._private.state.gate)."""
+        from ..state.gate import admit
+
+        inst = self.instance
+        if await admit(inst, endpoint.name):
+            return await self.call(endpoint, request, ctx)
+        assert inst.forward is not None
+        result = await inst.forward.call(endpoint, request, ctx)
+        return result if self.wire else endpoint.response_info.validate(result, strict=False)
+
+    async def _held_stream(
+        self, endpoint: EndpointMeta, request: Any, ctx: RequestContext
+    ) -> AsyncIterator[Any]:
+        from ..state.gate import admit
+
+        inst = self.instance
+        convert = None
+        counted: Instance | None = None
+        if await admit(inst, endpoint.name):
+            inner = self.stream(endpoint, request, ctx)
+            counted = inst
+            inst.active += 1
+        else:
+            assert inst.forward is not None
+            inner = inst.forward.stream(endpoint, request, ctx)
+            convert = None if self.wire else endpoint.response_info.validate
+        try:
+            async for item in inner:
+                yield item if convert is None else convert(item, strict=False)
+        finally:
+            try:
+                aclose = getattr(inner, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                if counted is not None:
+                    counted.active -= 1
 
     async def _call_serialized(
         self, method: Callable[..., Any], ep: EndpointMeta, request: Any, ctx: RequestContext
@@ -99,6 +147,8 @@ class InProcessTransport(Transport):
     def stream(
         self, endpoint: EndpointMeta, request: Any, ctx: RequestContext
     ) -> AsyncIterator[Any]:
+        if not self.instance.accepting:
+            return self._held_stream(endpoint, request, ctx)
         method = self._method(endpoint)
         if self.serialize:
             return self._stream_serialized(method, endpoint, request, ctx)
