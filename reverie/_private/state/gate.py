@@ -68,7 +68,8 @@ async def drained(inst: Instance, timeout: float = DRAIN_TIMEOUT) -> None:
     while inst.inflight + inst.active > 0:
         if time.monotonic() >= deadline:
             raise StateError(
-                f"{inst.inflight + inst.active} call(s) still in flight on {inst.path!r} after {timeout:g} s",
+                f"{inst.inflight + inst.active} call(s) still in flight on {inst.path!r} "
+                f"after {timeout:g} s",
                 service=inst.meta.name,
                 fix="retry when the long calls (streams) have finished, or raise the drain "
                     "timeout",
