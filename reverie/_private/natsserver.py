@@ -19,13 +19,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from reverie.errors import NatsServerError
 
-__all__ = ["NatsServer", "NatsServerError", "find_nats_server", "start_nats_server"]
+__all__ = [
+    "NatsCluster",
+    "NatsServer",
+    "NatsServerError",
+    "find_nats_server",
+    "start_nats_server",
+]
 
 _START_TIMEOUT = 10.0
 
@@ -64,8 +71,28 @@ def find_nats_server() -> str:
     )
 
 
+@dataclass
+class NatsCluster:
+    """Membership of a NATS cluster: its name, where this member listens for routes and the
+    routes to the others (``nats://host:6222``; its own address among them is ignored, so every
+    member can be given the same list).
+
+    ``ping`` (seconds) is how often routes and clients are pinged; after ``ping_max`` missed
+    answers the peer counts as gone. The server's default (2 minutes) would leave a partitioned
+    route looking alive for minutes, so the interest it carried (and with it, requests sent
+    into the partition) would linger; 1 s x 3 notices a cut link in about 3 s.
+    """
+
+    name: str
+    listen: str
+    routes: list[str] = field(default_factory=list)
+    ping: float = 1.0
+    ping_max: int = 3
+
+
 class NatsServer:
-    """A nats-server child process with JetStream on, bound to 127.0.0.1."""
+    """A nats-server child process with JetStream on, bound to 127.0.0.1 (or ``host``); with
+    ``cluster`` it is a member of a NATS cluster (and a JetStream cluster peer)."""
 
     def __init__(
         self,
@@ -75,8 +102,12 @@ class NatsServer:
         store_dir: str | None = None,
         host: str = "127.0.0.1",
         binary: str | None = None,
+        cluster: NatsCluster | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.host = host
+        self.cluster = cluster
+        self.server_name = server_name
         self.port = port
         self.jetstream = jetstream
         self._tmp: str | None = None
@@ -121,12 +152,31 @@ class NatsServer:
             os.unlink(old)
         args = [binary, "-a", self.host, "-p", str(self.port or -1),
                 "--ports_file_dir", work, "-l", self.log_file]
+        if self.cluster is not None:
+            args += ["-c", self._write_config(work)]
+        if self.server_name:
+            args += ["-n", self.server_name]
         if self.jetstream:
             args += ["-js", "-sd", self.store_dir]
         self._proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, **self.popen_options(),
         )
+
+    def _write_config(self, work: str) -> str:
+        """The cluster block as a config file (ping settings have no command-line flags)."""
+        c = self.cluster
+        assert c is not None
+        text = (
+            f'ping_interval: "{c.ping:g}s"\nping_max: {c.ping_max}\n'
+            f"cluster {{\n  name: {json.dumps(c.name)}\n  listen: {json.dumps(c.listen)}\n"
+            f"  routes: [{', '.join(json.dumps(r) for r in c.routes)}]\n"
+            f'  ping_interval: "{c.ping:g}s"\n  ping_max: {c.ping_max}\n}}\n'
+        )
+        path = os.path.join(work, "cluster.conf")
+        with open(path, "w") as fh:
+            fh.write(text)
+        return path
 
     def _poll_ready(self) -> bool:
         """True once the server wrote its ports file and accepts TCP connections."""
@@ -256,6 +306,19 @@ class NatsServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"NatsServer({self.url}, {state})"
+
+
+def parse_hostport(text: str, default_port: int, what: str) -> tuple[str, int]:
+    """``"10.0.0.1:4222"`` -> (host, port); ``":4222"`` or a bare port keeps the loopback host."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, str(default_port)
+    try:
+        value = int(port)
+    except ValueError:
+        raise NatsServerError(f"{what} {text!r}: the port {port!r} is not a number",
+                              fix=f"write it as HOST:PORT, e.g. 10.0.0.1:{default_port}") from None
+    return host.strip("[]") or "127.0.0.1", value
 
 
 async def start_nats_server(

@@ -40,7 +40,26 @@ def serve_cmd(
     file: Annotated[Path | None, typer.Option(
         "-f", "--file", help="The deployment YAML file.")] = None,
     nats: Annotated[str | None, typer.Option(
-        help="NATS URL to use instead of starting an embedded nats-server.")] = None,
+        help="NATS URL to use instead of starting an embedded nats-server; several members of "
+        "a cluster: comma-separated.")] = None,
+    nats_replicas: Annotated[int, typer.Option(
+        help="Copies JetStream keeps of the runtime's KV buckets (3 in a 3-member cluster).")
+    ] = 1,
+    nats_listen: Annotated[str, typer.Option(
+        help="HOST:PORT the embedded nats-server listens on for clients (port 0: a free one).")
+    ] = "127.0.0.1:0",
+    nats_cluster: Annotated[str | None, typer.Option(
+        help="Start the embedded nats-server as a member of the NATS cluster of this name.")
+    ] = None,
+    nats_cluster_listen: Annotated[str, typer.Option(
+        help="With --nats-cluster: HOST:PORT this member listens on for routes.")
+    ] = "0.0.0.0:6222",
+    nats_routes: Annotated[str | None, typer.Option(
+        help="With --nats-cluster: the other members' route URLs, comma-separated "
+        "(nats://10.0.0.2:6222,...; this member's own is ignored).")] = None,
+    nats_name: Annotated[str | None, typer.Option(
+        help="With --nats-cluster: this member's server name (default: the --node name, else "
+        "the host name).")] = None,
     node: Annotated[str | None, typer.Option(
         help="Run only this node's share of the deployment's nodes: section; the other "
         "services are reached over NATS.")] = None,
@@ -99,12 +118,23 @@ def serve_cmd(
         raise typer.Exit(run_with_reload(argv, Path.cwd()))
     entry = _load(target)
     try:
+        member = _cluster(nats, nats_cluster, nats_cluster_listen, nats_routes)
         dep = load_deployment(file) if file is not None else None
         inventory = detect_inventory(cpus, gpus)
         plan = build_plan(target, entry, dep, inventory, processes=processes, http_host=host,
-                          http_port=port, nats=nats, node=node)
+                          http_port=port, nats=nats, node=node, nats_cluster=member)
+        from reverie._private.natsserver import parse_hostport
+
+        plan.nats_listen = parse_hostport(nats_listen, 0, "--nats-listen")
+        plan.nats_replicas = nats_replicas
+        if member is not None:
+            import socket
+
+            plan.nats_name = nats_name or node or socket.gethostname()
     except ReverieError as exc:
         fail(str(exc))
+    if nats_replicas < 1 or nats_replicas > 5:
+        fail(f"--nats-replicas {nats_replicas}: JetStream keeps 1 to 5 copies")
     if dry_run:
         if as_json:
             typer.echo(json.dumps(plan.to_json(), indent=2))
@@ -138,6 +168,25 @@ def serve_cmd(
                          log_level=log_level, access_log=access_log)
         code = _run(sup.run(), log_format, log_level, access_log)
     raise typer.Exit(code)
+
+
+def _cluster(nats: str | None, name: str | None, listen: str, routes: str | None) -> Any:
+    """The embedded server's cluster membership from ``--nats-cluster`` and friends."""
+    from reverie._private.natsserver import NatsCluster, parse_hostport
+    from reverie.errors import ConfigError
+
+    if name is None:
+        if routes:
+            raise ConfigError("--nats-routes needs --nats-cluster NAME", key="nats-routes",
+                              fix="name the cluster the embedded nats-server joins")
+        return None
+    if nats:
+        raise ConfigError("--nats names an existing server, --nats-cluster starts one; give one",
+                          key="nats-cluster", fix="drop --nats to run an embedded member, or "
+                          "drop --nats-cluster to use the servers given with --nats")
+    host, port = parse_hostport(listen, 6222, "--nats-cluster-listen")
+    return NatsCluster(name=name, listen=f"{host}:{port}",
+                       routes=[r.strip() for r in (routes or "").split(",") if r.strip()])
 
 
 def _run(coro: Any, log_format: str, log_level: str, access_log: bool) -> int:

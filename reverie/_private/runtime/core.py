@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import InstanceLostError, TransportError, UnavailableError
+from reverie.errors import ConfigError, InstanceLostError, TransportError, UnavailableError
 
 from ..codec import msgpack_decode, msgpack_encode
 from ..context import RequestContext
@@ -36,13 +36,31 @@ __all__ = ["DistributedRuntime"]
 log = logging.getLogger("reverie.runtime")
 
 _STATUS = "Status"
+#: seconds a new process waits for a forming JetStream cluster to accept the runtime's buckets
+BUCKET_PATIENCE = 20.0
+
+
+def _permanent(exc: Exception) -> bool:
+    """An answer that waiting will not change (permissions, JetStream off, a bad config)."""
+    import nats.errors
+    import nats.js.errors
+
+    if isinstance(exc, nats.errors.NoRespondersError):
+        return True  # nobody serves the JetStream API: JetStream is off
+    if isinstance(exc, nats.js.errors.ServiceUnavailableError) and not exc.err_code:
+        return True  # the same, as nats-py reports it (a forming cluster gives err_code 10008)
+    text = str(exc).lower()
+    return any(w in text for w in ("permission", "not enabled", "invalid", "authorization",
+                                    "not supported"))
 
 
 class DistributedRuntime:
     """Serve endpoints and call them across processes and machines, joined through NATS."""
 
-    def __init__(self, url: str, instance_id: str, lease_ttl: float) -> None:
+    def __init__(self, url: str, instance_id: str, lease_ttl: float, replicas: int = 1) -> None:
         self.url = url
+        #: copies JetStream keeps of each runtime bucket (3 in a 3-member cluster)
+        self.replicas = replicas
         self.instance_id = wire.check_token("instance", instance_id)
         self.instances_bucket = wire.INSTANCES_BUCKET
         self.blueprints_bucket = wire.BLUEPRINTS_BUCKET
@@ -78,13 +96,23 @@ class DistributedRuntime:
         instance_id: str | None = None,
         lease_ttl: float = 10.0,
         connect_timeout: float = 5.0,
+        replicas: int = 1,
         **nats_options: Any,
     ) -> DistributedRuntime:
-        """Connect to NATS at ``url``. ``nats_options`` (credentials, TLS, ...) go to
-        ``nats.connect``; reconnection is on and unlimited unless you say otherwise."""
+        """Connect to NATS at ``url`` (several members of a cluster: comma-separated URLs; the
+        client also learns the others from the server and reconnects to any of them).
+        ``replicas``: copies of the runtime's KV buckets when this process creates them (3 in a
+        3-member cluster, so losing one member loses no lease or blueprint). ``nats_options``
+        (credentials, TLS, ...) go to ``nats.connect``; reconnection is on and unlimited unless
+        you say otherwise."""
         import nats.aio.client
 
-        rt = cls(url, instance_id or os.urandom(8).hex(), lease_ttl)
+        if replicas < 1 or replicas > 5:
+            raise ConfigError(f"replicas must be 1 to 5 (JetStream's limit), got {replicas}",
+                              key="replicas", fix="use 1 for one server, 3 for a 3-member "
+                              "cluster")
+        servers = [u.strip() for u in url.split(",") if u.strip()]
+        rt = cls(url, instance_id or os.urandom(8).hex(), lease_ttl, replicas)
         user_cbs = {k: nats_options.pop(k, None) for k in
                     ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")}
 
@@ -120,8 +148,8 @@ class DistributedRuntime:
         nc = nats.aio.client.Client()
         try:
             await asyncio.wait_for(
-                nc.connect(url, disconnected_cb=disconnected, reconnected_cb=reconnected,
-                           error_cb=error, closed_cb=closed, **opts),
+                nc.connect(servers=servers, disconnected_cb=disconnected,
+                           reconnected_cb=reconnected, error_cb=error, closed_cb=closed, **opts),
                 connect_timeout,
             )
         except BaseException as exc:
@@ -156,24 +184,39 @@ class DistributedRuntime:
         self._connected.set()
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
-    async def _ensure_buckets(self) -> None:
+    async def _ensure_buckets(self, patience: float = BUCKET_PATIENCE) -> None:
+        """Open (or create, with ``replicas`` copies) the runtime's buckets. A cluster that is
+        still forming (no JetStream leader yet, too few peers for the replicas) answers with
+        errors for a few seconds: retried until ``patience`` runs out."""
         import nats.js.errors
 
         js = self._js
+        deadline = time.monotonic() + patience
         for attr, bucket, marker in (("_kv_instances", self.instances_bucket, 1.0),
                                      ("_kv_blueprints", self.blueprints_bucket, None)):
-            try:
+            while True:
                 try:
-                    kv = await js.key_value(bucket)
-                except nats.js.errors.BucketNotFoundError:
-                    kv = await js.create_key_value(bucket=bucket, history=1,
-                                                   limit_marker_ttl=marker)
-            except Exception as exc:
-                raise TransportError(
-                    f"cannot open the KV bucket {bucket!r} on NATS at {self.url} "
-                    f"({type(exc).__name__}: {exc}); fix: enable JetStream on the server "
-                    f"(nats-server -js, 2.11 or later) and allow this user to manage the bucket"
-                ) from None
+                    try:
+                        kv = await js.key_value(bucket)
+                    except nats.js.errors.BucketNotFoundError:
+                        kv = await js.create_key_value(bucket=bucket, history=1,
+                                                       limit_marker_ttl=marker,
+                                                       replicas=self.replicas,
+                                                       # reads from any replica: no wait for a
+                                                       # new leader after a member dies
+                                                       direct=True)
+                    break
+                except Exception as exc:
+                    if time.monotonic() < deadline and not _permanent(exc):
+                        await asyncio.sleep(0.25)
+                        continue
+                    raise TransportError(
+                        f"cannot open the KV bucket {bucket!r} on NATS at {self.url} (replicas "
+                        f"{self.replicas}; {type(exc).__name__}: {exc}); fix: enable "
+                        f"JetStream on the server (nats-server -js, 2.11 or later), allow this "
+                        f"user to manage the bucket, and ask for no more replicas than the "
+                        f"cluster has members"
+                    ) from None
             setattr(self, attr, kv)
 
     def _spawn(self, coro: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, GraphError
@@ -22,6 +22,7 @@ from .resources import Allocation, Inventory, WorkerRequest, allocate, parse_cpu
 
 if TYPE_CHECKING:
     from ..host import Host
+    from ..natsserver import NatsCluster
 
 __all__ = ["ProcessPlan", "ServePlan", "ServicePlan", "build_plan", "prepare_host"]
 
@@ -100,6 +101,12 @@ class ServePlan:
     node: str | None = None
     #: the nodes of the deployment file (name -> services), when it has a nodes: section
     nodes: dict[str, list[str]] = field(default_factory=dict)
+    #: the embedded nats-server: client listen address, cluster membership, server name
+    nats_listen: tuple[str, int] = ("127.0.0.1", 0)
+    nats_cluster: NatsCluster | None = None
+    nats_name: str | None = None
+    #: copies of the runtime's KV buckets (``--nats-replicas``)
+    nats_replicas: int = 1
 
     @property
     def http_url(self) -> str:
@@ -126,7 +133,12 @@ class ServePlan:
             "target": self.target, "entry": self.entry, "deployment": self.deployment,
             "mode": self.mode, "reasons": self.reasons,
             "http": self.http_url if any(p.http for p in self.processes) else None,
-            "nats": self.nats, "node": self.node, "nodes": self.nodes,
+            "nats": self.nats, "nats_replicas": self.nats_replicas,
+            "nats_member": None if self.nats != "embedded" else {
+                "listen": f"{self.nats_listen[0]}:{self.nats_listen[1]}",
+                "server_name": self.nats_name,
+                "cluster": asdict(self.nats_cluster) if self.nats_cluster else None},
+            "node": self.node, "nodes": self.nodes,
             "inventory": {
                 "cpus": len(inv.cpus), "cpu_source": inv.cpu_source, "gpus": len(inv.gpus),
                 "gpu_source": inv.gpu_source, "memory": inv.memory,
@@ -267,6 +279,7 @@ def build_plan(
     nats: str | None = None,
     node: str | None = None,
     environ: Mapping[str, str] | None = None,
+    nats_cluster: NatsCluster | None = None,
 ) -> ServePlan:
     """Resolve, check and lay out the graph; raises ``ReverieError`` subclasses on any problem.
 
@@ -332,6 +345,9 @@ def build_plan(
     mode = PROCESSES if any(s.separate for s in services) else EMBEDDED
     if any(not s.local for s in all_services):
         mode = PROCESSES  # the rest of the graph is on other nodes: NATS and the supervisor
+    if nats_cluster is not None:
+        mode = PROCESSES  # the supervisor runs (and watches) the cluster member
+        reasons.append(f"--nats-cluster {nats_cluster.name}: an embedded cluster member")
 
     procs: list[ProcessPlan] = []
     home: dict[str, list[str]] = {}
@@ -406,6 +422,7 @@ def build_plan(
         mode=mode, services=all_services, processes=procs, inventory=inventory,
         http_host=http_host, http_port=http_port, nats=nats_url, reasons=reasons, node=node,
         nodes={n: placement.services_on(n) for n in placement.nodes} if placement else {},
+        nats_cluster=nats_cluster,
     )
 
 

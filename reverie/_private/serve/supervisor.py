@@ -256,10 +256,17 @@ class Supervisor:
             return
         from .natsd import OwnedNatsServer
 
-        self._nats = OwnedNatsServer()
+        host, port = self.plan.nats_listen
+        self._nats = OwnedNatsServer(port, host=host, cluster=self.plan.nats_cluster,
+                                     server_name=self.plan.nats_name)
         await self._nats.start()
         self.nats_url = self._nats.url
-        self.out.info(f"embedded nats-server on {self.nats_url} (pid {self._nats.pid})")
+        member = ""
+        if self.plan.nats_cluster is not None:
+            c = self.plan.nats_cluster
+            member = (f", member {self.plan.nats_name!r} of cluster {c.name!r}, routes on "
+                      f"{c.listen} to {', '.join(c.routes) or 'nobody yet'}")
+        self.out.info(f"embedded nats-server on {self.nats_url} (pid {self._nats.pid}{member})")
 
     async def _watch_nats(self) -> None:
         """Restart the embedded nats-server on its port if it dies; workers reconnect."""
@@ -297,7 +304,7 @@ class Supervisor:
         return WorkerSpec(
             target=plan.target, process=p.name, services=list(p.services),
             deployment=plan.deployment, sys_path=[os.getcwd()], index=p.index, count=p.count,
-            nats=self.nats_url, http=p.http,
+            nats=self.nats_url, nats_replicas=plan.nats_replicas, http=p.http,
             http_fd=self.sock.fileno() if (p.http and self.sock is not None) else None,
             http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
             status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,

@@ -48,6 +48,7 @@ class WorkerSpec:
     index: int = 0
     count: int = 1
     nats: str | None = None
+    nats_replicas: int = 1
     http_fd: int | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -152,7 +153,7 @@ async def run_process(
         host = prepare_host(cls, dep)
         _report_instances(host, status)
         if spec.nats:
-            runtime = await _attach_runtime(host, spec.nats)
+            runtime = await _attach_runtime(host, spec.nats, spec.nats_replicas)
         status({"event": "loaded", "seconds": round(time.monotonic() - t0, 3)})
         if go is not None:
             await _first(go, stop)
@@ -208,7 +209,7 @@ async def _first(*events: asyncio.Event) -> None:
             w.cancel()
 
 
-async def _attach_runtime(host: Any, url: str) -> Any:
+async def _attach_runtime(host: Any, url: str, replicas: int = 1) -> Any:
     from ..runtime import DistributedRuntime
 
     try:
@@ -218,7 +219,7 @@ async def _attach_runtime(host: Any, url: str) -> Any:
             f"this build cannot serve over NATS yet (reverie._private.host_runtime: {exc}); "
             f"run with every service at workers: 1 and no process: separate"
         ) from None
-    rt = await DistributedRuntime.connect(url)
+    rt = await DistributedRuntime.connect(url, replicas=replicas)
     try:
         await attach_runtime(host, rt)
     except BaseException:
