@@ -25,6 +25,7 @@ from .suggest import did_you_mean
 if TYPE_CHECKING:
     from .declare import ServiceMeta
     from .placement import NodeSection
+    from .state.settings import StateSettings
 
 __all__ = [
     "BIND",
@@ -42,6 +43,7 @@ COMMON = "Common"
 BIND = "bind"
 SERVICE_ARGS = "ServiceArgs"
 RUNTIME = "runtime"
+STATE = "state"
 NODES = "nodes"
 
 SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path", "node", "max_concurrent")
@@ -100,6 +102,7 @@ class Deployment:
     bind: dict[str, Sourced] = field(default_factory=dict)
     common_line: int = 0
     bind_line: int = 0
+    state: StateSettings | None = None  # the state: section (checkpoints)
     #: the ``nodes:`` section (placement), in file order; see ``placement.py``
     nodes: dict[str, NodeSection] = field(default_factory=dict)
     nodes_line: int = 0
@@ -239,6 +242,10 @@ class _Parser:
             elif name == BIND:
                 dep.bind_line = line
                 dep.bind = self.bind(vnode)
+            elif name == STATE:
+                from .state.settings import parse_state_section  # checkpoints
+
+                dep.state = parse_state_section(self, vnode, self.path)
             elif name == NODES:
                 from .placement import parse_nodes
 

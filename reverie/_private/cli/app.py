@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "reverie._private.cli.inspect_cmds",  # blueprint, config, graph
     "reverie._private.cli.serve_cmd",  # serve
     "reverie._private.cli.ops_cmds",  # call, ls
+    "reverie._private.cli.state_cmds",  # state save/load, swap, migrate
 ]
 
 

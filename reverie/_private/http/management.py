@@ -17,6 +17,7 @@ from reverie.errors import (
     ReverieError,
     ServiceError,
     StartError,
+    StateError,
     UnknownSIDError,
 )
 
@@ -72,6 +73,10 @@ class Management:
             await send_json(send, _shown(inst.config))
         elif name == "@config:put":
             await self._put_config(receive, send, inst, head)
+        elif name == "@state":
+            from ..state.routes import send_state
+
+            await send_state(send, inst)
         else:  # @stop
             await self.host.stop_instance(inst.path)
             await send_json(send, {"stopped": inst.path, "state": inst.state.value})
@@ -198,9 +203,13 @@ class Management:
                     raise EndpointNotFoundError(f"no instance at path {path!r}")
                 inst = await self.host.stop_instance(path)
                 await send_json(send, {"stopped": inst.path, "state": inst.state.value})
+            elif len(rest) >= 2 and rest[0] == "services" and method == "PUT":
+                from ..state.routes import swap_route  # a live swap
+
+                await swap_route(self, receive, send, head, "/".join(rest[1:]))
             elif rest in (["blueprints"], ["services"]) or (rest and rest[0] == "services"):
                 allow = "GET" if rest == ["blueprints"] else (
-                    "GET, POST" if rest == ["services"] else "DELETE")
+                    "GET, POST" if rest == ["services"] else "PUT, DELETE")
                 await _not_allowed(send, method, allow)
             else:
                 raise EndpointNotFoundError(
@@ -226,10 +235,10 @@ class Management:
             raise ServiceError(
                 400, "POST /@host/services takes {\"sid\": ... | \"class\": ..., \"path\": ..., "
                 "\"config\": {...}}")
-        unknown = set(spec) - {"sid", "class", "path", "config"}
+        unknown = set(spec) - {"sid", "class", "path", "config", "state"}
         if unknown:
             raise ServiceError(400, f"unknown fields {', '.join(sorted(unknown))}; accepted: "
-                                    "sid, class, path, config")
+                                    "sid, class, path, config, state")
         config = spec.get("config") or {}
         if not isinstance(config, dict):
             raise ServiceError(400, "'config' must be a JSON object of config keys")
@@ -250,7 +259,10 @@ class Management:
                                     f"({existing.state.value}); choose another path or DELETE it")
         try:
             inst = await self.host.start_instance(
-                target, path=path, config=config, config_source="POST /@host/services")
+                target, path=path, config=config, config_source="POST /@host/services",
+                state=spec.get("state"))
+        except StateError as exc:
+            raise ServiceError(400, f"cannot start {path}: {exc}") from None
         except ConfigError as exc:
             raise _config_error(exc, f"cannot start {path}") from None
         except StartError as exc:

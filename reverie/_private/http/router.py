@@ -21,6 +21,7 @@ BUILTINS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "@blueprint"): ("@blueprint", "public"),
     ("GET", "@config"): ("@config", "internal"),
     ("PUT", "@config"): ("@config:put", "private"),
+    ("GET", "@state"): ("@state", "private"),
     ("DELETE", ""): ("@stop", "private"),
 }
 

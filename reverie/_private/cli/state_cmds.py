@@ -1,0 +1,135 @@
+"""Operating on service state: ``reverie state save|load``, ``reverie swap`` and
+``reverie migrate``, all through a host's private management API (API key from ``--key`` or
+``$REVERIE_API_KEY``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import fail
+
+__all__ = ["register"]
+
+_KEY_HELP = "API key of the host (default: $REVERIE_API_KEY)."
+
+
+def _request(method: str, url: str, key: str | None, body: Any = None,
+             timeout: float = 60.0) -> Any:
+    import httpx
+
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    try:
+        resp = httpx.request(method, url, json=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        fail(f"{method} {url}: {type(exc).__name__}: {exc}", code=1)
+    if resp.status_code >= 400:
+        from .ops_cmds import _problem
+
+        hint = ""
+        if resp.status_code in (401, 403):
+            hint = " (pass the host's API key with --key or $REVERIE_API_KEY)"
+        fail(f"{method} {url}: {_problem(resp.status_code, resp.content)}{hint}", code=1)
+    return resp.json()
+
+
+def _base(url: str) -> str:
+    return url.rstrip("/")
+
+
+def save_cmd(
+    url: Annotated[str, typer.Argument(help="The instance: http://HOST:PORT/<path>.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Write here instead of stdout.")] = None,
+    key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
+) -> None:
+    """Capture an instance's state (GET @state, taken between requests) as JSON."""
+    doc = _request("GET", f"{_base(url)}/@state", key or os.environ.get("REVERIE_API_KEY"))
+    text = json.dumps(doc, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"saved {doc.get('service')} state {doc.get('name')!r} version "
+                   f"{doc.get('version')} to {output}", err=True)
+
+
+def load_cmd(
+    url: Annotated[str, typer.Argument(help="The host: http://HOST:PORT.")],
+    file: Annotated[Path, typer.Argument(help="A state document ('reverie state save'); - for "
+                                              "stdin.")],
+    path: Annotated[str | None, typer.Option(help="Mount path (default: the service name).")
+                    ] = None,
+    cls: Annotated[str | None, typer.Option(
+        "--class", help="module:Class or service name (default: the captured service).")
+    ] = None,
+    sid: Annotated[str | None, typer.Option(help="Start the implementation bound to a SID.")
+                   ] = None,
+    config: Annotated[str | None, typer.Option(help="Config values, as a JSON object.")] = None,
+    key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
+) -> None:
+    """Start a new instance from a captured state (POST /@host/services with "state")."""
+    raw = sys.stdin.read() if str(file) == "-" else _read(file)
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        fail(f"{file} is not JSON: {exc}")
+    if not isinstance(doc, dict):
+        fail(f"{file} is not a state document (a JSON object)")
+    spec: dict[str, Any] = {"state": doc}
+    if sid:
+        spec["sid"] = sid
+    else:
+        spec["class"] = cls or str(doc.get("service", ""))
+    if path:
+        spec["path"] = path
+    if config:
+        try:
+            spec["config"] = json.loads(config)
+        except ValueError as exc:
+            fail(f"--config is not valid JSON: {exc}")
+    about = _request("POST", f"{_base(url)}/@host/services", key or os.environ.get(
+        "REVERIE_API_KEY"), spec)
+    typer.echo(json.dumps(about))
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+
+
+def swap_cmd(
+    url: Annotated[str, typer.Argument(help="The host: http://HOST:PORT.")],
+    path: Annotated[str, typer.Argument(help="Mount path of the instance to swap.")],
+    to: Annotated[str, typer.Option(help="The new implementation: module:Class, a registered "
+                                         "service name, or a SID.")],
+    config: Annotated[str | None, typer.Option(help="Config values, as a JSON object.")] = None,
+    key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
+) -> None:
+    """Swap the implementation behind a mounted instance live; its state moves over."""
+    body: dict[str, Any] = {"sid" if to.startswith("sid://") else "class": to}
+    if config:
+        try:
+            body["config"] = json.loads(config)
+        except ValueError as exc:
+            fail(f"--config is not valid JSON: {exc}")
+    about = _request("PUT", f"{_base(url)}/@host/services/{path.strip('/')}",
+                     key or os.environ.get("REVERIE_API_KEY"), body)
+    swapped = about.get("swapped", {})
+    typer.echo(f"{about.get('path')}: {swapped.get('from')} -> {swapped.get('to')} "
+               f"({about.get('class')}), {about.get('state')}")
+
+
+def register(app: typer.Typer) -> None:
+    state_app = typer.Typer(help="Capture and restore service state.", no_args_is_help=True)
+    state_app.command("save")(save_cmd)
+    state_app.command("load")(load_cmd)
+    app.add_typer(state_app, name="state")
+    app.command("swap")(swap_cmd)
