@@ -425,6 +425,7 @@ class Host:
         await self._stop_one(inst)
         inst.clients = {}
         inst.restore_from = state
+        inst.restarts += 1
         try:
             await self._bring_up(inst, config, config_source)
         except (StartError, ConfigError) as exc:

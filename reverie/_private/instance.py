@@ -71,6 +71,7 @@ class Instance:
         self.error: BaseException | None = None
         self.failed_in: str | None = None
         self.started_at: float | None = None
+        self.restarts = 0  # restarts in place (PUT @config, restart_instance)
         self.requests: Counter[str] = Counter()
         self.inflight = 0  # HTTP requests running now (the max_concurrent limit)
         self.linked = False

@@ -183,6 +183,9 @@ class Management:
             await self._docs(send, method, parts)
             return
         head = _Head(scope["headers"])
+        if parts[1:2] == ["dashboard"]:
+            await self._dashboard(send, method, parts, head)
+            return
         denied = self.app.access.check("private", head.auth)
         if denied is not None:
             await send_problem(send, AccessDeniedError(denied[1], status=denied[0]),
@@ -214,7 +217,7 @@ class Management:
             else:
                 raise EndpointNotFoundError(
                     f"the host has no route /{stripped}; it has /@host/blueprints, "
-                    f"/@host/services and /@host/services/<path>"
+                    f"/@host/services, /@host/services/<path> and /@host/dashboard"
                 )
         except CallError as err:
             await send_problem(send, err)
@@ -327,6 +330,39 @@ class Management:
         body, kind = found
         await send_bytes(send, 200, body, kind, [(b"cache-control", b"max-age=3600")])
 
+    async def _dashboard(self, send: Send, method: str, parts: list[str], head: _Head) -> None:
+        """``/@host/dashboard`` (the page), ``…/data`` (JSON), ``…/assets/<file>``: internal
+        access. A browser sends the key by HTTP Basic auth (any user name, the key as password;
+        it asks once, then sends it with every request of the page); tools send a Bearer key."""
+        denied = self.app.access.check("internal", _basic_as_bearer(head.auth))
+        if denied is not None:
+            await send_problem(send, AccessDeniedError(
+                f"the dashboard is internal: {denied[1]} (a browser asks for it: any user name, "
+                f"the key as password)", status=denied[0]),
+                [(b"www-authenticate", b'Basic realm="Reverie dashboard", charset="UTF-8"')]
+                if denied[0] == 401 else None)
+            return
+        if method not in ("GET", "HEAD"):
+            await _not_allowed(send, method, "GET, HEAD")
+            return
+        rest = parts[2:]
+        if not rest:
+            found = asset("dashboard.html")
+        elif rest == ["data"]:
+            from .dashboard import dashboard_data
+
+            await send_json(send, dashboard_data(self.host))
+            return
+        else:
+            found = asset(rest[1]) if len(rest) == 2 and rest[0] == "assets" else None
+        if found is None:
+            await send_problem(send, EndpointNotFoundError(
+                f"/{'/'.join(parts)} is not part of the dashboard; it has /@host/dashboard, "
+                f"/@host/dashboard/data and /@host/dashboard/assets/<file>"))
+            return
+        body, kind = found
+        await send_bytes(send, 200, body, kind, [(b"cache-control", b"no-cache")])
+
     # -- OpenAPI -----------------------------------------------------------------------------------
 
     def title(self) -> str:
@@ -360,9 +396,28 @@ class Management:
                 from ..codec import json_decode
                 from ..openapi30 import downgrade_to_30
 
-                self._openapi30 = json_encode(downgrade_to_30(json_decode(self._openapi[1])))
+                old = downgrade_to_30(json_decode(self._openapi[1]))
+                for ops in old.get("paths", {}).values():  # the access level, seen in the list
+                    for op in ops.values():
+                        access = op.get("x-reverie-access", "public")
+                        op["summary"] = f"{op.get('summary', '')} [{access}]"
+                self._openapi30 = json_encode(old)
             return self._openapi30
         return self._openapi[1]
+
+
+def _basic_as_bearer(auth: bytes | None) -> bytes | None:
+    """``Basic base64(user:key)`` as ``Bearer key``; anything else unchanged."""
+    if auth is None or auth[:6].lower() != b"basic ":
+        return auth
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(auth[6:].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return auth
+    return b"Bearer " + decoded.partition(b":")[2]
 
 
 def _version(instances: list[Instance]) -> str:

@@ -1,0 +1,103 @@
+"""``/@host/dashboard``: the live graph page, and ``/@host/dashboard/data``, the JSON it polls.
+
+The data is the host's graph as it runs: every service (local instances, and the dependencies
+reached over a wire, shown as remote), every dependency edge with its call counters and latency
+histogram (``edges.EdgeStats``), each instance's state, restarts and uptime, its config with the
+layer that set each value (secrets masked), and its blueprint. The page (``assets/dashboard.*``)
+computes rates and percentiles between two polls, so the host keeps only counters.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..config import MASK
+from ..edges import BOUNDS
+
+if TYPE_CHECKING:
+    from ..host import Host
+    from ..instance import Instance
+
+__all__ = ["dashboard_data"]
+
+
+def _config(inst: Instance) -> list[dict[str, Any]]:
+    out = []
+    for key, rv in (inst.config or {}).items():
+        out.append({"key": key, "value": MASK if rv.secret else rv.value,
+                    "source": rv.source, "secret": rv.secret})
+    return out
+
+
+def _transport_of(client: Any) -> str:
+    transport = getattr(client, "transport", None)
+    describe = getattr(transport, "describe", None)
+    return str(describe()) if callable(describe) else "-"
+
+
+def dashboard_data(host: Host) -> dict[str, Any]:
+    """A JSON-ready snapshot of the host's graph, instances and edge counters."""
+    from ..blueprint import blueprint
+    from ..declare import get_meta
+
+    node = socket.gethostname()
+    services: dict[str, dict[str, Any]] = {}
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for inst in list(host.instances.values()):
+        name = inst.meta.name
+        services[name] = {
+            "name": name, "path": inst.path, "class": inst.meta.qualname,
+            "sids": list(inst.meta.sids), "state": inst.state.value, "where": "local",
+            "process": os.getpid(), "node": node, "uptime": round(inst.uptime(), 3),
+            "restarts": inst.restarts, "requests": dict(inst.requests),
+            "error": None if inst.error is None else f"{type(inst.error).__name__}: "
+                                                     f"{inst.error}",
+            "config": _config(inst), "blueprint": blueprint(inst.cls).to_dict(),
+        }
+        for edge in inst.edges:
+            if edge.target is None:
+                continue
+            callee = get_meta(edge.target).name if edge.stand_in is None else \
+                type(edge.stand_in).__name__
+            edges[(name, callee)] = {
+                "from": name, "to": callee, "attribute": edge.attribute,
+                "transport": _transport_of(inst.clients.get(edge.attribute)),
+                "calls": 0, "ok": 0, "errors": 0, "in_flight": 0, "items": 0,
+                "buckets": [0] * (len(BOUNDS) + 1), "timed": 0, "endpoints": [],
+            }
+    for inst in list(host.instances.values()):
+        for edge in inst.edges:
+            if edge.target is None or edge.stand_in is not None:
+                continue
+            meta = get_meta(edge.target)
+            if meta.name not in services:
+                client = inst.clients.get(edge.attribute)
+                services[meta.name] = {
+                    "name": meta.name, "path": None, "class": meta.qualname,
+                    "sids": list(meta.sids), "state": "remote",
+                    "where": _transport_of(client), "process": None, "node": None,
+                    "uptime": None, "restarts": None, "requests": {}, "error": None,
+                    "config": [], "blueprint": blueprint(edge.target).to_dict(),
+                }
+    stats = getattr(host, "edges", None)
+    for st in stats if stats is not None else ():
+        row = edges.get((st.caller, st.callee))
+        if row is None:
+            row = edges[(st.caller, st.callee)] = {
+                "from": st.caller, "to": st.callee, "attribute": None,
+                "transport": st.transport, "calls": 0, "ok": 0, "errors": 0, "in_flight": 0,
+                "items": 0, "buckets": [0] * (len(BOUNDS) + 1), "timed": 0, "endpoints": [],
+            }
+        snap = st.snapshot()
+        for key in ("calls", "ok", "errors", "in_flight", "items", "timed"):
+            row[key] += snap[key]
+        row["buckets"] = [a + b for a, b in zip(row["buckets"], snap["buckets"], strict=True)]
+        row["endpoints"].append(snap)
+    return {
+        "host": host.name, "node": node, "process": os.getpid(), "time": time.time(),
+        "bounds": list(BOUNDS), "services": list(services.values()),
+        "edges": list(edges.values()),
+    }
