@@ -369,6 +369,7 @@ def test_text_tree_without_a_registry_shows_sids() -> None:
     assert text.splitlines() == [
         "Frontend (tests.svc_declare:Frontend)",
         f"├── worker -> Worker (tests.svc_declare:Worker) [{svc.WORKER_SID}, {svc.WORKER_V2_SID}]",
+        "│   └── feed.uri -> URI Worker.feed.uri (optional; config key; default local://feed)",
         f"├── worker_v2 -> {svc.WORKER_V2_SID}",
         f"├── cache -> {svc.CACHE_SID} (optional)",
         f"└── missing -> {svc.MISSING_SID} (optional)",
@@ -384,10 +385,10 @@ def _registry() -> Registry:
 
 def test_text_tree_resolves_sids_through_a_registry() -> None:
     lines = render_text(walk(svc.Frontend, _registry())).splitlines()
-    assert lines[2].startswith("├── worker_v2 -> Worker (tests.svc_declare:Worker)")
-    assert lines[3].startswith("├── cache -> Cache (tests.svc_declare:Cache)")
-    assert lines[3].endswith("(optional)")
-    assert lines[4] == f"└── missing -> {svc.MISSING_SID} (optional; not registered)"
+    assert lines[3].startswith("├── worker_v2 -> Worker (tests.svc_declare:Worker)")
+    assert lines[4].startswith("├── cache -> Cache (tests.svc_declare:Cache)")
+    assert lines[4].endswith("(optional)")
+    assert lines[5] == f"└── missing -> {svc.MISSING_SID} (optional; not registered)"
 
 
 def test_cycles_and_repeats_are_marked() -> None:
@@ -432,11 +433,13 @@ def test_mermaid() -> None:
         '    n0["Frontend"]',
         '    n1["Worker"]',
         "    n0 -->|worker| n1",
+        '    n2(["URI Worker.feed.uri (config key; default local://feed)"])',
+        "    n1 -.->|feed.uri| n2",
         "    n0 -->|worker_v2| n1",
-        '    n2["Cache"]',
-        "    n0 -.->|cache| n2",
-        f'    n3(["{svc.MISSING_SID} (not registered)"])',
-        "    n0 -.->|missing| n3",
+        '    n3["Cache"]',
+        "    n0 -.->|cache| n3",
+        f'    n4(["{svc.MISSING_SID} (not registered)"])',
+        "    n0 -.->|missing| n4",
     ]
     cycle = render_mermaid(walk(svc.CycleA, _registry())).splitlines()
     assert cycle[-2:] == ["    n0 -->|other| n1", "    n1 -->|back| n0"]

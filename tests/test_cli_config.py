@@ -139,7 +139,7 @@ def test_deployment_checked_against_graph(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "2 problems in the deployment file" in proc.stderr
     assert "section 'Workr' names no service of this graph; did you mean 'Worker'?" in proc.stderr
-    assert f"Worker.batch (from {path}:4): expected int, got 'many'" in proc.stderr
+    assert f"Worker.batch (from {path}:4): expected int, got str 'many'" in proc.stderr
 
 
 def test_usage_errors() -> None:

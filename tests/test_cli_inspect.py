@@ -94,8 +94,12 @@ def test_graph_text_tree_resolves_sids_from_the_entry_module() -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "Frontend (tests.svc_declare:Frontend)"
-    assert lines[2].startswith("├── worker_v2 -> Worker (tests.svc_declare:Worker)")
-    assert lines[4] == f"└── missing -> {svc.MISSING_SID} (optional; not registered)"
+    # a URI config key names a service too: it is an edge of the graph
+    assert lines[2] == (
+        "│   └── feed.uri -> URI Worker.feed.uri (optional; config key; default local://feed)"
+    )
+    assert lines[3].startswith("├── worker_v2 -> Worker (tests.svc_declare:Worker)")
+    assert lines[5] == f"└── missing -> {svc.MISSING_SID} (optional; not registered)"
 
 
 def test_graph_mermaid() -> None:

@@ -176,7 +176,7 @@ def test_env_models_and_optional() -> None:
 def test_env_bad_value_names_service_key_var_type_value() -> None:
     err = error(Worker, env={**MODEL, "REVERIE_WORKER__BATCH": "lots"})
     assert str(err).startswith(
-        "Worker.batch (from env REVERIE_WORKER__BATCH): expected int, got 'lots'"
+        "Worker.batch (from env REVERIE_WORKER__BATCH): expected int, got str 'lots'"
     )
     assert (err.service, err.key, err.source) == ("Worker", "batch", "env REVERIE_WORKER__BATCH")
     assert (err.expected, err.value) == ("int", "lots")
@@ -185,7 +185,7 @@ def test_env_bad_value_names_service_key_var_type_value() -> None:
 
 def test_env_bad_json() -> None:
     err = error(Worker, env={**MODEL, "REVERIE_WORKER__TAGS": "[a, b"})
-    assert "expected list[str], got '[a, b'" in str(err)
+    assert "expected list[str], got str '[a, b'" in str(err)
     assert "does not parse as JSON" in str(err)
     err = error(Typed, env={"REVERIE_TYPED__WINDOW": "1-2"})
     assert "lists, mappings and models are written as JSON" in str(err)
@@ -194,7 +194,7 @@ def test_env_bad_json() -> None:
 def test_env_json_of_wrong_shape_names_the_item() -> None:
     err = error(Worker, env={**MODEL, "REVERIE_WORKER__TAGS": "[1, 2]"})
     assert "expected list[str]" in str(err)
-    assert "(at [0]: expected str, got 1)" in str(err)
+    assert "(at [0]: expected str, got int 1)" in str(err)
 
 
 def test_env_typo_did_you_mean() -> None:
@@ -215,7 +215,7 @@ def test_env_for_other_services_ignored() -> None:
 def test_file_values_validated_strictly() -> None:
     err = error(Frontend, 'Frontend:\n  port: "8000"\n')
     assert isinstance(err, DeploymentError)
-    assert str(err).startswith("Frontend.port (from deploy.yaml:2): expected int, got '8000'")
+    assert str(err).startswith("Frontend.port (from deploy.yaml:2): expected int, got str '8000'")
     assert (err.service, err.key, err.file, err.line) == ("Frontend", "port", "deploy.yaml", 2)
 
 
@@ -251,12 +251,16 @@ def test_unknown_key_in_section_during_resolution() -> None:
 
 def test_decorator_value_of_wrong_type() -> None:
     err = error(BadDecorator)
-    assert str(err) == "BadDecorator.port (from @service(config=...)): expected int, got 'eighty'"
+    assert str(err) == (
+        "BadDecorator.port (from @service(config=...)): expected int, got str 'eighty'"
+    )
 
 
 def test_class_default_of_wrong_type() -> None:
     err = error(BadDefault)
-    assert str(err).startswith("BadDefault.port (from class default): expected int, got 'eighty'")
+    assert str(err).startswith(
+        "BadDefault.port (from class default): expected int, got str 'eighty'"
+    )
     assert "fix the default in config(...)" in str(err)
     # a higher layer hides the bad default
     assert resolve(BadDefault, env={"REVERIE_BADDEFAULT__PORT": "80"})["port"].value == 80
@@ -264,7 +268,7 @@ def test_class_default_of_wrong_type() -> None:
 
 def test_override_of_wrong_type_and_unknown_override() -> None:
     err = error(Frontend, overrides={"port": "x"}, overrides_source="run_graph(config=...)")
-    assert str(err) == "Frontend.port (from run_graph(config=...)): expected int, got 'x'"
+    assert str(err) == "Frontend.port (from run_graph(config=...)): expected int, got str 'x'"
     err = error(Frontend, overrides={"prot": 1}, overrides_source="run_graph(config=...)")
     assert str(err) == (
         "Frontend.prot (from run_graph(config=...)): unknown config key; did you mean 'port'?; "
@@ -289,8 +293,10 @@ def test_all_problems_of_a_service_in_one_error() -> None:
     assert err.service == "Worker"
     assert "JSON" not in msg  # no JSON hint for a bool
     assert "Worker.model_path: required config key is not set" in msg
-    assert "Worker.batch (from deploy.yaml:2): expected int, got 'x'" in msg
-    assert "Worker.verbose (from env REVERIE_WORKER__VERBOSE): expected bool, got 'maybe'" in msg
+    assert "Worker.batch (from deploy.yaml:2): expected int, got str 'x'" in msg
+    assert (
+        "Worker.verbose (from env REVERIE_WORKER__VERBOSE): expected bool, got str 'maybe'" in msg
+    )
 
 
 # -- secrets -------------------------------------------------------------------------------------
@@ -303,7 +309,7 @@ def test_secrets_masked_in_display_repr_and_errors() -> None:
     assert "hunter2" not in repr(rc)
     assert "hunter2" not in format_config(rc)
     err = error(Typed, env={"REVERIE_TYPED__PIN": "12x4"})
-    assert "expected int, got '****'" in str(err)
+    assert "expected int, got str '****'" in str(err)
     assert "12x4" not in str(err) and err.value == "****"
     err = error(Typed, "Typed:\n  pin: [9876]\n")
     assert "9876" not in str(err)

@@ -709,7 +709,7 @@ def test_one_method_can_be_an_endpoint_and_a_feature() -> None:
     @service
     class S:
         @endpoint()
-        @feature("POST:run")
+        @feature("POST:do")
         async def run(self, r: Req) -> Req:
             return r
 

@@ -295,7 +295,7 @@ def test_wrong_type_names_file_line_service_key_type_value() -> None:
     with pytest.raises(DeploymentError) as info:
         check_deployment(dep, graph(), SIDS)
     err = info.value
-    assert str(err).startswith("Worker.batch (from deploy.yaml:3): expected int, got 'lots'")
+    assert str(err).startswith("Worker.batch (from deploy.yaml:3): expected int, got str 'lots'")
     assert (err.file, err.line, err.service, err.key) == ("deploy.yaml", 3, "Worker", "batch")
     assert (err.expected, err.value) == ("int", "lots")
 

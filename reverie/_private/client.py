@@ -14,7 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import CallError, DeadlineExceededError, EndpointNotFoundError
+from reverie.errors import (
+    CallError,
+    DeadlineExceededError,
+    EndpointNotFoundError,
+    ValidationError,
+)
 
 from .context import CURRENT, RequestContext, new_context
 from .declare import REQUIRED, EndpointMeta, ServiceMeta
@@ -40,6 +45,26 @@ def _stamp(err: CallError, meta: ServiceMeta, ep: EndpointMeta, ctx: RequestCont
         err.request_id = ctx.request_id
 
 
+def _result_check(meta: ServiceMeta, ep: EndpointMeta) -> Any:
+    """Convert a wire result to the declared type; a mismatch names the endpoint and the field
+    and says it is the result (not an argument) that is wrong."""
+    validate = ep.response_info.validate
+    what = "stream item" if ep.streaming else "result"
+
+    def convert(value: Any) -> Any:
+        try:
+            return validate(value)
+        except ValidationError as err:
+            text = str(err).removeprefix("invalid argument: ")
+            raise ValidationError(
+                f"invalid {what}: {text} (the handler returned something that does not match "
+                f"its declared {ep.response_info.name})",
+                details=err.details, service=meta.name, endpoint=ep.name,
+            ) from None
+
+    return convert
+
+
 class _Caller:
     """The callable behind ``client.<endpoint>``; one per endpoint, built at link time."""
 
@@ -52,7 +77,7 @@ class _Caller:
         info = ep.request_info
         self._check = None if info.is_any else info.validate
         rinfo = ep.response_info
-        self._convert = rinfo.validate if transport.wire and not rinfo.is_any else None
+        self._convert = _result_check(meta, ep) if transport.wire and not rinfo.is_any else None
 
     def _request(self, request: Any, fields: dict[str, Any] | None = None) -> Any:
         ep = self._ep

@@ -174,17 +174,41 @@ class ServiceArgs:
 # -- validation -----------------------------------------------------------------------------------
 
 
+def _got(value: Any, secret: bool, limit: int = 80) -> str:
+    """What a wrong value was, type first: ``str '5'``, ``int 5``, ``list [1, 2]``."""
+    kind = "null" if value is None else type(value).__name__
+    if secret:
+        return f"{kind} '{MASK}'"
+    if value is None:
+        return kind
+    return f"{kind} {show_value(value, limit)!r}" if isinstance(value, str) else (
+        f"{kind} {show_value(value, limit)}"
+    )
+
+
 def _problem(ck: ConfigKey, value: Any, exc: ValidationError) -> str:
-    """``expected int, got 'abc'``, with the nested place for containers; secrets masked."""
-    shown = MASK if ck.secret else show_value(value)
+    """``expected int, got str 'abc'``, with the nested place for containers; secrets masked."""
     detail = ""
     details = exc.details if isinstance(exc.details, list) else []
     if details and details[0].get("loc"):
         d = details[0]
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in d["loc"]).lstrip(".")
-        inner = MASK if ck.secret else show_value(d.get("input"), 40)
+        inside = (
+            _inner(value, d["loc"]) if isinstance(value, (dict, list, tuple)) else d.get("input")
+        )
+        inner = _got(inside, ck.secret, 40)
         detail = f" (at {where}: expected {d.get('expected') or d.get('msg')}, got {inner})"
-    return f"expected {ck.info.name}, got {shown!r}{detail}"
+    return f"expected {ck.info.name}, got {_got(value, ck.secret)}{detail}"
+
+
+def _inner(value: Any, loc: list[Any]) -> Any:
+    """The value at ``loc`` inside ``value`` (the error's copy of it may be a repr)."""
+    for key in loc:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
 def _bad(
@@ -227,8 +251,50 @@ def _from_file(meta: ServiceMeta, ck: ConfigKey, sv: Sourced) -> Any:
         raise err from None
 
 
+URI_SCHEMES = ("http", "https", "local", "nats")
+
+
+def uri_problem(value: Any) -> str | None:
+    """Why ``value`` is not a service URI (``http://host:port/path``, ``local://Feed``), or None."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(value))
+    if parts.scheme not in URI_SCHEMES or not parts.netloc:
+        return (
+            f"expected a URI such as 'http://127.0.0.1:8000/Feed' or 'local://Feed' "
+            f"(scheme {', '.join(URI_SCHEMES)}), got {_got(value, False)}"
+        )
+    return None
+
+
+def _check_uri(meta: ServiceMeta, ck: ConfigKey, value: Any, source: str) -> None:
+    problem = uri_problem(value)
+    if problem is not None:
+        raise ConfigError(
+            problem, service=meta.name, key=ck.name, source=source, expected="URI",
+            value=MASK if ck.secret else value,
+            fix=f"give {ck.name} the URL of the service it names",
+        )
+
+
+def _from_file_checked(meta: ServiceMeta, ck: ConfigKey, sv: Sourced) -> Any:
+    value = _from_file(meta, ck, sv)
+    if ck.uri:
+        problem = uri_problem(value)
+        if problem is not None:
+            err = DeploymentError(
+                problem, file=sv.file or None, line=sv.line or None, key=f"{meta.name}.{ck.name}",
+                fix=f"give {ck.name} the URL of the service it names",
+            )
+            err.service, err.key = meta.name, ck.name
+            raise err
+    return value
+
+
 #: Public name, used by ``check_deployment``.
-validate_file_value = _from_file
+validate_file_value = _from_file_checked
 
 
 def _from_env(meta: ServiceMeta, ck: ConfigKey, var: str, text: str) -> Any:
@@ -364,6 +430,8 @@ def _resolve(
                     service=meta.name, key=name, fix=_how_to_set(meta, ck),
                 ))
                 continue
+            if ck.uri:
+                _check_uri(meta, ck, value, source)
         except ConfigError as exc:
             problems.append(exc)
             continue

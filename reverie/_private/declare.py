@@ -253,6 +253,24 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
             )
         seen[key] = feat.method
 
+    for feat in features:
+        b = feat.binding
+        if b.verb not in ("POST", "*") or b.catch_all or any(
+            s.kind != "const" or s.optional for s in b.segments
+        ):
+            continue
+        path = "/".join(s.value for s in b.segments)
+        hidden = endpoints.get(path)
+        if hidden is not None:
+            raise MarkupError(
+                f"feature {b} of {feat.method} and endpoint {hidden.name!r} of {hidden.method} "
+                f"both answer POST /{path}; one would hide the other",
+                service=name,
+                member=feat.method,
+                fix=f"bind the feature elsewhere (e.g. '{b.verb}:{path}-http') or rename the "
+                f"endpoint with @endpoint(name=...)",
+            )
+
     try:
         required = [
             p.name

@@ -32,6 +32,7 @@ class GraphNode:
     optional: bool = False
     note: str = ""
     children: list[GraphNode] = field(default_factory=list)
+    uri: bool = False  # a URI config key (reached by URL), not a depends() edge
 
     @property
     def key(self) -> str:
@@ -53,6 +54,14 @@ def walk(entry: type, registry: Registry | None = None) -> GraphNode:
             node.note = "see above" if meta.dependencies else ""
             return node
         expanded.add(node.key)
+        for key in meta.config_keys.values():
+            if key.uri:  # a URI config key names a service too: an edge, reached by URL
+                default = None if key.required else key.default
+                node.children.append(GraphNode(
+                    f"URI {meta.name}.{key.name}", None, [], key.name, not key.required,
+                    f"config key; default {default}" if default else "config key, set per "
+                    "deployment", uri=True,
+                ))
         for attr, dep in meta.dependencies.items():
             target = dep.target
             if isinstance(target, str):

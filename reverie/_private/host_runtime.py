@@ -119,7 +119,6 @@ async def attach_runtime(
 
     ``dependency_timeout`` bounds the wait for a required remote dependency's first instance.
     """
-    from .blueprint import blueprint
     from .transports.nats import NatsTransport
 
     served: dict[str, list[Served]] = {}
@@ -132,7 +131,7 @@ async def attach_runtime(
         ns, comp = runtime_address(host, meta)
         component = runtime.namespace(ns).component(comp)
         component.describe(version=meta.version, description=meta.description.split("\n")[0])
-        await runtime.put_blueprint(ns, comp, blueprint(inst.cls).to_json(indent=None))
+        await runtime.put_blueprint(ns, comp, inst.blueprint().to_json(indent=None))
         mine = served.setdefault(inst.path, [])
         for ep in meta.endpoints.values():
             mine.append(

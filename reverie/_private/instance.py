@@ -120,12 +120,30 @@ class Instance:
             if inspect.isawaitable(result):
                 await result
 
+    def namespace(self) -> str:
+        """The runtime namespace: the deployment's ``runtime:`` section, else the markup's."""
+        from .host_runtime import runtime_address
+
+        return runtime_address(self.host, self.meta)[0]
+
+    def blueprint(self) -> Any:
+        """The class's blueprint with the namespace this instance really runs in."""
+        from .blueprint import blueprint
+
+        bp = blueprint(self.cls)
+        ns = self.namespace()
+        if ns == bp.namespace:
+            return bp
+        import msgspec
+
+        return msgspec.structs.replace(bp, namespace=ns)
+
     def about(self) -> dict[str, Any]:
         """What ``GET @about`` and ``reverie ls`` show."""
         return {
             "name": self.meta.name,
             "path": self.path,
-            "namespace": self.meta.namespace,
+            "namespace": self.namespace(),
             "sids": list(self.meta.sids),
             "class": self.meta.qualname,
             "state": self.state.value,

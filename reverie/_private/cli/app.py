@@ -15,6 +15,14 @@ COMMAND_MODULES = [
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from reverie import __version__
+
+        typer.echo(f"reverie {__version__}")
+        raise typer.Exit()
+
+
 def build_app() -> typer.Typer:
     app = typer.Typer(
         name="reverie",
@@ -23,6 +31,15 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    @app.callback()
+    def main(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True,
+            help="Print Reverie's version and exit.",
+        ),
+    ) -> None:
+        """Reverie: run services written once as plain Python classes."""
+
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
     return app

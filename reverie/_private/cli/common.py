@@ -11,6 +11,8 @@ import typer
 
 from reverie.errors import ReverieError
 
+from ..suggest import services_hint, target_hint
+
 __all__ = ["fail", "load_target"]
 
 
@@ -22,8 +24,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def load_target(spec: str) -> Any:
     """Import ``MODULE:ATTR`` (the current directory is importable, as with ``python -m``)."""
-    if ":" not in spec:
-        fail(f"{spec!r} is not MODULE:CLASS (for example 'examples.hello.graph:Frontend')")
+    if ":" not in spec or spec.partition(":")[0].endswith(".py"):
+        fail(
+            f"{spec!r} is not MODULE:CLASS (for example 'examples.hello.graph:Frontend')"
+            + target_hint(spec)
+        )
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -38,5 +43,6 @@ def load_target(spec: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            fail(f"module {module_name!r} has no attribute {attr!r}")
+            fail(f"module {module_name!r} has no attribute {attr!r}" + services_hint(module, attr))
     return obj
+

@@ -113,6 +113,8 @@ def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list
 
     def visit(node: GraphNode, parent: str | None) -> None:
         sids.update(node.sids)
+        if node.uri:
+            return
         if node.ref is None or node.note == "not a service":
             if node.ref is None:
                 why = node.note if node.note and node.note != "not registered" else (

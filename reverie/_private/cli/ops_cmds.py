@@ -91,6 +91,33 @@ def _split_nats(target: str) -> tuple[str, str, str]:
     return url, ns, comp
 
 
+def _check_registered(
+    target: str, known: list[dict[str, Any]], ns: str, comp: str, endpoint: str
+) -> None:
+    """Fail at once, from the registrations, when nothing serves ``ns/comp`` (or its endpoint),
+    rather than waiting for an instance that is not coming. An empty bucket may mean the graph
+    is still starting, so the caller waits then."""
+    from reverie._private.suggest import did_you_mean
+
+    here = {f"{r.get('namespace')}/{r.get('component')}" for r in known}
+    if f"{ns}/{comp}" not in here:
+        fail(
+            f"{target}: nothing is registered as {ns}/{comp}{did_you_mean(f'{ns}/{comp}', here)}; "
+            f"registered: {', '.join(sorted(here))}",
+            code=1,
+        )
+    eps = sorted({
+        str(r.get("endpoint")) for r in known
+        if r.get("namespace") == ns and r.get("component") == comp
+    })
+    if endpoint not in eps:
+        fail(
+            f"{ns}/{comp} has no endpoint {endpoint!r}{did_you_mean(endpoint, eps)}; "
+            f"endpoints: {', '.join(eps)}",
+            code=1,
+        )
+
+
 async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> int:
     from reverie._private.context import new_context
     from reverie._private.runtime import DistributedRuntime
@@ -102,6 +129,9 @@ async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> i
     except ReverieError as exc:
         fail(str(exc), code=1)
     try:
+        known = await rt.registrations()
+        if known:
+            _check_registered(target, known, ns, comp, endpoint)
         client = rt.namespace(ns).component(comp).endpoint(endpoint).client()
         try:
             await client.wait_for_instances(1, timeout=min(timeout, 10.0))

@@ -29,7 +29,9 @@ def _load(target: str) -> type:
     except ReverieError as exc:
         fail(str(exc))
     except ModuleNotFoundError as exc:
-        fail(f"cannot import {target.partition(':')[0]!r}: {exc}")
+        from reverie._private.suggest import target_hint
+
+        fail(f"cannot import {target.partition(':')[0]!r}: {exc}" + target_hint(target))
     except Exception as exc:
         fail(f"importing {target.partition(':')[0]} failed: {type(exc).__name__}: {exc}")
 
@@ -67,7 +69,8 @@ def serve_cmd(
         "--processes", help="Run every service in its own process(es), joined over NATS.")
     ] = False,
     host: Annotated[str, typer.Option(help="HTTP listen address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port of the entry service.")] = 8000,
+    port: Annotated[int, typer.Option(
+        help="HTTP port of the entry service (0: any free port).")] = 8000,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the plan (processes, env, CPUs/GPUs, ports) and exit.")
     ] = False,
@@ -111,6 +114,8 @@ def serve_cmd(
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(f"--log-level {log_level!r}: use debug, info, warning or error")
     log_level = log_level.lower()
+    if not 0 <= port <= 65535:
+        fail(f"--port {port}: a port is a number from 0 to 65535 (0: any free port)")
     if reload and not dry_run:
         from reverie._private.serve.reload import run_with_reload
 

@@ -66,9 +66,7 @@ class Management:
         if name == "@about":
             await send_json(send, inst.about())
         elif name == "@blueprint":
-            from ..blueprint import blueprint
-
-            await send_json(send, blueprint(inst.cls).to_dict())
+            await send_json(send, inst.blueprint().to_dict())
         elif name == "@config":
             await send_json(send, _shown(inst.config))
         elif name == "@config:put":

@@ -28,6 +28,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except OverflowError:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: a port is a number from 0 to 65535", key="port",
+            source="--port", fix="choose a port from 1024 to 65535 with --port (0: any free one)",
+        ) from None
     except OSError as exc:
         sock.close()
         raise ConfigError(

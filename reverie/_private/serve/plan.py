@@ -267,6 +267,27 @@ def _check_by_markup(entry: type, deployment: Deployment) -> None:
     check_deployment(deployment, {m.name: m for m in metas.values()}, sids)
 
 
+def _resolve_config(metas: Any, deployment: Deployment | None) -> None:
+    """Resolve every service's config as ``serve`` will (file, environment, defaults), so the
+    plan (and ``--dry-run``) fails on the same errors; ``ServiceArgs: env`` counts as the
+    environment of the service's process."""
+    from ..config import resolve_config
+
+    problems: list[ConfigError] = []
+    for meta in metas:
+        env = dict(os.environ)
+        env.update({k: str(v.value) for k, v in resolve_service_args(meta, deployment).env.items()})
+        try:
+            resolve_config(meta, deployment=deployment, env=env)
+        except ConfigError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{len(problems)} services have config problems:\n{lines}")
+
+
 def build_plan(
     target: str,
     entry: type,
@@ -301,6 +322,7 @@ def build_plan(
     metas = {get_meta(c).name: get_meta(c) for c in graph.order}
     if deployment is not None:
         check_deployment(deployment, metas, _known_sids(graph))
+    _resolve_config(metas.values(), deployment)
     required = _required(graph)
     services: list[ServicePlan] = []
     for cls in graph.order:

@@ -175,16 +175,16 @@ def _over(what: str, unit: str, reqs: list[WorkerRequest], amount: Any, total: f
         if amount(r):
             by_service.setdefault(r.service, []).append(r)
     parts = []
-    first_src = ""
     for svc, rs in by_service.items():
         each = amount(rs[0])
         parts.append(f"{svc} {len(rs)} worker(s) x {unit} {_fmt(each)}")
-        first_src = first_src or getattr(rs[0], f"{what}_source")
     biggest = max(by_service, key=lambda s: sum(amount(r) for r in by_service[s]))
+    # The line that set the named service's amount, not the first service's.
+    cited = getattr(by_service[biggest][0], f"{what}_source")
     return ConfigError(
         f"the plan needs {_fmt(total)} {unit.upper()}s ({'; '.join(parts)}) but the machine has "
         f"{_fmt(have)} ({source})",
-        service=biggest, key=f"resources.{unit}", source=first_src or None,
+        service=biggest, key=f"resources.{unit}", source=cited or None,
         fix=f"lower workers or resources.{unit} in the deployment file, or state the machine's "
         f"{unit.upper()}s with --{unit}s N if detection is wrong",
     )

@@ -96,8 +96,11 @@ def load_entry(target: str, sys_path: list[str] | None = None) -> type:
             try:
                 obj = getattr(obj, part)
             except AttributeError:
+                from ..suggest import services_hint
+
                 raise ConfigError(
-                    f"module {module_name!r} has no attribute {attr!r}", key=target,
+                    f"module {module_name!r} has no attribute {attr!r}"
+                    + services_hint(module, attr), key=target,
                     fix="check the class name after ':'",
                 ) from None
     if not is_service(obj):
