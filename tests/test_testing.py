@@ -84,7 +84,7 @@ async def test_serialize_mode_catches_code_that_only_works_co_located() -> None:
     async with run_graph(Front) as g:  # serialize=True is the default in tests
         assert await g.call("Front", "shared_mutation") == []
         with pytest.raises(
-            RemoteError, match=r"Worker.leak: cannot serialise a object value.*\[TypeError\]"
+            RemoteError, match=r"Worker.leak: cannot serialise a value of type object.*\[TypeError"
         ):
             await g.call(Worker, "leak")
 

@@ -185,7 +185,7 @@ def test_to_builtins() -> None:
 def test_to_builtins_of_an_unsupported_value() -> None:
     with pytest.raises(TypeError) as info:
         to_builtins(object())
-    assert "cannot serialise a object value; what crosses a transport must be plain data" in (
+    assert "cannot serialise a value of type object; what crosses a transport must be" in (
         str(info.value)
     )
 

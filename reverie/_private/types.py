@@ -279,8 +279,8 @@ def _enc_hook(obj: Any) -> Any:
     if hasattr(obj, "model_dump") and _is_pydantic_model(type(obj)):
         return obj.model_dump(mode="json")
     raise TypeError(
-        f"cannot serialise a {type(obj).__name__} value; what crosses a transport must be plain "
-        f"data, a pydantic model, dataclass, TypedDict or msgspec Struct"
+        f"cannot serialise a value of type {type(obj).__qualname__}; what crosses a transport "
+        f"must be plain data, a pydantic model, dataclass, TypedDict or msgspec Struct"
     )
 
 

@@ -125,11 +125,16 @@ async def test_an_unserializable_result_is_a_problem_body_naming_the_type() -> N
             HttpServer(host, port=0, api_key="k" * 24) as server,
             httpx.AsyncClient(base_url=server.url, timeout=10) as http,
         ):
-            for r in (await http.post("/Bad/opaque"), await http.get("/Bad/opaque")):
+            answers = {
+                "opaque cannot be sent as JSON (object)": await http.post("/Bad/opaque"),
+                "opaque_feature cannot be sent as JSON (dict)": await http.get("/Bad/opaque"),
+            }
+            for what, r in answers.items():
                 assert r.status_code == 500
                 assert r.headers["content-type"] == "application/problem+json"
                 assert r.json()["message"].startswith(
-                    "the handler's result cannot be sent as JSON: cannot serialise a object value"
+                    f"the result of Bad.{what}: cannot serialise a value "
+                    f"of type object; what crosses a transport must be plain data"
                 )
     finally:
         await host.stop()
