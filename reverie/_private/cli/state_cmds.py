@@ -133,3 +133,71 @@ def register(app: typer.Typer) -> None:
     state_app.command("load")(load_cmd)
     app.add_typer(state_app, name="state")
     app.command("swap")(swap_cmd)
+    app.command("migrate")(migrate_cmd)
+
+
+def migrate_cmd(
+    target: Annotated[str, typer.Argument(
+        help="nats://HOST:PORT#<namespace>/<component>: the instance to move.")],
+    to: Annotated[str, typer.Option(help="The destination process: a runtime instance id, "
+                                         "pid:<PID>, or <namespace>/<component> of a service "
+                                         "it runs (see 'reverie ls nats://...').")],
+    source: Annotated[str | None, typer.Option(
+        "--from", help="The source instance id, when several processes serve the component.")
+    ] = None,
+) -> None:
+    """Move an instance to another process over the runtime: drain, capture, restore, switch."""
+    import asyncio
+
+    from .ops_cmds import _split_nats
+
+    url, ns, comp = _split_nats(target)
+    code = asyncio.run(_migrate(url, ns, comp, to, source))
+    raise typer.Exit(code)
+
+
+async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) -> int:
+    from reverie._private.runtime import DistributedRuntime
+    from reverie._private.state.migrate import request_migration
+    from reverie.errors import ReverieError
+
+    try:
+        rt = await DistributedRuntime.connect(url)
+    except ReverieError as exc:
+        fail(str(exc), code=1)
+    try:
+        regs = await rt.registrations()
+        serving = sorted({r["instance"] for r in regs
+                          if (r["namespace"], r["component"]) == (ns, comp)})
+        if source is None:
+            if len(serving) != 1:
+                fail(f"{ns}/{comp} is served by {len(serving)} processes "
+                     f"({', '.join(serving) or 'none'}); name one with --from", code=1)
+            source = serving[0]
+        elif source not in serving:
+            fail(f"{source} does not serve {ns}/{comp} (served by: "
+                 f"{', '.join(serving) or 'none'})", code=1)
+        dest = _destination(regs, to)
+        answer = await request_migration(rt, ns, comp, source, dest)
+    except ReverieError as exc:
+        fail(str(exc), code=1)
+    finally:
+        await rt.close()
+    if "error" in answer:
+        fail(str(answer["error"]), code=1)
+    typer.echo(f"{ns}/{comp}: migrated from {answer['from']} to {answer['to']}")
+    return 0
+
+
+def _destination(regs: list[dict[str, Any]], to: str) -> str:
+    if to.startswith("pid:"):
+        found = {r["instance"] for r in regs if str(r.get("pid")) == to[4:]}
+    elif "/" in to:
+        ns, _, comp = to.partition("/")
+        found = {r["instance"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)}
+    else:
+        return to
+    if len(found) != 1:
+        fail(f"--to {to} names {len(found)} processes ({', '.join(sorted(found)) or 'none'}); "
+             f"give a runtime instance id", code=1)
+    return str(found.pop())

@@ -157,9 +157,9 @@ async def run_process(
         _report_instances(host, status)
         if spec.nats:
             runtime = await _attach_runtime(host, spec.nats, spec.nats_replicas)
-        from ..state.checkpoint import attach_checkpoints  # stateful services resume
+        from ..state.attach import attach_state  # checkpoints, migration
 
-        await attach_checkpoints(host, dep, runtime, index=spec.index, count=spec.count)
+        await attach_state(host, dep, runtime, index=spec.index, count=spec.count)
         status({"event": "loaded", "seconds": round(time.monotonic() - t0, 3)})
         if go is not None:
             await _first(go, stop)

@@ -1,0 +1,154 @@
+"""Migration over the runtime: move an instance from one process (or node) to another with the
+swap's sequence, drain -> capture -> restore -> switch.
+
+Every host attached to a NATS runtime answers on ``rvstate.<instance id>`` (its runtime's
+instance id, as ``reverie ls nats://…`` lists it). ``migrate`` asks the source host; it holds
+new calls to the instance and waits for the calls in flight, captures the state and asks the
+destination host to ``receive`` it (start the same class at the same path from that state,
+served on NATS before the reply comes). Then the source withdraws its instance and keeps it
+mounted as a forwarder: held calls, calls already routed to it and its in-process dependents
+go on to the destination (a direct route, so never back to itself). If the destination refuses
+or fails, the source releases the held calls to its own instance, which kept its state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from reverie.errors import ReverieError, StateError, SwapError
+
+from ..lifecycle import State
+from .document import read_document, take_state
+from .gate import DRAIN_TIMEOUT, quiesced
+
+if TYPE_CHECKING:
+    from ..host import Host
+    from ..instance import Instance
+    from ..runtime import DistributedRuntime
+
+__all__ = ["CONTROL_PREFIX", "attach_migration", "control_subject", "request_migration"]
+
+log = logging.getLogger("reverie.state")
+
+CONTROL_PREFIX = "rvstate"
+#: How long the source waits for the destination to start the instance (seconds).
+RECEIVE_TIMEOUT = 60.0
+
+
+def control_subject(instance_id: str) -> str:
+    return f"{CONTROL_PREFIX}.{instance_id}"
+
+
+async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
+    """Answer migration requests for ``host`` on its runtime's control subject."""
+
+    async def on_request(msg: Any) -> None:
+        try:
+            req = msgspec.json.decode(msg.data)
+            op = req.get("op") if isinstance(req, dict) else None
+            if op == "migrate":
+                answer = await _migrate_out(host, runtime, req)
+            elif op == "receive":
+                answer = await _receive(host, req)
+            else:
+                raise StateError(f"unknown operation {op!r}; this host answers migrate, receive")
+        except (ReverieError, LookupError) as exc:
+            answer = {"error": str(exc)}
+        except Exception as exc:  # a traceback in the log, a clean answer for the caller
+            log.exception("state control request failed")
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        if msg.reply:
+            await runtime.nc.publish(msg.reply, msgspec.json.encode(answer))
+
+    await runtime.nc.subscribe(control_subject(runtime.instance_id), cb=on_request)
+
+
+def _local(host: Host, ns: str, component: str) -> Instance:
+    from ..host_runtime import runtime_address
+
+    for inst in host.instances.values():
+        if inst.state is State.RUNNING and runtime_address(host, inst.meta) == (ns, component):
+            return inst
+    raise LookupError(f"no running instance of {ns}/{component} in this process "
+                      f"(host {host.name!r})")
+
+
+async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
+                       ) -> dict[str, Any]:
+    from ..blueprint import class_ref
+    from ..runtime.routing import direct
+    from ..transports.nats import NatsTransport
+
+    ns, component, to = str(req["namespace"]), str(req["component"]), str(req["to"])
+    if to == runtime.instance_id:
+        raise SwapError(f"{ns}/{component}", "the destination is the process it runs in")
+    inst = _local(host, ns, component)
+    drain = float(req.get("drain_timeout") or DRAIN_TIMEOUT)
+    config = {k: rv.value for k, rv in (inst.config or {}).items()}
+    async with quiesced(inst, drain):
+        doc = await take_state(inst) if inst.meta.state is not None else None
+        body = {"op": "receive", "class": class_ref(inst.cls), "path": inst.path,
+                "config": config, "state": doc.to_dict() if doc is not None else None}
+        try:
+            reply = await runtime.nc.request(control_subject(to), msgspec.json.encode(body),
+                                             timeout=RECEIVE_TIMEOUT)
+        except Exception as exc:
+            raise SwapError(inst.path, f"the destination {to} did not answer "
+                                       f"({type(exc).__name__}: {exc}); the instance keeps "
+                                       f"serving here") from None
+        answer = msgspec.json.decode(reply.data)
+        if "error" in answer:
+            raise SwapError(inst.path, f"the destination {to} refused it: {answer['error']}; "
+                                       f"the instance keeps serving here")
+        # Switch: calls that reach this instance from now on go to the destination, once this
+        # process sees it serving (its registration may still be on its way).
+        forward = NatsTransport(runtime, ns, component, router=direct(to))
+        for ep in inst.meta.endpoints.values():
+            client = forward.client_for(ep)
+
+            def seen(c: Any = client) -> list[str]:
+                return [i for i in c.instances() if i == to]
+
+            await client._watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
+        inst.forward = forward
+        await host._stop_one(inst)  # withdraws it from NATS; it stays mounted as a forwarder
+    log.warning("%s (%s/%s) migrated to %s; this process forwards what still reaches it",
+                inst.path, ns, component, to)
+    return {"migrated": inst.path, "from": runtime.instance_id, "to": to,
+            "state": None if doc is None else {"name": doc.name, "version": doc.version}}
+
+
+async def _receive(host: Host, req: dict[str, Any]) -> dict[str, Any]:
+    from ..deployment import import_target
+    from ..graph import resolve_graph
+
+    cls = import_target(str(req["class"]))
+    path = str(req["path"])
+    doc = read_document(req["state"]) if req.get("state") is not None else None
+    existing = host.instances.get(path)
+    if existing is not None and existing.state is State.RUNNING:
+        raise SwapError(path, f"this process already runs {existing.meta.name} at {path!r}")
+    if existing is not None:
+        del host.instances[path]  # a forwarder left by an earlier migration away
+    host.register(cls)
+    edges = resolve_graph(cls, host._resolve_sid).edges.get(cls, [])
+    inst = await host._start_one(cls, path, edges, req.get("config") or {},
+                                 "migration", doc)
+    log.warning("%s (%s) received by migration%s", path, inst.meta.name,
+                "" if doc is None else f" with state {doc.name} version {doc.version}")
+    return {"received": path}
+
+
+async def request_migration(
+    runtime: DistributedRuntime, namespace: str, component: str, source: str, to: str,
+    timeout: float = RECEIVE_TIMEOUT + 10.0,
+) -> dict[str, Any]:
+    """Ask the host of runtime instance ``source`` to move ``namespace/component`` to ``to``."""
+    body = {"op": "migrate", "namespace": namespace, "component": component, "to": to}
+    reply = await runtime.nc.request(control_subject(source), msgspec.json.encode(body),
+                                     timeout=timeout)
+    answer: dict[str, Any] = msgspec.json.decode(reply.data)
+    return answer
