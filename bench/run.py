@@ -22,7 +22,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["inprocess", "http", "nats", "startup", "llm", "peers"]
+ORDER = ["inprocess", "http", "nats", "startup", "llm", "peers", "state"]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 

@@ -158,7 +158,7 @@ def migrate_cmd(
 
 async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) -> int:
     from reverie._private.runtime import DistributedRuntime
-    from reverie._private.state.migrate import request_migration
+    from reverie._private.state.migrate import discover_hosts, request_migration
     from reverie.errors import ReverieError
 
     try:
@@ -177,7 +177,8 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
         elif source not in serving:
             fail(f"{source} does not serve {ns}/{comp} (served by: "
                  f"{', '.join(serving) or 'none'})", code=1)
-        dest = _destination(regs, to)
+        dest = _destination(regs, to, await discover_hosts(rt) if to.startswith("pid:")
+                            else [])
         answer = await request_migration(rt, ns, comp, source, dest)
     except ReverieError as exc:
         fail(str(exc), code=1)
@@ -189,9 +190,9 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
     return 0
 
 
-def _destination(regs: list[dict[str, Any]], to: str) -> str:
+def _destination(regs: list[dict[str, Any]], to: str, hosts: list[dict[str, Any]]) -> str:
     if to.startswith("pid:"):
-        found = {r["instance"] for r in regs if str(r.get("pid")) == to[4:]}
+        found = {h["instance"] for h in hosts if str(h.get("pid")) == to[4:]}
     elif "/" in to:
         ns, _, comp = to.partition("/")
         found = {r["instance"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)}

@@ -14,6 +14,7 @@ or fails, the source releases the held calls to its own instance, which kept its
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -29,11 +30,18 @@ if TYPE_CHECKING:
     from ..instance import Instance
     from ..runtime import DistributedRuntime
 
-__all__ = ["CONTROL_PREFIX", "attach_migration", "control_subject", "request_migration"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "attach_migration",
+    "control_subject",
+    "discover_hosts",
+    "request_migration",
+]
 
 log = logging.getLogger("reverie.state")
 
 CONTROL_PREFIX = "rvstate"
+PING_SUBJECT = f"{CONTROL_PREFIX}.hosts"  # every host answers: its id, pid and instances
 #: How long the source waits for the destination to start the instance (seconds).
 RECEIVE_TIMEOUT = 60.0
 
@@ -63,7 +71,37 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
         if msg.reply:
             await runtime.nc.publish(msg.reply, msgspec.json.encode(answer))
 
+    async def on_ping(msg: Any) -> None:
+        if msg.reply:
+            running = sorted(p for p, i in host.instances.items() if i.state is State.RUNNING)
+            await runtime.nc.publish(msg.reply, msgspec.json.encode(
+                {"instance": runtime.instance_id, "pid": os.getpid(), "host": host.name,
+                 "instances": running}))
+
     await runtime.nc.subscribe(control_subject(runtime.instance_id), cb=on_request)
+    await runtime.nc.subscribe(PING_SUBJECT, cb=on_ping)
+
+
+async def discover_hosts(runtime: DistributedRuntime, wait: float = 0.5
+                         ) -> list[dict[str, Any]]:
+    """Every host on the runtime that can take a migration (those serving nothing included):
+    its runtime instance id, pid, name and running instances."""
+    import asyncio
+
+    found: list[dict[str, Any]] = []
+    inbox = runtime.nc.new_inbox()
+
+    async def collect(msg: Any) -> None:
+        found.append(msgspec.json.decode(msg.data))
+
+    sub = await runtime.nc.subscribe(inbox, cb=collect)
+    try:
+        await runtime.nc.publish(PING_SUBJECT, b"", reply=inbox)
+        await runtime.nc.flush()
+        await asyncio.sleep(wait)
+    finally:
+        await sub.unsubscribe()
+    return found
 
 
 def _local(host: Host, ns: str, component: str) -> Instance:
