@@ -75,5 +75,12 @@ def test_migrate_to_another_process_keeps_state_and_loses_no_call(
     assert bogus.returncode == 1 and "did not answer" in bogus.stderr
     with httpx.Client(timeout=30) as c:
         assert c.post(f"{run.url}/Front/get", json="m").json() == 5
+
+    # And back to the process it came from (which serves nothing now: found by pid).
+    res = reverie("migrate", f"{nats}#examples/Counter", "--to", f"pid:{counter_pid}")
+    assert res.returncode == 0, res.stderr
+    with httpx.Client(timeout=30) as c:
+        assert c.post(f"{run.url}/Front/info").json()["pid"] == counter_pid
+        assert c.post(f"{run.url}/Front/hit", json={"key": "m"}).json() == 6
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0

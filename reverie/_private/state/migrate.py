@@ -169,12 +169,19 @@ async def _receive(host: Host, req: dict[str, Any]) -> dict[str, Any]:
     existing = host.instances.get(path)
     if existing is not None and existing.state is State.RUNNING:
         raise SwapError(path, f"this process already runs {existing.meta.name} at {path!r}")
-    if existing is not None:
-        del host.instances[path]  # a forwarder left by an earlier migration away
-    host.register(cls)
-    edges = resolve_graph(cls, host._resolve_sid).edges.get(cls, [])
-    inst = await host._start_one(cls, path, edges, req.get("config") or {},
-                                 "migration", doc)
+    config = req.get("config") or {}
+    if existing is not None and existing.cls is cls and existing.forward is not None:
+        # It comes back to a process it once left: the forwarder serves again, so this
+        # process's dependents (whose clients point at it) reach it directly once more.
+        existing.forward, existing.restore_from, existing.clients = None, doc, {}
+        await host._bring_up(existing, config, "migration")
+        inst = existing
+    else:
+        if existing is not None:
+            del host.instances[path]  # something stopped or failed at that path
+        host.register(cls)
+        edges = resolve_graph(cls, host._resolve_sid).edges.get(cls, [])
+        inst = await host._start_one(cls, path, edges, config, "migration", doc)
     log.warning("%s (%s) received by migration%s", path, inst.meta.name,
                 "" if doc is None else f" with state {doc.name} version {doc.version}")
     return {"received": path}
