@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ._private.blueprint import Blueprint, blueprint
     from ._private.client import EndpointClient, ServiceClient
     from ._private.host import Host, Instance
+    from ._private.host_runtime import attach_runtime
+    from ._private.http.attach import attach_http
     from ._private.http.plug import Plug, PlugResponse
     from ._private.http.request import Request
     from ._private.http.response import Response, StreamingResponse
@@ -61,6 +63,8 @@ __all__ = [
     "StreamingResponse",
     "__version__",
     "api",
+    "attach_http",
+    "attach_runtime",
     "blueprint",
     "config",
     "current_context",
@@ -91,6 +95,8 @@ _LAZY = {
     "Response": "._private.http.response",
     "StreamingResponse": "._private.http.response",
     "DistributedRuntime": "._private.runtime",
+    "attach_http": "._private.http.attach",
+    "attach_runtime": "._private.host_runtime",
 }
 
 

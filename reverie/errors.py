@@ -332,6 +332,39 @@ class CallError(ReverieError):
         )
         return err
 
+    @staticmethod
+    def from_handler(exc: BaseException, request_id: str | None = None) -> CallError:
+        """What a caller sees for an exception a handler raised: a ``CallError`` as itself
+        (stamped with the request id), anything else as ``RemoteError`` naming its type."""
+        if isinstance(exc, CallError):
+            if exc.request_id is None:
+                exc.request_id = request_id
+            return exc
+        return RemoteError(str(exc), remote_type=type(exc).__name__, request_id=request_id)
+
+    @staticmethod
+    def from_transport(
+        exc: BaseException, where: str, request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> CallError:
+        """A transport library's failure (httpx, nats-py, an OS error) as the matching
+        ``CallError``, so every transport maps the same failure to the same class. Matched by
+        class name, so no transport library is imported here."""
+        if isinstance(exc, CallError):
+            return exc
+        names = {c.__name__ for c in type(exc).__mro__}
+        kind = type(exc).__name__
+        if "NoRespondersError" in names:
+            return NoInstancesError(f"{where}: no instance answered ({kind})",
+                                    request_id=request_id)
+        if names & {"TimeoutException", "TimeoutError"}:
+            within = "in time" if timeout is None else f"within {timeout:.3g} s"
+            return DeadlineExceededError(f"{where}: no answer {within} ({kind})",
+                                         request_id=request_id)
+        detail = str(exc) or "connection failed"
+        return TransportError(f"{where}: {kind}: {detail}", remote_type=kind,
+                              request_id=request_id)
+
 
 class RemoteError(CallError):
     """The handler raised; ``remote_type`` is the exception's type name."""

@@ -14,6 +14,7 @@ from typing import Any
 from reverie._private.client import ServiceClient
 from reverie._private.declare import get_meta
 from reverie._private.host import Host
+from reverie._private.http.attach import attach_http
 from reverie._private.instance import Instance
 
 __all__ = ["GraphHandle", "make_instance", "run_graph"]
@@ -74,6 +75,7 @@ async def run_graph(
     so the machine's environment never leaks into a test.
     """
     host = Host(serialize=serialize, deployment=deployment, env={} if env is None else env)
+    attach_http(host)  # clients' .plug, as under `reverie serve`
     host.register(*register)
     if not isinstance(entry, str):
         host.register(entry)
@@ -132,8 +134,10 @@ try:  # pragma: no cover - fixtures exist when pytest and pytest-asyncio are ins
 
     @pytest_asyncio.fixture
     async def reverie_host() -> AsyncIterator[Host]:
-        """An empty in-process host (serialize=True, empty env), stopped after the test."""
+        """An empty in-process host (serialize=True, empty env, HTTP attached), stopped after
+        the test."""
         host = Host(serialize=True, env={})
+        attach_http(host)
         try:
             yield host
         finally:

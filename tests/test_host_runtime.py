@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from reverie import Host, depends, endpoint, service
+from reverie import Host, attach_runtime, depends, endpoint, service
 from reverie._private.deployment import parse_deployment
 from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime
@@ -46,8 +46,8 @@ async def test_dependency_in_another_host_is_reached_over_nats(server: NatsServe
         await DistributedRuntime.connect(server.url) as rt2,
     ):
         leaf_host, top_host = Host(env={}), Host(env={})
-        await leaf_host.attach_runtime(rt1)
-        await top_host.attach_runtime(rt2)
+        await attach_runtime(leaf_host, rt1)
+        await attach_runtime(top_host, rt2)
         await leaf_host.start(Leaf)
         await top_host.start(Top, local={"Top"})
         try:
@@ -63,7 +63,7 @@ async def test_dependency_in_another_host_is_reached_over_nats(server: NatsServe
 async def test_start_waits_for_a_remote_dependency_then_names_it(server: NatsServer) -> None:
     async with await DistributedRuntime.connect(server.url) as rt:
         host = Host(env={})
-        await host.attach_runtime(rt, dependency_timeout=0.3)
+        await attach_runtime(host, rt, dependency_timeout=0.3)
         with pytest.raises(StartError) as info:
             await host.start(Top, local={"Top"})
         assert info.value.state == "linking"
@@ -81,8 +81,8 @@ async def test_runtime_section_renames_the_address(server: NatsServer) -> None:
         await DistributedRuntime.connect(server.url) as rt2,
     ):
         leaf_host, top_host = Host(env={}, deployment=dep), Host(env={}, deployment=dep)
-        await leaf_host.attach_runtime(rt1)
-        await top_host.attach_runtime(rt2)
+        await attach_runtime(leaf_host, rt1)
+        await attach_runtime(top_host, rt2)
         await leaf_host.start(Leaf)
         await top_host.start(Top, local={"Top"})
         try:

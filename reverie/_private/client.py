@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
@@ -26,7 +26,6 @@ from .declare import REQUIRED, EndpointMeta, ServiceMeta
 from .failures import log_failure
 from .suggest import did_you_mean
 from .transports.base import Transport
-from .transports.inprocess import remote_error
 
 if TYPE_CHECKING:
     from .http.plug import Plug
@@ -195,7 +194,7 @@ class _StreamCaller(_Caller):
         except Exception as exc:
             # Transports raise CallErrors; anything else escaped the handler itself.
             log_failure(exc, self._meta.name, self._ep.name, ctx.request_id, "stream")
-            translated = remote_error(exc, ctx)
+            translated = CallError.from_handler(exc, ctx.request_id)
             _stamp(translated, self._meta, self._ep, ctx)
             raise translated from exc
         finally:
@@ -262,11 +261,18 @@ class ServiceClient:
     """A linked dependency: one attribute per endpoint of the target service."""
 
     def __init__(
-        self, meta: ServiceMeta, transport: Transport, *, plug: Plug | None = None
+        self,
+        meta: ServiceMeta,
+        transport: Transport,
+        *,
+        plug: Plug | None = None,
+        features: Callable[[], Plug | None] | None = None,
     ) -> None:
         self._meta = meta
         self._transport = transport
         self._plug = plug
+        # Asked on first use of .plug: HTTP may attach to the host after this client was linked.
+        self._features = features
         for ep in meta.endpoints.values():
             cls = _StreamCaller if ep.streaming else _UnaryCaller
             # Plain instance attributes: `client.generate` is one dict lookup on the hot path.
@@ -283,11 +289,18 @@ class ServiceClient:
     @property
     def plug(self) -> Plug:
         """A ``Plug`` rooted at the target's features (in-process when the target is local)."""
+        if self._plug is None and self._features is not None:
+            self._plug = self._features()
         if self._plug is None:
             raise AttributeError(self._no_plug())
         return self._plug
 
     def _no_plug(self) -> str:
+        if self._features is not None:
+            return (
+                f"client of {self._meta.name} has no Plug: its host has no HTTP layer attached; "
+                f"call reverie.attach_http(host) (run_graph and reverie serve do)"
+            )
         return (
             f"client of {self._meta.name} has no Plug: the target is not mounted on an HTTP "
             f"host reachable from here (it runs in another process and is reached over "

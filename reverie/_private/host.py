@@ -28,22 +28,19 @@ from .declare import ServiceMeta, get_meta, is_service
 from .graph import Edge, Graph, resolve_graph
 from .instance import Instance, Mounts, mount_path_problem
 from .lifecycle import State
-from .transports.base import Transport
+from .resolver import Resolver
 from .transports.inprocess import InProcessTransport
 
 if TYPE_CHECKING:
     from .config import ResolvedConfig
     from .deployment import Deployment
     from .registry import DiscoveryReport, Registry
-    from .runtime import DistributedRuntime
     from .state.document import StateDocument
 
 __all__ = ["Host", "Instance"]
 
 log = logging.getLogger("reverie.host")
 
-#: Given the dependency edge and the target's metadata, return a transport or None to pass.
-TransportResolver = Callable[[Edge, ServiceMeta], Awaitable[Transport | None]]
 Listener = Callable[[Instance], Awaitable[None]]
 
 
@@ -53,6 +50,8 @@ class Host:
     ``serialize=True`` makes in-process calls go through the wire codec (see
     ``InProcessTransport``). ``deployment`` is a parsed ``Deployment`` or a path to the YAML file.
     ``env`` defaults to ``os.environ`` and is the environment-variable config layer.
+    The host knows no transport: HTTP and NATS attach from outside (``attach_http(host)``,
+    ``attach_runtime(host, rt)``) as ``Resolver``s.
     """
 
     def __init__(
@@ -72,19 +71,11 @@ class Host:
         self.instances: Mounts = Mounts()
         self._primary: dict[type, Instance] = {}
         self._order: list[Instance] = []
-        self.resolvers: list[TransportResolver] = []
-        # HTTP: {service name or SID: base URL of a remote instance}; such services are not
-        # started here and dependents reach them over HTTP. plug_factory gives clients .plug.
-        self.remote_urls: dict[str, str] = {}
-        from .http.resolver import default_plug_factory, remote_url_resolver
-
-        self.plug_factory: Callable[[Instance], Any] | None = default_plug_factory(self)
-        self.resolvers.append(remote_url_resolver(self))
+        self.resolvers: list[Resolver] = []
         self.on_instance_starting: list[Listener] = []  # before its on_start hooks run
         self.on_instance_running: list[Listener] = []
         self.on_instance_stopping: list[Listener] = []
         self.deployment: Deployment | None = None
-        self.runtime: DistributedRuntime | None = None
         if deployment is not None:
             self.use_deployment(deployment)
 
@@ -218,8 +209,8 @@ class Host:
                 meta = get_meta(cls)
                 if local is not None and meta.name not in local:
                     continue
-                if meta.name in self.remote_urls:
-                    continue  # served elsewhere; dependents get an HTTP client
+                if self._elsewhere(meta):
+                    continue  # served elsewhere; dependents get a client over a resolver
                 if cls in self._primary and self._primary[cls].state is State.RUNNING:
                     continue
                 inst = await self._start_one(
@@ -251,13 +242,27 @@ class Host:
             sids.update(d.target for d in m.dependencies.values() if isinstance(d.target, str))
         check_deployment(self.deployment, metas, sids)
 
-    async def attach_runtime(
-        self, runtime: DistributedRuntime, *, dependency_timeout: float = 30.0
-    ) -> None:
-        """Serve instances over a NATS runtime and reach absent dependencies through it."""
-        from .host_runtime import attach_runtime
+    # -- resolvers ------------------------------------------------------------------------------
 
-        await attach_runtime(self, runtime, dependency_timeout=dependency_timeout)
+    def add_resolver(self, resolver: Resolver) -> None:
+        """Attach a way to reach services (one per ``name``; a second of a name replaces it)."""
+        self.resolvers = [r for r in self.resolvers if r.name != resolver.name]
+        self.resolvers.append(resolver)
+
+    def resolver(self, name: str) -> Resolver | None:
+        """The attached resolver called ``name`` (``http``, ``runtime``), or None."""
+        return next((r for r in self.resolvers if r.name == name), None)
+
+    def _elsewhere(self, meta: ServiceMeta) -> bool:
+        return any(r.elsewhere(meta) for r in self.resolvers)
+
+    def features_for(self, target: Instance) -> Any:
+        """A Plug rooted at a local instance's features, from the first resolver offering one."""
+        for r in self.resolvers:
+            plug = r.features(target)
+            if plug is not None:
+                return plug
+        return None
 
     def mount_path(self, meta: ServiceMeta) -> str:
         """Where a graph's instance of ``meta`` is mounted: ``ServiceArgs: path`` in the
@@ -468,10 +473,10 @@ class Host:
             return ServiceClient(
                 meta,
                 InProcessTransport(local, serialize=self.serialize),
-                plug=self._plug_for(local),
+                features=lambda: self.features_for(local),
             )
         for resolver in self.resolvers:
-            transport = await resolver(edge, meta)
+            transport = await resolver.transport(edge, meta)
             if transport is not None:
                 return ServiceClient(meta, transport, plug=getattr(transport, "plug", None))
         if edge.dependency.optional:
@@ -480,10 +485,6 @@ class Host:
             meta.sids[0] if meta.sids else meta.name,
             needed_by=f"{inst.meta.name}.{edge.attribute}",
         )
-
-    def _plug_for(self, target: Instance) -> Any:
-        factory = self.plug_factory
-        return factory(target) if factory is not None else None
 
     # -- stopping -------------------------------------------------------------------------------
 

@@ -17,13 +17,14 @@ from reverie.errors import NoInstancesError
 from .declare import EndpointMeta, ServiceMeta
 from .graph import Edge
 from .instance import Instance
+from .resolver import Resolver
 from .transports.base import Transport
 
 if TYPE_CHECKING:
     from .host import Host
     from .runtime import DistributedRuntime, Served
 
-__all__ = ["attach_runtime", "runtime_address"]
+__all__ = ["RuntimeResolver", "attach_runtime", "runtime_address", "runtime_of"]
 
 log = logging.getLogger("reverie.host")
 
@@ -112,6 +113,41 @@ async def _held(inst: Instance, ep: EndpointMeta, request: Any, ctx: Any) -> Any
             await aclose()
 
 
+class RuntimeResolver(Resolver):
+    """The NATS layer of one host: a dependency not running here is reached over the runtime."""
+
+    name = "runtime"
+
+    def __init__(self, host: Host, runtime: DistributedRuntime, dependency_timeout: float) -> None:
+        self.host = host
+        self.runtime = runtime
+        self.dependency_timeout = dependency_timeout
+
+    async def transport(self, edge: Edge, meta: ServiceMeta) -> Transport | None:
+        from .transports.nats import NatsTransport
+
+        ns, comp = runtime_address(self.host, meta)
+        transport = NatsTransport(self.runtime, ns, comp)
+        timeout = self.dependency_timeout
+        if not edge.dependency.optional and meta.endpoints:
+            try:
+                await transport.wait_for_instances(1, timeout)
+            except NoInstancesError:
+                raise NoInstancesError(
+                    f"dependency {edge.dependency.owner}.{edge.attribute} -> {meta.name} has no "
+                    f"live instance at {ns}/{comp} after {timeout:g} s; start it (or "
+                    f"check the runtime: section and the NATS URL)",
+                    service=meta.name,
+                ) from None
+        return transport
+
+
+def runtime_of(host: Host) -> DistributedRuntime | None:
+    """The runtime attached to ``host``, or None."""
+    layer = host.resolver("runtime")
+    return layer.runtime if isinstance(layer, RuntimeResolver) else None
+
+
 async def attach_runtime(
     host: Host, runtime: DistributedRuntime, *, dependency_timeout: float = 30.0
 ) -> None:
@@ -119,10 +155,7 @@ async def attach_runtime(
 
     ``dependency_timeout`` bounds the wait for a required remote dependency's first instance.
     """
-    from .transports.nats import NatsTransport
-
     served: dict[str, list[Served]] = {}
-    host.runtime = runtime
 
     async def serve(inst: Instance) -> None:
         meta = inst.meta
@@ -148,24 +181,9 @@ async def attach_runtime(
         for s in served.pop(inst.path, []):
             await s.stop()
 
-    async def resolve(edge: Edge, meta: ServiceMeta) -> Transport | None:
-        ns, comp = runtime_address(host, meta)
-        transport = NatsTransport(runtime, ns, comp)
-        if not edge.dependency.optional and meta.endpoints:
-            try:
-                await transport.wait_for_instances(1, dependency_timeout)
-            except NoInstancesError:
-                raise NoInstancesError(
-                    f"dependency {edge.dependency.owner}.{edge.attribute} -> {meta.name} has no "
-                    f"live instance at {ns}/{comp} after {dependency_timeout:g} s; start it (or "
-                    f"check the runtime: section and the NATS URL)",
-                    service=meta.name,
-                ) from None
-        return transport
-
     host.on_instance_running.append(serve)
     host.on_instance_stopping.append(withdraw)
-    host.resolvers.append(resolve)
+    host.add_resolver(RuntimeResolver(host, runtime, dependency_timeout))
     for inst in list(host.instances.values()):
         if inst.accepting:
             await serve(inst)

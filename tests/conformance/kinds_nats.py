@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from reverie import Host
+from reverie import Host, attach_runtime
 from reverie._private.client import ServiceClient
 from reverie._private.graph import resolve_graph
 from reverie._private.natsserver import NatsServer
@@ -39,7 +39,7 @@ async def nats_kind(entry: type) -> AsyncIterator[_Deployed]:
             runtimes.append(rt)
             host = Host(env={})
             hosts.append(host)
-            await host.attach_runtime(rt, dependency_timeout=5.0)
+            await attach_runtime(host, rt, dependency_timeout=5.0)
             await host.start(entry, local={get_meta(cls).name})
         caller = await DistributedRuntime.connect(server.url)
         runtimes.append(caller)

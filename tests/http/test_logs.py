@@ -15,6 +15,7 @@ import pytest
 
 from reverie import depends, endpoint, feature, on_shutdown, on_start, service
 from reverie._private.host import Host
+from reverie._private.http.attach import attach_http
 from reverie._private.http.server import HttpServer
 from reverie.errors import StartError
 
@@ -82,7 +83,7 @@ async def crashy() -> AsyncIterator[tuple[Host, HttpServer, httpx.AsyncClient]]:
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    host.remote_urls["LogBackend"] = f"http://127.0.0.1:{dead}"
+    attach_http(host, remote={"LogBackend": f"http://127.0.0.1:{dead}"})
     await host.start(Crashy)
     server = HttpServer(host, port=0, log_level="info")
     try:

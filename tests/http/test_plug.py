@@ -1,5 +1,5 @@
 """Plug: immutable builder, in-process dispatch identical to the network path, failure rule,
-dependency clients' .plug, and remote dependencies through host.remote_urls."""
+dependency clients' .plug, and remote dependencies through attach_http(host, remote=...)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from reverie._private.host import Host
 from reverie._private.http.app import app_for
+from reverie._private.http.attach import attach_http
 from reverie._private.http.plug import Plug, close_shared_client
 from reverie._private.http.server import HttpServer
 from reverie.errors import DeadlineExceededError, ServiceError, TransportError
@@ -148,7 +149,7 @@ async def test_remote_dependency_and_uri_config_work_unchanged(served: Served) -
     """Reader in a second host reaches Feed in the first over HTTP; the code does not change."""
     other = Host(env={}, name="other")
     other.register(Reader)
-    other.remote_urls["Feed"] = f"{served.url}/Feed"
+    attach_http(other, remote={"Feed": f"{served.url}/Feed"})
     await other.start(Reader, config={"Reader": {"feed_uri": f"{served.url}/Feed"}})
     try:
         assert "Feed" not in other.instances

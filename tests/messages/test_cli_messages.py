@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reverie import Host
+from reverie import Host, attach_runtime
 from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime
 
@@ -90,7 +90,7 @@ async def test_call_over_nats_with_a_mistyped_service_answers_at_once() -> None:
     rt = await DistributedRuntime.connect(server.url)
     host = Host(env={})
     try:
-        await host.attach_runtime(rt)
+        await attach_runtime(host, rt)
         await host.start(Notes)
         proc = await asyncio.to_thread(
             cli, "call", f"{server.url}#notes/Nots", "count", "--timeout", "30"

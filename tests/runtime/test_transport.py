@@ -9,8 +9,8 @@ import pytest
 
 from reverie._private.context import RequestContext
 from reverie._private.declare import EndpointMeta
-from reverie._private.transports.nats import NatsTransport, _translate
-from reverie.errors import DeadlineExceededError, NoInstancesError, TransportError
+from reverie._private.transports.nats import NatsTransport
+from reverie.errors import CallError, DeadlineExceededError, NoInstancesError, TransportError
 
 from .conftest import RuntimeFactory
 
@@ -53,11 +53,14 @@ async def test_a_closed_runtime_is_a_transport_error(make_runtime: RuntimeFactor
 
 def test_nats_errors_are_translated_at_the_boundary() -> None:
     ctx = RequestContext("rid-x")
-    err = _translate(nats.errors.NoRespondersError(), "nats:ns/Calc/double", ctx)
+    where = "nats:ns/Calc/double"
+    err = CallError.from_transport(nats.errors.NoRespondersError(), where, ctx.request_id)
     assert isinstance(err, NoInstancesError) and err.request_id == "rid-x"
     assert "no instance answered" in str(err)
-    err2 = _translate(nats.errors.TimeoutError(), "nats:ns/Calc/double", ctx)
+    err2 = CallError.from_transport(nats.errors.TimeoutError(), "nats:ns/Calc/double",
+                                   ctx.request_id)
     assert isinstance(err2, DeadlineExceededError)
-    err3 = _translate(nats.errors.ConnectionClosedError(), "nats:ns/Calc/double", ctx)
+    err3 = CallError.from_transport(nats.errors.ConnectionClosedError(), "nats:ns/Calc/double",
+                                   ctx.request_id)
     assert isinstance(err3, TransportError)
-    assert "nats:ns/Calc/double: NATS failed: ConnectionClosedError" in str(err3)
+    assert "nats:ns/Calc/double: ConnectionClosedError" in str(err3)

@@ -30,7 +30,6 @@ from ..codec import json_decode, json_encode
 from ..context import CURRENT, RequestContext
 from ..failures import log_failure
 from ..members import REQUIRED
-from ..transports.inprocess import remote_error
 from .access import AccessPolicy
 from .limits import HttpLimits
 from .params import bad_json, build_kwargs
@@ -139,10 +138,10 @@ _UNSET: Any = object()
 
 
 class HostApp:
-    """The ASGI application of one host. Build it with ``app_for(host)``.
+    """The ASGI application of one host. Get it with ``attach_http(host)``.
 
-    ``plug_for`` backs ``host.plug_factory`` (clients' ``.plug``); it registers the host's
-    aliases (``local://<host name>``, later the bound and public URLs) for in-process Plugs.
+    ``plug_for`` backs clients' ``.plug``; it registers the host's aliases
+    (``local://<host name>``, later the bound and public URLs) for in-process Plugs.
     """
 
     def __init__(
@@ -163,7 +162,6 @@ class HostApp:
         self._max_concurrent: dict[str, int | None] = {}
         self.management = Management(self)
         self.aliases: list[str] = []
-        host.http_app = self  # type: ignore[attr-defined]
         self.local_alias = f"local://{host.name}"
         register_alias(self.local_alias, self)
 
@@ -310,7 +308,7 @@ class HostApp:
         except BodyTimeoutError as err:
             await send_problem(send, err, _CLOSE)
         except CallError as err:
-            await send_problem(send, remote_error(err, ctx))
+            await send_problem(send, CallError.from_handler(err, ctx.request_id))
         except _TooLarge:
             await send_problem(send, ServiceError(
                 413, f"the request body exceeds this host's limit of {self.max_body_size} bytes"
@@ -456,7 +454,7 @@ class HostApp:
                 result = await _under_deadline(fn(*args, **kwargs), ctx)
         except Exception as exc:
             log_failure(exc, svc, name, ctx.request_id)
-            await send_problem(send, remote_error(exc, ctx))
+            await send_problem(send, CallError.from_handler(exc, ctx.request_id))
             return
         finally:
             CURRENT.reset(token)
@@ -497,7 +495,7 @@ class HostApp:
                             f"({type(result).__name__}): {exc}")
             err.__traceback__ = exc.__traceback__
             log_failure(err, svc, name, ctx.request_id, "serialization of")
-            await send_problem(send, remote_error(err, ctx))
+            await send_problem(send, CallError.from_handler(err, ctx.request_id))
             return
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", _JSON_HEADERS), (b"content-length", str(len(body)).encode())]})
@@ -528,7 +526,7 @@ class HostApp:
                 empty = True
             except Exception as exc:
                 log_failure(exc, svc, name, ctx.request_id, "stream")
-                await send_problem(send, remote_error(exc, ctx))
+                await send_problem(send, CallError.from_handler(exc, ctx.request_id))
                 return
             await send({"type": "http.response.start", "status": 200,
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
@@ -599,7 +597,7 @@ async def _pump_items(
             err: CallError = DeadlineExceededError("deadline exceeded", request_id=ctx.request_id)
         except Exception as exc:
             log_failure(exc, svc, name, ctx.request_id, "stream")
-            err = remote_error(exc, ctx)
+            err = CallError.from_handler(exc, ctx.request_id)
         else:
             await send({"type": "http.response.body",
                         "body": b"" if ndjson else sse(b"null", b"end")})
@@ -661,10 +659,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def app_for(host: Host, **kw: Any) -> HostApp:
-    """The host's ASGI application (one per host; made on first use)."""
-    app = getattr(host, "http_app", None)
-    if isinstance(app, HostApp):
-        return app
-    return HostApp(host, **kw)
+    """The host's ASGI application (one per host; made on first use): ``attach_http``."""
+    from .attach import attach_http
+
+    return attach_http(host, **kw)
 
 

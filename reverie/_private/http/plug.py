@@ -521,16 +521,7 @@ async def close_shared_client() -> None:
 
 
 def _failure(exc: Exception, method: str, url: str, timeout: float) -> CallError:
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return DeadlineExceededError(
-            f"{method} {url}: no answer within {timeout:.3g} s ({type(exc).__name__})"
-        )
-    return TransportError(
-        f"{method} {url}: {type(exc).__name__}: {exc or 'connection failed'}",
-        remote_type=type(exc).__name__,
-    )
+    return CallError.from_transport(exc, f"{method} {url}", timeout=timeout)
 
 
 def _httpx_request(plug: Plug, method: str, headers: list[tuple[bytes, bytes]], body: bytes,

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .access import AccessPolicy
-from .app import DEFAULT_MAX_BODY, HostApp, app_for
+from .app import DEFAULT_MAX_BODY
+from .attach import attach_http, http_layer
 from .limits import HttpLimits, protocol_class, rebalance
 
 if TYPE_CHECKING:
@@ -64,16 +65,16 @@ class HttpServer:
         self.bind_host = bind_host
         self.port = port
         self.public_url = public_url
-        existing = getattr(host, "http_app", None)
-        if isinstance(existing, HostApp):
-            self.app = existing
+        existing = http_layer(host)
+        if existing is not None:
+            self.app = existing.app
             if api_key is not None:
                 self.app.access = AccessPolicy(api_key, self.app.access.internal_key, host.env)
             self.app.max_body_size = max_body_size
             if limits is not None:
                 self.app.limits = limits
         else:
-            self.app = app_for(
+            self.app = attach_http(
                 host, access=AccessPolicy(api_key, env=host.env), max_body_size=max_body_size,
                 limits=limits,
             )

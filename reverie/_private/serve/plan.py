@@ -233,9 +233,11 @@ def prepare_host(entry: type, deployment: Deployment | None, **kw: Any) -> Host:
 
     from ..declare import is_service
     from ..host import Host
+    from ..http.attach import attach_http
 
     kw.setdefault("name", get_meta(entry).name)  # the name its pages and OpenAPI show
     host = Host(deployment=deployment, **kw)
+    attach_http(host)  # the same HTTP surface and .plug in every mode
     module = sys.modules.get(entry.__module__)
     for obj in list(vars(module).values()) if module is not None else []:
         if is_service(obj) and obj.__module__ == entry.__module__:

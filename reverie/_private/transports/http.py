@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
     CallError,
-    DeadlineExceededError,
     InstanceLostError,
     RemoteError,
-    TransportError,
 )
 
 from ..codec import json_decode, json_encode
@@ -94,14 +92,7 @@ class HttpTransport(Transport):
         return httpx.Timeout(60.0 if rem is None else max(rem, 0.0) + 5.0)
 
     def _failure(self, exc: Exception, ep: EndpointMeta, ctx: RequestContext) -> CallError:
-        import httpx
-
-        url = f"{self.base_url}/{ep.name}"
-        if isinstance(exc, httpx.TimeoutException):
-            return DeadlineExceededError(f"no answer from {url} in time ({type(exc).__name__})",
-                                         request_id=ctx.request_id)
-        return TransportError(f"POST {url} failed: {type(exc).__name__}: {exc}",
-                              remote_type=type(exc).__name__, request_id=ctx.request_id)
+        return CallError.from_transport(exc, f"POST {self.base_url}/{ep.name}", ctx.request_id)
 
     @staticmethod
     def _error(status: int, body: bytes, ctx: RequestContext) -> CallError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import CallError, RemoteError, UnavailableError
+from reverie.errors import CallError, UnavailableError
 
 from ..codec import msgpack_decode, msgpack_encode
 from ..context import CURRENT, RequestContext
@@ -21,16 +21,7 @@ from .base import Transport
 if TYPE_CHECKING:
     from ..host import Instance
 
-__all__ = ["InProcessTransport", "remote_error"]
-
-
-def remote_error(exc: BaseException, ctx: RequestContext) -> CallError:
-    """The ``CallError`` a caller sees for an exception raised by a handler."""
-    if isinstance(exc, CallError):
-        if exc.request_id is None:
-            exc.request_id = ctx.request_id
-        return exc
-    return RemoteError(str(exc), remote_type=type(exc).__name__, request_id=ctx.request_id)
+__all__ = ["InProcessTransport"]
 
 
 def _wire_error(err: CallError) -> CallError:
@@ -78,10 +69,10 @@ class InProcessTransport(Transport):
             return await method(request)
         except CallError as err:
             log_failure(err, self.instance.meta.name, endpoint.name, ctx.request_id)
-            raise remote_error(err, ctx) from None
+            raise CallError.from_handler(err, ctx.request_id) from None
         except Exception as exc:
             log_failure(exc, self.instance.meta.name, endpoint.name, ctx.request_id)
-            raise remote_error(exc, ctx) from exc
+            raise CallError.from_handler(exc, ctx.request_id) from exc
         finally:
             CURRENT.reset(token)
             inst.active -= 1
@@ -140,7 +131,7 @@ class InProcessTransport(Transport):
             return msgpack_decode(msgpack_encode(result))
         except Exception as exc:
             log_failure(exc, self.instance.meta.name, ep.name, wire_ctx.request_id)
-            raise _wire_error(remote_error(exc, wire_ctx)) from None
+            raise _wire_error(CallError.from_handler(exc, wire_ctx.request_id)) from None
         finally:
             CURRENT.reset(token)
 
@@ -168,14 +159,14 @@ class InProcessTransport(Transport):
                 gen = method(ep.request_info.validate(msgpack_decode(msgpack_encode(request))))
         except Exception as exc:
             log_failure(exc, self.instance.meta.name, ep.name, wire_ctx.request_id, "stream")
-            raise _wire_error(remote_error(exc, wire_ctx)) from None
+            raise _wire_error(CallError.from_handler(exc, wire_ctx.request_id)) from None
         token = CURRENT.set(wire_ctx)
         try:
             async for item in gen:
                 yield msgpack_decode(msgpack_encode(item))
         except Exception as exc:
             log_failure(exc, self.instance.meta.name, ep.name, wire_ctx.request_id, "stream")
-            raise _wire_error(remote_error(exc, wire_ctx)) from None
+            raise _wire_error(CallError.from_handler(exc, wire_ctx.request_id)) from None
         finally:
             try:
                 CURRENT.reset(token)

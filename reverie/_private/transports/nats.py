@@ -2,7 +2,7 @@
 
 A thin adapter from the ``Transport`` interface to ``DistributedRuntime`` endpoint clients,
 one per endpoint name, created on first use. The runtime already raises ``reverie.errors``;
-anything nats-py raises past it is translated here.
+anything nats-py raises past it is translated by ``CallError.from_transport``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import CallError, DeadlineExceededError, NoInstancesError, TransportError
+from reverie.errors import CallError
 
 from ..context import RequestContext
 from ..declare import EndpointMeta
@@ -20,18 +20,6 @@ if TYPE_CHECKING:
     from ..runtime import DistributedRuntime, EndpointRuntimeClient, Router
 
 __all__ = ["NatsTransport"]
-
-
-def _translate(exc: Exception, where: str, ctx: RequestContext) -> CallError:
-    """A nats-py exception as the matching ``reverie.errors`` class."""
-    name = type(exc).__name__
-    rid = ctx.request_id
-    if name == "NoRespondersError":
-        return NoInstancesError(f"{where}: no instance answered (NATS no responders)",
-                                request_id=rid)
-    if isinstance(exc, TimeoutError) or name == "TimeoutError":
-        return DeadlineExceededError(f"{where}: timed out waiting for NATS", request_id=rid)
-    return TransportError(f"{where}: NATS failed: {name}: {exc}", request_id=rid)
 
 
 class NatsTransport(Transport):
@@ -61,7 +49,8 @@ class NatsTransport(Transport):
         except CallError:
             raise
         except Exception as exc:
-            raise _translate(exc, f"{self.describe()}/{endpoint.name}", ctx) from None
+            raise CallError.from_transport(
+                exc, f"{self.describe()}/{endpoint.name}", ctx.request_id) from None
 
     def stream(
         self, endpoint: EndpointMeta, request: Any, ctx: RequestContext

@@ -1,0 +1,95 @@
+"""Attaches HTTP to a host from outside: its ASGI application, remote URLs, clients' ``.plug``.
+
+``attach_http(host)`` adds the ``http`` resolver (idempotent): dependencies named in its
+``remote_urls`` ({service name or SID: base URL}) are not started here and are reached over
+HTTP, and a client of a local instance gets a Plug dispatching into this host's application.
+Nothing here imports a server or httpx; those load when a server starts or a socket is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..declare import ServiceMeta
+from ..resolver import Resolver
+
+if TYPE_CHECKING:
+    from ..graph import Edge
+    from ..host import Host
+    from ..instance import Instance
+    from ..transports.base import Transport
+    from .access import AccessPolicy
+    from .app import HostApp
+    from .limits import HttpLimits
+
+__all__ = ["HttpResolver", "attach_http", "http_layer"]
+
+
+class HttpResolver(Resolver):
+    """The HTTP layer of one host: its application and where remote services live."""
+
+    name = "http"
+
+    def __init__(self, app: HostApp) -> None:
+        self.app = app
+        #: {service name or SID: base URL of the remote instance, e.g. http://10.0.0.5:8000/Feed}
+        self.remote_urls: dict[str, str] = {}
+
+    def url_of(self, meta: ServiceMeta) -> str | None:
+        urls = self.remote_urls
+        return urls.get(meta.name) or next((urls[s] for s in meta.sids if s in urls), None)
+
+    def elsewhere(self, meta: ServiceMeta) -> bool:
+        return self.url_of(meta) is not None
+
+    async def transport(self, edge: Edge, meta: ServiceMeta) -> Transport | None:
+        url = self.url_of(meta)
+        if url is None:
+            return None
+        from ..transports.http import HttpTransport
+
+        return HttpTransport(url)
+
+    def features(self, target: Instance) -> Any:
+        if target.host is not self.app.host:
+            return None
+        return self.app.plug_for(target)
+
+
+def attach_http(
+    host: Host,
+    *,
+    access: AccessPolicy | None = None,
+    max_body_size: int | None = None,
+    remote: Mapping[str, str] | None = None,
+    limits: HttpLimits | None = None,
+) -> HostApp:
+    """The host's ASGI application, made and attached on first call; later calls reuse it.
+
+    ``remote`` adds remote dependency URLs (service name or SID -> base URL).
+    """
+    layer = http_layer(host)
+    if layer is None:
+        from .app import DEFAULT_MAX_BODY, HostApp
+
+        app = HostApp(host, access=access, max_body_size=max_body_size or DEFAULT_MAX_BODY,
+                      limits=limits)
+        layer = HttpResolver(app)
+        host.add_resolver(layer)
+    else:
+        if access is not None:
+            layer.app.access = access
+        if max_body_size is not None:
+            layer.app.max_body_size = max_body_size
+        if limits is not None:
+            layer.app.limits = limits
+    if remote:
+        layer.remote_urls.update(remote)
+    return layer.app
+
+
+def http_layer(host: Host) -> HttpResolver | None:
+    """The host's HTTP resolver, when HTTP is attached."""
+    layer = host.resolver("http")
+    return layer if isinstance(layer, HttpResolver) else None
