@@ -492,6 +492,14 @@ def resolve_graph_config(
     return out
 
 
+def service_address(meta: ServiceMeta, deployment: Deployment | None) -> tuple[str, str]:
+    """(namespace, component) of a service: the deployment's ``runtime:`` section, else markup."""
+    if deployment is None:
+        return meta.namespace, meta.name
+    args = resolve_service_args(meta, deployment)
+    return str(args.namespace.value), str(args.name.value)
+
+
 def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> ServiceArgs:
     """Workers, resources, env, process and runtime namespace/name: the file's value per key,
     else the ``@service(...)`` default."""

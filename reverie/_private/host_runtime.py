@@ -31,12 +31,9 @@ log = logging.getLogger("reverie.host")
 
 def runtime_address(host: Host, meta: ServiceMeta) -> tuple[str, str]:
     """(namespace, component) of a service: the deployment's ``runtime:`` section, else markup."""
-    if host.deployment is None:
-        return meta.namespace, meta.name
-    from .config import resolve_service_args
+    from .config import service_address
 
-    args = resolve_service_args(meta, host.deployment)
-    return str(args.namespace.value), str(args.name.value)
+    return service_address(meta, host.deployment)
 
 
 def _handler(inst: Instance, ep: EndpointMeta) -> Callable[[Any, Any], Any]:

@@ -122,9 +122,9 @@ class Instance:
 
     def namespace(self) -> str:
         """The runtime namespace: the deployment's ``runtime:`` section, else the markup's."""
-        from .host_runtime import runtime_address
+        from .config import service_address
 
-        return runtime_address(self.host, self.meta)[0]
+        return service_address(self.meta, self.host.deployment)[0]
 
     def blueprint(self) -> Any:
         """The class's blueprint with the namespace this instance really runs in."""
