@@ -4,6 +4,7 @@ a save/load through the CLI. Real processes: ``reverie serve`` and the ``reverie
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -44,6 +45,28 @@ def _get(run: ServeRun, key: str) -> Any:
     r = httpx.post(f"{run.url}/Front/get", json=key, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+async def _kv_count(url: str, bucket: str, key: str, name: str, want: int) -> int:
+    """Wait (bounded) for the KV checkpoint to hold ``want`` for ``name``; the last value."""
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        kv = await nc.jetstream().key_value(bucket)
+        got = -1
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                got = json.loads((await kv.get(key)).value)["data"]["counts"].get(name, -1)
+            except Exception:
+                got = -1
+            if got == want:
+                break
+            await asyncio.sleep(0.05)
+        return int(got)
+    finally:
+        await nc.close()
 
 
 def _wait_checkpoint(file: Path, key: str, value: int, timeout: float = 20.0) -> dict[str, Any]:
@@ -147,5 +170,24 @@ def test_put_config_swap_and_cli_save_load_keep_state(serve: Any, tmp_path: Path
     assert failed.returncode == 1
     assert "keeps serving" in failed.stderr or "implements no SID" in failed.stderr
     assert httpx.post(f"{run.url}/Front/info", timeout=10).json()["impl"] == "CounterV2"
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
+
+
+def test_checkpoints_in_a_nats_kv_bucket_survive_kill9(serve: Any, tmp_path: Path) -> None:
+    deploy = tmp_path / "kvshop.yaml"
+    deploy.write_text("state:\n  store: nats\n  bucket: shop-state\n  interval: 0.1\n"
+                      "Counter:\n  ServiceArgs:\n    process: separate\n")
+    run = serve(ENTRY, "-f", str(deploy), env=ENV)
+    rows = run.rows()
+    assert _hit(run, "n", 3) == 3
+    run.wait_for(lambda e: "checkpoint of Counter saved to NATS KV bucket shop-state" in str(e))
+    ev = run.wait_for(lambda e: "embedded nats-server on" in str(e.get("message")))
+    nats_url = str(ev["message"]).split(" on ")[1].split(" ")[0]
+    assert asyncio.run(_kv_count(nats_url, "shop-state", "kvshop/Counter", "n", 3)) == 3
+    os.kill(rows["Counter"]["pids"][0], signal.SIGKILL)
+    run.wait_for(lambda e: "restored from its last checkpoint" in str(e), 30)
+    run.wait_for(lambda e: "is back" in str(e.get("message")), 30)
+    assert _get(run, "n") == 3
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0

@@ -158,9 +158,9 @@ async def test_swap_failure_leaves_the_old_one_serving() -> None:
         await host.start(Front)
         front = host.client(Front)
         await front.hit(Hit("k"))
-        with pytest.raises(SwapError, match=r"swap of 'Counter' failed: Counter failed while "
-                                            r"starting: RuntimeError: no model file; Counter "
-                                            r"keeps serving"):
+        with pytest.raises(SwapError, match=r"swap of 'Counter' failed: Counter \(Broken\) "
+                                            r"failed while starting: RuntimeError: no model "
+                                            r"file; Counter keeps serving"):
             await host.swap("Counter", Broken)
         assert host.instance("Counter").cls is Counter
         assert await front.hit(Hit("k")) == 2

@@ -114,11 +114,18 @@ async def swap(
     except Exception as exc:
         await host._release(shadow)
         log.error("swap of %s to %s failed while %s: %s", path, new_meta.name, step, exc)
-        raise SwapError(path, f"{new_meta.name} failed while {step}: {type(exc).__name__}: "
-                              f"{exc}; {old_meta.name} keeps serving") from exc
-    log.warning("%s swapped live: %s -> %s", path, old_meta.name, new_meta.name)
+        raise SwapError(path, f"{_label(new_meta)} failed while {step}: "
+                              f"{type(exc).__name__}: {exc}; {_label(old_meta)} keeps "
+                              f"serving") from exc
+    log.warning("%s swapped live: %s -> %s", path, _label(old_meta), _label(new_meta))
     await _retire(host, old)
     return inst
+
+
+def _label(meta: Any) -> str:
+    """``Counter``, or ``Counter (CounterV2)`` when the class is named otherwise."""
+    cls_name = meta.cls.__name__
+    return str(meta.name) if meta.name == cls_name else f"{meta.name} ({cls_name})"
 
 
 class _Old:
