@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
@@ -23,6 +24,7 @@ from reverie.errors import (
 
 from .context import CURRENT, RequestContext, new_context
 from .declare import REQUIRED, EndpointMeta, ServiceMeta
+from .edges import SAMPLE, Edges, EdgeStats, transport_kind
 from .failures import log_failure
 from .suggest import did_you_mean
 from .transports.base import Transport
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["EndpointClient", "ServiceClient"]
 
 _NOTHING: Any = object()
+_SAMPLE_MASK = SAMPLE - 1
 
 
 def _stamp(err: CallError, meta: ServiceMeta, ep: EndpointMeta, ctx: RequestContext) -> None:
@@ -67,12 +70,17 @@ def _result_check(meta: ServiceMeta, ep: EndpointMeta) -> Any:
 class _Caller:
     """The callable behind ``client.<endpoint>``; one per endpoint, built at link time."""
 
-    __slots__ = ("_check", "_convert", "_ep", "_meta", "_transport")
+    __slots__ = ("_check", "_convert", "_ep", "_meta", "_stats", "_transport")
 
     def __init__(self, meta: ServiceMeta, ep: EndpointMeta, transport: Transport) -> None:
         self._meta = meta
         self._ep = ep
         self._transport = transport
+        # Counted even when nobody reads it (a client made outside any host): no branch on
+        # the hot path. A host's link swaps in the edge's registered stats (track_edges).
+        kind = transport_kind(transport)
+        self._stats = EdgeStats("-", meta.name, ep.name, kind, ep.streaming,
+                                every_call=kind != "in-process")
         info = ep.request_info
         self._check = None if info.is_any else info.validate
         rinfo = ep.response_info
@@ -135,6 +143,32 @@ class _UnaryCaller(_Caller):
         req = self._request(request, fields)
         parent = CURRENT.get()
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
+        st = self._stats
+        n = st.calls = st.calls + 1  # the one counter every call pays (see edges.py)
+        if not n & _SAMPLE_MASK:  # one call in SAMPLE is timed
+            result = await self._timed(st, req, ctx)
+        else:
+            try:
+                if ctx.deadline is None:
+                    result = await self._transport.call(self._ep, req, ctx)
+                else:
+                    result = await _with_deadline(self._transport.call(self._ep, req, ctx),
+                                                  ctx)
+            except CallError as err:
+                _stamp(err, self._meta, self._ep, ctx)
+                st.failed(err.code)
+                raise
+            except BaseException:  # cancelled by the caller
+                st.failed("cancelled")
+                raise
+        if self._convert is not None:
+            result = self._convert(result)
+        return result
+
+
+    async def _timed(self, st: EdgeStats, req: Any, ctx: RequestContext) -> Any:
+        st.timed_in_flight += 1
+        t0 = perf_counter()
         try:
             if ctx.deadline is None:
                 result = await self._transport.call(self._ep, req, ctx)
@@ -142,7 +176,31 @@ class _UnaryCaller(_Caller):
                 result = await _with_deadline(self._transport.call(self._ep, req, ctx), ctx)
         except CallError as err:
             _stamp(err, self._meta, self._ep, ctx)
+            st.failed(err.code)
             raise
+        except BaseException:
+            st.failed("cancelled")
+            raise
+        finally:
+            st.timed_in_flight -= 1
+            st.observe(perf_counter() - t0)
+        return result
+
+
+class _WireUnaryCaller(_UnaryCaller):
+    """A unary endpoint over a wire (HTTP, NATS): every call is timed, next to the network."""
+
+    __slots__ = ()
+
+    async def __call__(
+        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+    ) -> Any:
+        req = self._request(request, fields)
+        parent = CURRENT.get()
+        ctx = parent if timeout is None and parent is not None else new_context(timeout)
+        st = self._stats
+        st.calls += 1
+        result = await self._timed(st, req, ctx)
         if self._convert is not None:
             result = self._convert(result)
         return result
@@ -162,6 +220,11 @@ class _StreamCaller(_Caller):
     async def _iterate(self, req: Any, ctx: RequestContext) -> AsyncIterator[Any]:
         # The only per-item layer on the in-process path: it sets the request context for the
         # producer, converts wire items, translates errors and closes the producer on exit.
+        st = self._stats  # per stream, not per item: every stream is counted and timed
+        st.calls += 1
+        st.timed_in_flight += 1
+        t0 = perf_counter()
+        outcome = ""
         inner = self._transport.stream(self._ep, req, ctx)
         # An in-process target counts its streams in flight here, once per call, so a capture
         # or swap can wait for them (reverie._private.state.gate) without a per-item layer.
@@ -174,13 +237,17 @@ class _StreamCaller(_Caller):
         convert = self._convert
         token = CURRENT.set(ctx)
         try:
-            if ctx.deadline is not None:
+            if ctx.deadline is not None or st.mask == 0:
+                # Deadline or wire: a step at a time, items counted (the per-item cost is
+                # noise next to a wire; the bare in-process loop below stays uncounted).
                 step = inner.__anext__
                 while True:
                     try:
-                        item = await _with_deadline(step(), ctx)
+                        item = await (step() if ctx.deadline is None
+                                      else _with_deadline(step(), ctx))
                     except StopAsyncIteration:
                         break
+                    st.items += 1
                     yield item if convert is None else convert(item)
             elif convert is None:
                 async for item in inner:
@@ -190,14 +257,25 @@ class _StreamCaller(_Caller):
                     yield convert(item)
         except CallError as err:
             _stamp(err, self._meta, self._ep, ctx)
+            outcome = err.code
+            raise
+        except GeneratorExit:  # the consumer closed the stream early: not an error
             raise
         except Exception as exc:
             # Transports raise CallErrors; anything else escaped the handler itself.
             log_failure(exc, self._meta.name, self._ep.name, ctx.request_id, "stream")
             translated = CallError.from_handler(exc, ctx.request_id)
             _stamp(translated, self._meta, self._ep, ctx)
+            outcome = translated.code
             raise translated from exc
+        except BaseException:
+            outcome = "cancelled"
+            raise
         finally:
+            st.timed_in_flight -= 1
+            if outcome:
+                st.failed(outcome)
+            st.observe(perf_counter() - t0)
             try:
                 CURRENT.reset(token)
             except ValueError:
@@ -273,10 +351,20 @@ class ServiceClient:
         self._plug = plug
         # Asked on first use of .plug: HTTP may attach to the host after this client was linked.
         self._features = features
+        wire = transport_kind(transport) != "in-process"
         for ep in meta.endpoints.values():
-            cls = _StreamCaller if ep.streaming else _UnaryCaller
+            cls = _StreamCaller if ep.streaming else (_WireUnaryCaller if wire else _UnaryCaller)
             # Plain instance attributes: `client.generate` is one dict lookup on the hot path.
             self.__dict__[ep.name] = cls(meta, ep, transport)
+
+    def track_edges(self, edges: Edges, caller: str) -> None:
+        """Count this client's calls as the edge ``caller`` -> target in ``edges``."""
+        kind = transport_kind(self._transport)
+        for ep in self._meta.endpoints.values():
+            call = self.__dict__.get(ep.name)
+            if isinstance(call, _Caller):
+                call._stats = edges.get(caller, self._meta.name, ep.name, kind, ep.streaming,
+                                        every_call=kind != "in-process")
 
     @property
     def meta(self) -> ServiceMeta:

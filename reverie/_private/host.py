@@ -25,6 +25,7 @@ from reverie.errors import (
 
 from .client import ServiceClient
 from .declare import ServiceMeta, get_meta, is_service
+from .edges import Edges
 from .graph import Edge, Graph, resolve_graph
 from .instance import Instance, Mounts, mount_path_problem
 from .lifecycle import State
@@ -72,6 +73,7 @@ class Host:
         self._primary: dict[type, Instance] = {}
         self._order: list[Instance] = []
         self.resolvers: list[Resolver] = []
+        self.edges = Edges()  # per-edge call counters (dependency clients keep them)
         self.on_instance_starting: list[Listener] = []  # before its on_start hooks run
         self.on_instance_running: list[Listener] = []
         self.on_instance_stopping: list[Listener] = []
@@ -456,6 +458,8 @@ class Host:
     async def _link(self, inst: Instance, edges: list[Edge]) -> None:
         for edge in edges:
             client = await self._client_for(inst, edge)
+            if isinstance(client, ServiceClient):
+                client.track_edges(self.edges, inst.meta.name)
             inst.clients[edge.attribute] = client
             inst.obj.__dict__[edge.attribute] = client
         inst.bind_handlers()

@@ -107,6 +107,13 @@ def test_dashboard_shows_the_hello_graph_and_counts_calls_live(
     assert graph["nodes"] == {"Frontend": "running", "Middle": "running", "Backend": "running"}
     assert set(graph["edges"]) == {"Frontend>Middle", "Middle>Backend"}
 
+    before = _graph(d)["edges"]["Frontend>Middle"]
+    with httpx.Client(base_url=hello.url, timeout=10) as http:  # a bounded load: 40 calls
+        for i in range(40):
+            assert http.get(f"/Frontend/hello/w{i}").status_code == 200
+    _wait(browser, "the edge's call count did not rise",
+          lambda drv: _graph(drv)["edges"]["Frontend>Middle"] >= before + 40
+          and _graph(drv)["edges"]["Middle>Backend"] >= before + 40)
     assert "Frontend → Middle" in d.find_element(By.ID, "edges").text
     assert "[deploy" in d.page_source or "class default" in d.page_source  # config sources
     shot = browser.screenshot("dashboard.png")

@@ -43,6 +43,53 @@ class _HostCollector:
         yield requests
         yield up
         yield uptime
+        yield from _edge_families(self.host)
+
+
+def _edge_families(host: Host) -> Iterator[Any]:
+    """Per dependency edge: caller service -> callee service and endpoint, over a transport."""
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
+
+    from ..edges import BOUNDS
+
+    labels = ["caller", "callee", "endpoint", "transport"]
+    calls = CounterMetricFamily(
+        "reverie_edge_calls", "Calls a service made to a dependency's endpoint, by outcome "
+        "(ok, or the error code).", labels=[*labels, "outcome"])
+    errors = CounterMetricFamily(
+        "reverie_edge_errors", "Calls to a dependency's endpoint that failed.", labels=labels)
+    latency = HistogramMetricFamily(
+        "reverie_edge_latency_seconds", "Latency of calls to a dependency's endpoint (a stream: "
+        "until its end). In-process unary calls: one in 64 is timed.", labels=labels)
+    in_flight = GaugeMetricFamily(
+        "reverie_edge_in_flight", "Calls to a dependency's endpoint now in flight (in-process "
+        "unary: estimated from the timed calls).", labels=labels)
+    items = CounterMetricFamily(
+        "reverie_edge_stream_items", "Items received from a dependency's streaming endpoint "
+        "(counted over HTTP and NATS).", labels=labels)
+    for st in host.edges:
+        key = [st.caller, st.callee, st.endpoint, st.transport]
+        calls.add_metric([*key, "ok"], st.ok)
+        for code, n in sorted(st.outcomes.items()):
+            calls.add_metric([*key, code], n)
+        errors.add_metric(key, st.errors)
+        cumulative, buckets = 0, []
+        for bound, n in zip((*map(str, BOUNDS), "+Inf"), st.buckets, strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        latency.add_metric(key, buckets, st.total)
+        in_flight.add_metric(key, st.in_flight)
+        if st.streaming:
+            items.add_metric(key, st.items)
+    yield calls
+    yield errors
+    yield latency
+    yield in_flight
+    yield items
 
 
 def render_metrics(host: Host) -> tuple[bytes, bytes]:
