@@ -15,7 +15,7 @@ from reverie._private.client import ServiceClient
 from reverie._private.declare import get_meta
 from reverie._private.host import Host
 from reverie._private.http.attach import attach_http
-from reverie._private.instance import Instance
+from reverie._private.instance import Instance, construct
 
 __all__ = ["GraphHandle", "make_instance", "run_graph"]
 
@@ -100,8 +100,7 @@ def make_instance(
 
     meta = get_meta(cls)
     resolved = resolve_config(meta, env={}, overrides=config, overrides_source="make_instance")
-    obj = cls()
-    obj.__dict__.update(resolved.by_attr())
+    obj = construct(cls, resolved.by_attr())
     for attr, dep in meta.dependencies.items():
         if attr in dependencies:
             obj.__dict__[attr] = dependencies.pop(attr)

@@ -190,3 +190,38 @@ async def test_keyword_and_optional_calls_on_every_transport(kind: str) -> None:
         assert [w async for w in search.words(text="a b", upper=True)] == ["A", "B"]
         with pytest.raises(ValidationError, match="q: required field missing"):
             await search.search(limit=1)
+
+
+@service()
+class Timed:
+    @endpoint(timeout=0.2)
+    async def wait(self, seconds: float) -> str:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+        return "done"
+
+
+async def test_endpoint_timeout_is_the_default_deadline_over_http() -> None:
+    host = Host(env={})
+    host.register(Timed)
+    await host.start(Timed)
+    try:
+        async with (
+            HttpServer(host, port=0, api_key="k" * 24) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        ):
+            r = await http.post("/Timed/wait", json=0)
+            assert r.status_code == 200 and r.json() == "done"
+            r = await http.post("/Timed/wait", json=5)
+            assert r.status_code == 504 and r.json()["code"] == "deadline_exceeded"
+            r = await http.post("/Timed/wait", json=0.3, headers={"x-reverie-timeout": "5"})
+            assert r.status_code == 200
+    finally:
+        await host.stop()
+
+
+def test_endpoint_timeout_must_be_positive() -> None:
+    with pytest.raises(MarkupError, match=r"@endpoint\(timeout=0\): a timeout is a number of "
+                       r"seconds > 0"):
+        endpoint(timeout=0)

@@ -142,6 +142,10 @@ class _UnaryCaller(_Caller):
     ) -> Any:
         req = self._request(request, fields)
         parent = CURRENT.get()
+        if timeout is None and self._ep.timeout is not None and (
+            parent is None or parent.deadline is None
+        ):
+            timeout = self._ep.timeout  # the endpoint's default deadline
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
         st = self._stats
         n = st.calls = st.calls + 1  # the one counter every call pays (see edges.py)
@@ -214,6 +218,10 @@ class _StreamCaller(_Caller):
     ) -> AsyncIterator[Any]:
         req = self._request(request, fields)
         parent = CURRENT.get()
+        if timeout is None and self._ep.timeout is not None and (
+            parent is None or parent.deadline is None
+        ):
+            timeout = self._ep.timeout  # the endpoint's default deadline
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
         return self._iterate(req, ctx)
 

@@ -21,7 +21,7 @@ import msgspec
 from reverie.errors import ConfigError, DeploymentError, ValidationError
 
 from .declare import ConfigKey, ServiceMeta
-from .deployment import Deployment, Sourced, did_you_mean
+from .deployment import Deployment, Sourced, did_you_mean, dynamo_fix, unknown_key_message
 
 __all__ = [
     "CLASS_DEFAULT",
@@ -378,15 +378,23 @@ def _resolve(
 
     section = deployment.section(meta.name) if deployment else None
     file_values: dict[str, Sourced] = {}
+    extra: dict[str, Sourced] = {}
     if section is not None and deployment is not None:
+        if section.dynamo and meta.dialect != "dynamo":
+            problems.append(DeploymentError(
+                unknown_key_message(meta, "dynamo"), file=deployment.path,
+                line=section.dynamo_line or None, key=f"{meta.name}.dynamo",
+                fix=dynamo_fix("dynamo"),
+            ))
         for key, sv in section.config.items():
             if key in meta.config_keys:
                 file_values[key] = sv
+            elif meta.dialect == "dynamo":
+                extra[key] = sv  # Dynamo SDK: an undeclared value becomes a plain attribute
             else:
                 problems.append(DeploymentError(
-                    f"unknown config key {key!r}{did_you_mean(key, declared)}; {meta.name} "
-                    f"declares {', '.join(declared) or 'no config keys'}",
-                    file=deployment.path, line=sv.line or None, key=f"{meta.name}.{key}",
+                    unknown_key_message(meta, key), file=deployment.path,
+                    line=sv.line or None, key=f"{meta.name}.{key}", fix=dynamo_fix(key, meta),
                 ))
     common = deployment.common if deployment else {}
 
@@ -436,6 +444,8 @@ def _resolve(
             problems.append(exc)
             continue
         out[name] = ResolvedValue(name, value, source, ck.secret, ck.attr)
+    for key, sv in extra.items():
+        out[key] = ResolvedValue(key, sv.value, f"{sv.source} (undeclared)", False, key)
     return ResolvedConfig(meta.name, out)
 
 
@@ -510,15 +520,20 @@ def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> Se
         namespace=Sourced(meta.namespace, SERVICE_DEFAULT),
         name=Sourced(meta.name, SERVICE_DEFAULT),
         resources={k: Sourced(v, SERVICE_DEFAULT) for k, v in meta.resources.items()},
+        env={k: Sourced(v, SERVICE_DEFAULT) for k, v in meta.env.items()},
     )
     if section is None:
         return args
     if section.workers is not None:
         args.workers = section.workers
     args.resources.update(section.resources)
-    args.env = dict(section.env)
+    args.env.update(section.env)
     args.process = section.process
     args.path = section.path
+    if meta.dialect == "dynamo":  # the Dynamo SDK's section; runtime: wins when both are set
+        for key in ("namespace", "name"):
+            if key in section.dynamo and key not in section.runtime:
+                setattr(args, key, section.dynamo[key])
     if "namespace" in section.runtime:
         args.namespace = section.runtime["namespace"]
     if "name" in section.runtime:

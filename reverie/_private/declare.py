@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from reverie.errors import MarkupError
@@ -88,6 +88,13 @@ class ServiceMeta:
     dependencies: dict[str, Dependency]
     hooks: dict[str, list[str]]
     state: StateMeta | None = None  # declared state (reverie.state markup), if any
+    #: Set by a compatibility layer (``"dynamo"``): its deployment sections may carry that
+    #: framework's keys (``dynamo: {namespace, name}``) and undeclared plain values.
+    dialect: str | None = None
+    #: Environment of the service's worker processes, before the deployment's ``env:``.
+    env: dict[str, str] = field(default_factory=dict)
+    #: Container image, recorded in the serve plan (deployment tooling reads it from there).
+    image: str | None = None
 
     # Introspection in the seed's DynamoService terms.
     @property

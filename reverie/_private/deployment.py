@@ -50,6 +50,8 @@ SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path", "node", "
 _PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
 RUNTIME_KEYS = ("namespace", "name")
+DYNAMO = "dynamo"
+DYNAMO_KEYS = ("enabled", "namespace", "name")
 PROCESS_MODES = ("separate", "shared")
 
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P|k)?$")
@@ -85,6 +87,10 @@ class ServiceSection:
     resources: dict[str, Sourced] = field(default_factory=dict)
     env: dict[str, Sourced] = field(default_factory=dict)
     runtime: dict[str, Sourced] = field(default_factory=dict)
+    #: A Dynamo SDK ``dynamo: {namespace, name}`` section, kept for services whose dialect
+    #: accepts it (``reverie.compat.dynamo``); for any other service it is an error with a hint.
+    dynamo: dict[str, Sourced] = field(default_factory=dict)
+    dynamo_line: int = 0
     process: Sourced | None = None
     path: Sourced | None = None
     #: ``ServiceArgs.node``: the node names (a list, even when written as one name).
@@ -292,11 +298,14 @@ class _Parser:
 
     def service(self, name: str, line: int, node: yaml.Node) -> ServiceSection:
         sec = ServiceSection(name, line)
-        for key, _knode, vnode in self.mapping(node, name, f"section {name!r}"):
+        for key, knode, vnode in self.mapping(node, name, f"section {name!r}"):
             if key == SERVICE_ARGS:
                 self.service_args(sec, vnode)
             elif key == RUNTIME:
                 self.runtime(sec, vnode)
+            elif key == DYNAMO and isinstance(vnode, yaml.MappingNode):
+                sec.dynamo_line = knode.start_mark.line + 1
+                self.runtime(sec, vnode, DYNAMO, sec.dynamo)
             else:
                 sec.config[key] = self.src(vnode)
         return sec
@@ -375,10 +384,18 @@ class _Parser:
                 str(vnode.value), f"{self.path}:{line}", line, str(vnode.value), self.path
             )
 
-    def runtime(self, sec: ServiceSection, node: yaml.Node) -> None:
-        where = f"{sec.name}.{RUNTIME}"
-        for key, vnode, dotted in self.known(node, where, RUNTIME_KEYS, "key", RUNTIME):
+    def runtime(
+        self, sec: ServiceSection, node: yaml.Node, section: str = RUNTIME,
+        into: dict[str, Sourced] | None = None,
+    ) -> None:
+        where = f"{sec.name}.{section}"
+        allowed = RUNTIME_KEYS if section == RUNTIME else DYNAMO_KEYS
+        for key, vnode, dotted in self.known(node, where, allowed, "key", section):
             v = self.src(vnode)
+            if key == "enabled":
+                if not isinstance(v.value, bool):
+                    raise self.err(f"enabled must be true or false, got {v.value!r}", vnode, dotted)
+                continue
             bad_chars = isinstance(v.value, str) and any(c in v.value for c in _BAD_NAME_CHARS)
             if not isinstance(v.value, str) or not v.value or bad_chars:
                 raise self.err(
@@ -386,7 +403,7 @@ class _Parser:
                     f"(it becomes part of NATS subjects and URL paths), got {v.value!r}",
                     vnode, dotted,
                 )
-            sec.runtime[key] = v
+            (sec.runtime if into is None else into)[key] = v
 
 
 def _kind(node: yaml.Node) -> str:
@@ -457,15 +474,16 @@ def check_deployment(
                 fix="name a section after its service (@service(name=...), else the class name)",
             )
             continue
+        if sec.dynamo and meta.dialect != "dynamo":
+            add(unknown_key_message(meta, DYNAMO), sec.dynamo_line, f"{sname}.{DYNAMO}",
+                fix=dynamo_fix(DYNAMO))
         for key, value in sec.config.items():
             ck = meta.config_keys.get(key)
             if ck is None:
-                declared = list(meta.config_keys)
-                add(
-                    f"unknown config key {key!r}{did_you_mean(key, declared)}; {sname} declares "
-                    f"{', '.join(declared) or 'no config keys'}",
-                    value.line, f"{sname}.{key}",
-                )
+                if meta.dialect == "dynamo":
+                    continue  # Dynamo SDK: an undeclared value is set as a plain attribute
+                add(unknown_key_message(meta, key), value.line, f"{sname}.{key}",
+                    fix=dynamo_fix(key, meta))
                 continue
             try:
                 validate_file_value(meta, ck, value)
@@ -513,6 +531,38 @@ def check_deployment(
         )
         combined.file = dep.path
         raise combined
+
+
+def unknown_key_message(meta: ServiceMeta, key: str) -> str:
+    """``unknown config key 'x'; did you mean ...; Svc declares a, b``."""
+    declared = list(meta.config_keys)
+    return (
+        f"unknown config key {key!r}{did_you_mean(key, declared)}; {meta.name} declares "
+        f"{', '.join(declared) or 'no config keys'}"
+    )
+
+
+def dynamo_fix(key: str, meta: ServiceMeta | None = None) -> str | None:
+    """The Reverie way to say what a Dynamo SDK deployment key says, or None."""
+    if key == DYNAMO:
+        return (
+            "this is a Dynamo SDK section; in Reverie write 'runtime: {namespace: ..., name: ...}' "
+            "in the service's section (or declare the service with reverie.compat.dynamo)"
+        )
+    if meta is None:
+        return None
+    hints = getattr(meta.cls, "__annotations__", {})
+    if key in hints and key in vars(meta.cls):
+        default = vars(meta.cls)[key]
+        tp = hints[key] if isinstance(hints[key], str) else getattr(
+            hints[key], "__name__", str(hints[key])
+        )
+        return (
+            f"{meta.name}.{key} is a plain class attribute (Dynamo SDK style), not a config key; "
+            f"declare it as '{key}: {tp} = config({default!r})' (or declare the service with "
+            f"reverie.compat.dynamo)"
+        )
+    return None
 
 
 def _check_bind_target(sid: str, target: str) -> str | None:

@@ -27,7 +27,7 @@ from .client import ServiceClient
 from .declare import ServiceMeta, get_meta, is_service
 from .edges import Edges
 from .graph import Edge, Graph, resolve_graph
-from .instance import Instance, Mounts, mount_path_problem
+from .instance import Instance, Mounts, construct, mount_path_problem
 from .lifecycle import State
 from .resolver import Resolver
 from .transports.inprocess import InProcessTransport
@@ -450,9 +450,8 @@ class Host:
             raise ConfigRejectedError(inst.path, exc) from exc
 
     async def _configure(self, inst: Instance) -> None:
-        inst.obj = inst.cls()
         assert inst.config is not None
-        inst.obj.__dict__.update(inst.config.by_attr())
+        inst.obj = construct(inst.cls, inst.config.by_attr())
         inst.transition(State.CONFIGURED)
 
     async def _link(self, inst: Instance, edges: list[Edge]) -> None:

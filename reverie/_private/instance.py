@@ -157,6 +157,21 @@ class Instance:
         return f"<Instance {self.path} ({self.meta.name}) {self.state}>"
 
 
+def construct(cls: type, values: dict[str, Any]) -> Any:
+    """A new object of a service class whose ``__init__`` already sees its configured values.
+
+    The class is still built with no arguments (the rule that keeps services plain): the object
+    is allocated, the resolved config is written into its ``__dict__``, then ``__init__()`` runs.
+    """
+    klass: Any = cls
+    obj = object.__new__(klass) if klass.__new__ is object.__new__ else klass.__new__(klass)
+    obj.__dict__.update(values)
+    init = klass.__init__
+    if init is not object.__init__:
+        init(obj)
+    return obj
+
+
 def _keywords(method: Callable[..., Any], ep: EndpointMeta) -> Callable[[Any], Any]:
     """A handler taking the request object of a keyword endpoint and calling the method with
     one keyword argument per field, so every transport passes one request value as before."""

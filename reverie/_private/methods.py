@@ -88,6 +88,7 @@ class EndpointMeta:
     description: str = ""
     params: list[EndpointParam] = field(default_factory=list)
     keywords: bool = False
+    timeout: float | None = None
     request_info: TypeInfo = field(init=False, repr=False)
     response_info: TypeInfo = field(init=False, repr=False)
 
@@ -186,9 +187,19 @@ def _check_async(func: Any, what: str) -> None:
 
 
 def endpoint(
-    name: str | None = None, *, idempotent: bool = False, description: str = ""
+    name: str | None = None,
+    *,
+    idempotent: bool = False,
+    description: str = "",
+    timeout: float | None = None,
 ) -> Callable[[F], F]:
-    """Mark an RPC endpoint: ``async def`` is unary, an async generator is streaming."""
+    """Mark an RPC endpoint: ``async def`` is unary, an async generator is streaming.
+
+    ``timeout`` (seconds) is the deadline of a call that arrives without one."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise MarkupError(f"@endpoint(timeout={timeout!r}): a timeout is a number of seconds > 0")
     if callable(name):
         raise MarkupError(
             "use @endpoint() with parentheses", member=getattr(name, "__qualname__", None)
@@ -210,6 +221,7 @@ def endpoint(
                     "name": name or func.__name__,
                     "idempotent": idempotent,
                     "description": description,
+                    "timeout": timeout,
                 },
             )
         )
@@ -394,6 +406,7 @@ def _endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> 
         description=opts["description"] or (inspect.getdoc(func) or "").split("\n")[0],
         params=eparams,
         keywords=keywords,
+        timeout=opts.get("timeout"),
     )
 
 

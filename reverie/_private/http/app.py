@@ -394,6 +394,8 @@ class HostApp:
         ep = route.endpoint
         assert ep is not None
         fn = inst.handlers[ep.name]
+        if ctx.deadline is None and ep.timeout is not None:
+            ctx.deadline = time.monotonic() + ep.timeout  # the endpoint's default deadline
         args: tuple[Any, ...] = ()
         if ep.request_param is not None:
             try:

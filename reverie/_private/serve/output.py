@@ -184,6 +184,9 @@ def plan_renderable(plan: ServePlan) -> Any:
     cols = ["service", "class", "workers", "source", "depends on", "required"]
     if plan.nodes:
         cols += ["nodes", "placed by"]
+    images = any(s.image for s in plan.services)
+    if images:
+        cols.append("image")
     for col in cols:
         svc.add_column(col)
     for s in plan.services:
@@ -194,6 +197,8 @@ def plan_renderable(plan: ServePlan) -> Any:
                Text("yes" if s.required else "no")]
         if plan.nodes:
             row += [Text(", ".join(s.nodes)), Text(s.node_source)]
+        if images:
+            row.append(Text(s.image or "-"))
         svc.add_row(*row)
     parts: list[Any] = [*head, svc, table]
     if plan.remote:

@@ -46,6 +46,8 @@ class ServicePlan:
     node_source: str = ""
     #: False when it runs on another node (``--node``): reached over NATS, not started here
     local: bool = True
+    #: the container image the service declares (``reverie.compat.dynamo``'s ``image=``)
+    image: str | None = None
 
     @property
     def workers(self) -> int:
@@ -148,7 +150,8 @@ class ServePlan:
                  "workers_source": s.args.workers.source, "depends_on": s.depends_on,
                  "required": s.required, "separate": s.separate,
                  "namespace": s.args.namespace.value, "component": s.args.name.value,
-                 "nodes": s.nodes, "node_source": s.node_source, "local": s.local}
+                 "nodes": s.nodes, "node_source": s.node_source, "local": s.local,
+                 "image": s.image}
                 for s in self.services
             ],
             "expects": [
@@ -331,7 +334,8 @@ def build_plan(
         meta = get_meta(cls)
         args = resolve_service_args(meta, deployment)
         deps = [get_meta(e.target).name for e in graph.edges.get(cls, []) if e.target is not None]
-        services.append(ServicePlan(meta.name, meta.qualname, args, deps, cls in required))
+        services.append(ServicePlan(meta.name, meta.qualname, args, deps, cls in required,
+                                    image=meta.image))
     entry_name = get_meta(graph.entry).name
 
     reasons: list[str] = []
