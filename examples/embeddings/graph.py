@@ -233,7 +233,9 @@ class Frontend:
     max_inputs: int = config(256, "Most texts one request may carry")
     encoder = depends(Encoder)
 
-    @endpoint()
+    # The RPC endpoint is "embed": an endpoint named "embeddings" would answer POST /v1/embeddings
+    # too, where the OpenAI-compatible feature lives (a markup error).
+    @endpoint(name="embed")
     @feature("POST:embeddings", "Create embeddings (OpenAI-compatible)")
     async def embeddings(self, request: EmbeddingRequest) -> EmbeddingResponse:
         texts = [request.input] if isinstance(request.input, str) else list(request.input)

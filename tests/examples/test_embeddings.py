@@ -57,7 +57,7 @@ async def test_vectors_match_the_model_called_directly(emb: Served) -> None:
 
     reference = SentenceTransformer(str(get_model_path()), device="cpu")
     expected = reference.encode(SENTENCES, batch_size=1).tolist()
-    resp = await emb.host.client(Frontend).embeddings(EmbeddingRequest(input=SENTENCES))
+    resp = await emb.host.client(Frontend).embed(EmbeddingRequest(input=SENTENCES))
     assert resp.object == "list" and resp.model == "all-MiniLM-L6-v2"
     assert [d.index for d in resp.data] == [0, 1, 2, 3]
     for got, want in zip(resp.data, expected, strict=True):
@@ -75,7 +75,7 @@ async def test_32_concurrent_requests_take_fewer_model_calls(emb: Served) -> Non
     client = emb.host.client(Frontend)
     before = await stats(emb)
     answers = await asyncio.gather(*[
-        client.embeddings(EmbeddingRequest(input=f"sentence number {i}")) for i in range(32)
+        client.embed(EmbeddingRequest(input=f"sentence number {i}")) for i in range(32)
     ])
     after = await stats(emb)
     calls = after.model_calls - before.model_calls
@@ -84,7 +84,7 @@ async def test_32_concurrent_requests_take_fewer_model_calls(emb: Served) -> Non
     assert after.largest_batch <= 16
     assert all(len(a.data) == 1 and len(a.data[0].embedding) == 384 for a in answers)
     # Each caller got the vector of its own text, not a neighbour's from the same batch.
-    again = await client.embeddings(EmbeddingRequest(input="sentence number 7"))
+    again = await client.embed(EmbeddingRequest(input="sentence number 7"))
     assert cosine(answers[7].data[0].embedding, again.data[0].embedding) > 0.9999
 
 
@@ -92,7 +92,7 @@ async def test_32_concurrent_requests_take_fewer_model_calls(emb: Served) -> Non
 async def test_openai_client_over_http_float_and_base64(emb: Served) -> None:
     from openai import AsyncOpenAI
 
-    local = await emb.host.client(Frontend).embeddings(EmbeddingRequest(input=SENTENCES[:2]))
+    local = await emb.host.client(Frontend).embed(EmbeddingRequest(input=SENTENCES[:2]))
     async with AsyncOpenAI(base_url=f"{emb.url}/v1", api_key="unused", max_retries=0) as oai:
         floats = await oai.embeddings.create(
             model="all-MiniLM-L6-v2", input=SENTENCES[:2], encoding_format="float"
@@ -108,8 +108,8 @@ async def test_openai_client_over_http_float_and_base64(emb: Served) -> None:
 @shared_loop
 async def test_base64_is_little_endian_float32(emb: Served) -> None:
     client = emb.host.client(Frontend)
-    plain = await client.embeddings(EmbeddingRequest(input="hello"))
-    packed = await client.embeddings(EmbeddingRequest(input="hello", encoding_format="base64"))
+    plain = await client.embed(EmbeddingRequest(input="hello"))
+    packed = await client.embed(EmbeddingRequest(input="hello", encoding_format="base64"))
     raw = packed.data[0].embedding
     assert isinstance(raw, str)
     values = list(struct.unpack("<384f", base64.b64decode(raw)))
@@ -155,7 +155,7 @@ async def test_bad_requests(emb: Served, body: dict[str, Any], status: int, mess
     assert resp.status_code == status
     assert resp.json()["message"] == message
     with pytest.raises(ServiceError) as info:  # the same refusal in-process
-        await emb.host.client(Frontend).embeddings(EmbeddingRequest(**body))
+        await emb.host.client(Frontend).embed(EmbeddingRequest(**body))
     assert info.value.message == message
 
 
