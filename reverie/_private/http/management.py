@@ -175,6 +175,9 @@ class Management:
             from .metrics import render_metrics
 
             body, content_type = render_metrics(self.host)
+            source = getattr(self.host, "metrics_source", None)
+            if source is not None:  # --processes: every process of the graph, labelled
+                body = await source()
             await send_bytes(send, 200, body, content_type)
             return
         if first == "docs":

@@ -309,7 +309,7 @@ class Supervisor:
             http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
             status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,
             log_format=self.log_format, log_level=self.log_level, access_log=self.access_log,
-            parent_pid=os.getpid(),
+            restarts=child.restarts, process_total=len(self.children), parent_pid=os.getpid(),
         )
 
     async def _spawn(self, child: Child) -> None:

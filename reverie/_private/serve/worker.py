@@ -60,6 +60,8 @@ class WorkerSpec:
     log_format: str = "text"
     log_level: str = "info"
     access_log: bool = True
+    restarts: int = 0  # times the supervisor restarted this worker
+    process_total: int = 1  # processes of the serve run (they answer /metrics together)
     parent_pid: int = 0
 
     def to_json(self) -> str:
@@ -168,6 +170,12 @@ async def run_process(
                 return 0
         local = set(spec.services) if spec.services is not None else None
         await host.start(cls, local=local)
+        if runtime is not None and spec.process_total > 1:
+            from .metrics_bus import metrics_source, serve_metrics
+
+            await serve_metrics(runtime.nc, host, spec.process, spec.restarts)
+            if spec.http:
+                host.metrics_source = metrics_source(runtime.nc, spec.process_total)
         url = await http.start(host, spec) if spec.http else None
     except Exception as exc:
         from reverie.errors import StartError
