@@ -32,15 +32,28 @@ def _load_service(spec: str) -> type:
 
 
 def blueprint_cmd(
-    target: Annotated[str, typer.Argument(help="The service class, as MODULE:CLASS.")],
+    target: Annotated[str, typer.Argument(
+        help="The service class, as MODULE:CLASS; or 'diff' followed by OLD and NEW.")],
+    sides: Annotated[list[str] | None, typer.Argument(
+        help="With 'diff': OLD and NEW, each a blueprint JSON file or MODULE:CLASS.",
+        show_default=False)] = None,
     indent: Annotated[int, typer.Option(help="JSON indentation; 0 prints one line.")] = 2,
     openapi: Annotated[
         bool, typer.Option("--openapi", help="Print the service's OpenAPI 3.1 document instead.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With 'diff': print JSON.")] = False,
 ) -> None:
-    """Print the blueprint (the public contract) of a service class as JSON."""
+    """Print the blueprint (the public contract) of a service class as JSON.
+
+    'reverie blueprint diff OLD NEW' lists each change as breaking or compatible and exits 1 on
+    a breaking change under the same SIDs and version."""
     from reverie._private.blueprint import blueprint
 
+    if target == "diff":
+        _diff(sides or [], as_json)
+        return
+    if sides:
+        fail(f"unexpected argument {sides[0]!r}; did you mean 'reverie blueprint diff OLD NEW'?")
     cls = _load_service(target)
     bp = blueprint(cls)
     if openapi:
@@ -50,6 +63,47 @@ def blueprint_cmd(
         typer.echo(json.dumps(doc, indent=indent or None))
         return
     typer.echo(bp.to_json(indent=indent or None))
+
+
+def _side(spec: str) -> Any:
+    """A blueprint from a JSON file (what 'reverie blueprint' wrote) or from MODULE:CLASS."""
+    from reverie._private.blueprint import Blueprint, blueprint
+    from reverie.errors import BlueprintFormatError
+
+    path = Path(spec)
+    if path.is_file():
+        try:
+            return Blueprint.from_json(path.read_bytes())
+        except BlueprintFormatError as exc:
+            fail(f"{spec}: {exc}")
+    if ":" not in spec:
+        fail(f"{spec!r} is neither a file nor MODULE:CLASS")
+    return blueprint(_load_service(spec))
+
+
+def _diff(sides: list[str], as_json: bool) -> None:
+    from reverie._private.blueprint_diff import diff_blueprints
+
+    if len(sides) != 2:
+        fail("usage: reverie blueprint diff OLD NEW (each a blueprint JSON file or MODULE:CLASS)")
+    old, new = _side(sides[0]), _side(sides[1])
+    result = diff_blueprints(old, new)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        for change in result.changes:
+            typer.echo(str(change))
+        n = len(result.breaking)
+        summary = (f"{len(result.changes)} change(s), {n} breaking" if result.changes
+                   else "no changes")
+        if n and result.versioned:
+            summary += " (allowed: the new blueprint is a new version or SID)"
+        elif n:
+            summary += (f"; {', '.join(new.sids) or new.name} keeps its SIDs and version: give "
+                        f"it a new version (@service(version=...)) or a new SID")
+        typer.echo(summary)
+    if result.needs_new_version:
+        raise typer.Exit(1)
 
 
 def graph_cmd(

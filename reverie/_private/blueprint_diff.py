@@ -1,0 +1,375 @@
+"""``reverie blueprint diff``: what changed between two blueprints of a contract, and whether a
+caller or deployment written against the old one still works with the new one.
+
+Each change is *breaking* (an endpoint or feature removed, a request field added without a
+default, a type narrowed, a required config key added, a SID dropped, ...) or *compatible* (a new
+endpoint, a field added with a default, a type widened, ...). Breaking changes are acceptable
+only under a new version: a changed ``version`` or a new SID; ``needs_new_version`` says whether
+the diff should fail a CI job.
+
+Written by hand: JSON Schema diff libraries answer "is schema A a subset of B" in general or
+not at all; a contract check needs the few questions below, with messages naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .blueprint import Blueprint, EndpointInfo, FeatureInfo, ParamInfo
+
+__all__ = ["BREAKING", "COMPATIBLE", "Change", "Diff", "diff_blueprints"]
+
+BREAKING = "breaking"
+COMPATIBLE = "compatible"
+_ACCESS = {"public": 0, "internal": 1, "private": 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference: ``kind`` is ``breaking`` or ``compatible``; ``where`` names the part."""
+
+    kind: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        label = "BREAKING  " if self.kind == BREAKING else "compatible"
+        return f"{label} {self.where}: {self.message}"
+
+
+@dataclass
+class Diff:
+    """All changes between ``old`` and ``new``."""
+
+    old: Blueprint
+    new: Blueprint
+    changes: list[Change]
+
+    @property
+    def breaking(self) -> list[Change]:
+        return [c for c in self.changes if c.kind == BREAKING]
+
+    @property
+    def versioned(self) -> bool:
+        """Whether the new blueprint is a new version: ``version`` changed or a SID is new."""
+        return self.old.version != self.new.version or bool(
+            set(self.new.sids) - set(self.old.sids)
+        )
+
+    @property
+    def needs_new_version(self) -> bool:
+        """Breaking changes under the same SIDs and version: a CI failure."""
+        return bool(self.breaking) and not self.versioned
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "old": self.old.name, "new": self.new.name, "versioned": self.versioned,
+            "needs_new_version": self.needs_new_version,
+            "changes": [{"kind": c.kind, "where": c.where, "message": c.message}
+                        for c in self.changes],
+        }
+
+
+def diff_blueprints(old: Blueprint, new: Blueprint) -> Diff:
+    """Compare two blueprints of one contract."""
+    out: list[Change] = []
+    add = out.append
+    for sid in old.sids:
+        if sid not in new.sids:
+            add(Change(BREAKING, "sids", f"SID {sid} dropped; dependents that name it no longer "
+                       f"find this service"))
+    for sid in new.sids:
+        if sid not in old.sids:
+            add(Change(COMPATIBLE, "sids", f"SID {sid} added"))
+    if old.version != new.version:
+        add(Change(COMPATIBLE, "version", f"{old.version!r} -> {new.version!r}"))
+    _config(old, new, add)
+    _endpoints(old, new, add)
+    _features(old, new, add)
+    _dependencies(old, new, add)
+    return Diff(old, new, out)
+
+
+# -- schemas --------------------------------------------------------------------------------------
+
+
+def _deref(node: Any, root: dict[str, Any]) -> Any:
+    """Follow ``{"$ref": "#/$defs/X"}`` (and ``#/components/schemas/X``) inside ``root``."""
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node and seen < 32:
+        ref = str(node["$ref"])
+        target: Any = root
+        for part in ref.lstrip("#/").split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        if target is None:
+            return node
+        node = target
+        seen += 1
+    return node
+
+
+def _types(schema: Any, root: dict[str, Any]) -> set[str] | None:
+    """The JSON types a schema accepts (``None``: anything)."""
+    schema = _deref(schema, root)
+    if not isinstance(schema, dict) or not schema:
+        return None
+    if "anyOf" in schema or "oneOf" in schema:
+        out: set[str] = set()
+        for sub in schema.get("anyOf") or schema.get("oneOf") or []:
+            t = _types(sub, root)
+            if t is None:
+                return None
+            out |= t
+        return out
+    if "const" in schema:
+        return {f"const:{schema['const']!r}"}
+    if "enum" in schema:
+        return {f"const:{v!r}" for v in schema["enum"]}
+    tp = schema.get("type")
+    if tp is None:
+        return {"object"} if "properties" in schema else None
+    return set(tp) if isinstance(tp, list) else {str(tp)}
+
+
+def _covers(wide: set[str], narrow: set[str]) -> bool:
+    """Whether every value of ``narrow``'s types is also one of ``wide``'s."""
+    for t in narrow:
+        if t in wide:
+            continue
+        if t == "integer" and "number" in wide:
+            continue
+        if t.startswith("const:"):
+            value = t[6:]
+            kind = ("string" if value.startswith(("'", '"')) else
+                    "boolean" if value in ("True", "False") else
+                    "null" if value == "None" else "number")
+            if kind in wide or (kind == "number" and "integer" in wide):
+                continue
+        return False
+    return True
+
+
+def _compare_types(old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any]
+                   ) -> str | None:
+    """``"narrowed"``, ``"widened"``, ``"changed"`` or ``None`` (same) for two schemas."""
+    a, b = _types(old, old_root), _types(new, new_root)
+    if a == b:
+        if a is not None and "array" in a:
+            inner = _compare_types(_deref(old, old_root).get("items"),
+                                   _deref(new, new_root).get("items"), old_root, new_root)
+            return inner
+        return None
+    if a is None:
+        return "narrowed"
+    if b is None:
+        return "widened"
+    if _covers(a, b):
+        return "narrowed"
+    if _covers(b, a):
+        return "widened"
+    return "changed"
+
+
+def _show(schema: Any, root: dict[str, Any]) -> str:
+    t = _types(schema, root)
+    return "any" if t is None else " | ".join(sorted(x.removeprefix("const:") for x in t))
+
+
+def _object(schema: Any, root: dict[str, Any]) -> tuple[dict[str, Any], set[str]] | None:
+    schema = _deref(schema, root)
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        return schema["properties"], set(schema.get("required", []))
+    return None
+
+
+def _fields(where: str, old: Any, new: Any, add: Any, *, request: bool) -> None:
+    """Compare a request (``request=True``) or response schema, field by field for objects."""
+    old_root = old if isinstance(old, dict) else {}
+    new_root = new if isinstance(new, dict) else {}
+    o, n = _object(old, old_root), _object(new, new_root)
+    if o is None or n is None:
+        how = _compare_types(old, new, old_root, new_root)
+        if how is not None:
+            _typed(where, how, _show(old, old_root), _show(new, new_root), add, request)
+        return
+    (oprops, oreq), (nprops, nreq) = o, n
+    for name in oprops:
+        if name not in nprops:
+            kind = COMPATIBLE if request else BREAKING
+            why = "callers still sending it" if request else "callers reading it"
+            add(Change(kind, f"{where}.{name}", f"field removed ({why})"))
+    for name, schema in nprops.items():
+        if name not in oprops:
+            if request and name in nreq:
+                add(Change(BREAKING, f"{where}.{name}",
+                           "required field added (old callers do not send it)"))
+            else:
+                add(Change(COMPATIBLE, f"{where}.{name}", "field added"
+                           + (" with a default" if request else "")))
+            continue
+        how = _compare_types(oprops[name], schema, old_root, new_root)
+        if how is not None:
+            _typed(f"{where}.{name}", how, _show(oprops[name], old_root),
+                   _show(schema, new_root), add, request)
+        if request and name in nreq and name not in oreq:
+            add(Change(BREAKING, f"{where}.{name}", "field became required"))
+        elif request and name in oreq and name not in nreq:
+            add(Change(COMPATIBLE, f"{where}.{name}", "field became optional"))
+        elif not request and name in oreq and name not in nreq:
+            add(Change(BREAKING, f"{where}.{name}", "field may now be absent"))
+
+
+def _typed(where: str, how: str, old: str, new: str, add: Any, request: bool) -> None:
+    """Narrowing an input breaks callers; widening an output breaks readers."""
+    if how == "changed":
+        kind = BREAKING
+    elif request:
+        kind = BREAKING if how == "narrowed" else COMPATIBLE
+    else:
+        kind = BREAKING if how == "widened" else COMPATIBLE
+    add(Change(kind, where, f"type {how}: {old} -> {new}"))
+
+
+# -- parts ----------------------------------------------------------------------------------------
+
+
+def _config(old: Blueprint, new: Blueprint, add: Any) -> None:
+    before = {k.name: k for k in old.config}
+    after = {k.name: k for k in new.config}
+    for name in before:
+        if name not in after:
+            add(Change(BREAKING, f"config.{name}",
+                       "config key removed (deployment files that set it are refused)"))
+    for name, key in after.items():
+        where = f"config.{name}"
+        if name not in before:
+            if key.required:
+                add(Change(BREAKING, where,
+                           "required config key added (existing deployments do not set it)"))
+            else:
+                add(Change(COMPATIBLE, where, "config key added with a default"))
+            continue
+        prev = before[name]
+        how = _compare_types(prev.type, key.type, prev.type, key.type)
+        if how is not None:
+            _typed(where, how, prev.type_name, key.type_name, add, request=True)
+        if key.required and not prev.required:
+            add(Change(BREAKING, where, "config key became required"))
+        elif prev.required and not key.required:
+            add(Change(COMPATIBLE, where, "config key became optional"))
+
+
+def _endpoints(old: Blueprint, new: Blueprint, add: Any) -> None:
+    before = {e.name: e for e in old.endpoints}
+    after = {e.name: e for e in new.endpoints}
+    for name in before:
+        if name not in after:
+            add(Change(BREAKING, f"endpoints.{name}", "endpoint removed"))
+    for name in after:
+        if name not in before:
+            add(Change(COMPATIBLE, f"endpoints.{name}", "endpoint added"))
+    for name, ep in after.items():
+        if name in before:
+            _endpoint(f"endpoints.{name}", before[name], ep, add)
+
+
+def _endpoint(where: str, old: EndpointInfo, new: EndpointInfo, add: Any) -> None:
+    if old.streaming != new.streaming:
+        add(Change(BREAKING, where, "now " + ("streams" if new.streaming else "answers once")))
+    if old.request is None and new.request is not None:
+        if new.request_required:
+            add(Change(BREAKING, f"{where}.request", "now needs a request argument"))
+        else:
+            add(Change(COMPATIBLE, f"{where}.request", "takes an optional request argument"))
+    elif old.request is not None and new.request is None:
+        add(Change(BREAKING, f"{where}.request", "takes no request argument any more"))
+    elif old.request is not None and new.request is not None:
+        if old.params and new.params and _keywords(old) and _keywords(new):
+            _params(f"{where}.request", old.params, new.params, add, forbid_unknown=True)
+        else:
+            _fields(f"{where}.request", old.request, new.request, add, request=True)
+        if new.request_required and not old.request_required:
+            add(Change(BREAKING, f"{where}.request", "the request argument became required"))
+    _fields(f"{where}.response", old.response, new.response, add, request=False)
+
+
+def _keywords(ep: EndpointInfo) -> bool:
+    return all(p.source == "field" for p in ep.params)
+
+
+def _params(where: str, old: list[ParamInfo], new: list[ParamInfo], add: Any, *,
+            forbid_unknown: bool) -> None:
+    before = {p.name: p for p in old}
+    after = {p.name: p for p in new}
+    for name, p in before.items():
+        if name not in after:
+            if forbid_unknown or p.source == "path":
+                add(Change(BREAKING, f"{where}.{name}",
+                           "parameter removed (callers passing it are refused)"))
+            else:
+                add(Change(COMPATIBLE, f"{where}.{name}", "parameter removed"))
+    for name, p in after.items():
+        pw = f"{where}.{name}"
+        if name not in before:
+            if p.required:
+                add(Change(BREAKING, pw, "required parameter added (old callers do not pass it)"))
+            else:
+                add(Change(COMPATIBLE, pw, "parameter added with a default"))
+            continue
+        prev = before[name]
+        how = _compare_types(prev.schema, p.schema, prev.schema, p.schema)
+        if how is not None:
+            _typed(pw, how, prev.type_name, p.type_name, add, request=True)
+        if prev.source != p.source:
+            add(Change(BREAKING, pw, f"now read from the {p.source}, not the {prev.source}"))
+        if p.required and not prev.required:
+            add(Change(BREAKING, pw, "parameter became required"))
+        elif prev.required and not p.required:
+            add(Change(COMPATIBLE, pw, "parameter became optional"))
+
+
+def _features(old: Blueprint, new: Blueprint, add: Any) -> None:
+    before = {f"{f.verb}:{f.pattern}": f for f in old.features}
+    after = {f"{f.verb}:{f.pattern}": f for f in new.features}
+    for key in before:
+        if key not in after:
+            add(Change(BREAKING, f"features.{key}", "feature removed"))
+    for key in after:
+        if key not in before:
+            add(Change(COMPATIBLE, f"features.{key}", "feature added"))
+    for key, feat in after.items():
+        if key in before:
+            _feature(f"features.{key}", before[key], feat, add)
+
+
+def _feature(where: str, old: FeatureInfo, new: FeatureInfo, add: Any) -> None:
+    if _ACCESS.get(new.access, 0) > _ACCESS.get(old.access, 0):
+        add(Change(BREAKING, where, f"access narrowed: {old.access} -> {new.access}"))
+    elif new.access != old.access:
+        add(Change(COMPATIBLE, where, f"access widened: {old.access} -> {new.access}"))
+    if old.streaming != new.streaming:
+        add(Change(BREAKING, where, "now " + ("streams" if new.streaming else "answers once")))
+    body_old = next((p for p in old.params if p.source == "body"), None)
+    body_new = next((p for p in new.params if p.source == "body"), None)
+    _params(where, [p for p in old.params if p.source != "body"],
+            [p for p in new.params if p.source != "body"], add, forbid_unknown=False)
+    if body_old is not None and body_new is not None:
+        _fields(f"{where}.body", body_old.schema, body_new.schema, add, request=True)
+    elif body_new is not None and body_new.required:
+        add(Change(BREAKING, f"{where}.body", "now needs a request body"))
+    _fields(f"{where}.response", old.response, new.response, add, request=False)
+
+
+def _dependencies(old: Blueprint, new: Blueprint, add: Any) -> None:
+    before = {d.attribute: d for d in old.dependencies}
+    for dep in new.dependencies:
+        prev = before.get(dep.attribute)
+        if prev is None and not dep.optional:
+            add(Change(BREAKING, f"dependencies.{dep.attribute}",
+                       f"new required dependency on {dep.target} (deployments must provide it)"))
+        elif prev is None:
+            add(Change(COMPATIBLE, f"dependencies.{dep.attribute}",
+                       f"new optional dependency on {dep.target}"))
+        elif prev.optional and not dep.optional:
+            add(Change(BREAKING, f"dependencies.{dep.attribute}", "dependency became required"))
