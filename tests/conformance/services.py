@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,14 +24,18 @@ class Count:
     delay: float = 0.0
 
 
-# Where producers report how they ended, for the cancellation tests (same process only).
-EVENTS: dict[str, asyncio.Event] = {}
+# Where producers report how they ended, for the cancellation tests (same process only). One set
+# per event loop: each test runs in its own loop, and an Event is bound to the loop it waits in.
+EVENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Event]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def event(name: str) -> asyncio.Event:
-    if name not in EVENTS:
-        EVENTS[name] = asyncio.Event()
-    return EVENTS[name]
+    events = EVENTS.setdefault(asyncio.get_running_loop(), {})
+    if name not in events:
+        events[name] = asyncio.Event()
+    return events[name]
 
 
 @service(sid="sid://reverie.dev/tests/conformance/echo", namespace="conformance")
@@ -53,6 +58,7 @@ class Echo:
     @endpoint()
     async def forever(self, tag: str) -> AsyncIterator[int]:
         i = 0
+        event(f"started:{tag}").set()
         try:
             while True:
                 yield i
@@ -77,6 +83,7 @@ class Echo:
 
     @endpoint()
     async def slow(self, seconds: float) -> str:
+        event("slow:started").set()
         try:
             await asyncio.sleep(seconds)
         except asyncio.CancelledError:

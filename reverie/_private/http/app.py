@@ -31,6 +31,7 @@ from ..context import CURRENT, RequestContext
 from ..failures import log_failure
 from ..members import REQUIRED
 from .access import AccessPolicy
+from .disconnect import DisconnectWatch
 from .limits import HttpLimits
 from .params import bad_json, build_kwargs
 from .request import Request
@@ -449,16 +450,22 @@ class HostApp:
         svc: str | None = None, name: str | None = None,
     ) -> None:
         token = CURRENT.set(ctx)
+        watch = DisconnectWatch(receive)
         try:
             if ctx.deadline is None:
                 result = await fn(*args, **kwargs)
             else:
                 result = await _under_deadline(fn(*args, **kwargs), ctx)
+        except asyncio.CancelledError:
+            if watch.gone():
+                return  # the client left: the handler is cancelled, nobody to answer
+            raise
         except Exception as exc:
             log_failure(exc, svc, name, ctx.request_id)
             await send_problem(send, CallError.from_handler(exc, ctx.request_id))
             return
         finally:
+            watch.stop()
             CURRENT.reset(token)
         if type(result) in _PLAIN and not head_only:
             try:
@@ -520,16 +527,23 @@ class HostApp:
         try:
             gen = fn(*args, **kwargs)
             step = gen.__anext__
+            watch = DisconnectWatch(receive)
             try:
                 first: Any = await (step() if ctx.deadline is None
                                     else _under_deadline(step(), ctx))
                 empty = False
             except StopAsyncIteration:
                 empty = True
+            except asyncio.CancelledError:
+                if watch.gone():
+                    return  # the client left before the first item; the producer is closed
+                raise
             except Exception as exc:
                 log_failure(exc, svc, name, ctx.request_id, "stream")
                 await send_problem(send, CallError.from_handler(exc, ctx.request_id))
                 return
+            finally:
+                watch.stop()
             await send({"type": "http.response.start", "status": 200,
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
             if not empty:
