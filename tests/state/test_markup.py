@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reverie import blueprint, service, state
+from reverie import Blueprint, blueprint, service, state
 from reverie.errors import MarkupError
 
 
@@ -31,6 +31,8 @@ def test_blueprint_carries_state_name_version_and_schema() -> None:
     assert bp["state"]["migrates"] is False
     assert "counts" in str(bp["state"]["type"])
     assert "state" not in blueprint(Front).to_dict()  # no declared state: the blueprint as before
+    again = Blueprint.from_json(blueprint(Counter).to_json())
+    assert again.state == blueprint(Counter).state  # round-trips through JSON
 
 
 def test_default_name_is_the_type_and_migrate_is_shown() -> None:
