@@ -38,6 +38,7 @@ class StateDocument(msgspec.Struct, kw_only=True):
     version: int
     data: Any
     sids: list[str] = []
+    implementation: str = ""  # module:Class that took it
     taken_at: float = 0.0
 
     def to_json(self) -> bytes:
@@ -95,7 +96,8 @@ async def take_state(inst: Instance) -> StateDocument:
             f"valid {sm.info.name}: {exc}", service=meta.name,
         ) from None
     return StateDocument(service=meta.name, name=sm.name, version=sm.version, data=data,
-                         sids=list(meta.sids), taken_at=time.time())
+                         sids=list(meta.sids), implementation=meta.qualname,
+                         taken_at=time.time())
 
 
 async def decode_state(meta: ServiceMeta, obj: Any, doc: StateDocument) -> Any:

@@ -65,7 +65,21 @@ async def restore_pending(inst: Instance) -> None:
         doc = loaded
         origin = "its last checkpoint"
     inst.restore_from = None
-    value = await decode_state(inst.meta, inst.obj, doc)
+    try:
+        value = await decode_state(inst.meta, inst.obj, doc)
+    except StateError as exc:
+        if origin == "the given state":
+            raise
+        key = getattr(getattr(inst.host, "checkpointer", None), "key", lambda i: "?")(inst)
+        by = f" by {doc.implementation}" if doc.implementation else ""
+        raise StateError(
+            f"its last checkpoint (key {key}, written{by}) cannot be restored: "
+            f"{exc.message.removeprefix(inst.meta.name + ': ')}",
+            service=inst.meta.name,
+            fix="start the implementation that wrote it (after a live swap, bind the SID to the "
+                "new implementation in the deployment file), or remove that checkpoint to "
+                "start empty",
+        ) from exc
     await apply_state(inst, value)
     age = f", taken {time.time() - doc.taken_at:.1f} s ago" if doc.taken_at else ""
     log.warning("%s (%s) restored from %s (state %s version %d%s)", inst.path, inst.meta.name,

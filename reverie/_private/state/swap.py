@@ -77,6 +77,12 @@ async def swap(
         raise SwapError(path, str(exc)) from None
     new_meta = get_meta(new_cls)
     old_meta = inst.meta
+    if not old_meta.sids and new_meta.name != old_meta.name:
+        raise SwapError(
+            path, f"{old_meta.name} declares no SID, so only another implementation named "
+            f"{old_meta.name!r} can replace it, not {new_meta.name!r}",
+            fix="give both @service(sid=...) the same SID, or @service(name=...) the same name",
+        )
     if old_meta.sids and not set(old_meta.sids) & set(new_meta.sids):
         raise SwapError(
             path, f"{new_meta.name} implements {', '.join(new_meta.sids) or 'no SID'}, not "
