@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._private.http.request import Request
     from ._private.http.response import Response, StreamingResponse
     from ._private.runtime import DistributedRuntime
+    from ._private.tracing import disable_tracing, enable_tracing
 
 __version__ = "0.1.0"
 
@@ -69,6 +70,8 @@ __all__ = [
     "config",
     "current_context",
     "depends",
+    "disable_tracing",
+    "enable_tracing",
     "endpoint",
     "errors",
     "feature",
@@ -97,6 +100,8 @@ _LAZY = {
     "DistributedRuntime": "._private.runtime",
     "attach_http": "._private.http.attach",
     "attach_runtime": "._private.host_runtime",
+    "enable_tracing": "._private.tracing",
+    "disable_tracing": "._private.tracing",
 }
 
 

@@ -18,7 +18,7 @@ PRIVATE = ROOT / "_private"
 
 #: Top-level private modules that are layers, not core; every other one is core (so a new
 #: module is checked by default).
-LAYER_FILES = frozenset({"host_runtime.py", "natsserver.py", "__init__.py"})
+LAYER_FILES = frozenset({"host_runtime.py", "natsserver.py", "tracing.py", "__init__.py"})
 
 CORE = [
     ROOT / "errors.py",
@@ -31,7 +31,7 @@ LAYERS = (
     "reverie._private.http", "reverie._private.runtime", "reverie._private.serve",
     "reverie._private.cli", "reverie._private.transports.http",
     "reverie._private.transports.nats", "reverie._private.host_runtime",
-    "reverie._private.natsserver", "reverie.testing", "reverie.cli",
+    "reverie._private.natsserver", "reverie._private.tracing", "reverie.testing", "reverie.cli",
 )
 LIBRARIES = ("httpx", "uvicorn", "nats", "starlette", "opentelemetry", "prometheus_client")
 

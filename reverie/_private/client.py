@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["EndpointClient", "ServiceClient"]
 
 _NOTHING: Any = object()
+#: Set by the tracing layer (``reverie._private.tracing``) while tracing is on: the (unary,
+#: streaming) caller classes clients link instead of the plain ones.
+traced_callers: tuple[type[_Caller], type[_Caller]] | None = None
 _SAMPLE_MASK = SAMPLE - 1
 
 
@@ -360,8 +363,14 @@ class ServiceClient:
         # Asked on first use of .plug: HTTP may attach to the host after this client was linked.
         self._features = features
         wire = transport_kind(transport) != "in-process"
+        traced = traced_callers
         for ep in meta.endpoints.values():
-            cls = _StreamCaller if ep.streaming else (_WireUnaryCaller if wire else _UnaryCaller)
+            cls: type[_Caller]
+            if traced is not None:  # chosen once, here: with tracing off no call pays for it
+                cls = traced[1] if ep.streaming else traced[0]
+            else:
+                cls = _StreamCaller if ep.streaming else (
+                    _WireUnaryCaller if wire else _UnaryCaller)
             # Plain instance attributes: `client.generate` is one dict lookup on the hot path.
             self.__dict__[ep.name] = cls(meta, ep, transport)
 

@@ -53,3 +53,20 @@ def test_a_failed_on_start_logs_its_traceback(serve: Callable[..., ServeRun]) ->
     assert "Traceback (most recent call last)" in line["exc"]
     assert "raise RuntimeError" in line["exc"]
     assert run.wait() == 1
+
+
+def test_trace_console_prints_the_spans_of_a_call(serve: Callable[..., ServeRun]) -> None:
+    run = serve("examples.hello.graph:Frontend", "--trace", "console", "--no-access-log")
+    run.ready()
+    r = httpx.get(f"{run.url}/Frontend/hello/world", timeout=10)
+    assert r.status_code == 200
+    run.wait_for(lambda e: '"name": "Backend.generate"' in str(e.get("message")))
+    run.wait_for(lambda e: '"kind": "SpanKind.SERVER"' in str(e.get("message")))
+    run.signal()
+    assert run.wait() == 0
+
+
+def test_a_bad_trace_exporter_is_refused(serve: Callable[..., ServeRun]) -> None:
+    run = serve(GRAPH, "--trace", "zipkin")
+    assert run.wait() == 2
+    assert "--trace 'zipkin': use console, otlp or none" in run.output()

@@ -92,6 +92,10 @@ def serve_cmd(
     ] = 5,
     restart_window: Annotated[float, typer.Option(help="Seconds; see --max-restarts.")] = 60.0,
     log_format: Annotated[str, typer.Option(help="text or json.")] = "text",
+    trace: Annotated[str | None, typer.Option(
+        help="OpenTelemetry spans for every call: console (printed), otlp (OTEL_EXPORTER_OTLP_* "
+             "say where) or none. Default: OTEL_TRACES_EXPORTER, else none. Needs the otel "
+             "extra.")] = None,
     log_level: Annotated[str, typer.Option(
         help="debug, info, warning or error: the least severe log line printed.")] = "info",
     access_log: Annotated[bool, typer.Option(
@@ -114,6 +118,10 @@ def serve_cmd(
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(f"--log-level {log_level!r}: use debug, info, warning or error")
     log_level = log_level.lower()
+    if trace is not None:
+        if trace not in ("console", "otlp", "none"):
+            fail(f"--trace {trace!r}: use console, otlp or none")
+        os.environ["OTEL_TRACES_EXPORTER"] = trace  # every process of the run reads it
     if not 0 <= port <= 65535:
         fail(f"--port {port}: a port is a number from 0 to 65535 (0: any free port)")
     if reload and not dry_run:

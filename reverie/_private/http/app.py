@@ -26,6 +26,7 @@ from reverie.errors import (
     ValidationError,
 )
 
+from .. import tracing as _tracing
 from ..codec import json_decode, json_encode
 from ..context import CURRENT, RequestContext
 from ..failures import log_failure
@@ -449,6 +450,9 @@ class HostApp:
         args: tuple[Any, ...], kwargs: dict[str, Any], head_only: bool = False,
         svc: str | None = None, name: str | None = None,
     ) -> None:
+        span = None
+        if _tracing.ON:
+            span, ctx = _tracing.server_span(ctx, svc, name, "http", svc)
         token = CURRENT.set(ctx)
         watch = DisconnectWatch(receive)
         try:
@@ -461,12 +465,17 @@ class HostApp:
                 return  # the client left: the handler is cancelled, nobody to answer
             raise
         except Exception as exc:
+            if span is not None:
+                _tracing.end(span, exc)
+                span = None
             log_failure(exc, svc, name, ctx.request_id)
             await send_problem(send, CallError.from_handler(exc, ctx.request_id))
             return
         finally:
             watch.stop()
             CURRENT.reset(token)
+            if span is not None:
+                _tracing.end(span)
         if type(result) in _PLAIN and not head_only:
             try:
                 body = json_encode(result)
@@ -522,6 +531,9 @@ class HostApp:
         disconnect cancels the producer.
         """
         ndjson = _NDJSON in head.accept
+        span = None
+        if _tracing.ON:
+            span, ctx = _tracing.server_span(ctx, svc, name, "http", svc)
         token = CURRENT.set(ctx)
         gen: Any = None
         try:
@@ -539,6 +551,9 @@ class HostApp:
                     return  # the client left before the first item; the producer is closed
                 raise
             except Exception as exc:
+                if span is not None:
+                    _tracing.end(span, exc)
+                    span = None
                 log_failure(exc, svc, name, ctx.request_id, "stream")
                 await send_problem(send, CallError.from_handler(exc, ctx.request_id))
                 return
@@ -558,6 +573,8 @@ class HostApp:
                 except Exception:  # pragma: no cover - a producer failing while closing
                     log.exception("closing a stream producer")
             CURRENT.reset(token)
+            if span is not None:
+                _tracing.end(span)
 
 
 def _expire(task: asyncio.Task[Any], fired: list[bool]) -> None:

@@ -26,6 +26,7 @@ from reverie.errors import (
     ValidationError,
 )
 
+from .. import tracing as _tracing
 from ..codec import msgpack_decode, msgpack_encode
 from ..context import CURRENT, RequestContext
 from ..failures import log_failure
@@ -260,20 +261,29 @@ class Served:
 
     async def _run_unary(self, reply: str, body: Any, ctx: RequestContext,
                          sc: ServerCall) -> None:
+        span = None
+        if _tracing.ON:
+            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
+                                             self.instance_id)
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)
         payload: bytes | None
+        error: BaseException | None = None
         try:
             req = body if self._validate is None else self._validate(body, strict=False)
             result = await self.handler(req, ctx)
             payload = msgpack_encode([wire.DATA, 0, result])
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            error = exc
             payload = self._stopped_frame(sc, ctx)
         except Exception as exc:
+            error = exc
             payload = self._error_frame(exc, ctx)
         finally:
             self._done(reply, timer, t0)
+            if span is not None:
+                _tracing.end(span, error)
         await self._send_last(reply, payload)
 
     def _done(self, reply: str, timer: asyncio.TimerHandle | None, t0: int) -> None:
@@ -293,11 +303,17 @@ class Served:
 
     async def _run_stream(self, reply: str, body: Any, ctx: RequestContext,
                           sc: ServerCall) -> None:
+        span = None
+        if _tracing.ON:
+            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
+                                             self.instance_id)
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)
         agen: Any = None
         payload: bytes | None
+        error: BaseException | None = None
+        count: int | None = None
         try:
             req = body if self._validate is None else self._validate(body, strict=False)
             agen = self.handler(req, ctx)
@@ -305,15 +321,19 @@ class Served:
                 agen = await agen
             count = await _produce(self.rt.nc.publish, reply, agen, sc)
             payload = msgpack_encode([wire.END, count])
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            error = exc
             payload = self._stopped_frame(sc, ctx)
         except Exception as exc:
+            error = exc
             payload = self._error_frame(exc, ctx)
         finally:
             if agen is not None and hasattr(agen, "aclose"):
                 with contextlib.suppress(BaseException):
                     await agen.aclose()
             self._done(reply, timer, t0)
+            if span is not None:
+                _tracing.end(span, error, count)
         await self._send_last(reply, payload)
 
 

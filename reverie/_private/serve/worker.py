@@ -154,6 +154,10 @@ async def run_process(
     host: Any = None
     try:
         cls = entry or load_entry(spec.target, spec.sys_path)
+        from ..tracing import configure
+
+        # Before any client is linked: with tracing on they are the traced kind.
+        configure(service_name=spec.process if spec.process != "main" else cls.__name__)
         dep = load_deployment(spec.deployment) if spec.deployment else None
         host = prepare_host(cls, dep)
         _report_instances(host, status)
