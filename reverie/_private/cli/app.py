@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "reverie._private.cli.serve_cmd",  # serve
     "reverie._private.cli.ops_cmds",  # call, ls
     "reverie._private.cli.state_cmds",  # state save/load, swap, migrate
+    "reverie._private.cli.k8s_cmd",  # k8s
 ]
 
 

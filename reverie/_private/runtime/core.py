@@ -40,6 +40,25 @@ _STATUS = "Status"
 BUCKET_PATIENCE = 20.0
 
 
+async def js_retry(fn: Any, what: str, patience: float = 10.0) -> Any:
+    """``await fn()``, retried while JetStream answers "no response from stream" or times out
+    (a replicated stream electing a leader, after a member died or when it was just made)."""
+    import nats.errors
+    import nats.js.errors
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await fn()
+        except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
+            if time.monotonic() >= deadline:
+                raise TransportError(f"{what}: JetStream did not answer for {patience:g} s "
+                                     f"({exc}); fix: check that the NATS cluster has a "
+                                     f"quorum of its members up") from None
+            log.debug("%s: %s; retrying", what, exc)
+            await asyncio.sleep(0.2)
+
+
 def _permanent(exc: Exception) -> bool:
     """An answer that waiting will not change (permissions, JetStream off, a bad config)."""
     import nats.errors
@@ -143,6 +162,8 @@ class DistributedRuntime:
             "connect_timeout": 2,
             "ping_interval": 5,
             "max_outstanding_pings": 2,
+            # several URLs: in the order given (list the local member first), not shuffled
+            "dont_randomize": True,
         }
         opts.update(nats_options)
         nc = nats.aio.client.Client()
@@ -205,6 +226,11 @@ class DistributedRuntime:
                                                        # reads from any replica: no wait for a
                                                        # new leader after a member dies
                                                        direct=True)
+                    info = await js.stream_info(f"KV_{bucket}")
+                    if info.cluster is not None and not info.cluster.leader:
+                        # a new replicated stream elects its leader first; writes before that
+                        # get "no response from stream"
+                        raise TransportError(f"the stream of {bucket!r} has no leader yet")
                     break
                 except Exception as exc:
                     if time.monotonic() < deadline and not _permanent(exc):
@@ -237,7 +263,8 @@ class DistributedRuntime:
         """Publish a component's blueprint (JSON text) so hosts that know it only remotely can
         build clients for it."""
         key = f"{wire.check_token('namespace', ns)}.{wire.check_token('component', component)}"
-        await self._kv_blueprints.put(key, blueprint_json.encode())
+        value = blueprint_json.encode()
+        await js_retry(lambda: self._kv_blueprints.put(key, value), f"publish blueprint {key}")
 
     async def get_blueprint(self, ns: str, component: str) -> str | None:
         """The blueprint JSON a host published for ``ns/component``, or None."""

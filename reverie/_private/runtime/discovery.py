@@ -28,6 +28,10 @@ log = logging.getLogger("reverie.runtime")
 _MARKER_TTL = 60
 
 
+#: seconds between checks that a watch's consumer still exists (see InstanceWatcher._probe)
+PROBE_EVERY = 2.0
+
+
 class Leases:
     """This process's keys in the instances bucket, refreshed until released."""
 
@@ -48,8 +52,10 @@ class Leases:
 
     async def acquire(self, key: str, value: bytes) -> None:
         """Register a key now and keep it alive."""
+        from .core import js_retry
+
         self._entries[key] = value
-        await self._put(key, value)
+        await js_retry(lambda: self._put(key, value), f"register {key}")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
 
@@ -148,6 +154,7 @@ class InstanceWatcher:
 
     async def _watch_once(self) -> None:
         watcher = await self._rt._kv_instances.watch(self.pattern)
+        probe = asyncio.get_running_loop().create_task(self._probe(watcher))
         try:
             snapshot: dict[str, dict[str, Any]] = {}
             initial = True
@@ -173,8 +180,33 @@ class InstanceWatcher:
                     self.entries[key] = _decode_info(entry.value)
                     self._changed(key.rsplit(".", 1)[-1], True, False)
         finally:
+            probe.cancel()
             with contextlib.suppress(Exception):
                 await watcher.stop()
+
+    async def _probe(self, watcher: Any) -> None:
+        """Restart the watch when its consumer is gone.
+
+        nats-py's KV watch is an ordered consumer without idle heartbeats, so when the cluster
+        member holding that consumer dies, the watch goes silent forever (no error). Asking for
+        the consumer's info every ``PROBE_EVERY`` seconds notices; a timeout (a stream electing
+        its leader) is not proof of anything and is ignored.
+        """
+        import nats.js.errors
+
+        while True:
+            await asyncio.sleep(PROBE_EVERY)
+            try:
+                await watcher._sub.consumer_info()
+            except nats.js.errors.NotFoundError:
+                log.debug("watch %s: its consumer is gone; restarting it", self.pattern)
+                self._spawn_restart()
+                return
+            except Exception as exc:
+                log.debug("watch %s: consumer info failed (%s)", self.pattern, exc)
+
+    def _spawn_restart(self) -> None:
+        asyncio.get_running_loop().call_soon(self.restart)
 
     def _replace(self, snapshot: dict[str, dict[str, Any]]) -> None:
         old = {k.rsplit(".", 1)[-1] for k in self.entries}
