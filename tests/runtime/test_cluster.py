@@ -87,7 +87,9 @@ async def test_r3_buckets_calls_across_members_and_a_member_killed(
         # (a stream rebuilt from nothing would restart its sequence numbers)
         await _until(lambda: _has_echo(caller), "the lease is readable after the member died")
         await _until(lambda: _has_blueprint(caller), "the blueprint is readable")
-        after = await caller._js.stream_info("KV_rv_instances")
+        infos: list[Any] = []
+        await _until(lambda: _info(caller, infos), "the instances stream answers stream_info")
+        after = infos[-1]
         assert after.state.last_seq >= before
         assert after.config.num_replicas == 3
     finally:
@@ -101,6 +103,14 @@ async def _connected_elsewhere(rt: DistributedRuntime, dead_port: int) -> bool:
 
 async def _has_echo(rt: DistributedRuntime) -> bool:
     return [r["endpoint"] for r in await rt.registrations()] == ["echo"]
+
+
+async def _info(rt: DistributedRuntime, out: list[Any]) -> bool:
+    try:
+        out.append(await rt._js.stream_info("KV_rv_instances"))
+        return True
+    except Exception:  # nats: timeout while the stream elects a leader
+        return False
 
 
 async def _has_blueprint(rt: DistributedRuntime) -> bool:
