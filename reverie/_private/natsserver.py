@@ -115,10 +115,15 @@ class NatsServer:
         self.store_dir = store_dir or ""
         self.binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
+        self._server_pid: int | None = None
 
     def popen_options(self) -> dict[str, Any]:
         """Extra ``subprocess.Popen`` keywords; a subclass places the process (group, signals)."""
         return {}
+
+    def command(self, args: list[str]) -> list[str]:
+        """The command line that runs ``args`` (the server's); a subclass may wrap it."""
+        return args
 
     @property
     def url(self) -> str:
@@ -126,7 +131,10 @@ class NatsServer:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        """The nats-server's own pid (read from its ports file once it listens)."""
+        if self._proc is None:
+            return None
+        return self._server_pid or self._proc.pid
 
     @property
     def running(self) -> bool:
@@ -158,8 +166,9 @@ class NatsServer:
             args += ["-n", self.server_name]
         if self.jetstream:
             args += ["-js", "-sd", self.store_dir]
+        self._server_pid = None
         self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.command(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, **self.popen_options(),
         )
 
@@ -189,10 +198,12 @@ class NatsServer:
                 fix="check that the port is free and the store directory is writable",
             )
         # The server writes its ports file (named after its pid) once it listens, so this is
-        # never fooled by another process already on the port.
-        files = glob.glob(os.path.join(self._workdir(), f"*_{proc.pid}.ports"))
+        # never fooled by another process already on the port (old files were removed).
+        files = glob.glob(os.path.join(self._workdir(), "*_*.ports"))
         if not files:
             return False
+        with contextlib.suppress(ValueError):
+            self._server_pid = int(files[0].rsplit("_", 1)[1].split(".")[0])
         try:
             with open(files[0]) as fh:
                 urls = json.load(fh).get("nats") or []

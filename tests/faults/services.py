@@ -42,3 +42,26 @@ class Slow:
     @endpoint()
     async def echo(self, text: str) -> str:
         return text
+
+
+@service(namespace="faults")
+class Guarded:
+    """One feature per access level, a secret config value, a handler that raises."""
+
+    token: str = config("s3cr3t-config-value", "a credential", secret=True)
+
+    @feature("GET:open")
+    async def open_(self) -> str:
+        return "open"
+
+    @feature("GET:inner", access="internal")
+    async def inner(self) -> str:
+        return "inner"
+
+    @feature("GET:admin", access="private")
+    async def admin(self) -> str:
+        return "admin"
+
+    @feature("GET:boom")
+    async def boom(self) -> str:
+        raise RuntimeError("exploded")

@@ -62,7 +62,7 @@ async def test_dot_dot_and_odd_mount_paths_are_400(served: Served, path: str) ->
         "class": "Ttl", "path": path})
     assert r.status_code == 400, r.text
     assert "cannot be a mount path" in r.json()["message"]
-    assert set(served.host.instances) == {"Ttl", "Slow"}
+    assert set(served.host.instances) == {"Ttl", "Slow", "Guarded"}
 
 
 async def test_a_good_nested_path_is_mounted(served: Served) -> None:

@@ -2,13 +2,15 @@
 
 ``REVERIE_TEST_MARKS`` names a directory where each process's on_shutdown hook drops a file;
 ``REVERIE_TEST_CRASH=1`` makes Store exit hard shortly after it starts (crash loop);
-``REVERIE_TEST_FAIL_START=1`` makes Store's on_start raise.
+``REVERIE_TEST_FAIL_START=1`` makes Store's on_start raise;
+``REVERIE_TEST_CRASH_RESTARTS_OF=<process>:<dir>`` makes every restart of that one process die.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
@@ -19,6 +21,15 @@ from reverie import depends, endpoint, feature, on_shutdown, on_start, service
 class CountReq(BaseModel):
     n: int = 3
     delay: float = 0.0
+
+
+def _crash_on_restart() -> None:
+    marks = os.environ.get("REVERIE_TEST_CRASH_RESTARTS_OF")  # "<process>:<dir>"
+    if marks and marks.split(":", 1)[0] == sys.argv[-1]:
+        seen = os.path.join(marks.split(":", 1)[1], "started")
+        if os.path.exists(seen):
+            os._exit(9)  # every restart of this one worker dies while starting
+        open(seen, "w").close()
 
 
 def _mark(what: str) -> None:
@@ -38,6 +49,7 @@ class Store:
             raise RuntimeError("store cannot open its data (test)")
         if os.environ.get("REVERIE_TEST_CRASH") == "1":
             asyncio.get_running_loop().call_later(0.3, os._exit, 9)
+        _crash_on_restart()
 
     @endpoint()
     async def whoami(self) -> int:

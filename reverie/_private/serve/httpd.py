@@ -21,7 +21,8 @@ log = logging.getLogger("reverie.serve")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, inheritable so worker processes can accept on it."""
+    """A listening TCP socket. Not inheritable: the supervisor hands it to entry workers
+    only, explicitly (a dup per spawn), so no other child holds the port."""
     from reverie.errors import ConfigError
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -41,7 +42,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
             source="--port", fix="choose another port with --port, or stop what holds it",
         ) from None
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -59,6 +59,7 @@ async def start_http(
     from ..http.server import HttpServer
 
     sock = socket.socket(fileno=fd) if fd is not None else bind_socket(bind_host, port)
+    sock.set_inheritable(False)  # what this process spawns must not hold the port
     server = HttpServer(
         host, sock=sock, handle_signals=False, graceful_timeout=drain_timeout,
         access_log=access_log, log_level="warning",

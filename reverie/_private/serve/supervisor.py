@@ -136,6 +136,7 @@ class Supervisor:
         self._signals = 0
         self._first_signal = 0.0
         self._mark: Any = lambda name, state: None
+        self._spawn_lock = asyncio.Lock()
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -267,6 +268,8 @@ class Supervisor:
             member = (f", member {self.plan.nats_name!r} of cluster {c.name!r}, routes on "
                       f"{c.listen} to {', '.join(c.routes) or 'nobody yet'}")
         self.out.info(f"embedded nats-server on {self.nats_url} (pid {self._nats.pid}{member})")
+        self.out.info(f"embedded nats-server keeps its JetStream store in {self._nats.workdir} "
+                      f"(removed when serve stops, even if it is killed)")
 
     async def _watch_nats(self) -> None:
         """Restart the embedded nats-server on its port if it dies; workers reconnect."""
@@ -298,14 +301,16 @@ class Supervisor:
 
     # -- children ---------------------------------------------------------------------------------
 
-    def _spec(self, child: Child, control_fd: int, status_fd: int) -> WorkerSpec:
+    def _spec(
+        self, child: Child, control_fd: int, status_fd: int, http_fd: int | None
+    ) -> WorkerSpec:
         p = child.plan
         plan = self.plan
         return WorkerSpec(
             target=plan.target, process=p.name, services=list(p.services),
             deployment=plan.deployment, sys_path=[os.getcwd()], index=p.index, count=p.count,
             nats=self.nats_url, nats_replicas=plan.nats_replicas, http=p.http,
-            http_fd=self.sock.fileno() if (p.http and self.sock is not None) else None,
+            http_fd=http_fd,
             http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
             status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,
             log_format=self.log_format, log_level=self.log_level, access_log=self.access_log,
@@ -313,14 +318,26 @@ class Supervisor:
         )
 
     async def _spawn(self, child: Child) -> None:
+        # The listening socket is never inheritable: only an entry worker gets it, as a dup
+        # made inheritable for its own spawn and closed right after. Spawns are serialised, so
+        # no other child (nor the nats-server) can inherit that dup, whatever the event loop
+        # does with pass_fds (uvloop's subprocess has ignored it in some versions).
+        async with self._spawn_lock:
+            await self._spawn_locked(child)
+
+    async def _spawn_locked(self, child: Child) -> None:
         ctl_r, ctl_w = os.pipe()
         st_r, st_w = os.pipe()
-        spec = self._spec(child, ctl_r, st_w)
+        http_fd = None
+        if child.plan.http and self.sock is not None:
+            http_fd = os.dup(self.sock.fileno())
+            os.set_inheritable(http_fd, True)
+        spec = self._spec(child, ctl_r, st_w, http_fd)
         env = dict(os.environ)
         env.update(child.plan.env)
         env[SPEC_ENV] = spec.to_json()
         env["PYTHONUNBUFFERED"] = "1"
-        fds = [ctl_r, st_w] + ([spec.http_fd] if spec.http_fd is not None else [])
+        fds = [ctl_r, st_w] + ([http_fd] if http_fd is not None else [])
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "reverie._private.serve.worker", child.name,
@@ -331,8 +348,13 @@ class Supervisor:
         finally:
             os.close(ctl_r)
             os.close(st_w)
+            if http_fd is not None:
+                os.close(http_fd)
         child.proc = proc
         child.pgids.add(proc.pid)
+        if self._nats is not None:
+            self._nats.note_workers([c.pid for c in self.children.values()
+                                     if c.alive and c.pid is not None])
         child.ctl = ctl_w
         child.state = "loading"
         child.ready.clear()
@@ -392,6 +414,8 @@ class Supervisor:
             self._mark(child.name, "ready")
             if child.restarts:
                 self.out.info(f"{child.name} is back (pid {child.pid}, restart {child.restarts})")
+                if child.plan.http:
+                    self._rebalance(child)
         elif kind == "failed":
             child.error = str(event.get("error"))
             child.state = "failed"
@@ -403,6 +427,19 @@ class Supervisor:
             child.state = kind
         elif kind == "instance" and child.state != "ready":
             self._mark(child.name, f"{event.get('service')} {event.get('state')}")
+
+    def _replicas(self, service: str, besides: Child) -> list[Child]:
+        """The other workers of ``service`` that have not been given up on."""
+        return [c for c in self.children.values()
+                if c is not besides and service in c.plan.services and c.state != "failed"]
+
+    def _rebalance(self, back: Child) -> None:
+        """An entry worker is back: the others' keep-alive clients would stay with them for
+        good, so each is told to close its connections after their next response."""
+        for other in self.children.values():
+            if other is not back and other.plan.http and other.alive and other.ctl is not None:
+                with contextlib.suppress(OSError):
+                    os.write(other.ctl, b"rebalance\n")
 
     async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
@@ -435,10 +472,18 @@ class Supervisor:
                    f"(last: {how}); not restarting it")
             if child.error:
                 msg += f"; last error: {child.error}"
-            self.out.error(msg)
-            if required:
-                self.fatal = f"{msg}; it runs required service(s) {', '.join(required)}"
+            # A replica's failure costs that replica: the run ends only when a required
+            # service has no other worker left that is not failed (docs/serve.md).
+            lost = [s for s in required if not self._replicas(s, child)]
+            if lost:
+                self.out.error(msg)
+                self.fatal = f"{msg}; it runs required service(s) {', '.join(lost)}"
                 self.stop_requested.set()
+                return
+            kept = "; ".join(
+                f"{s} keeps running on {', '.join(c.name for c in self._replicas(s, child))}"
+                for s in child.plan.services)
+            self.out.error(f"{msg}; {kept} (reduced capacity)")
             return
         delay = self.policy.delay(recent)
         child.state = "restarting"

@@ -114,6 +114,10 @@ def load_entry(target: str, sys_path: list[str] | None = None) -> type:
     return cls
 
 
+#: The HTTP servers of this process (one at most), for the supervisor's ``rebalance`` line.
+_SERVING: list[Any] = []
+
+
 class _Http:
     """The HTTP side of a process, started after its services, stopped before them."""
 
@@ -127,12 +131,24 @@ class _Http:
             host, fd=spec.http_fd, bind_host=spec.http_host, port=spec.http_port,
             drain_timeout=spec.drain_timeout, access_log=spec.access_log,
         )
+        _SERVING.append(self.handle)
         return str(self.handle.url)
 
     async def stop(self) -> None:
         if self.handle is not None:
+            with contextlib.suppress(ValueError):
+                _SERVING.remove(self.handle)
             await self.handle.stop()
             self.handle = None
+
+
+def _rebalance() -> None:
+    """Another entry worker came back: our keep-alive clients reconnect after their next
+    response, so the kernel spreads them over every worker of the shared socket again."""
+    for server in list(_SERVING):
+        n = server.rebalance()
+        log.info("a peer entry worker is back: %d keep-alive connection(s) will reconnect after "
+                 "their next response", n)
 
 
 async def run_process(
@@ -290,7 +306,8 @@ def _hard_exit_later(seconds: float, code: int) -> None:
 
 def _watch_control(fd: int, loop: asyncio.AbstractEventLoop, go: asyncio.Event,
                    stop: asyncio.Event, grace: float) -> None:
-    """Thread: 'go' lines start the services; EOF means the supervisor is gone."""
+    """Thread: 'go' starts the services, 'rebalance' closes keep-alive connections at their
+    next response; EOF means the supervisor is gone."""
     buf = b""
     while True:
         try:
@@ -304,6 +321,8 @@ def _watch_control(fd: int, loop: asyncio.AbstractEventLoop, go: asyncio.Event,
             line, buf = buf.split(b"\n", 1)
             if line.strip() == b"go":
                 loop.call_soon_threadsafe(go.set)
+            elif line.strip() == b"rebalance":
+                loop.call_soon_threadsafe(_rebalance)
     # The supervisor died (or closed the pipe): stop, and make sure we really go.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(stop.set)

@@ -1,0 +1,168 @@
+"""Process faults with real `reverie serve` processes and a real nats-server: who holds the
+port (2), SIGTERM refusing new connections at once while in-flight streams finish, a restarted
+entry worker getting its share of keep-alive clients (6), a supervisor killed with -9 leaving
+nothing behind and cutting nothing first (7), a crash-looping replica (10). Every load is
+bounded in count; every wait is for an event."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.faults.procs import event_with, holders, listening_inode, nats_info, refused
+from tests.serve.conftest import GRAPH, alive, wait_gone
+
+
+def _stream(url: str, n: int, delay: float, first: threading.Event,
+            out: list[tuple[list[int], str | None]]) -> None:
+    items: list[int] = []
+    err: str | None = None
+    try:
+        with httpx.Client(timeout=30.0) as client, client.stream(
+            "POST", f"{url}/Api/count", json={"n": n, "delay": delay},
+            headers={"accept": "application/x-ndjson"},
+        ) as resp:
+            for line in resp.iter_lines():
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if isinstance(item, dict):
+                    err = str(item.get("@error"))
+                    break
+                items.append(item)
+                first.set()
+    except httpx.HTTPError as exc:
+        err = f"{type(exc).__name__}: {exc}"
+    first.set()
+    out.append((items, err))
+
+
+def test_only_entry_workers_hold_the_port_and_sigterm_refuses_at_once(
+    serve: Any, tmp_path: Path
+) -> None:
+    f = tmp_path / "d.yaml"
+    f.write_text("Api:\n  ServiceArgs:\n    workers: 2\nStore:\n  ServiceArgs:\n    workers: 2\n")
+    run = serve(GRAPH, "-f", str(f), "--processes", "--drain-timeout", "20")
+    rows = run.rows()
+    api = set(rows["Api"]["pids"])
+    others = set(rows["Store"]["pids"]) | set(rows["Logic"]["pids"])
+    nats_pid, _ = nats_info(run)
+    held = holders(listening_inode(run.port))
+    # The supervisor (its own copy, closed first on shutdown) and the entry workers only.
+    assert held == api | {run.proc.pid}, (held, api, others, nats_pid)
+    assert not held & (others | {nats_pid})
+
+    out: list[tuple[list[int], str | None]] = []
+    first = threading.Event()
+    t = threading.Thread(target=_stream, args=(run.url, 60, 0.1, first, out))
+    t.start()
+    assert first.wait(30)
+    run.signal(signal.SIGTERM)
+    event_with(run, "shutting down")
+    # New connections are refused (not parked in a backlog nobody reads) while the in-flight
+    # stream is still running: before the fix, the Store and Logic workers held the port
+    # until the very end, so connects succeeded and hung. Polled (state, not time), bounded.
+    stop = threading.Event()
+    for _ in range(600):
+        if refused(run.port):
+            break
+        stop.wait(0.02)
+    else:
+        raise AssertionError("new connections were still accepted after SIGTERM")
+    assert t.is_alive(), "the stream ended before the port was closed"
+    t.join(30)
+    assert out and out[0] == (list(range(60)), None), out  # zero in-flight requests cut
+    assert run.wait(30) == 0
+    assert wait_gone(sorted(run.pids)) == []
+
+
+def test_restarted_entry_worker_gets_keep_alive_traffic(serve: Any, tmp_path: Path) -> None:
+    f = tmp_path / "d.yaml"
+    f.write_text("Api:\n  ServiceArgs:\n    workers: 2\n")
+    run = serve(GRAPH, "-f", str(f))
+    api = sorted(run.rows()["Api"]["pids"])
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+    with httpx.Client(base_url=run.url, timeout=10, limits=limits) as client:
+
+        def burst(n: int) -> set[int]:
+            seen: set[int] = set()
+            lock = threading.Lock()
+
+            def one() -> None:
+                for _ in range(n):
+                    r = client.get("/Api/pids")
+                    assert r.status_code == 200, r.text
+                    with lock:
+                        seen.add(r.json()["api"])
+
+            threads = [threading.Thread(target=one) for _ in range(4)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(60)
+            return seen
+
+        burst(5)  # the pool's connections are open, spread over both workers
+        os.kill(api[0], signal.SIGKILL)
+        back = event_with(run, "Api-1 is back")
+        new_pid = int(str(back["message"]).split("(pid ")[1].split(",")[0])
+        event_with(run, "keep-alive connection(s) will reconnect")
+        seen: set[int] = set()
+        for _ in range(10):  # bounded: 10 bursts of 4 x 5 requests on the same client
+            seen |= burst(5)
+            if new_pid in seen:
+                break
+        assert new_pid in seen, (new_pid, seen)
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
+
+
+def test_killed_supervisor_lets_streams_finish_and_removes_the_nats_dir(serve: Any) -> None:
+    run = serve(GRAPH, "--processes")
+    run.ready()
+    nats_pid, workdir = nats_info(run)
+    assert os.path.isdir(workdir)
+    out: list[tuple[list[int], str | None]] = []
+    first = threading.Event()
+    t = threading.Thread(target=_stream, args=(run.url, 8, 0.1, first, out))
+    t.start()
+    assert first.wait(30)
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait(10)
+    t.join(30)
+    # The orphaned workers drained through a nats-server that was still up.
+    assert out and out[0] == (list(range(8)), None), out
+    assert wait_gone(sorted(run.pids | {nats_pid}), timeout=20) == []
+    for _ in range(200):  # the keeper removes the dir right after the server stops
+        if not os.path.exists(workdir):
+            break
+        threading.Event().wait(0.05)
+    assert not os.path.exists(workdir)
+    assert not alive(nats_pid)
+
+
+def test_a_crash_looping_replica_does_not_end_the_run(serve: Any, tmp_path: Path) -> None:
+    run = serve(GRAPH, "-f", str(Path(__file__).parents[1] / "serve" / "deploy_workers.yaml"),
+                "--max-restarts", "2",
+                env={"REVERIE_TEST_CRASH_RESTARTS_OF": f"Store-1:{tmp_path}"})
+    rows = run.rows()
+    store = sorted(rows["Store"]["pids"])
+    os.kill(store[0], signal.SIGKILL)
+    gave_up = event_with(run, "not restarting it", timeout=60)
+    assert "Store-1 crashed 3 times within 60 s" in gave_up["message"]
+    assert "Store keeps running on Store-2 (reduced capacity)" in gave_up["message"]
+    # Still serving, from the healthy replica (bounded: 10 requests).
+    with httpx.Client(base_url=run.url, timeout=10) as client:
+        for _ in range(10):
+            r = client.get("/Api/pids")
+            assert r.status_code == 200, r.text
+            assert r.json()["store"] == store[1]
+    assert run.proc.poll() is None
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
