@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from reverie import config, depends, endpoint, feature, service
+from reverie.errors import ServiceError
+
+
+MAX_REPEAT = 100  # a bound on every input is what keeps a public feature from being a hang
 
 
 class Greeting(BaseModel):
     """What the frontend accepts."""
 
     text: str
-    repeat: int = 1
+    repeat: int = Field(1, ge=0, le=MAX_REPEAT)
 
 
 @service(sid="sid://reverie.dev/2026/examples/hello/backend", namespace="hello")
@@ -56,4 +60,6 @@ class Frontend:
     @feature("GET:hello/{name}")
     async def hello(self, name: str, repeat: int = 1) -> list[str]:
         """Say hello over HTTP: GET /Frontend/hello/world?repeat=2."""
+        if not 0 <= repeat <= MAX_REPEAT:
+            raise ServiceError(400, f"repeat={repeat} is out of range; give 0 to {MAX_REPEAT}")
         return [w async for w in self.generate(Greeting(text=name, repeat=repeat))]

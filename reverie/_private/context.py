@@ -7,6 +7,7 @@ current carries the same request id and the tighter of the two deadlines on to t
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 from contextvars import ContextVar
@@ -82,15 +83,36 @@ class RequestContext:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any] | None) -> RequestContext:
+        """The context a caller sent; ``ValueError`` when it is malformed (a frame off the wire
+        may hold anything: the id must be a string, the timeout a finite number of seconds,
+        the trace a mapping of strings)."""
         if not data:
             return cls()
+        if not isinstance(data, dict):
+            raise ValueError(f"the context must be a map, not {type(data).__name__}")
         timeout = data.get("timeout")
-        deadline = time.monotonic() + float(timeout) if timeout is not None else None
-        return cls(data.get("id"), deadline, data.get("trace"))
+        deadline = None
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+                    math.isfinite(timeout) and timeout <= _MAX_TIMEOUT):
+                raise ValueError(f"the context's timeout must be a finite number of seconds up "
+                                 f"to {_MAX_TIMEOUT:g}, not {str(timeout)[:32]!r}")
+            deadline = time.monotonic() + float(timeout)
+        rid = data.get("id")
+        if rid is not None and not isinstance(rid, str):
+            raise ValueError(f"the context's id must be a string, not {type(rid).__name__}")
+        trace = data.get("trace")
+        if trace is not None and not (isinstance(trace, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in trace.items())):
+            raise ValueError("the context's trace must be a map of strings")
+        return cls(rid, deadline, trace)
 
     def __repr__(self) -> str:
         return f"RequestContext(request_id={self.request_id!r}, remaining={self.remaining()!r})"
 
+
+#: The longest timeout a context takes (a year); larger ones would overflow timer arithmetic.
+_MAX_TIMEOUT = 365 * 24 * 3600.0
 
 _current: ContextVar[RequestContext | None] = ContextVar("reverie_request_context", default=None)
 

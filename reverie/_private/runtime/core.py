@@ -413,17 +413,20 @@ class DistributedRuntime:
         call.on_frame(frame)
 
     async def _on_ctl(self, msg: Any) -> None:
-        try:
+        try:  # a control frame off the wire may hold anything: drop what is malformed
             frame = msgpack_decode(msg.data)
             sc = self._serving.get(frame[1])
+            kind = frame[0]
+            credit = frame[2] if kind == wire.CREDIT else 0
+            if type(credit) is not int or not 0 <= credit <= wire.MAX_WINDOW:
+                return
         except Exception:
             return
         if sc is None:
             return
-        kind = frame[0]
         sc.last_touch = time.monotonic()
         if kind == wire.CREDIT:
-            sc.add_credit(int(frame[2]))
+            sc.add_credit(credit)
         elif kind == wire.CANCEL:
             sc.cancel()
 

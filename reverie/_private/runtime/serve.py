@@ -194,10 +194,12 @@ class Served:
         try:
             ctx_w, body, window = msgpack_decode(msg.data)
             ctx = RequestContext.from_wire(ctx_w)
-        except Exception:
+            if type(window) is not int or not 0 <= window <= wire.MAX_WINDOW:
+                raise ValueError(f"window must be an integer 0..{wire.MAX_WINDOW}")
+        except Exception as exc:
             err = ValidationError(
                 f"malformed request on {msg.subject}: expected a msgpack array "
-                f"[context, body, window] (see docs/runtime.md)",
+                f"[context, body, window] (see docs/runtime.md): {str(exc)[:200]}",
                 service=self.component, endpoint=self.name,
             )
             await rt.nc.publish(reply, msgpack_encode([wire.ERR, err.to_wire()]))

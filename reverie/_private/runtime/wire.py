@@ -74,6 +74,7 @@ WATCHDOG_TICK: Final = 0.1
 KEEPALIVE_INTERVAL: Final = 1.0  # caller -> server for open streams
 CALLER_TIMEOUT: Final = 10.0  # server drops a stream whose caller went silent this long
 DEFAULT_WINDOW: Final = 64  # stream items in flight before the producer waits for credit
+MAX_WINDOW: Final = 1 << 20  # the most credit a request or a CREDIT frame may give
 
 
 def error_frame(err: dict[str, Any]) -> list[Any]:
