@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from reverie import config, depends, endpoint, feature, service
 from reverie.errors import ServiceError
 
-
 MAX_REPEAT = 100  # a bound on every input is what keeps a public feature from being a hang
 
 

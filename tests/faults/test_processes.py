@@ -166,3 +166,26 @@ def test_a_crash_looping_replica_does_not_end_the_run(serve: Any, tmp_path: Path
     assert run.proc.poll() is None
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0
+
+
+def test_serve_takes_the_operator_limits(serve: Any) -> None:
+    run = serve(GRAPH, "--max-header-size", "2048", "--max-concurrent", "1")
+    run.ready()
+    from tests.faults.test_bad_inputs import _raw
+
+    out = _raw(run.port, b"GET /Api/pids HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 3000
+               + b"\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 431 "), out[:200]
+    out_: list[tuple[list[int], str | None]] = []
+    first = threading.Event()
+    t = threading.Thread(target=_stream, args=(run.url, 20, 0.1, first, out_))
+    t.start()
+    assert first.wait(30)
+    r = httpx.get(f"{run.url}/Api/pids", timeout=10)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    assert "its limit (max_concurrent)" in r.json()["message"]
+    t.join(30)
+    assert out_[0] == (list(range(20)), None)
+    assert httpx.get(f"{run.url}/Api/pids", timeout=10).status_code == 200
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0

@@ -101,6 +101,17 @@ def serve_cmd(
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log",
         help="One line per HTTP request: method, path, status, duration, request id.")] = True,
+    max_header_size: Annotated[int, typer.Option(
+        help="Bytes of request line and headers an HTTP request may have (431 beyond).")
+    ] = 64 * 1024,
+    header_timeout: Annotated[float, typer.Option(
+        help="Seconds from a request's first byte to the end of its headers (408 beyond).")
+    ] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        help="Seconds to read a request body (408 beyond).")] = 30.0,
+    max_concurrent: Annotated[int, typer.Option(
+        help="HTTP requests one instance runs at once, 0 for no limit (503 + Retry-After "
+        "beyond); a service's ServiceArgs: max_concurrent wins.")] = 0,
     reload: Annotated[bool, typer.Option(
         "--reload", help="Restart when a .py or .yaml file under the current directory "
         "changes (development).")] = False,
@@ -166,11 +177,14 @@ def serve_cmd(
             fail(str(exc))
         plan.http_port = sock.getsockname()[1]  # the real one when --port 0
     out = Output(log_format)
+    limits = {"max_header_size": max_header_size, "header_timeout": header_timeout,
+              "body_timeout": body_timeout, "max_concurrent": max_concurrent or None}
     if plan.mode == EMBEDDED:
         from reverie._private.serve.embedded import run_embedded
 
         code = _run(run_embedded(plan, entry, out, sock=sock, drain_timeout=drain_timeout,
-                                 log_format=log_format, access_log=access_log),
+                                 log_format=log_format, access_log=access_log,
+                                 http_limits=limits),
                     log_format, log_level, access_log)
     else:
         from reverie._private.serve.supervisor import RestartPolicy, Supervisor
@@ -178,7 +192,7 @@ def serve_cmd(
         policy = RestartPolicy(max_restarts=max_restarts, window=restart_window)
         sup = Supervisor(plan, out, sock=sock, drain_timeout=drain_timeout, grace=grace,
                          start_timeout=start_timeout, policy=policy, log_format=log_format,
-                         log_level=log_level, access_log=access_log)
+                         log_level=log_level, access_log=access_log, http_limits=limits)
         code = _run(sup.run(), log_format, log_level, access_log)
     raise typer.Exit(code)
 

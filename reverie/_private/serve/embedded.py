@@ -30,6 +30,7 @@ async def run_embedded(
     drain_timeout: float = 10.0,
     log_format: str = "text",
     access_log: bool = True,
+    http_limits: dict[str, Any] | None = None,
 ) -> int:
     """Serve the plan in this process until SIGINT/SIGTERM; returns the exit code."""
     loop = asyncio.get_running_loop()
@@ -62,7 +63,7 @@ async def run_embedded(
         target=plan.target, deployment=plan.deployment, nats=plan.nats, http_fd=fd,
         nats_replicas=plan.nats_replicas,
         http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
-        log_format=log_format, access_log=access_log,
+        log_format=log_format, access_log=access_log, http_limits=dict(http_limits or {}),
     )
     t0 = time.monotonic()
 

@@ -53,16 +53,18 @@ async def start_http(
     port: int = 8000,
     drain_timeout: float = 10.0,
     access_log: bool = True,
+    limits: dict[str, Any] | None = None,
 ) -> HttpServer:
     """Serve ``host`` over HTTP on ``fd`` (a listening socket) or on ``bind_host:port``;
     ``stop()`` on the result drains. Signal handling stays with ``reverie serve``."""
+    from ..http.limits import HttpLimits
     from ..http.server import HttpServer
 
     sock = socket.socket(fileno=fd) if fd is not None else bind_socket(bind_host, port)
     sock.set_inheritable(False)  # what this process spawns must not hold the port
     server = HttpServer(
         host, sock=sock, handle_signals=False, graceful_timeout=drain_timeout,
-        access_log=access_log, log_level="warning",
+        access_log=access_log, log_level="warning", limits=HttpLimits(**(limits or {})),
     )
     await server.start()
     return server

@@ -116,8 +116,10 @@ class Supervisor:
         log_format: str = "text",
         log_level: str = "info",
         access_log: bool = True,
+        http_limits: dict[str, Any] | None = None,
     ) -> None:
         self.plan = plan
+        self.http_limits = dict(http_limits or {})
         self.log_level = log_level
         self.access_log = access_log
         self.out = output
@@ -314,6 +316,7 @@ class Supervisor:
             http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
             status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,
             log_format=self.log_format, log_level=self.log_level, access_log=self.access_log,
+            http_limits=self.http_limits,
             restarts=child.restarts, process_total=len(self.children), parent_pid=os.getpid(),
         )
 

@@ -63,6 +63,8 @@ class WorkerSpec:
     restarts: int = 0  # times the supervisor restarted this worker
     process_total: int = 1  # processes of the serve run (they answer /metrics together)
     parent_pid: int = 0
+    #: ``HttpLimits`` fields (``reverie serve --max-header-size`` and friends).
+    http_limits: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -130,6 +132,7 @@ class _Http:
         self.handle = await start_http(
             host, fd=spec.http_fd, bind_host=spec.http_host, port=spec.http_port,
             drain_timeout=spec.drain_timeout, access_log=spec.access_log,
+            limits=spec.http_limits,
         )
         _SERVING.append(self.handle)
         return str(self.handle.url)
