@@ -112,13 +112,14 @@ def test_restarted_entry_worker_gets_keep_alive_traffic(serve: Any, tmp_path: Pa
         os.kill(api[0], signal.SIGKILL)
         back = event_with(run, "Api-1 is back")
         new_pid = int(str(back["message"]).split("(pid ")[1].split(",")[0])
-        event_with(run, "keep-alive connection(s) will reconnect")
+        event_with(run, "shedding keep-alive connections down to our share of 2 workers")
         seen: set[int] = set()
-        for _ in range(10):  # bounded: 10 bursts of 4 x 5 requests on the same client
+        for _ in range(20):  # bounded: 20 bursts of 4 x 5 requests on the same client
             seen |= burst(5)
             if new_pid in seen:
                 break
-        assert new_pid in seen, (new_pid, seen)
+        assert new_pid in seen, (new_pid, seen, [
+            str(e.get("message")) for e in run.events if "Api" in str(e.get("process"))][-12:])
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0
 
@@ -187,5 +188,38 @@ def test_serve_takes_the_operator_limits(serve: Any) -> None:
     t.join(30)
     assert out_[0] == (list(range(20)), None)
     assert httpx.get(f"{run.url}/Api/pids", timeout=10).status_code == 200
+    run.signal(signal.SIGTERM)
+    assert run.wait(30) == 0
+
+
+def test_a_frozen_replica_costs_only_its_in_flight_calls(serve: Any) -> None:
+    run = serve(GRAPH, "-f", str(Path(__file__).parents[1] / "serve" / "deploy_workers.yaml"))
+    store = sorted(run.rows()["Store"]["pids"])
+    os.kill(store[0], signal.SIGSTOP)
+    try:
+        codes: list[str] = []
+        with httpx.Client(base_url=run.url, timeout=15) as client:
+            for _ in range(12):  # bounded; each answers (never hangs): 200, or a clean 503
+                r = client.get("/Api/pids")
+                if r.status_code == 200:
+                    assert r.json()["store"] == store[1]
+                    codes.append("ok")
+                else:
+                    assert r.status_code == 503, r.text
+                    assert r.json()["code"] in ("instance_lost", "no_instances"), r.text
+                    codes.append(r.json()["code"])
+        assert "ok" in codes
+    finally:
+        os.kill(store[0], signal.SIGCONT)
+    seen: set[int] = set()
+    with httpx.Client(base_url=run.url, timeout=15) as client:
+        for _ in range(600):  # thawed, it serves again once its lease is refreshed (bounded)
+            r = client.get("/Api/pids")
+            if r.status_code == 200:
+                seen.add(r.json()["store"])
+            if store[0] in seen:
+                break
+            threading.Event().wait(0.03)
+    assert store[0] in seen
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0

@@ -121,15 +121,31 @@ def protocol_class(limits: HttpLimits) -> type | str:
     return LimitedHttpTools
 
 
-def rebalance(server: Any) -> int:
-    """Ask every open keep-alive connection of a uvicorn server to close after its next
-    response, so clients reconnect and the kernel spreads them over every acceptor of the
-    shared socket (a restarted entry worker gets its share). Returns how many were asked."""
+async def rebalance(server: Any, workers: int, within: float = 5.0) -> int:
+    """Shed this server's share of keep-alive connections after a peer entry worker came back.
+
+    Clients keep their connections, so a restarted worker would get nothing from them. With
+    ``workers`` entry workers, this one keeps ``open - open // workers`` of the connections it
+    has now and asks the rest to close after their next response (``Connection: close``). A
+    client reconnects, and the kernel picks the acceptor — often this busy one again — so the
+    shedding goes on, one response boundary at a time, until this worker is down to its share
+    or ``within`` seconds pass. Returns how many connections were asked to close."""
     state = getattr(server, "server_state", None)
-    count = 0
-    for conn in list(getattr(state, "connections", ())):
-        ask = getattr(conn, "rv_close_after_next", None)
-        if ask is not None:
-            ask()
-            count += 1
-    return count
+    if state is None or workers < 2:
+        return 0
+    conns = state.connections
+    start = [c for c in conns if hasattr(c, "rv_close_after_next")]
+    keep = len(start) - len(start) // workers
+    asked = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        live = [c for c in conns if hasattr(c, "rv_close_after_next")]
+        marked = [c for c in live if c._rv_close_next]
+        need = len(live) - keep - len(marked)
+        for conn in [c for c in live if not c._rv_close_next][:max(0, need)]:
+            conn.rv_close_after_next()
+            asked += 1
+        if len(live) <= keep or loop.time() >= deadline:
+            return asked
+        await asyncio.sleep(0.02)

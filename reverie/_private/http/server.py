@@ -170,9 +170,9 @@ class HttpServer:
             self._sock = None
         self.app.close()
 
-    def rebalance(self) -> int:
-        """Close keep-alive connections after their next response (see ``limits.rebalance``)."""
-        return rebalance(self._server) if self._server is not None else 0
+    async def rebalance(self, workers: int) -> int:
+        """Shed this server's share of keep-alive connections (see ``limits.rebalance``)."""
+        return await rebalance(self._server, workers) if self._server is not None else 0
 
     async def wait(self) -> None:
         """Until the server stops (``stop()``, or uvicorn's own signal handling)."""

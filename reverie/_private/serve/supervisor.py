@@ -439,10 +439,11 @@ class Supervisor:
     def _rebalance(self, back: Child) -> None:
         """An entry worker is back: the others' keep-alive clients would stay with them for
         good, so each is told to close its connections after their next response."""
-        for other in self.children.values():
-            if other is not back and other.plan.http and other.alive and other.ctl is not None:
+        entry = [c for c in self.children.values() if c.plan.http and c.alive]
+        for other in entry:
+            if other is not back and other.ctl is not None:
                 with contextlib.suppress(OSError):
-                    os.write(other.ctl, b"rebalance\n")
+                    os.write(other.ctl, f"rebalance {len(entry)}\n".encode())
 
     async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()

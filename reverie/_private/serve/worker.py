@@ -145,13 +145,14 @@ class _Http:
             self.handle = None
 
 
-def _rebalance() -> None:
-    """Another entry worker came back: our keep-alive clients reconnect after their next
-    response, so the kernel spreads them over every worker of the shared socket again."""
+async def _rebalance(workers: int) -> None:
+    """Another entry worker came back: shed our share of keep-alive clients (they reconnect
+    after their next response, and the kernel spreads them over every entry worker)."""
     for server in list(_SERVING):
-        n = server.rebalance()
-        log.info("a peer entry worker is back: %d keep-alive connection(s) will reconnect after "
-                 "their next response", n)
+        log.info("a peer entry worker is back: shedding keep-alive connections down to our "
+                 "share of %d workers", workers)
+        n = await server.rebalance(workers)
+        log.info("%d keep-alive connection(s) were asked to reconnect", n)
 
 
 async def run_process(
@@ -324,8 +325,10 @@ def _watch_control(fd: int, loop: asyncio.AbstractEventLoop, go: asyncio.Event,
             line, buf = buf.split(b"\n", 1)
             if line.strip() == b"go":
                 loop.call_soon_threadsafe(go.set)
-            elif line.strip() == b"rebalance":
-                loop.call_soon_threadsafe(_rebalance)
+            elif line.startswith(b"rebalance "):
+                with contextlib.suppress(ValueError):
+                    workers = int(line.split()[1])
+                    asyncio.run_coroutine_threadsafe(_rebalance(workers), loop)
     # The supervisor died (or closed the pipe): stop, and make sure we really go.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(stop.set)
