@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -30,6 +31,20 @@ def _crash_on_restart() -> None:
         if os.path.exists(seen):
             os._exit(9)  # every restart of this one worker dies while starting
         open(seen, "w").close()
+
+
+async def _slow(who: str, seconds: float, downstream: Any = None) -> float:
+    """Mark the start, wait (downstream, or a sleep), mark a cancellation: the fault tests
+    wait for these files instead of timing anything."""
+    _mark(f"slow-started-{who}")
+    try:
+        if downstream is not None:
+            return float(await downstream(seconds))
+        await asyncio.sleep(seconds)
+        return seconds
+    except asyncio.CancelledError:
+        _mark(f"slow-cancelled-{who}")
+        raise
 
 
 def _mark(what: str) -> None:
@@ -62,6 +77,10 @@ class Store:
                 await asyncio.sleep(req.delay)
             yield i
 
+    @endpoint()
+    async def slow(self, seconds: float) -> float:
+        return await _slow("Store", seconds)
+
     @on_shutdown
     async def bye(self) -> None:
         _mark("Store")
@@ -80,6 +99,10 @@ class Logic:
         async for i in self.store.count(req):
             yield i
 
+    @endpoint()
+    async def slow(self, seconds: float) -> float:
+        return await _slow("Logic", seconds, self.store.slow)
+
     @on_shutdown
     async def bye(self) -> None:
         _mark("Logic")
@@ -97,6 +120,10 @@ class Api:
     async def count(self, req: CountReq) -> AsyncIterator[int]:
         async for i in self.logic.count(req):
             yield i
+
+    @endpoint()
+    async def slow(self, seconds: float) -> float:
+        return await _slow("Api", seconds, self.logic.slow)
 
     @on_shutdown
     async def bye(self) -> None:
