@@ -17,6 +17,7 @@ import pytest
 from examples.atom.graph import FEED_SID, AtomService, FeedStore
 from examples.hello.graph import Backend, Frontend
 from reverie._private.host import Host
+from reverie._private.host_runtime import attach_runtime
 from reverie._private.http.server import HttpServer
 from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime, wire
@@ -135,7 +136,7 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
     rt = await DistributedRuntime.connect(server.url)
     nc = await nats.connect(server.url)
     try:
-        await host.attach_runtime(rt)
+        await attach_runtime(host, rt)
         await host.start(Backend)
         subject = wire.endpoint_subject("hello", "Backend", "generate")
         inst = next(iter(rt._served)).instance_id
