@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reverie._private.client import ServiceClient
 from reverie._private.declare import get_meta
@@ -17,7 +17,10 @@ from reverie._private.host import Host
 from reverie._private.http.attach import attach_http
 from reverie._private.instance import Instance, construct
 
-__all__ = ["GraphHandle", "make_instance", "run_graph"]
+if TYPE_CHECKING:
+    from reverie._private.http.plug import PlugResponse
+
+__all__ = ["FeatureClient", "GraphHandle", "make_instance", "run_graph"]
 
 
 class GraphHandle:
@@ -55,6 +58,100 @@ class GraphHandle:
     ) -> list[Any]:
         """Call a streaming endpoint and gather every item."""
         return [item async for item in self.stream(service, endpoint, request, **kw)]
+
+    def http(self, service: str | type, *, access: str = "public") -> FeatureClient:
+        """A test client for the features of a running service, like FastAPI's ``TestClient``:
+        ``await g.http("Notes").get("notes/1", params={"verbose": True})``.
+
+        Requests go through the host's whole HTTP stack (routing, access, validation, problem
+        bodies) in-process, without a socket; answers are the ``PlugResponse`` a Plug returns.
+        ``access`` is the caller's standing: ``public`` (no key, like a browser), ``internal``
+        (the key co-hosted services carry) or ``private`` (the host's API key).
+        """
+        return FeatureClient(self.host, self.instance(service), access)
+
+
+class FeatureClient:
+    """HTTP verbs against one instance's features, answered in-process (see ``GraphHandle.http``).
+
+    Paths are relative to the instance (``"notes/1"``); ``params`` become the query string,
+    ``json`` the body. ``plug`` is the underlying ``Plug`` for its fluent form.
+    """
+
+    def __init__(self, host: Host, inst: Instance, access: str) -> None:
+        app = attach_http(host)
+        base = app.plug_for(inst)
+        if access == "public":
+            from reverie._private.http.plug import Plug
+
+            base = Plug(base.uri)  # no key: what an outside caller sends
+        elif access == "private":
+            key = app.access.api_key
+            if key is None:
+                raise ValueError(
+                    "access='private' needs the host's API key; run the graph with "
+                    "env={'REVERIE_API_KEY': '...'}"
+                )
+            base = base.with_header("Authorization", f"Bearer {key}")
+        elif access != "internal":
+            raise ValueError(f"access={access!r}: use public, internal or private")
+        self.plug = base
+
+    def _at(self, path: str, params: Mapping[str, Any] | None,
+            headers: Mapping[str, str] | None) -> Any:
+        plug = self.plug
+        parts = [p for p in path.strip("/").split("/") if p]
+        if parts:
+            from urllib.parse import unquote
+
+            plug = plug.at(*(unquote(p) for p in parts))
+        if params:
+            plug = plug.with_(**params)
+        for name, value in (headers or {}).items():
+            plug = plug.with_header(name, value)
+        return plug
+
+    async def request(
+        self, method: str, path: str = "", *, params: Mapping[str, Any] | None = None,
+        json: Any = ..., content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PlugResponse:
+        """Send ``method`` to ``path`` below the instance; the answer, whatever its status."""
+        plug = self._at(path, params, headers)
+        if json is ...:
+            response: PlugResponse = await plug.request(method, content=content)
+        else:
+            response = await plug.request(method, json=json, content=content)
+        return response
+
+    async def get(self, path: str = "", *, params: Mapping[str, Any] | None = None,
+                  headers: Mapping[str, str] | None = None) -> PlugResponse:
+        return await self.request("GET", path, params=params, headers=headers)
+
+    async def delete(self, path: str = "", *, params: Mapping[str, Any] | None = None,
+                     headers: Mapping[str, str] | None = None) -> PlugResponse:
+        return await self.request("DELETE", path, params=params, headers=headers)
+
+    async def post(self, path: str = "", *, json: Any = ..., content: bytes | str | None = None,
+                   params: Mapping[str, Any] | None = None,
+                   headers: Mapping[str, str] | None = None) -> PlugResponse:
+        return await self.request("POST", path, params=params, json=json, content=content,
+                                  headers=headers)
+
+    async def put(self, path: str = "", *, json: Any = ..., content: bytes | str | None = None,
+                  params: Mapping[str, Any] | None = None,
+                  headers: Mapping[str, str] | None = None) -> PlugResponse:
+        return await self.request("PUT", path, params=params, json=json, content=content,
+                                  headers=headers)
+
+    async def patch(self, path: str = "", *, json: Any = ..., content: bytes | str | None = None,
+                    params: Mapping[str, Any] | None = None,
+                    headers: Mapping[str, str] | None = None) -> PlugResponse:
+        return await self.request("PATCH", path, params=params, json=json, content=content,
+                                  headers=headers)
+
+    def __repr__(self) -> str:
+        return f"<FeatureClient {self.plug.uri}>"
 
 
 @asynccontextmanager
@@ -146,6 +243,31 @@ try:  # pragma: no cover - fixtures exist when pytest and pytest-asyncio are ins
     def graph_runner() -> Any:
         """``run_graph`` itself, for ``async with graph_runner(Entry) as g:``."""
         return run_graph
+
+except ImportError:  # pragma: no cover
+    pass
+
+try:  # pragma: no cover - the hook exists when pytest is installed
+    import pytest as _pytest
+
+    @_pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(pyfuncitem: Any) -> bool | None:
+        """Run an ``async def`` test that no async plugin claimed (no pytest-asyncio, or its
+        strict mode without a marker) in a fresh event loop, so ``async with run_graph(...)``
+        works in a new project with nothing configured. Marked tests are left to their plugin.
+        """
+        import asyncio
+        import inspect
+
+        func = pyfuncitem.obj
+        if not inspect.iscoroutinefunction(func):
+            return None
+        if any(pyfuncitem.get_closest_marker(m) for m in ("asyncio", "anyio", "trio")):
+            return None
+        names = pyfuncitem._fixtureinfo.argnames
+        kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+        asyncio.run(func(**kwargs))
+        return True
 
 except ImportError:  # pragma: no cover
     pass
