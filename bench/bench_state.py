@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -125,8 +126,18 @@ def _launch(deploy: Path, port: int) -> tuple[subprocess.Popen[str], str, dict[s
         if "embedded nats-server on" in msg:
             nats = msg.split(" on ")[1].split(" ")[0]
         if ev.get("event") == "ready":
+            # Keep reading its output: a full pipe would block the supervisor, then the workers'
+            # logging, then their event loops.
+            tail: list[str] = []
+            threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True).start()
             return proc, nats, {r["service"]: r["pids"][0] for r in ev["services"]}
     raise RuntimeError("reverie serve exited before it was ready")
+
+
+def _drain(stream: Any, tail: list[str]) -> None:
+    for line in stream:
+        tail.append(line)
+        del tail[:-50]
 
 
 async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
@@ -151,6 +162,7 @@ async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
             await base.run(hit, callers, 5_000, 2.0)
             load = Load()
             windows: list[tuple[float, float]] = []
+            held: list[float] = []
 
             async def migrator() -> None:
                 for i in range(migrations):
@@ -161,10 +173,11 @@ async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
                         sys.executable, "-m", "reverie.cli", "migrate",
                         f"{nats}#examples/Counter", "--to", to, cwd=ROOT,
                         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                    _, err = await p.communicate()
+                    out, err = await p.communicate()
                     if p.returncode != 0:
                         raise RuntimeError(f"migrate failed: {err.decode()}")
                     windows.append((t0, time.perf_counter()))
+                    held.append(float(out.decode().split("held ")[1].split(" ms")[0]))
                 await asyncio.sleep(0.3)
                 load.stop = True
 
@@ -181,6 +194,7 @@ async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
         "pause_ms": load.max_in(windows) * 1000,
         "baseline_ms": max(dt for _, dt in base.lat) * 1000,
         "migrate_cli_ms": max(e - s for s, e in windows) * 1000,
+        "gate_held_ms": max(held),
         "calls": len(load.lat), "failures": len(load.failures) + len(base.failures),
         "lost": made - total, "migrations": len(windows), "errors": load.failures[:3],
     }
@@ -215,11 +229,15 @@ def main() -> int:
         print(f"         {json.dumps({k: v for k, v in res.items() if k != 'errors'})}")
         if res["errors"]:
             print(f"         first errors: {res['errors']}")
+    rows.append({"name": "gate closed during a migration (drain, capture, remote start, switch)",
+                 "reverie": mig["gate_held_ms"], "baseline": None, "unit": "ms max",
+                 "ratio": None, "target": "", "ok": None})
+    print(f"migrate  gate closed at most {mig['gate_held_ms']} ms (the source's own measure)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"rows": rows, "swap": swap, "migrate": mig},
                                           indent=2) + "\n")
     print(f"wrote {args.json}")
-    return 0 if all(r["ok"] for r in rows) else 1
+    return 0 if all(r["ok"] is not False for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -186,7 +186,8 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
         await rt.close()
     if "error" in answer:
         fail(str(answer["error"]), code=1)
-    typer.echo(f"{ns}/{comp}: migrated from {answer['from']} to {answer['to']}")
+    typer.echo(f"{ns}/{comp}: migrated from {answer['from']} to {answer['to']} (new calls "
+               f"held {answer.get('held_ms')} ms)")
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -126,6 +127,7 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
     inst = _local(host, ns, component)
     drain = float(req.get("drain_timeout") or DRAIN_TIMEOUT)
     config = {k: rv.value for k, rv in (inst.config or {}).items()}
+    t0 = time.monotonic()
     async with quiesced(inst, drain):
         doc = await take_state(inst) if inst.meta.state is not None else None
         body = {"op": "receive", "class": class_ref(inst.cls), "path": inst.path,
@@ -153,9 +155,10 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
             await client._watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
         inst.forward = forward
         await host._stop_one(inst)  # withdraws it from NATS; it stays mounted as a forwarder
-    log.warning("%s (%s/%s) migrated to %s; this process forwards what still reaches it",
-                inst.path, ns, component, to)
-    return {"migrated": inst.path, "from": runtime.instance_id, "to": to,
+    held_ms = round((time.monotonic() - t0) * 1000, 2)
+    log.warning("%s (%s/%s) migrated to %s (calls held %.1f ms); this process forwards what "
+                "still reaches it", inst.path, ns, component, to, held_ms)
+    return {"migrated": inst.path, "from": runtime.instance_id, "to": to, "held_ms": held_ms,
             "state": None if doc is None else {"name": doc.name, "version": doc.version}}
 
 
