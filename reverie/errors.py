@@ -24,6 +24,7 @@ __all__ = [
     "GraphError",
     "IllegalTransitionError",
     "InstanceLostError",
+    "InvalidResultError",
     "LifecycleError",
     "MarkupError",
     "MissingDependencyError",
@@ -390,6 +391,14 @@ class ValidationError(CallError, ValueError):
 
     code = "invalid_argument"
     status = 422
+
+
+class InvalidResultError(ValidationError):
+    """A handler's result (or stream item) does not match its declared type: the service's
+    fault, not the caller's (500); ``details`` name each field."""
+
+    code = "invalid_result"
+    status = 500
 
 
 class EndpointNotFoundError(CallError, LookupError):

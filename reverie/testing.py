@@ -20,7 +20,7 @@ from reverie._private.instance import Instance, construct
 if TYPE_CHECKING:
     from reverie._private.http.plug import PlugResponse
 
-__all__ = ["FeatureClient", "GraphHandle", "make_instance", "run_graph"]
+__all__ = ["FeatureClient", "GraphHandle", "check_transport", "make_instance", "run_graph"]
 
 
 class GraphHandle:
@@ -183,6 +183,30 @@ async def run_graph(
         yield GraphHandle(host, inst)
     finally:
         await host.stop()
+
+
+async def check_transport(kind: Any, rules: list[str] | None = None) -> dict[str, str]:
+    """Run the conformance rules (``docs/semantics.md``) against a transport; ``{}`` means it
+    keeps them all, else ``{rule: what went wrong}``.
+
+    ``kind(entry)`` is an async context manager giving an object with ``client(service)`` (a
+    ``ServiceClient`` over the transport) and ``async stop(service)``; it must run ``entry``'s
+    graph so that service→service calls use the transport too (see
+    ``reverie._private.conformance.kinds`` for the built-in kinds).
+    """
+    from reverie._private.conformance import RULES
+    from reverie._private.conformance.services import Relay
+
+    failed: dict[str, str] = {}
+    for name, fn in RULES.items():
+        if rules is not None and name not in rules:
+            continue
+        try:
+            async with kind(Relay) as deployed:
+                await fn(deployed)
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    return failed
 
 
 def make_instance(

@@ -19,6 +19,7 @@ from reverie.errors import (
     CallError,
     DeadlineExceededError,
     EndpointNotFoundError,
+    InvalidResultError,
     ValidationError,
 )
 
@@ -61,7 +62,7 @@ def _result_check(meta: ServiceMeta, ep: EndpointMeta) -> Any:
             return validate(value)
         except ValidationError as err:
             text = str(err).removeprefix("invalid argument: ")
-            raise ValidationError(
+            raise InvalidResultError(
                 f"invalid {what}: {text} (the handler returned something that does not match "
                 f"its declared {ep.response_info.name})",
                 details=err.details, service=meta.name, endpoint=ep.name,
@@ -86,8 +87,12 @@ class _Caller:
                                 every_call=kind != "in-process")
         info = ep.request_info
         self._check = None if info.is_any else info.validate
+        # One rule on every transport: the result is checked where it arrives. Plain data from a
+        # wire is converted to the declared type; an in-process value of the declared class
+        # passes by one isinstance check (containers such as list[int] are walked: declare a
+        # class to keep it cheap). A mismatch is InvalidResultError, the service's fault (500).
         rinfo = ep.response_info
-        self._convert = _result_check(meta, ep) if transport.wire and not rinfo.is_any else None
+        self._convert = None if rinfo.is_any else _result_check(meta, ep)
 
     def _request(self, request: Any, fields: dict[str, Any] | None = None) -> Any:
         ep = self._ep

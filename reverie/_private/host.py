@@ -73,6 +73,9 @@ class Host:
         self._primary: dict[type, Instance] = {}
         self._order: list[Instance] = []
         self.resolvers: list[Resolver] = []
+        #: {path: service name} of instances stopped one by one: a call to such a path is
+        #: "unavailable" on every transport (not "not found"), until a new instance takes it.
+        self.stopped: dict[str, str] = {}
         self.edges = Edges()  # per-edge call counters (dependency clients keep them)
         self.on_instance_starting: list[Listener] = []  # before its on_start hooks run
         self.on_instance_running: list[Listener] = []
@@ -354,6 +357,7 @@ class Host:
         inst.edges = edges
         inst.restore_from = state
         self.instances[path] = inst
+        self.stopped.pop(path, None)
         await self._bring_up(inst, config, config_source)
         return inst
 
@@ -532,6 +536,7 @@ class Host:
             raise LookupError(f"no instance at path {path!r}")
         await self._stop_one(inst)
         del self.instances[inst.path]
+        self.stopped[inst.path] = inst.meta.name
         return inst
 
     async def stop(self) -> None:

@@ -69,7 +69,9 @@ async def test_delete_on_the_instance_path_stops_it(served: Served) -> None:
     assert (await served.http.delete("/Plain")).status_code == 401
     r = await served.http.delete("/Plain", headers=served.auth(API_KEY))
     assert r.json() == {"stopped": "Plain", "state": "stopped"}
-    assert (await served.http.get("/Plain/size")).status_code == 404
+    gone = await served.http.get("/Plain/size")  # stopped: unavailable, as on every transport
+    assert gone.status_code == 503
+    assert gone.json()["message"] == "instance 'Plain' is stopped, not running"
 
 
 async def test_host_lists_blueprints_and_services(served: Served) -> None:
@@ -97,7 +99,7 @@ async def test_post_services_starts_an_instance_at_a_path(served: Served) -> Non
     assert r.status_code == 201
     r = await served.http.delete("/@host/services/plain2", headers=h)
     assert r.status_code == 200
-    assert (await served.http.get("/plain2/size")).status_code == 404
+    assert (await served.http.get("/plain2/size")).status_code == 503  # stopped
 
 
 async def test_post_services_errors(served: Served) -> None:

@@ -217,6 +217,10 @@ class HostApp:
         instances = self.host.instances  # one lookup unless a mount below `first` exists
         nested = first in instances.nested
         inst = self._instance(stripped) if nested else instances.get(first)
+        if inst is None and first in self.host.stopped:
+            await send_problem(send, UnavailableError(
+                f"instance {first!r} is stopped, not running", service=self.host.stopped[first]))
+            return
         if inst is None:
             await send_problem(send, EndpointNotFoundError(
                 f"no service is mounted at /{first}; mounted: "

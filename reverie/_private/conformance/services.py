@@ -1,4 +1,4 @@
-"""Services the conformance suite runs on every transport."""
+"""Services the conformance suite runs on every transport (Echo, and Relay in front of it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from reverie import current_context, depends, endpoint, service
-from reverie.errors import ServiceError
+from reverie.errors import CallError, ServiceError
 
 
 class Point(BaseModel):
@@ -102,6 +102,20 @@ class Echo:
         return "not an int"  # type: ignore[return-value]
 
 
+    @endpoint()
+    async def fail_with(self, code: str) -> str:
+        """Raise the ``CallError`` subclass whose wire code is ``code``."""
+        cls = CallError._by_code[code]
+        err = cls.__new__(cls)
+        CallError.__init__(err, f"raised {code}", details={"code": code}, status=cls.status)
+        raise err
+
+    @endpoint()
+    async def same(self, p: Point) -> Point:
+        """Hands its argument back; in-process without a codec it must be the caller's object."""
+        return p
+
+
 @service(namespace="conformance")
 class Relay:
     echo = depends(Echo)
@@ -112,6 +126,34 @@ class Relay:
         assert ctx is not None
         downstream = await self.echo.context()
         return {"mine": ctx.request_id, "downstream": downstream}
+
+    @endpoint()
+    async def context_tight(self, seconds: float) -> dict[str, object]:
+        """Calls Echo.context with a tighter timeout than its own deadline."""
+        ctx = current_context()
+        assert ctx is not None
+        downstream = await self.echo.context(timeout=seconds)
+        return {"mine": ctx.remaining(), "downstream": downstream}
+
+    @endpoint()
+    async def relay_fail(self, code: str) -> str:
+        answer: str = await self.echo.fail_with(code)
+        return answer
+
+    @endpoint()
+    async def bad_result(self) -> int:
+        answer: int = await self.echo.bad_result()
+        return answer
+
+    @endpoint()
+    async def relay_slow(self, seconds: float) -> str:
+        answer: str = await self.echo.slow(seconds)
+        return answer
+
+    @endpoint()
+    async def relay_forever(self, tag: str) -> AsyncIterator[int]:
+        async for i in self.echo.forever(tag):
+            yield i
 
     @endpoint()
     async def relay_count(self, n: int) -> AsyncIterator[int]:
