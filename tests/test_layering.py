@@ -18,7 +18,7 @@ PRIVATE = ROOT / "_private"
 
 #: Top-level private modules that are layers, not core; every other one is core (so a new
 #: module is checked by default).
-LAYER_FILES = frozenset({"host_runtime.py", "natsserver.py", "tracing.py", "__init__.py"})
+LAYER_FILES = frozenset({"host_runtime.py", "natsserver.py", "tracing.py", "k8s.py", "__init__.py"})
 
 CORE = [
     ROOT / "errors.py",
