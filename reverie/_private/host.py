@@ -145,8 +145,29 @@ class Host:
         )
 
     def graph(self, entry: type | str, overrides: Mapping[Any, Any] | None = None) -> Graph:
+        """The graph from ``entry``. SIDs resolve by one rule, whatever starts the graph
+        (``Host.start``, ``run_graph``, ``reverie serve``): the services of the entry's own
+        module, the deployment's ``bind:``, code bindings, discovered directories and entry
+        points."""
         cls = self._entry_class(entry)
+        self.register_module_of(cls)
         return resolve_graph(cls, self._resolve_sid, overrides)
+
+    def register_module_of(self, entry: type) -> None:
+        """Register the services defined in ``entry``'s module (beside it, so a SID dependency
+        on a class next to the entry resolves without a ``bind:``)."""
+        import sys
+
+        module = sys.modules.get(entry.__module__)
+        for obj in list(vars(module).values()) if module is not None else []:
+            if is_service(obj) and obj.__module__ == entry.__module__:
+                self.registry.register(obj)
+
+    def known_classes(self) -> list[type]:
+        """Every service class this host can start: registered, or running in an instance."""
+        seen = dict.fromkeys(self.registry.classes())
+        seen.update(dict.fromkeys(i.cls for i in self.instances.values()))
+        return list(seen)
 
     def _entry_class(self, entry: type | str) -> type:
         if isinstance(entry, str):

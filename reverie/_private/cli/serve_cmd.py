@@ -62,6 +62,9 @@ def serve_cmd(
     nats_name: Annotated[str | None, typer.Option(
         help="With --nats-cluster: this member's server name (default: the --node name, else "
         "the host name).")] = None,
+    discover: Annotated[list[Path] | None, typer.Option(
+        "--discover", help="Register the services found in this directory (repeatable), so "
+        "SID dependencies resolve to them.")] = None,
     node: Annotated[str | None, typer.Option(
         help="Run only this node's share of the deployment's nodes: section; the other "
         "services are reached over NATS.")] = None,
@@ -146,7 +149,8 @@ def serve_cmd(
         dep = load_deployment(file) if file is not None else None
         inventory = detect_inventory(cpus, gpus)
         plan = build_plan(target, entry, dep, inventory, processes=processes, http_host=host,
-                          http_port=port, nats=nats, node=node, nats_cluster=member)
+                          http_port=port, nats=nats, node=node, nats_cluster=member,
+                          discover=[str(d) for d in discover or []])
         from reverie._private.natsserver import parse_hostport
 
         plan.nats_listen = parse_hostport(nats_listen, 0, "--nats-listen")

@@ -283,7 +283,7 @@ class Management:
             sid = str(spec["sid"])
             return self.host.registry.resolve(sid, needed_by="POST /@host/services")
         ref = str(spec["class"])
-        for cls in self.host.registry.classes():
+        for cls in self.host.known_classes():
             from ..blueprint import class_ref
             from ..declare import get_meta
 

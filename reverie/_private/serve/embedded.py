@@ -60,7 +60,8 @@ async def run_embedded(
     output.register(["main"])
     fd = sock.detach() if sock is not None else None
     spec = WorkerSpec(
-        target=plan.target, deployment=plan.deployment, nats=plan.nats, http_fd=fd,
+        target=plan.target, deployment=plan.deployment, discover=plan.discover, nats=plan.nats,
+        http_fd=fd,
         nats_replicas=plan.nats_replicas,
         http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
         log_format=log_format, access_log=access_log, http_limits=dict(http_limits or {}),

@@ -107,6 +107,8 @@ class ServePlan:
     nats_listen: tuple[str, int] = ("127.0.0.1", 0)
     nats_cluster: NatsCluster | None = None
     nats_name: str | None = None
+    #: ``--discover`` directories, registered in every process's host
+    discover: list[str] = field(default_factory=list)
     #: copies of the runtime's KV buckets (``--nats-replicas``)
     nats_replicas: int = 1
 
@@ -229,22 +231,29 @@ def _levels(procs: list[ProcessPlan], deps: dict[str, set[str]]) -> None:
         p.level = level(p.name)
 
 
-def prepare_host(entry: type, deployment: Deployment | None, **kw: Any) -> Host:
-    """A host with the deployment applied and the entry module's services registered, so SID
-    dependencies on classes defined beside the entry resolve without a ``bind:``."""
-    import sys
-
-    from ..declare import is_service
+def prepare_host(
+    entry: type, deployment: Deployment | None, discover: list[str] | None = None, **kw: Any
+) -> Host:
+    """A host with the deployment applied, HTTP attached, and the services of ``--discover``
+    directories registered (the entry's module registers itself in ``Host.graph``)."""
     from ..host import Host
     from ..http.attach import attach_http
 
     kw.setdefault("name", get_meta(entry).name)  # the name its pages and OpenAPI show
     host = Host(deployment=deployment, **kw)
     attach_http(host)  # the same HTTP surface and .plug in every mode
-    module = sys.modules.get(entry.__module__)
-    for obj in list(vars(module).values()) if module is not None else []:
-        if is_service(obj) and obj.__module__ == entry.__module__:
-            host.register(obj)
+    host.register_module_of(entry)
+    for directory in discover or []:
+        try:
+            report = host.discover(directory)
+        except FileNotFoundError:
+            raise ConfigError(f"--discover {directory}: no such directory", key="--discover",
+                              fix="give a directory of service modules") from None
+        if not report.ok:
+            _where, tb = report.errors[0]
+            raise ConfigError(f"--discover {directory}: {report.summary()}\n{tb}",
+                              key="--discover",
+                              fix="fix or remove the modules that fail to import")
     return host
 
 
@@ -306,6 +315,7 @@ def build_plan(
     node: str | None = None,
     environ: Mapping[str, str] | None = None,
     nats_cluster: NatsCluster | None = None,
+    discover: list[str] | None = None,
 ) -> ServePlan:
     """Resolve, check and lay out the graph; raises ``ReverieError`` subclasses on any problem.
 
@@ -317,7 +327,7 @@ def build_plan(
     from ..deployment import check_deployment
     from ..placement import check_placement
 
-    host = prepare_host(entry, deployment, env={})
+    host = prepare_host(entry, deployment, discover, env={})
     try:
         graph = host.graph(entry)
     except GraphError:
@@ -450,7 +460,7 @@ def build_plan(
         mode=mode, services=all_services, processes=procs, inventory=inventory,
         http_host=http_host, http_port=http_port, nats=nats_url, reasons=reasons, node=node,
         nodes={n: placement.services_on(n) for n in placement.nodes} if placement else {},
-        nats_cluster=nats_cluster,
+        nats_cluster=nats_cluster, discover=[os.path.abspath(d) for d in discover or []],
     )
 
 

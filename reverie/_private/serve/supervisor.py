@@ -310,7 +310,8 @@ class Supervisor:
         plan = self.plan
         return WorkerSpec(
             target=plan.target, process=p.name, services=list(p.services),
-            deployment=plan.deployment, sys_path=[os.getcwd()], index=p.index, count=p.count,
+            deployment=plan.deployment, discover=plan.discover, sys_path=[os.getcwd()],
+            index=p.index, count=p.count,
             nats=self.nats_url, nats_replicas=plan.nats_replicas, http=p.http,
             http_fd=http_fd,
             http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,

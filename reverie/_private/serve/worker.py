@@ -44,6 +44,7 @@ class WorkerSpec:
     process: str = "main"
     services: list[str] | None = None  # None: every service of the graph
     deployment: str | None = None
+    discover: list[str] = field(default_factory=list)
     sys_path: list[str] = field(default_factory=list)
     index: int = 0
     count: int = 1
@@ -179,7 +180,7 @@ async def run_process(
         # Before any client is linked: with tracing on they are the traced kind.
         configure(service_name=spec.process if spec.process != "main" else cls.__name__)
         dep = load_deployment(spec.deployment) if spec.deployment else None
-        host = prepare_host(cls, dep)
+        host = prepare_host(cls, dep, spec.discover)
         _report_instances(host, status)
         if spec.nats:
             runtime = await _attach_runtime(host, spec.nats, spec.nats_replicas)
