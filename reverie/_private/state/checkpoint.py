@@ -82,8 +82,8 @@ class Checkpointer:
             self._task = asyncio.get_running_loop().create_task(self._periodic())
 
     async def _on_stopping(self, inst: Instance) -> None:
-        if inst.meta.state is None:
-            return
+        if inst.meta.state is None or inst.forward is not None:
+            return  # stateless, or moved away: the state lives (and is saved) elsewhere
         try:
             await self.save(inst, "shutdown")
         except Exception:
@@ -96,7 +96,7 @@ class Checkpointer:
 
     def _stateful_running(self) -> list[Instance]:
         return [i for i in self.host.instances.values()
-                if i.meta.state is not None and i.state is State.RUNNING]
+                if i.meta.state is not None and i.state is State.RUNNING and i.forward is None]
 
     async def _periodic(self) -> None:
         while True:

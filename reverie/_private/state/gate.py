@@ -94,6 +94,7 @@ async def quiesced(inst: Instance, drain_timeout: float = DRAIN_TIMEOUT) -> Asyn
         await drained(inst, drain_timeout)
         yield
     finally:
-        inst.accepting = inst.state is State.RUNNING
+        # A moved instance (``forward`` set) takes no calls of its own any more.
+        inst.accepting = inst.state is State.RUNNING and inst.forward is None
         inst.hold = None
         hold.set_result(None)

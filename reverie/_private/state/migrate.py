@@ -13,22 +13,24 @@ or fails, the source releases the held calls to its own instance, which kept its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from reverie.errors import ReverieError, StateError, SwapError
 
+from ..instance import Instance
 from ..lifecycle import State
-from .document import read_document, take_state
+from .document import StateDocument, apply_state, decode_state, read_document, take_state
 from .gate import DRAIN_TIMEOUT, quiesced
 
 if TYPE_CHECKING:
     from ..host import Host
-    from ..instance import Instance
     from ..runtime import DistributedRuntime
 
 __all__ = [
@@ -45,6 +47,10 @@ CONTROL_PREFIX = "rvstate"
 PING_SUBJECT = f"{CONTROL_PREFIX}.hosts"  # every host answers: its id, pid and instances
 #: How long the source waits for the destination to start the instance (seconds).
 RECEIVE_TIMEOUT = 60.0
+#: How long a source keeps receiving (and forwarding) after its registrations went (seconds).
+RETIRE_GRACE = 3.0
+
+_retiring: weakref.WeakKeyDictionary[Instance, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
 def control_subject(instance_id: str) -> str:
@@ -61,7 +67,7 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
             if op == "migrate":
                 answer = await _migrate_out(host, runtime, req)
             elif op == "receive":
-                answer = await _receive(host, req)
+                answer = await _receive(host, runtime, req)
             else:
                 raise StateError(f"unknown operation {op!r}; this host answers migrate, receive")
         except (ReverieError, LookupError) as exc:
@@ -74,7 +80,8 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
 
     async def on_ping(msg: Any) -> None:
         if msg.reply:
-            running = sorted(p for p, i in host.instances.items() if i.state is State.RUNNING)
+            running = sorted(p for p, i in host.instances.items()
+                             if i.state is State.RUNNING and i.forward is None)
             await runtime.nc.publish(msg.reply, msgspec.json.encode(
                 {"instance": runtime.instance_id, "pid": os.getpid(), "host": host.name,
                  "instances": running}))
@@ -87,8 +94,6 @@ async def discover_hosts(runtime: DistributedRuntime, wait: float = 0.5
                          ) -> list[dict[str, Any]]:
     """Every host on the runtime that can take a migration (those serving nothing included):
     its runtime instance id, pid, name and running instances."""
-    import asyncio
-
     found: list[dict[str, Any]] = []
     inbox = runtime.nc.new_inbox()
 
@@ -109,7 +114,8 @@ def _local(host: Host, ns: str, component: str) -> Instance:
     from ..host_runtime import runtime_address
 
     for inst in host.instances.values():
-        if inst.state is State.RUNNING and runtime_address(host, inst.meta) == (ns, component):
+        if (inst.state is State.RUNNING and inst.forward is None
+                and runtime_address(host, inst.meta) == (ns, component)):
             return inst
     raise LookupError(f"no running instance of {ns}/{component} in this process "
                       f"(host {host.name!r})")
@@ -154,7 +160,12 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
 
             await client._watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
         inst.forward = forward
-        await host._stop_one(inst)  # withdraws it from NATS; it stays mounted as a forwarder
+        # Callers stop routing here (the registrations go now), but the subscriptions stay for
+        # RETIRE_GRACE seconds, so requests already on their way are received and forwarded
+        # rather than dropped with the subscription; then the instance stops for good.
+        for served in _served_of(runtime, ns, component, inst):
+            await runtime.leases.release(served.key)
+    _retiring[inst] = asyncio.get_running_loop().create_task(_retire_later(host, inst))
     held_ms = round((time.monotonic() - t0) * 1000, 2)
     log.warning("%s (%s/%s) migrated to %s (calls held %.1f ms); this process forwards what "
                 "still reaches it", inst.path, ns, component, to, held_ms)
@@ -162,7 +173,56 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
             "state": None if doc is None else {"name": doc.name, "version": doc.version}}
 
 
-async def _receive(host: Host, req: dict[str, Any]) -> dict[str, Any]:
+def _served_of(runtime: DistributedRuntime, ns: str, component: str, inst: Instance
+               ) -> list[Any]:
+    """The runtime's served endpoints of ``inst`` (the NATS layer keeps them)."""
+    return [s for s in list(runtime._served)
+            if (s.ns, s.component) == (ns, component) and s.name in inst.meta.endpoints]
+
+
+async def _retire_later(host: Host, inst: Instance) -> None:
+    await asyncio.sleep(RETIRE_GRACE)
+    _retiring.pop(inst, None)
+    if inst.forward is not None and inst.state is State.RUNNING:
+        await host._stop_one(inst)  # unsubscribes; it stays mounted as a forwarder
+
+
+async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
+                  doc: StateDocument | None, config: dict[str, Any]) -> None:
+    """The instance comes back to a process whose forwarder is still subscribed: a new object
+    from the state, switched in place, registered again (the subscriptions never went)."""
+    from .swap import _retire, _switch
+
+    task = _retiring.pop(inst, None)
+    if task is not None:
+        task.cancel()
+    shadow = Instance(host, inst.cls, inst.meta, inst.path)
+    shadow.edges = inst.edges
+    shadow.config = host.resolve_config(inst.cls, config, "migration")
+    await host._configure(shadow)
+    await host._link(shadow, shadow.edges)
+    try:
+        if doc is not None:
+            await apply_state(shadow, await decode_state(shadow.meta, shadow.obj, doc))
+        shadow.transition(State.STARTING)
+        await shadow.run_hooks("on_start")
+    except BaseException:
+        await host._release(shadow)
+        raise
+    old = _switch(host, inst, shadow)
+    inst.forward = None
+    inst.accepting = inst.hold is None
+    from ..codec import msgpack_encode
+    from ..host_runtime import runtime_address
+
+    ns, comp = runtime_address(host, inst.meta)
+    for served in _served_of(runtime, ns, comp, inst):
+        await runtime.leases.acquire(served.key, msgpack_encode(served.registration()))
+    await _retire(host, old)
+
+
+async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
+                   ) -> dict[str, Any]:
     from ..deployment import import_target
     from ..graph import resolve_graph
 
@@ -170,10 +230,14 @@ async def _receive(host: Host, req: dict[str, Any]) -> dict[str, Any]:
     path = str(req["path"])
     doc = read_document(req["state"]) if req.get("state") is not None else None
     existing = host.instances.get(path)
-    if existing is not None and existing.state is State.RUNNING:
-        raise SwapError(path, f"this process already runs {existing.meta.name} at {path!r}")
     config = req.get("config") or {}
-    if existing is not None and existing.cls is cls and existing.forward is not None:
+    if existing is not None and existing.state is State.RUNNING:
+        if existing.forward is None or existing.cls is not cls:
+            raise SwapError(path, f"this process already runs {existing.meta.name} at "
+                                  f"{path!r}")
+        await _revive(host, runtime, existing, doc, config)
+        inst = existing
+    elif existing is not None and existing.cls is cls and existing.forward is not None:
         # It comes back to a process it once left: the forwarder serves again, so this
         # process's dependents (whose clients point at it) reach it directly once more.
         existing.forward, existing.restore_from, existing.clients = None, doc, {}
