@@ -22,7 +22,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["inprocess", "http", "nats", "startup", "llm", "peers", "state", "chaos"]
+ORDER = ["inprocess", "observability", "http", "nats", "startup", "llm", "peers", "state",
+         "chaos"]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 

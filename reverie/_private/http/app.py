@@ -190,8 +190,79 @@ class HostApp:
     # -- ASGI ------------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._dispatch(scope, receive, send)
+        try:  # free until something raises (zero-cost exceptions): no extra frame per request
+            if scope["type"] != "http":
+                if scope["type"] == "lifespan":
+                    await _lifespan(receive, send)
+                return
+            method: str = scope["method"]
+            stripped: str = scope["path"].strip("/")
+            first, _, _ = stripped.partition("/")
+            if first in _HOST_PATHS:
+                await self.management.host_request(scope, receive, send, method, stripped)
+                return
+            instances = self.host.instances  # one lookup unless a mount below `first` exists
+            nested = first in instances.nested
+            inst = self._instance(stripped) if nested else instances.get(first)
+            if inst is None and first in self.host.stopped:
+                await send_problem(send, UnavailableError(
+                    f"instance {first!r} is stopped, not running",
+                    service=self.host.stopped[first]))
+                return
+            if inst is None:
+                await send_problem(send, EndpointNotFoundError(
+                    f"no service is mounted at /{first}; mounted: "
+                    f"{', '.join('/' + p for p in self.host.instances) or 'none'}"
+                ))
+                return
+            rest = stripped[len(inst.path) + 1:]
+            table = inst.routes
+            if table is None:
+                table = inst.routes = routes_for(inst.meta)
+            found = table.match(method, rest)
+            if type(found) is not Match:
+                await self._no_route(send, method, inst, rest, found)  # type: ignore[arg-type]
+                return
+            route = found.route
+            head = _Head(scope["headers"])
+            if route.access != "public":
+                denied = self.access.check(route.access, head.auth)
+                if denied is not None:
+                    await send_problem(send, AccessDeniedError(
+                        denied[1], status=denied[0], service=inst.meta.name, endpoint=route.name
+                    ), [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
+                    return
+            inst.requests[route.name] += 1
+            if route.kind == "builtin":
+                await self.management.builtin(scope, receive, send, inst, route, head)
+                return
+            if not inst.accepting:
+                if inst.hold is not None or inst.forward is not None:
+                    from ..state.http import held_request  # a capture, swap or migration
+
+                    await held_request(self, scope, receive, send, inst, route, head)
+                    return
+                await send_problem(send, UnavailableError(
+                    f"instance {inst.path!r} is {inst.state}, not running",
+                    service=inst.meta.name, endpoint=route.name,
+                ))
+                return
+            limit = self._max_concurrent.get(inst.meta.name, _UNSET)
+            if limit is _UNSET:
+                limit = self._max_concurrent[inst.meta.name] = self._limit_for(inst)
+            if limit is not None and inst.inflight >= limit:
+                retry = self.limits.retry_after
+                await send_problem(send, UnavailableError(
+                    f"{inst.meta.name} (at /{inst.path}) is running {limit} requests, its limit "
+                    f"(max_concurrent); retry after {retry} s",
+                    service=inst.meta.name, endpoint=route.name,
+                ), [(b"retry-after", str(retry).encode())])
+                return
+            inst.inflight += 1
+            try:
+                await self._run(scope, receive, send, method, inst, found, head)
+            finally:
+                inst.inflight -= 1
         except Exception as exc:
             # A failure outside any handler (a bug, an answer that cannot be written): the
             # operator gets the traceback, the client a problem body, never uvicorn's text/plain.
@@ -202,79 +273,6 @@ class HostApp:
                     500, f"the host failed while answering: {type(exc).__name__}: {exc}"))
             except Exception:  # the answer had already started: nothing more to say
                 pass
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
-            return
-        method: str = scope["method"]
-        stripped: str = scope["path"].strip("/")
-        first, _, _ = stripped.partition("/")
-        if first in _HOST_PATHS:
-            await self.management.host_request(scope, receive, send, method, stripped)
-            return
-        instances = self.host.instances  # one lookup unless a mount below `first` exists
-        nested = first in instances.nested
-        inst = self._instance(stripped) if nested else instances.get(first)
-        if inst is None and first in self.host.stopped:
-            await send_problem(send, UnavailableError(
-                f"instance {first!r} is stopped, not running", service=self.host.stopped[first]))
-            return
-        if inst is None:
-            await send_problem(send, EndpointNotFoundError(
-                f"no service is mounted at /{first}; mounted: "
-                f"{', '.join('/' + p for p in self.host.instances) or 'none'}"
-            ))
-            return
-        rest = stripped[len(inst.path) + 1:]
-        table = inst.routes
-        if table is None:
-            table = inst.routes = routes_for(inst.meta)
-        found = table.match(method, rest)
-        if type(found) is not Match:
-            await self._no_route(send, method, inst, rest, found)  # type: ignore[arg-type]
-            return
-        route = found.route
-        head = _Head(scope["headers"])
-        if route.access != "public":
-            denied = self.access.check(route.access, head.auth)
-            if denied is not None:
-                await send_problem(send, AccessDeniedError(
-                    denied[1], status=denied[0], service=inst.meta.name, endpoint=route.name
-                ), [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
-                return
-        inst.requests[route.name] += 1
-        if route.kind == "builtin":
-            await self.management.builtin(scope, receive, send, inst, route, head)
-            return
-        if not inst.accepting:
-            if inst.hold is not None or inst.forward is not None:
-                from ..state.http import held_request  # a capture, swap or migration
-
-                await held_request(self, scope, receive, send, inst, route, head)
-                return
-            await send_problem(send, UnavailableError(
-                f"instance {inst.path!r} is {inst.state}, not running",
-                service=inst.meta.name, endpoint=route.name,
-            ))
-            return
-        limit = self._max_concurrent.get(inst.meta.name, _UNSET)
-        if limit is _UNSET:
-            limit = self._max_concurrent[inst.meta.name] = self._limit_for(inst)
-        if limit is not None and inst.inflight >= limit:
-            retry = self.limits.retry_after
-            await send_problem(send, UnavailableError(
-                f"{inst.meta.name} (at /{inst.path}) is running {limit} requests, its limit "
-                f"(max_concurrent); retry after {retry} s",
-                service=inst.meta.name, endpoint=route.name,
-            ), [(b"retry-after", str(retry).encode())])
-            return
-        inst.inflight += 1
-        try:
-            await self._run(scope, receive, send, method, inst, found, head)
-        finally:
-            inst.inflight -= 1
 
     def _limit_for(self, inst: Instance) -> int | None:
         """A service's ``ServiceArgs: max_concurrent``, else the host's ``max_concurrent``."""
