@@ -103,10 +103,37 @@ async def _http() -> AsyncIterator[ServiceClient]:
 
 @asynccontextmanager
 async def _nats() -> AsyncIterator[ServiceClient]:
-    from tests.conformance.kinds_nats import nats_kind
+    """Each service in its own host with its own runtime connection to a real nats-server; the
+    test calls through a fourth connection, so every hop crosses NATS."""
+    from reverie import attach_runtime
+    from reverie._private.graph import resolve_graph
+    from reverie._private.natsserver import NatsServer
+    from reverie._private.runtime import DistributedRuntime
+    from reverie._private.transports.nats import NatsTransport
 
-    async with nats_kind(Frontend) as deployed:
-        yield deployed.client("TFrontend")
+    server = NatsServer()
+    await server.start()
+    runtimes: list[DistributedRuntime] = []
+    hosts: list[Host] = []
+    try:
+        for cls in resolve_graph(Frontend).order:  # leaves first
+            rt = await DistributedRuntime.connect(server.url)
+            runtimes.append(rt)
+            host = Host(env={}, name=get_meta(cls).name)
+            hosts.append(host)
+            await attach_runtime(host, rt, dependency_timeout=5.0)
+            await host.start(Frontend, local={get_meta(cls).name})
+        caller = await DistributedRuntime.connect(server.url)
+        runtimes.append(caller)
+        meta = get_meta(Frontend)
+        yield ServiceClient(meta, NatsTransport(caller, meta.namespace, meta.name))
+    finally:
+        for host in reversed(hosts):
+            await host.stop()
+        for rt in reversed(runtimes):
+            await rt.close()
+        await server.stop()
+        server.cleanup()
 
 
 DISTANCES: dict[str, Entry] = {"inprocess": _inprocess, "http": _http, "nats": _nats}
