@@ -139,8 +139,8 @@ class Instance:
         return msgspec.structs.replace(bp, namespace=ns)
 
     def about(self) -> dict[str, Any]:
-        """What ``GET @about`` and ``reverie ls`` show."""
-        return {
+        """What ``GET @about`` and ``reverie ls`` show (``moved_to`` once it was migrated)."""
+        out = {
             "name": self.meta.name,
             "path": self.path,
             "namespace": self.namespace(),
@@ -152,6 +152,9 @@ class Instance:
             "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
             "failed_in": self.failed_in,
         }
+        if self.forward is not None:
+            out["moved_to"] = self.forward.describe()
+        return out
 
     def __repr__(self) -> str:
         return f"<Instance {self.path} ({self.meta.name}) {self.state}>"

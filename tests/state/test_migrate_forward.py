@@ -46,6 +46,8 @@ async def test_in_process_dependent_follows_the_instance(nats_url: str) -> None:
         assert b.instance("Counter").obj.counts == {"k": 2}  # restored in b
         forwarder = a.instance("Counter")
         assert forwarder.forward is not None and not forwarder.accepting
+        assert forwarder.about()["moved_to"].endswith(f"instance {rts[1].instance_id}")
+        assert "moved_to" not in b.instance("Counter").about()
         assert await front.hit(Hit("k")) == 3  # Front's in-process client, through b
         assert b.instance("Counter").obj.counts == {"k": 3}
 

@@ -26,6 +26,8 @@ from reverie.errors import ReverieError, StateError, SwapError
 
 from ..instance import Instance
 from ..lifecycle import State
+from ..runtime.routing import DirectRouter
+from ..transports.nats import NatsTransport
 from .document import StateDocument, apply_state, decode_state, read_document, take_state
 from .gate import DRAIN_TIMEOUT, quiesced
 
@@ -125,7 +127,6 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
                        ) -> dict[str, Any]:
     from ..blueprint import class_ref
     from ..runtime.routing import direct
-    from ..transports.nats import NatsTransport
 
     ns, component, to = str(req["namespace"]), str(req["component"]), str(req["to"])
     if to == runtime.instance_id:
@@ -151,7 +152,7 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
                                        f"the instance keeps serving here")
         # Switch: calls that reach this instance from now on go to the destination, once this
         # process sees it serving (its registration may still be on its way).
-        forward = NatsTransport(runtime, ns, component, router=direct(to))
+        forward = _Forward(runtime, ns, component, router=direct(to))
         for ep in inst.meta.endpoints.values():
             client = forward.client_for(ep)
 
@@ -171,6 +172,15 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
                 "still reaches it", inst.path, ns, component, to, held_ms)
     return {"migrated": inst.path, "from": runtime.instance_id, "to": to, "held_ms": held_ms,
             "state": None if doc is None else {"name": doc.name, "version": doc.version}}
+
+
+class _Forward(NatsTransport):
+    """Where a migrated instance's calls go: one instance, by a direct route."""
+
+    def describe(self) -> str:
+        router = self.router
+        where = f" instance {router.instance_id}" if isinstance(router, DirectRouter) else ""
+        return f"{super().describe()}{where}"
 
 
 def _served_of(runtime: DistributedRuntime, ns: str, component: str, inst: Instance
