@@ -1,6 +1,7 @@
 """Migration between processes over the runtime (``reverie migrate``): the counter moves from
 its own worker process into the main one with its state, while calls keep arriving and none
-fails; a refused migration leaves it where it was."""
+fails; a refused migration leaves it where it was; ``reverie swap nats://…`` swaps it live in the
+process that serves it."""
 
 from __future__ import annotations
 
@@ -82,5 +83,18 @@ def test_migrate_to_another_process_keeps_state_and_loses_no_call(
     with httpx.Client(timeout=30) as c:
         assert c.post(f"{run.url}/Front/info").json()["pid"] == counter_pid
         assert c.post(f"{run.url}/Front/hit", json={"key": "m"}).json() == 6
+
+    # A live swap over the runtime, in whichever process serves the component.
+    res = reverie("swap", f"{nats}#examples/Counter", "--to", "examples.counter.v2:CounterV2")
+    assert res.returncode == 0, res.stderr
+    assert ("examples.counter.service:Counter -> examples.counter.v2:CounterV2"
+            in res.stdout)
+    with httpx.Client(timeout=30) as c:
+        info = c.post(f"{run.url}/Front/info").json()
+        assert (info["impl"], info["pid"]) == ("CounterV2", counter_pid)
+        assert c.post(f"{run.url}/Front/get", json="m").json() == 6
+    res = reverie("swap", f"{nats}#examples/Counter", "--to", "examples.counter.service:Counter")
+    assert res.returncode == 1
+    assert "version 2 is unknown here" in res.stderr and "keeps serving" in res.stderr
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0

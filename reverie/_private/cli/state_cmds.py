@@ -106,10 +106,13 @@ def _read(file: Path) -> str:
 
 
 def swap_cmd(
-    url: Annotated[str, typer.Argument(help="The host: http://HOST:PORT.")],
-    path: Annotated[str, typer.Argument(help="Mount path of the instance to swap.")],
+    url: Annotated[str, typer.Argument(
+        help="The host: http://HOST:PORT, or nats://HOST:PORT#<namespace>/<component> to swap "
+             "in whichever process serves it.")],
     to: Annotated[str, typer.Option(help="The new implementation: module:Class, a registered "
                                          "service name, or a SID.")],
+    path: Annotated[str | None, typer.Argument(
+        help="Mount path of the instance to swap (HTTP hosts).")] = None,
     config: Annotated[str | None, typer.Option(help="Config values, as a JSON object.")] = None,
     key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
 ) -> None:
@@ -120,6 +123,12 @@ def swap_cmd(
             body["config"] = json.loads(config)
         except ValueError as exc:
             fail(f"--config is not valid JSON: {exc}")
+    if url.startswith("nats://"):
+        import asyncio
+
+        raise typer.Exit(asyncio.run(_swap_nats(url, to, body.get("config"))))
+    if path is None:
+        fail("name the mount path of the instance to swap: reverie swap URL PATH --to ...")
     about = _request("PUT", f"{_base(url)}/@host/services/{path.strip('/')}",
                      key or os.environ.get("REVERIE_API_KEY"), body)
     swapped = about.get("swapped", {})
@@ -134,6 +143,36 @@ def register(app: typer.Typer) -> None:
     app.add_typer(state_app, name="state")
     app.command("swap")(swap_cmd)
     app.command("migrate")(migrate_cmd)
+
+
+async def _swap_nats(target: str, to: str, config: Any) -> int:
+    from reverie._private.runtime import DistributedRuntime
+    from reverie._private.state.migrate import request_swap
+    from reverie.errors import ReverieError
+
+    from .ops_cmds import _split_nats
+
+    url, ns, comp = _split_nats(target)
+    try:
+        rt = await DistributedRuntime.connect(url)
+    except ReverieError as exc:
+        fail(str(exc), code=1)
+    try:
+        regs = await rt.registrations()
+        serving = sorted({r["instance"] for r in regs
+                          if (r["namespace"], r["component"]) == (ns, comp)})
+        if not serving:
+            fail(f"no process serves {ns}/{comp} on {url}", code=1)
+        answers = [await request_swap(rt, ns, comp, iid, to, config) for iid in serving]
+    finally:
+        await rt.close()
+    errors = [a["error"] for a in answers if "error" in a]
+    for a in answers:
+        if "error" not in a:
+            typer.echo(f"{ns}/{comp} ({a['swapped']}): {a['from']} -> {a['to']}")
+    if errors:
+        fail("; ".join(errors), code=1)
+    return 0
 
 
 def migrate_cmd(

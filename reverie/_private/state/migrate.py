@@ -41,6 +41,7 @@ __all__ = [
     "control_subject",
     "discover_hosts",
     "request_migration",
+    "request_swap",
 ]
 
 log = logging.getLogger("reverie.state")
@@ -70,8 +71,11 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
                 answer = await _migrate_out(host, runtime, req)
             elif op == "receive":
                 answer = await _receive(host, runtime, req)
+            elif op == "swap":
+                answer = await _swap(host, req)
             else:
-                raise StateError(f"unknown operation {op!r}; this host answers migrate, receive")
+                raise StateError(f"unknown operation {op!r}; this host answers migrate, receive, "
+                                 f"swap")
         except (ReverieError, LookupError) as exc:
             answer = {"error": str(exc)}
         except Exception as exc:  # a traceback in the log, a clean answer for the caller
@@ -121,6 +125,14 @@ def _local(host: Host, ns: str, component: str) -> Instance:
             return inst
     raise LookupError(f"no running instance of {ns}/{component} in this process "
                       f"(host {host.name!r})")
+
+
+async def _swap(host: Host, req: dict[str, Any]) -> dict[str, Any]:
+    """A live swap asked over the runtime (``reverie swap nats://…``)."""
+    inst = _local(host, str(req["namespace"]), str(req["component"]))
+    before = inst.meta.qualname
+    await host.swap(inst.path, str(req["to"]), config=req.get("config") or None)
+    return {"swapped": inst.path, "from": before, "to": inst.meta.qualname}
 
 
 async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
@@ -262,6 +274,19 @@ async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
     log.warning("%s (%s) received by migration%s", path, inst.meta.name,
                 "" if doc is None else f" with state {doc.name} version {doc.version}")
     return {"received": path}
+
+
+async def request_swap(
+    runtime: DistributedRuntime, namespace: str, component: str, source: str, to: str,
+    config: dict[str, Any] | None = None, timeout: float = RECEIVE_TIMEOUT,
+) -> dict[str, Any]:
+    """Ask the host of runtime instance ``source`` to swap ``namespace/component`` live."""
+    body = {"op": "swap", "namespace": namespace, "component": component, "to": to,
+            "config": config}
+    reply = await runtime.nc.request(control_subject(source), msgspec.json.encode(body),
+                                     timeout=timeout)
+    answer: dict[str, Any] = msgspec.json.decode(reply.data)
+    return answer
 
 
 async def request_migration(
