@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from reverie import config, depends, endpoint, feature, on_shutdown, on_start, service
-from reverie.errors import ServiceError, UnavailableError
+from reverie import Request, config, depends, endpoint, feature, on_shutdown, on_start, service
+from reverie.errors import CallError, ServiceError, UnavailableError
 
+from ..openai_compat import error_response, invalid, parse_body, refuse_unsupported
 from .model import MODEL_NAME  # model.py imports torch only when a model is built
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ log = logging.getLogger("examples.embeddings")
 class EmbeddingRequest(BaseModel):
     """``POST /v1/embeddings`` body, as the OpenAI API defines it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")  # anything else is refused, naming it
 
     input: str | list[str]
     model: str = MODEL_NAME
@@ -217,6 +218,18 @@ class Encoder:
                 item.future.set_result((vec, n))
 
 
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "reverie"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
 # -- the frontend ---------------------------------------------------------------------------------
 
 
@@ -233,11 +246,25 @@ class Frontend:
     max_inputs: int = config(256, "Most texts one request may carry")
     encoder = depends(Encoder)
 
+    def __init__(self) -> None:
+        self._created = int(time.time())
+
     # The RPC endpoint is "embed": an endpoint named "embeddings" would answer POST /v1/embeddings
     # too, where the OpenAI-compatible feature lives (a markup error).
-    @endpoint(name="embed")
     @feature("POST:embeddings", "Create embeddings (OpenAI-compatible)")
-    async def embeddings(self, request: EmbeddingRequest) -> EmbeddingResponse:
+    async def embeddings(self, raw: Request) -> Any:
+        """Errors answer in OpenAI's envelope, so the official client's exceptions carry them."""
+        try:
+            return await self.embed(parse_body(raw, EmbeddingRequest))
+        except CallError as exc:
+            return error_response(exc)
+
+    @feature("GET:models", "The models served here")
+    async def models(self) -> ModelList:
+        return ModelList(data=[ModelCard(id=MODEL_NAME, created=self._created)])
+
+    @endpoint()
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         texts = [request.input] if isinstance(request.input, str) else list(request.input)
         _check(request, texts, self.max_inputs)
         encoded: Encoded = await self.encoder.encode(texts)
@@ -254,19 +281,23 @@ class Frontend:
 def _check(request: EmbeddingRequest, texts: list[str], max_inputs: int) -> None:
     """Refuse what OpenAI refuses, with a message naming the field and the fix."""
     if request.model != MODEL_NAME:
-        raise ServiceError(
-            404, f"model {request.model!r} is not served here; this server has {MODEL_NAME!r}"
+        raise invalid(
+            f"model {request.model!r} is not served here; this server has {MODEL_NAME!r}",
+            param="model", code="model_not_found", status=404,
         )
+    refuse_unsupported(request, {}, frozenset())
     if not texts:
-        raise ServiceError(400, "input is empty; send a string or a non-empty list of strings")
+        raise invalid("input is empty; send a string or a non-empty list of strings",
+                      param="input")
     if len(texts) > max_inputs:
-        raise ServiceError(
-            400, f"input has {len(texts)} texts, more than max_inputs={max_inputs}; "
-                 f"split the request or raise v1.max_inputs in the deployment file"
+        raise invalid(
+            f"input has {len(texts)} texts, more than max_inputs={max_inputs}; "
+            f"split the request or raise v1.max_inputs in the deployment file", param="input",
         )
     if any(not t for t in texts):
-        raise ServiceError(400, "input contains an empty string; every text needs content")
+        raise invalid("input contains an empty string; every text needs content", param="input")
     if request.dimensions is not None and request.dimensions != 384:
-        raise ServiceError(
-            400, f"dimensions={request.dimensions} is not supported; {MODEL_NAME} gives 384"
+        raise invalid(
+            f"dimensions={request.dimensions} is not supported; {MODEL_NAME} gives 384",
+            param="dimensions", code="unsupported_value",
         )

@@ -15,9 +15,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reverie import config, current_context, depends, endpoint, feature, on_start, service
+from reverie import (
+    Request,
+    config,
+    current_context,
+    depends,
+    endpoint,
+    feature,
+    on_start,
+    service,
+)
 from reverie.errors import CallError, ServiceError, UnavailableError
 
+from ..openai_compat import envelope, error_response, invalid, parse_body, refuse_unsupported
 from .tokenizer import ByteTokenizer, IncrementalDecoder
 
 if TYPE_CHECKING:
@@ -120,10 +130,30 @@ class Worker:
 
 
 class Message(BaseModel):
+    """A chat message; ``content`` is text, or OpenAI's list of parts (text parts only here)."""
+
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str
+    content: str | list[dict[str, Any]]
+
+    def text(self, index: int = 0) -> str:
+        """The content as one string; a part that is not text is refused, naming it."""
+        if isinstance(self.content, str):
+            return self.content
+        pieces = []
+        for j, part in enumerate(self.content):
+            where = f"messages[{index}].content[{j}]"
+            if part.get("type") != "text":
+                raise invalid(
+                    f"{where}: content parts of type {part.get('type')!r} are not supported; "
+                    f"this model reads text parts only", param=f"{where}.type",
+                )
+            if not isinstance(part.get("text"), str):
+                raise invalid(f"{where}: a text part needs 'text': a string",
+                              param=f"{where}.text")
+            pieces.append(part["text"])
+        return "".join(pieces)
 
 
 class ChatRequest(BaseModel):
@@ -133,6 +163,7 @@ class ChatRequest(BaseModel):
     max_tokens: int = 64
     temperature: float = 0.0
     seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
 
 
 class Delta(BaseModel):
@@ -157,10 +188,11 @@ class Processor:
     async def chat(self, request: ChatRequest) -> AsyncIterator[Delta]:
         tok = self.tokenizer
         prompt = tok.apply_chat_template(
-            {"role": "system" if m.role == "developer" else m.role, "content": m.content}
-            for m in request.messages
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text(i)}
+            for i, m in enumerate(request.messages)
         )
         decoder = IncrementalDecoder()
+        stops = _StopScan(request.stop)
         count = 0
         finish: Literal["stop", "length"] = "length"
         gen = GenerateRequest(
@@ -172,13 +204,45 @@ class Processor:
             if token in tok.stop_ids:
                 finish = "stop"
                 break
-            text = decoder.feed(token)
+            text, hit = stops.feed(decoder.feed(token))
             if text:
                 yield Delta(text=text)
+            if hit:  # a stop sequence: the answer ends before it (leaving closes the Worker)
+                finish = "stop"
+                break
+        tail = stops.flush(decoder.flush()) if finish == "length" or not stops.hit else ""
         yield Delta(
-            text=decoder.flush(), finish_reason=finish, prompt_tokens=len(prompt),
-            completion_tokens=count,
+            text=tail, finish_reason=finish, prompt_tokens=len(prompt), completion_tokens=count,
         )
+
+
+class _StopScan:
+    """Cuts the text at the first stop sequence. Text that may be the start of one is held back
+    until the next piece shows whether it is, so no part of a stop sequence is ever sent."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.held = ""
+        self.hit = False
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        if not self.stops:
+            return text, False
+        buf = self.held + text
+        cut = min((i for i in (buf.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.held, self.hit = "", True
+            return buf[:cut], True
+        keep = max((n for s in self.stops for n in range(1, len(s)) if buf.endswith(s[:n])),
+                   default=0)
+        self.held = buf[len(buf) - keep:] if keep else ""
+        return buf[: len(buf) - keep], False
+
+    def flush(self, text: str) -> str:
+        out, _ = self.feed(text)
+        if not self.hit:
+            out, self.held = out + self.held, ""
+        return out
 
 
 # -- Frontend: the OpenAI wire format -------------------------------------------------------------
@@ -189,9 +253,11 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """``POST /v1/chat/completions`` body: the subset of OpenAI's this example honours."""
+    """``POST /v1/chat/completions`` body: the subset of OpenAI's this example honours. Any other
+    field (``tools``, ``logprobs``, ``response_format``, ...) is refused naming it, unless it is
+    set to its neutral value (``top_p: 1``) or is bookkeeping (``user``, ``metadata``)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     model: str = MODEL_NAME
     messages: list[Message]
@@ -202,6 +268,14 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = None
     seed: int | None = None
     n: int = 1
+    stop: str | list[str] | None = None
+
+
+_NEUTRAL: dict[str, Any] = {
+    "top_p": 1, "frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "tools": [],
+    "response_format": {"type": "text"}, "logit_bias": {},
+}
+_IGNORED = frozenset({"user", "metadata", "store", "service_tier", "parallel_tool_calls"})
 
 
 class Usage(BaseModel):
@@ -283,24 +357,36 @@ class Frontend:
 
     def _chat_request(self, req: ChatCompletionRequest) -> ChatRequest:
         if req.model != MODEL_NAME:
-            raise ServiceError(
-                404, f"model {req.model!r} is not served here; this server has {MODEL_NAME!r}"
+            raise invalid(
+                f"model {req.model!r} is not served here; this server has {MODEL_NAME!r}",
+                param="model", code="model_not_found", status=404,
             )
+        refuse_unsupported(req, _NEUTRAL, _IGNORED)
         if not req.messages:
-            raise ServiceError(400, "messages is empty; send at least one message")
+            raise invalid("messages is empty; send at least one message", param="messages")
         if req.n != 1:
-            raise ServiceError(400, f"n={req.n} is not supported; this server gives one choice")
-        max_tokens = req.max_completion_tokens or req.max_tokens or self.default_max_tokens
+            raise invalid(f"n={req.n} is not supported; this server gives one choice", param="n",
+                          code="unsupported_value")
+        param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
+        given = req.max_completion_tokens if req.max_completion_tokens is not None else (
+            req.max_tokens
+        )
+        max_tokens = self.default_max_tokens if given is None else given  # 0 is refused, not 64
         if not 1 <= max_tokens <= self.max_tokens_limit:
-            raise ServiceError(
-                400, f"max_tokens={max_tokens} is outside 1..{self.max_tokens_limit}; ask for "
-                     f"fewer tokens or raise v1.max_tokens_limit in the deployment file"
+            raise invalid(
+                f"max_tokens={max_tokens} is outside 1..{self.max_tokens_limit}; ask for "
+                f"fewer tokens or raise v1.max_tokens_limit in the deployment file", param=param,
             )
         temperature = 0.0 if req.temperature is None else req.temperature
         if not 0.0 <= temperature <= 2.0:
-            raise ServiceError(400, f"temperature={temperature} is outside 0..2")
+            raise invalid(f"temperature={temperature} is outside 0..2", param="temperature")
+        stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+        if len(stop) > 4:
+            raise invalid(f"stop has {len(stop)} sequences; up to 4 are allowed", param="stop")
+        messages = [Message(role=m.role, content=m.text(i)) for i, m in enumerate(req.messages)]
         return ChatRequest(
-            messages=req.messages, max_tokens=max_tokens, temperature=temperature, seed=req.seed
+            messages=messages, max_tokens=max_tokens, temperature=temperature, seed=req.seed,
+            stop=stop,
         )
 
     @endpoint()
@@ -349,12 +435,18 @@ class Frontend:
             yield chunk(ChunkDelta(), usage=_usage(last), choices=False)
 
     @feature("POST:chat/completions", "Chat completion, OpenAI-compatible; SSE when stream=true")
-    async def chat_completions(self, request: ChatCompletionRequest) -> Any:
+    async def chat_completions(self, raw: Request) -> Any:
+        """Errors answer in OpenAI's envelope (``{"error": {message, type, param, code}}``), so
+        the official client's exceptions carry them; the body is validated here for that."""
         from reverie import StreamingResponse
 
-        if not request.stream:
-            return await self.complete(request)
-        self._chat_request(request)  # refuse a bad request with a status before streaming starts
+        try:
+            request = parse_body(raw, ChatCompletionRequest)
+            if not request.stream:
+                return await self.complete(request)
+            self._chat_request(request)  # refuse a bad request with a status before streaming
+        except CallError as exc:
+            return error_response(exc)
         # The id is taken now: the request context is current here, not while the body streams.
         return StreamingResponse(
             _sse(self._chunks(request, _completion_id())), media_type="text/event-stream",
@@ -382,13 +474,13 @@ async def _sse(chunks: AsyncGenerator[ChatCompletionChunk, None]) -> AsyncIterat
         async for chunk in chunks:
             yield b"data: " + chunk.model_dump_json().encode() + b"\n\n"
     except CallError as exc:  # mid-stream failure: the status line has gone, say it in-band
-        yield b'data: {"error": {"message": ' + _json_str(exc.message) + b"}}\n\n"
+        yield b"data: " + _json(envelope(exc)) + b"\n\n"
     finally:
         await chunks.aclose()
     yield b"data: [DONE]\n\n"
 
 
-def _json_str(text: str) -> bytes:
+def _json(value: Any) -> bytes:
     import json
 
-    return json.dumps(text).encode()
+    return json.dumps(value).encode()

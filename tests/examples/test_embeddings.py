@@ -106,6 +106,34 @@ async def test_openai_client_over_http_float_and_base64(emb: Served) -> None:
 
 
 @shared_loop
+async def test_openai_client_models_and_errors(emb: Served) -> None:
+    """GET /v1/models lists the model; refusals arrive in OpenAI's envelope, so the official
+    client's exceptions carry message, type, param and code."""
+    import openai
+
+    async with openai.AsyncOpenAI(base_url=f"{emb.url}/v1", api_key="unused",
+                                  max_retries=0) as oai:
+        models = await oai.models.list()
+        assert [m.id for m in models.data] == ["all-MiniLM-L6-v2"]
+        with pytest.raises(openai.NotFoundError) as nf:
+            await oai.embeddings.create(model="text-embedding-3-small", input="x")
+        assert (nf.value.code, nf.value.param, nf.value.type) == (
+            "model_not_found", "model", "invalid_request_error")
+        assert "model 'text-embedding-3-small' is not served here" in nf.value.message
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.embeddings.create(model="all-MiniLM-L6-v2", input="x", dimensions=128)
+        assert (bad.value.code, bad.value.param) == ("unsupported_value", "dimensions")
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.embeddings.create(model="all-MiniLM-L6-v2", input="x",
+                                        extra_body={"truncate": "END"})
+        assert (bad.value.code, bad.value.param) == ("unsupported_parameter", "truncate")
+        assert "truncate is not supported by this server" in bad.value.message
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.embeddings.create(model="all-MiniLM-L6-v2", input=[1.5])  # type: ignore[list-item]
+        assert bad.value.param is not None and bad.value.param.startswith("input")
+
+
+@shared_loop
 async def test_base64_is_little_endian_float32(emb: Served) -> None:
     client = emb.host.client(Frontend)
     plain = await client.embed(EmbeddingRequest(input="hello"))
@@ -153,7 +181,7 @@ async def test_bad_requests(emb: Served, body: dict[str, Any], status: int, mess
     async with httpx.AsyncClient(base_url=emb.url, timeout=10) as http:
         resp = await http.post("/v1/embeddings", json=body)
     assert resp.status_code == status
-    assert resp.json()["message"] == message
+    assert resp.json()["error"]["message"] == message
     with pytest.raises(ServiceError) as info:  # the same refusal in-process
         await emb.host.client(Frontend).embed(EmbeddingRequest(**body))
     assert info.value.message == message

@@ -171,6 +171,118 @@ async def test_openai_client_streaming_and_not(llm: Served) -> None:
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
 
 
+def _oai(llm: Served) -> Any:
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(base_url=f"{llm.url}/v1", api_key="unused", max_retries=0)
+
+
+USER: Any = [{"role": "user", "content": "Hello there"}]
+
+
+@shared_loop
+async def test_openai_client_exceptions_carry_the_error_envelope(llm: Served) -> None:
+    import openai
+
+    async with _oai(llm) as oai:
+        with pytest.raises(openai.NotFoundError) as nf:
+            await oai.chat.completions.create(model="gpt-4o", messages=USER)
+        assert (nf.value.code, nf.value.param, nf.value.type) == (
+            "model_not_found", "model", "invalid_request_error")
+        assert "model 'gpt-4o' is not served here; this server has 'reverie-tiny-llm'" in (
+            nf.value.message)
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.chat.completions.create(
+                model=MODEL, messages=[{"role": "wizard", "content": "x"}],  # type: ignore[list-item,misc]
+            )
+        assert bad.value.param == "messages[0].role" and bad.value.code == "invalid_value"
+
+
+@shared_loop
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_zero_is_refused(llm: Served, stream: bool) -> None:
+    import openai
+
+    async with _oai(llm) as oai:
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=0,
+                                              stream=stream)
+        assert bad.value.param == "max_tokens"
+        assert "max_tokens=0 is outside 1..1024" in bad.value.message
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.chat.completions.create(model=MODEL, messages=USER,
+                                              max_completion_tokens=0, stream=stream)
+        assert bad.value.param == "max_completion_tokens"
+
+
+@shared_loop
+@pytest.mark.parametrize(("extra", "param", "code"), [
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools",
+     "unsupported_parameter"),
+    ({"logprobs": True}, "logprobs", "unsupported_parameter"),
+    ({"response_format": {"type": "json_object"}}, "response_format", "unsupported_parameter"),
+    ({"n": 2}, "n", "unsupported_value"),
+    ({"top_p": 0.5}, "top_p", "unsupported_parameter"),
+])
+async def test_unsupported_fields_are_refused_naming_them(
+    llm: Served, extra: dict[str, Any], param: str, code: str
+) -> None:
+    import openai
+
+    async with _oai(llm) as oai:
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=3,
+                                              **extra)
+    assert (bad.value.param, bad.value.code) == (param, code)
+
+
+@shared_loop
+async def test_neutral_values_and_bookkeeping_fields_are_accepted(llm: Served) -> None:
+    async with _oai(llm) as oai:
+        out = await oai.chat.completions.create(
+            model=MODEL, messages=USER, max_tokens=3, top_p=1, logprobs=False, user="u1",
+            response_format={"type": "text"}, n=1,
+        )
+    assert out.choices[0].finish_reason in ("stop", "length")
+
+
+@shared_loop
+async def test_content_as_a_list_of_text_parts(llm: Served) -> None:
+    import openai
+
+    parts: Any = [{"role": "user", "content": [{"type": "text", "text": "Hello "},
+                                               {"type": "text", "text": "there"}]}]
+    async with _oai(llm) as oai:
+        plain = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=10)
+        joined = await oai.chat.completions.create(model=MODEL, messages=parts, max_tokens=10)
+        assert joined.choices[0].message.content == plain.choices[0].message.content
+        image: Any = [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}]}]
+        with pytest.raises(openai.BadRequestError) as bad:
+            await oai.chat.completions.create(model=MODEL, messages=image, max_tokens=3)
+    assert bad.value.param == "messages[0].content[0].type"
+    assert "content parts of type 'image_url' are not supported" in bad.value.message
+
+
+@shared_loop
+async def test_stop_sequences_end_the_answer_before_them(llm: Served) -> None:
+    async with _oai(llm) as oai:
+        whole = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=40)
+        text = whole.choices[0].message.content or ""
+        assert len(text) > 10, text
+        stop = text[6:8]
+        expected = text[: text.find(stop)]
+        cut = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=40,
+                                                stop=[stop, "never-appears-here"])
+        assert cut.choices[0].message.content == expected
+        assert cut.choices[0].finish_reason == "stop"
+        stream = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=40,
+                                                   stop=stop, stream=True)
+        chunks = [c async for c in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
 @shared_loop
 async def test_sse_framing(llm: Served) -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5,
@@ -264,11 +376,12 @@ async def test_bad_requests(
         # Found by the Worker once streaming began: the status has gone out, the error goes in-band.
         assert resp.status_code == 200
         events = [e for e in resp.text.split("\n\n") if e]
-        assert json.loads(events[-2].removeprefix("data: ")) == {"error": {"message": message}}
+        error = json.loads(events[-2].removeprefix("data: "))["error"]
+        assert error["message"] == message and error["type"] == "invalid_request_error"
         assert events[-1] == "data: [DONE]"
         return
     assert resp.status_code == status
-    assert resp.json()["message"] == message
+    assert resp.json()["error"]["message"] == message
 
 
 @shared_loop
@@ -277,8 +390,10 @@ async def test_unknown_role_is_a_validation_error(llm: Served) -> None:
         resp = await http.post("/v1/chat/completions", json={
             "model": MODEL, "messages": [{"role": "wizard", "content": "hi"}],
         })
-    assert resp.status_code == 422
-    assert "wizard" in json.dumps(resp.json()["details"])
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["param"] == "messages[0].role" and error["code"] == "invalid_value"
+    assert error["message"].startswith("messages[0].role: Input should be 'system'")
 
 
 async def test_worker_without_model_is_unavailable() -> None:
