@@ -179,7 +179,7 @@ def kind(request: Any) -> str:
 
 
 async def test_keyword_and_optional_calls_on_every_transport(kind: str) -> None:
-    from tests.conformance.conftest import KINDS
+    from reverie._private.conformance import KINDS
 
     async with KINDS[kind](Front) as deployed:
         front = deployed.client("Front")
