@@ -110,6 +110,23 @@ def _groups(target: str, entry: type, dep: Any) -> tuple[list[_Group], set[str]]
     return out, refs.names
 
 
+def _image(group: _Group, opts: K8sOptions) -> str:
+    """``--image`` when given; else the one image the group's services declare
+    (``reverie.compat.dynamo``'s ``image=``), else the default."""
+    if opts.image != K8sOptions.image:
+        return opts.image
+    declared = sorted({s.image for s in group.plan.services if s.local and s.image})
+    if len(declared) > 1:
+        from reverie.errors import ConfigError
+
+        where = f"node {group.node!r}" if group.node else "the graph"
+        raise ConfigError(
+            f"the services of {where} declare different images ({', '.join(declared)}) but "
+            f"share one pod", fix="give --image, or place them on different nodes",
+        )
+    return declared[0] if declared else opts.image
+
+
 def _quantity(n: int) -> str:
     for unit, size in (("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
         if n % size == 0:
@@ -173,7 +190,7 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
             comments[ref] = (f"the deployment file refers to ${{{ref}}}: create Secret "
                              f"{app}-secrets with key {ref}")
         container: dict[str, Any] = {
-            "name": "reverie", "image": opts.image, "command": ["reverie"], "args": args,
+            "name": "reverie", "image": _image(g, opts), "command": ["reverie"], "args": args,
             "env": env,
             "volumeMounts": [{"name": "deployment", "mountPath": MOUNT, "readOnly": True}],
         }

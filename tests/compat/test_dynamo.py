@@ -177,3 +177,18 @@ def test_seed_graph_served_by_reverie_serve(serve: Any) -> None:
                         headers={"accept": "application/x-ndjson"})
         assert r.status_code == 200, r.text
         assert [json.loads(line) for line in r.text.splitlines() if line.strip()] == EXPECTED
+
+
+def test_image_reaches_the_k8s_manifests() -> None:
+    from reverie._private.k8s import K8sOptions, manifests
+
+    dep = parse_deployment("slow:\n  label: z\n", "d.yaml")
+    docs = manifests("tests.compat.test_dynamo:Slow", Slow, dep, "slow:\n  label: z\n", "d.yaml",
+                     K8sOptions())
+    (deploy,) = [d for d, _ in docs if d["kind"] == "Deployment"]
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "nvcr.io/nvidia/dynamo:latest"
+    docs = manifests("tests.compat.test_dynamo:Slow", Slow, dep, "", "d.yaml",
+                     K8sOptions(image="mine:1"))
+    (deploy,) = [d for d, _ in docs if d["kind"] == "Deployment"]
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "mine:1"
