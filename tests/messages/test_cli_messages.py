@@ -112,3 +112,30 @@ async def test_call_over_nats_with_a_mistyped_service_answers_at_once() -> None:
         await rt.close()
         await server.stop()
         server.cleanup()
+
+
+async def test_the_stored_blueprint_and_ls_show_the_deployment_namespace() -> None:
+    import json
+
+    from reverie._private.deployment import parse_deployment
+    from tests.messages.notes import Notes
+
+    server = NatsServer()
+    await server.start()
+    rt = await DistributedRuntime.connect(server.url)
+    dep = parse_deployment("Notes:\n  runtime:\n    namespace: prod\n", "deploy.yaml")
+    host = Host(env={}, deployment=dep)
+    try:
+        await attach_runtime(host, rt)
+        await host.start(Notes)
+        stored = await rt.get_blueprint("prod", "Notes")
+        assert stored is not None and json.loads(stored)["namespace"] == "prod"
+        assert await rt.get_blueprint("notes", "Notes") is None  # not the decorator's namespace
+        proc = await asyncio.to_thread(cli, "ls", server.url, "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert {r["namespace"] for r in json.loads(proc.stdout)} == {"prod"}
+    finally:
+        await host.stop()
+        await rt.close()
+        await server.stop()
+        server.cleanup()
