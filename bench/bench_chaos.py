@@ -189,34 +189,19 @@ def p99(lat: list[float]) -> float | None:
     return lat[min(len(lat) - 1, int(0.99 * len(lat)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--minutes", type=float, default=2.0)
-    ap.add_argument("--rate", type=float, default=80.0, help="requests per second")
-    ap.add_argument("--warmup", type=float, default=12.0)
-    ap.add_argument("--json")
-    ap.add_argument("--quick", action="store_true", help="one minute, lower rate")
-    args = ap.parse_args()
-    if args.quick:
-        args.minutes, args.rate = 1.0, 40.0
-    total = args.minutes * 60.0
-    faults = ["Store-1", "Api-1", "nats-server", "Logic"]
-    interval = (total - args.warmup) / (len(faults) + 0.5)
-
-    work = tempfile.mkdtemp(prefix="reverie-chaos-")
-    deploy = os.path.join(work, "deploy.yaml")
-    Path(deploy).write_text(DEPLOY)
-    port = free_port()
-    srv = Serve(deploy, port)
+def _run(srv: Serve, port: int, args: Any, total: float, faults: list[str], interval: float
+         ) -> tuple[dict[str, list[int]], float, list[tuple[float, float, bool]],
+                    list[dict[str, Any]], dict[str, int | None], dict[str, int | None]]:
+    """Start the load, inject the faults in turn, wait for the load to end."""
     srv.wait_for("ready", 120)
     pids = srv.table()
     t0 = time.monotonic()
     log: list[tuple[float, float, bool]] = []
     loop = asyncio.new_event_loop()
     loader = threading.Thread(target=loop.run_until_complete,
-                              args=(load(f"http://127.0.0.1:{port}", args.rate, t0 + total, log),))
+                              args=(load(f"http://127.0.0.1:{port}", args.rate, t0 + total, log),),
+                              daemon=True)
     loader.start()
-
     time.sleep(args.warmup)
     rss_start = {name: rss_kib(p[0]) for name, p in pids.items()}
     rss_start["supervisor"] = rss_kib(srv.proc.pid)
@@ -238,10 +223,36 @@ def main() -> None:
     loader.join(total + 60)
     rss_end = {name: rss_kib(p[-1]) for name, p in pids.items()}
     rss_end["supervisor"] = rss_kib(srv.proc.pid)
-    code = srv.stop()
-    import shutil
+    return pids, t0, log, marks, rss_start, rss_end
 
-    shutil.rmtree(work, ignore_errors=True)
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--rate", type=float, default=40.0, help="requests per second")
+    ap.add_argument("--warmup", type=float, default=12.0)
+    ap.add_argument("--json")
+    ap.add_argument("--quick", action="store_true", help="one minute, lower rate")
+    args = ap.parse_args()
+    if args.quick:
+        args.minutes, args.rate = 1.0, 30.0
+    total = args.minutes * 60.0
+    faults = ["Store-1", "Api-1", "nats-server", "Logic"]
+    interval = (total - args.warmup) / (len(faults) + 0.5)
+
+    work = tempfile.mkdtemp(prefix="reverie-chaos-")
+    deploy = os.path.join(work, "deploy.yaml")
+    Path(deploy).write_text(DEPLOY)
+    port = free_port()
+    srv = Serve(deploy, port)
+    try:
+        pids, t0, log, marks, rss_start, rss_end = _run(srv, port, args, total, faults,
+                                                         interval)
+    finally:  # whatever happened, nothing is left behind
+        code = srv.stop()
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
 
     steady = [lat for t, lat, ok in log if t < t0 + args.warmup and t > t0 + 2 and ok]
     base_p99 = p99(steady)

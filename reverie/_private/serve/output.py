@@ -36,12 +36,31 @@ class Output:
 
         self.log_format = log_format
         self.file = file or sys.stdout
-        self.console: Console = Console(file=self.file, highlight=False,
-                                        force_terminal=force_terminal, soft_wrap=True)
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                # rich's default points stdout at /dev/null and exits the process: for a
+                # supervisor that would end supervision; Output drops the output instead.
+                self.quiet = True
+                raise BrokenPipeError
+
+        self.console: Console = _Console(file=self.file, highlight=False,
+                                         force_terminal=force_terminal, soft_wrap=True)
         if not self.console.is_terminal:
             self.console.width = 160  # logs and tables in files are not cut at 80 columns
         self._colours: dict[str, str] = {SELF: "bold white"}
         self._width = 8
+        self.gone = False  # the reader of our output went away (a closed pipe)
+
+    def _emit(self, write: Any) -> None:
+        """Write, unless whoever reads us is gone: a closed pipe must not break supervision
+        (signals, restarts, shutdown all print), so further output is dropped."""
+        if self.gone:
+            return
+        try:
+            write()
+            self.file.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self.gone = True
 
     @property
     def json(self) -> bool:
@@ -72,15 +91,13 @@ class Output:
                     inner = None
                 if isinstance(inner, dict):
                     rec.update({k: v for k, v in inner.items() if k != "process"})
-            self.file.write(json.dumps(rec, default=str) + "\n")
-            self.file.flush()
+            self._emit(lambda: self.file.write(json.dumps(rec, default=str) + "\n"))
             return
         from rich.text import Text
 
         prefix = Text(f"{process:<{self._width}} | ", style=self._colour(process))
         body = Text(text, style="red" if level == "error" else "")
-        self.console.print(prefix + body)
-        self.file.flush()
+        self._emit(lambda: self.console.print(prefix + body))
 
     def info(self, message: str, **fields: Any) -> None:
         self._self(message, "info", fields)
@@ -93,8 +110,7 @@ class Output:
             rec: dict[str, Any] = {"ts": round(time.time(), 3), "process": SELF,
                                    "stream": "supervisor", "level": level, "message": message}
             rec.update(fields)
-            self.file.write(json.dumps(rec, default=str) + "\n")
-            self.file.flush()
+            self._emit(lambda: self.file.write(json.dumps(rec, default=str) + "\n"))
             return
         self.line(SELF, message, "supervisor", level)
 
@@ -116,8 +132,7 @@ class Output:
                           Text(", ".join(str(p) for p in r["pids"])),
                           Text(state, style="green" if state == "ready" else "red"),
                           Text(r.get("url") or "-"))
-        self.console.print(table)
-        self.file.flush()
+        self._emit(lambda: self.console.print(table))
 
     @contextmanager
     def progress(self, names: list[str]) -> Iterator[Any]:
