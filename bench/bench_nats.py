@@ -373,10 +373,9 @@ async def main() -> None:
           f"{'ok' if fail['lost_max_ms'] <= 1000 else 'MISSED'})")
     results["targets_met"]["cancel_within_100ms"] = fail["cancel_max_ms"] <= 100
     results["targets_met"]["instance_lost_within_1s"] = fail["lost_max_ms"] <= 1000
+    # (discovery of 1,000 lease puts from one connection is printed above; the table's scale
+    # figures come from bench_scale.py, which counts real served endpoints)
     results["rows"] += [
-        {"name": "NATS: 1,000 instances visible to a watcher", "reverie":
-         round(disc["visible_live_s"], 2), "baseline": None, "baseline_name": "-", "unit": "s",
-         "ratio": None, "target": "<= 2 s", "ok": disc_ok},
         {"name": "NATS: closing a stream ends the producer", "reverie":
          round(fail["cancel_max_ms"], 1), "baseline": None, "baseline_name": "-", "unit": "ms max",
          "ratio": None, "target": "<= 100 ms", "ok": fail["cancel_max_ms"] <= 100},

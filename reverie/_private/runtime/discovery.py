@@ -73,13 +73,15 @@ class Leases:
             await self._delete(key)
 
     async def refresh_all(self) -> None:
-        """Re-put every key (after a reconnect, or on the lease timer)."""
-        for key, value in list(self._entries.items()):
-            try:
-                await self._put(key, value)
-            except Exception as exc:  # the connection is down: the next tick retries
-                log.debug("lease refresh of %s failed: %s", key, exc)
-                return
+        """Re-put every key (after a reconnect, or on the lease timer), all at once: one
+        round trip for a process's hundred endpoints, not a hundred in a row (which, on a
+        loaded machine, took longer than the TTL and let live leases expire)."""
+        items = list(self._entries.items())
+        results = await asyncio.gather(*(self._put(k, v) for k, v in items),
+                                       return_exceptions=True)
+        for (key, _), res in zip(items, results, strict=True):
+            if isinstance(res, BaseException):  # the connection is down: the next tick retries
+                log.debug("lease refresh of %s failed: %s", key, res)
 
     async def _refresh_loop(self) -> None:
         period = self.ttl / 3.0
