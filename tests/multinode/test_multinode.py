@@ -178,3 +178,14 @@ def test_whole_node_killed(cluster: Cluster) -> None:
     assert cluster.machines[3].pids() == []
     front = agent("front", n=3)
     assert all(f.get("worker", {}).get("node") == "n2" for f in front), front
+    # and the last replica cut off too: NoInstancesError at once, never a hang
+    cluster.machines.partition(2)
+    try:
+        calls = agent("calls", n=6, timeout=10)
+    finally:
+        cluster.machines.heal(2)
+    print("last replica cut: calls ended after", [round(r["seconds"], 3) for r in calls], "s")
+    for r in calls:
+        assert r["error"] and r["error"].split(":")[0] in LOST, r
+        assert r["seconds"] <= LOST_BOUND, r
+    assert calls[-1]["error"].startswith("NoInstancesError"), calls
