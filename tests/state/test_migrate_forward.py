@@ -51,12 +51,25 @@ async def test_in_process_dependent_follows_the_instance(nats_url: str) -> None:
         assert await front.hit(Hit("k")) == 3  # Front's in-process client, through b
         assert b.instance("Counter").obj.counts == {"k": 3}
 
+        # Straight back to a, within the forwarder's grace: a's instance revives in place.
+        back = await request_migration(rts[2], "examples", "Counter",
+                                       rts[1].instance_id, rts[0].instance_id)
+        assert back["to"] == rts[0].instance_id, back
+        revived = a.instance("Counter")
+        assert revived is forwarder and revived.forward is None and revived.accepting
+        assert await front.hit(Hit("k")) == 4  # in-process again, with the state
+        assert revived.obj.counts == {"k": 4}
+        again = await request_migration(rts[2], "examples", "Counter",
+                                        rts[0].instance_id, rts[1].instance_id)
+        assert again["to"] == rts[1].instance_id, again
+        assert await front.hit(Hit("k")) == 5
+
         # A destination that does not answer: refused, and the instance keeps serving in b.
         refused = await request_migration(rts[2], "examples", "Counter",
                                           rts[1].instance_id, "no-such-host")
         assert "did not answer" in refused["error"] and "keeps serving here" in refused["error"]
         assert b.instance("Counter").accepting
-        assert await front.hit(Hit("k")) == 4
+        assert await front.hit(Hit("k")) == 6
     finally:
         await a.stop()
         await b.stop()
