@@ -66,6 +66,8 @@ class Host:
         from .registry import Registry
 
         self.name = name
+        #: Seconds a call waits at an instance held by a capture, swap or migration (then 503).
+        self.hold_timeout = 10.0
         self.serialize = serialize
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.registry: Registry = Registry()

@@ -206,7 +206,7 @@ async def test_swap_failure_leaves_the_old_one_serving() -> None:
 async def test_hold_is_bounded() -> None:
     async with _host() as host:
         await host.start(Counter)
-        host.hold_timeout = 0.01  # type: ignore[attr-defined]
+        host.hold_timeout = 0.01
         inst = host.instance("Counter")
         from reverie._private.state.gate import quiesced
 
