@@ -169,6 +169,7 @@ class ServiceArgs:
     env: dict[str, Sourced] = field(default_factory=dict)
     process: Sourced | None = None
     path: Sourced | None = None
+    expose: Sourced | None = None
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -510,6 +511,12 @@ def service_address(meta: ServiceMeta, deployment: Deployment | None) -> tuple[s
     return str(args.namespace.value), str(args.name.value)
 
 
+def is_exposed(args: ServiceArgs, entry: bool) -> bool:
+    """Whether a service is served publicly over HTTP: ``ServiceArgs: expose``, else only the
+    entry service. The rule is the same embedded and under ``--processes``."""
+    return bool(args.expose.value) if args.expose is not None else entry
+
+
 def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> ServiceArgs:
     """Workers, resources, env, process and runtime namespace/name: the file's value per key,
     else the ``@service(...)`` default."""
@@ -530,6 +537,7 @@ def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> Se
     args.env.update(section.env)
     args.process = section.process
     args.path = section.path
+    args.expose = section.expose
     if meta.dialect == "dynamo":  # the Dynamo SDK's section; runtime: wins when both are set
         for key in ("namespace", "name"):
             if key in section.dynamo and key not in section.runtime:
@@ -554,6 +562,8 @@ def _args_rows(args: ServiceArgs) -> list[tuple[str, str, str]]:
         rows.append(("process", str(args.process.value), args.process.source))
     if args.path is not None:
         rows.append(("path", str(args.path.value), args.path.source))
+    if args.expose is not None:
+        rows.append(("expose", str(args.expose.value).lower(), args.expose.source))
     for k, v in args.resources.items():
         rows.append((f"resources.{k}", show_value(v.value), v.source))
     for k, v in args.env.items():

@@ -46,7 +46,9 @@ RUNTIME = "runtime"
 STATE = "state"
 NODES = "nodes"
 
-SERVICE_ARGS_KEYS = ("workers", "resources", "env", "process", "path", "node", "max_concurrent")
+SERVICE_ARGS_KEYS = (
+    "workers", "resources", "env", "process", "path", "expose", "node", "max_concurrent",
+)
 _PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
 RUNTIME_KEYS = ("namespace", "name")
@@ -93,6 +95,8 @@ class ServiceSection:
     dynamo_line: int = 0
     process: Sourced | None = None
     path: Sourced | None = None
+    #: ``ServiceArgs.expose``: served publicly over HTTP (default: the entry service only)
+    expose: Sourced | None = None
     #: ``ServiceArgs.node``: the node names (a list, even when written as one name).
     node: Sourced | None = None
     max_concurrent: Sourced | None = None  # requests one instance runs at once (HTTP)
@@ -348,6 +352,15 @@ class _Parser:
                         f"{v.value!r}" + (f": {problem}" if problem else ""), vnode, dotted,
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
+            elif key == "expose":
+                v = self.src(vnode)
+                if not isinstance(v.value, bool):
+                    raise self.err(
+                        f"expose must be true or false (serve this service publicly over HTTP; "
+                        f"the default is true for the entry service only), got {v.value!r}",
+                        vnode, dotted,
+                    )
+                sec.expose = v
             elif key == "node":
                 from .placement import parse_node_names
 

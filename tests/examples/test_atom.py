@@ -247,8 +247,8 @@ def test_reverie_serve(
     assert root.findtext(f"{A}title") == feed_title
     if deploy == DEPLOY:
         assert added.status_code == 200 and titles(root) == ["hello"]
-    else:
-        assert added.status_code == 405 and titles(root) == ['Config < features & "escaping"']
+    else:  # the archive's store is not exposed: only AtomService (its dependent) reaches it
+        assert added.status_code == 404 and titles(root) == ['Config < features & "escaping"']
 
 
 def test_reverie_serve_processes(serve_process: type[ServeProcess]) -> None:
@@ -260,3 +260,6 @@ def test_reverie_serve_processes(serve_process: type[ServeProcess]) -> None:
     root = parse(resp.content)
     assert root.findtext(f"{A}title") == "Dream archive"
     assert titles(root) == ['Config < features & "escaping"', "Calls through a Plug"]
+    # the same public surface as embedded: the store is not exposed, so it is not found
+    gone = httpx.post(f"{proc.url}/FeedStore/entries", json={"title": "x"}, timeout=10)
+    assert gone.status_code == 404

@@ -239,7 +239,9 @@ def test_reverie_serve(serve_process: type[ServeProcess]) -> None:
     proc = serve_process(
         "examples.embeddings.graph:Frontend", str(EXAMPLES / "embeddings" / "deploy.yaml")
     )
-    proc.wait_ready("/Encoder/stats", timeout=60)
+    proc.wait_ready("/health/ready", timeout=60)
+    # Only the entry is public (the deployment exposes nothing else): the encoder answers 404.
+    assert httpx.get(f"{proc.url}/Encoder/stats", timeout=10).status_code == 404
     resp = httpx.post(
         f"{proc.url}/v1/embeddings",
         json={"input": ["hello world", "goodbye"], "model": "all-MiniLM-L6-v2"}, timeout=30,

@@ -37,7 +37,7 @@ from .limits import HttpLimits
 from .params import bad_json, build_kwargs
 from .request import Request
 from .response import Response, StreamingResponse
-from .router import Match, Route, allow_header, routes_for
+from .router import BUILTINS, Match, Route, allow_header, routes_for
 from .send import Send, send_bytes, send_problem, sse
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 _PLAIN = frozenset({str, int, float, bool, dict, list, type(None)})
 _HOST_PATHS = frozenset({"@host", "health", "openapi.json", "docs", "metrics"})
+_PUBLIC = ("", "public")
 _BODY_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON_HEADERS = b"application/json"
 _NDJSON = b"application/x-ndjson"
@@ -164,6 +165,9 @@ class HostApp:
         self._max_concurrent: dict[str, int | None] = {}
         self.management = Management(self)
         self.aliases: list[str] = []
+        #: Mount paths served publicly; None: every instance (a bare host). ``reverie serve``
+        #: sets it from the deployment (``expose_graph``); other paths need a host key.
+        self.exposed: set[str] | None = None
         self.local_alias = f"local://{host.name}"
         register_alias(self.local_alias, self)
 
@@ -209,10 +213,18 @@ class HostApp:
                     f"instance {first!r} is stopped, not running",
                     service=self.host.stopped[first]))
                 return
+            exposed = self.exposed
+            if inst is not None and exposed is not None and inst.path not in exposed and (
+                # an operator built-in (internal or private) answers by its own access level
+                BUILTINS.get((method, stripped[len(inst.path) + 1:]), _PUBLIC)[1] == "public"
+                and self.access.check("internal", _Head(scope["headers"]).auth) is not None
+            ):
+                inst = None  # not exposed: only its dependents (and the operator) reach it
             if inst is None:
+                shown = [p for p in self.host.instances if exposed is None or p in exposed]
                 await send_problem(send, EndpointNotFoundError(
                     f"no service is mounted at /{first}; mounted: "
-                    f"{', '.join('/' + p for p in self.host.instances) or 'none'}"
+                    f"{', '.join('/' + p for p in shown) or 'none'}"
                 ))
                 return
             rest = stripped[len(inst.path) + 1:]

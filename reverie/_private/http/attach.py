@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .app import HostApp
     from .limits import HttpLimits
 
-__all__ = ["HttpResolver", "attach_http", "http_layer"]
+__all__ = ["HttpResolver", "attach_http", "expose_graph", "http_layer"]
 
 
 class HttpResolver(Resolver):
@@ -87,6 +87,21 @@ def attach_http(
     if remote:
         layer.remote_urls.update(remote)
     return layer.app
+
+
+def expose_graph(host: Host, entry: type) -> dict[str, str]:
+    """Serve publicly only the instances the deployment exposes (default: the entry's); the
+    others answer 404 to anyone without the host's internal or API key. Returns {service: path}
+    of the exposed ones."""
+    from ..config import is_exposed, resolve_service_args
+
+    shown: dict[str, str] = {}
+    for inst in host.instances.values():
+        args = resolve_service_args(inst.meta, host.deployment)
+        if is_exposed(args, inst.cls is entry):
+            shown[inst.meta.name] = inst.path
+    attach_http(host).exposed = set(shown.values())
+    return shown
 
 
 def http_layer(host: Host) -> HttpResolver | None:

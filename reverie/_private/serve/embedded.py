@@ -73,7 +73,7 @@ async def run_embedded(
         if kind == "ready":
             rows = [{"service": s.name, "processes": ["main"], "pids": [os.getpid()],
                      "state": "ready",
-                     "url": f"{event.get('url')}/{s.name}" if s.name == plan.entry else None}
+                     "url": f"{event.get('url')}/{s.url_path}" if s.url_path else None}
                     for s in plan.services]
             output.startup_table(rows, time.monotonic() - t0)
         elif kind == "failed":

@@ -48,6 +48,8 @@ class ServicePlan:
     local: bool = True
     #: the container image the service declares (``reverie.compat.dynamo``'s ``image=``)
     image: str | None = None
+    #: where it is served publicly over HTTP (``ServiceArgs: expose``/``path``), or None
+    url_path: str | None = None
 
     @property
     def workers(self) -> int:
@@ -153,7 +155,8 @@ class ServePlan:
                  "required": s.required, "separate": s.separate,
                  "namespace": s.args.namespace.value, "component": s.args.name.value,
                  "nodes": s.nodes, "node_source": s.node_source, "local": s.local,
-                 "image": s.image}
+                 "image": s.image,
+                 "url": None if s.url_path is None else f"{self.http_url}/{s.url_path}"}
                 for s in self.services
             ],
             "expects": [
@@ -229,6 +232,29 @@ def _levels(procs: list[ProcessPlan], deps: dict[str, set[str]]) -> None:
 
     for p in procs:
         p.level = level(p.name)
+
+
+def _plan_exposure(
+    services: list[ServicePlan], procs: list[ProcessPlan], entry_name: str
+) -> None:
+    """Which services are public and at which URL path; the same rule as ``expose_graph``. An
+    exposed service must run in the process that serves HTTP (the entry's)."""
+    from ..config import is_exposed
+
+    http_services = {n for p in procs if p.http for n in p.services}
+    for s in services:
+        if not is_exposed(s.args, s.name == entry_name):
+            continue
+        s.url_path = str(s.args.path.value) if s.args.path is not None else s.name
+        if s.local and procs and s.name not in http_services:
+            src = s.args.expose.source if s.args.expose is not None else "default"
+            raise ConfigError(
+                f"{s.name} is exposed over HTTP ({src}) but runs in a process without HTTP; "
+                f"only the entry's process ({entry_name}) serves HTTP",
+                service=s.name, key="ServiceArgs.expose",
+                fix=f"remove expose: true, or run {s.name} in the entry's process (no "
+                f"process: separate, workers: 1)",
+            )
 
 
 def prepare_host(
@@ -403,6 +429,7 @@ def build_plan(
             home.setdefault(s.name, []).append(pname)
     for p in procs:
         p.http = entry_name in p.services
+    _plan_exposure(services, procs, entry_name)
 
     # env: the services' own values; two services sharing a process must agree.
     for p in procs:

@@ -238,9 +238,7 @@ class Supervisor:
             kids = [c for c in self.children.values() if s.name in c.plan.services]
             states = {c.state for c in kids}
             state = "ready" if states == {"ready"} else ",".join(sorted(states))
-            url = None
-            if s.name == self.plan.entry:
-                url = f"{self.plan.http_url}/{s.name}"
+            url = None if s.url_path is None else f"{self.plan.http_url}/{s.url_path}"
             rows.append({"service": s.name, "processes": [c.name for c in kids],
                          "pids": [c.pid for c in kids], "state": state, "url": url})
         self.out.startup_table(rows, elapsed)

@@ -201,6 +201,9 @@ async def run_process(
             await serve_metrics(runtime.nc, host, spec.process, spec.restarts)
             if spec.http:
                 host.metrics_source = metrics_source(runtime.nc, spec.process_total)
+        from ..http.attach import expose_graph
+
+        exposed = expose_graph(host, cls)  # the same public surface in every mode
         url = await http.start(host, spec) if spec.http else None
     except Exception as exc:
         from reverie.errors import StartError
@@ -210,7 +213,7 @@ async def run_process(
         status({"event": "failed", "error": f"{type(exc).__name__}: {exc}"})
         await _shutdown(host, http, runtime)
         return EXIT_START_FAILED
-    status({"event": "ready", "pid": os.getpid(), "url": url,
+    status({"event": "ready", "pid": os.getpid(), "url": url, "exposed": exposed,
             "services": sorted(host.instances), "seconds": round(time.monotonic() - t0, 3)})
     await stop.wait()
     status({"event": "stopping"})
