@@ -71,6 +71,7 @@ def test_one_deployment_per_node_valid_against_the_schemas(tmp_path: Path) -> No
     assert c_web["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert c_web["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert "livenessProbe" not in c_gpu
+    assert "HF_TOKEN" not in {e["name"] for e in c_web["env"]}  # only where a service uses it
     # env sources as comments
     assert f"- name: MODEL  # {dep}:8" in res.stdout
     assert "- name: REVERIE_NATS  # --nats" in res.stdout

@@ -52,6 +52,8 @@ class _Group:
     node: str | None
     plan: ServePlan
     env: list[_Env] = field(default_factory=list)
+    #: ``${NAME}`` references of this group's services, filled from a Secret in the pod
+    secrets: set[str] = field(default_factory=set)
 
 
 def dns_name(text: str) -> str:
@@ -91,11 +93,11 @@ class _Refs(Mapping[str, str]):
         return 0
 
 
-def _groups(target: str, entry: type, dep: Any) -> tuple[list[_Group], set[str]]:
+def _groups(target: str, entry: type, dep: Any) -> list[_Group]:
     nodes = list(dep.nodes) if dep is not None and dep.nodes else [None]
     out = []
-    refs = _Refs()
     for node in nodes:
+        refs = _Refs()
         plan = build_plan(target, entry, dep, _inventory(), node=node, nats="$(REVERIE_NATS)",
                           http_host="0.0.0.0", http_port=HTTP_PORT, environ=refs)
         group = _Group(node, plan)
@@ -106,8 +108,9 @@ def _groups(target: str, entry: type, dep: Any) -> tuple[list[_Group], set[str]]
                     continue  # set per worker by the supervisor / filled from a Secret
                 seen[key] = value
                 group.env.append(_Env(key, value, p.env_sources.get(key, "")))
+        group.secrets = refs.names
         out.append(group)
-    return out, refs.names
+    return out
 
 
 def _image(group: _Group, opts: K8sOptions) -> str:
@@ -169,8 +172,7 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
         "metadata": {"name": config_name, **meta_ns, "labels": labels},
         "data": {"deploy.yaml": deployment_text},
     }, {})]
-    groups, secret_names = _groups(target, entry, dep)
-    for g in groups:
+    for g in _groups(target, entry, dep):
         part = dns_name(g.node) if g.node else "all"
         name = f"{app}-{part}"
         sel = {**labels, "reverie.dev/node": part}
@@ -184,7 +186,7 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
         for e in g.env:
             env.append({"name": e.name, "value": e.value})
             comments[e.name] = e.source
-        for ref in sorted(secret_names):
+        for ref in sorted(g.secrets):
             env.append({"name": ref, "valueFrom": {"secretKeyRef": {
                 "name": f"{app}-secrets", "key": ref, "optional": False}}})
             comments[ref] = (f"the deployment file refers to ${{{ref}}}: create Secret "
