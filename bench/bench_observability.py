@@ -79,9 +79,14 @@ class Frontend:
 
 async def before_call(self: Any, request: Any = C._NOTHING, /, *, timeout: float | None = None,
                       **fields: Any) -> Any:
-    """``_UnaryCaller.__call__`` as it was before issue 11 (no edge counters): the baseline."""
+    """``_UnaryCaller.__call__`` as it is without the edge counters (main's code otherwise):
+    the baseline."""
     req = self._request(request, fields)
     parent = C.CURRENT.get()
+    if timeout is None and self._ep.timeout is not None and (
+        parent is None or parent.deadline is None
+    ):
+        timeout = self._ep.timeout  # the endpoint's default deadline
     ctx = parent if timeout is None and parent is not None else C.new_context(timeout)
     try:
         if ctx.deadline is None:
