@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.serve.conftest import GRAPH, ServeRun
 
+KEY = "metrics-test-key-77"
+
 
 def _families(run: ServeRun) -> dict[str, Any]:
     r = httpx.get(f"{run.url}/metrics", timeout=10)
@@ -20,7 +22,7 @@ def _families(run: ServeRun) -> dict[str, Any]:
 
 
 def test_one_metrics_endpoint_covers_every_process(serve: Any) -> None:
-    run: ServeRun = serve(GRAPH, "--processes")
+    run: ServeRun = serve(GRAPH, "--processes", env={"REVERIE_API_KEY": KEY})
     rows = run.rows()
     assert set(rows) == {"Api", "Logic", "Store"}
     for _ in range(6):
@@ -38,6 +40,17 @@ def test_one_metrics_endpoint_covers_every_process(serve: Any) -> None:
     assert api_logic.labels["node"] and logic_store.labels["node"]
     served = {s.labels["process"] for s in fams["reverie_requests"].samples}
     assert len(served) == 3  # each process's own instances, labelled with it
+
+    # The dashboard of the entry shows every process's instances and edges.
+    data = httpx.get(f"{run.url}/@host/dashboard/data", timeout=10,
+                     headers={"Authorization": f"Bearer {KEY}"}).json()
+    services = {s["name"]: s for s in data["services"]}
+    assert set(services) == {"Api", "Logic", "Store"}
+    assert all(s["state"] == "running" and s["where"] == "local" for s in services.values())
+    assert len({s["process"] for s in services.values()}) == 3
+    edges = {(e["from"], e["to"]): e for e in data["edges"]}
+    assert edges[("Api", "Logic")]["calls"] == 6 and edges[("Logic", "Store")]["calls"] == 6
+    assert edges[("Logic", "Store")]["transport"].startswith("nats")
 
     # kill -9 the Store process: the supervisor restarts it and /metrics counts the restart.
     store_pid = rows["Store"]["pids"][0]

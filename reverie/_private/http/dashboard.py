@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..host import Host
     from ..instance import Instance
 
-__all__ = ["dashboard_data"]
+__all__ = ["dashboard_data", "merge_views"]
 
 
 def _config(inst: Instance) -> list[dict[str, Any]]:
@@ -101,3 +101,48 @@ def dashboard_data(host: Host) -> dict[str, Any]:
         "bounds": list(BOUNDS), "services": list(services.values()),
         "edges": list(edges.values()),
     }
+
+
+def merge_views(mine: dict[str, Any], views: list[dict[str, Any]]) -> dict[str, Any]:
+    """``--processes``: the entry's view completed by every process's own (from the metrics
+    bus): a service shown remote here is shown as it runs there (state, process, node, uptime,
+    restarts including the process's, config); the workers of one service are summed; every
+    process's edges join, summed by caller and callee."""
+    services: dict[str, dict[str, Any]] = {}
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for view in views:
+        data = view.get("dashboard") or {}
+        for svc in data.get("services", []):
+            if svc.get("where") != "local":
+                continue
+            svc = {**svc, "process": f"{view.get('process')} (pid {svc.get('process')})",
+                   "restarts": (svc.get("restarts") or 0) + int(view.get("restarts") or 0)}
+            have = services.get(svc["name"])
+            if have is None:
+                services[svc["name"]] = svc
+                continue
+            have["process"] = f"{have['process']}, {svc['process']}"
+            have["restarts"] = (have.get("restarts") or 0) + svc["restarts"]
+            have["uptime"] = min(have.get("uptime") or 0.0, svc.get("uptime") or 0.0)
+            for key, n in svc.get("requests", {}).items():
+                have["requests"][key] = have["requests"].get(key, 0) + n
+            if svc.get("state") != "running":
+                have["state"] = svc["state"]
+        for edge in data.get("edges", []):
+            key = (edge["from"], edge["to"])
+            have_e = edges.get(key)
+            if have_e is None:
+                edges[key] = {**edge, "buckets": list(edge["buckets"])}
+                continue
+            for k in ("calls", "ok", "errors", "in_flight", "items", "timed"):
+                have_e[k] += edge.get(k, 0)
+            have_e["buckets"] = [a + b for a, b in zip(have_e["buckets"], edge["buckets"],
+                                                       strict=True)]
+            have_e["endpoints"] = [*have_e.get("endpoints", []), *edge.get("endpoints", [])]
+    if not services:
+        return mine
+    for svc in mine.get("services", []):
+        services.setdefault(svc["name"], svc)
+    for edge in mine.get("edges", []):
+        edges.setdefault((edge["from"], edge["to"]), edge)
+    return {**mine, "services": list(services.values()), "edges": list(edges.values())}

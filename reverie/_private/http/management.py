@@ -352,9 +352,13 @@ class Management:
         if not rest:
             found = asset("dashboard.html")
         elif rest == ["data"]:
-            from .dashboard import dashboard_data
+            from .dashboard import dashboard_data, merge_views
 
-            await send_json(send, dashboard_data(self.host))
+            data = dashboard_data(self.host)
+            source = getattr(self.host, "dashboard_source", None)
+            if source is not None:  # --processes: every process's instances and edges
+                data = merge_views(data, await source())
+            await send_json(send, data)
             return
         else:
             found = asset(rest[1]) if len(rest) == 2 and rest[0] == "assets" else None

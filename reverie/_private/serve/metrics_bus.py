@@ -19,7 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["SUBJECT", "gather_metrics", "merge_metrics", "serve_metrics"]
+__all__ = ["SUBJECT", "dashboard_source", "gather_metrics", "merge_metrics", "metrics_source",
+           "serve_metrics"]
 
 SUBJECT = "rvmetrics"
 log = logging.getLogger("reverie.serve")
@@ -35,6 +36,12 @@ async def serve_metrics(nc: Any, host: Any, process: str, restarts: int,
 
     async def answer(msg: Any) -> None:
         try:
+            if msg.data == b"dashboard":  # the live graph page asks for this process's view
+                from ..http.dashboard import dashboard_data
+
+                await msg.respond(json.dumps({**who, "dashboard": dashboard_data(host)},
+                                             default=str).encode())
+                return
             body, _ = render_metrics(host)
             await msg.respond(json.dumps({**who, "text": body.decode()}).encode())
         except Exception:  # pragma: no cover - a scrape must never take the process down
@@ -43,7 +50,8 @@ async def serve_metrics(nc: Any, host: Any, process: str, restarts: int,
     return await nc.subscribe(SUBJECT, cb=answer)
 
 
-async def gather_metrics(nc: Any, expected: int, timeout: float = 2.0) -> list[dict[str, Any]]:
+async def gather_metrics(nc: Any, expected: int, timeout: float = 2.0,
+                         ask: bytes = b"") -> list[dict[str, Any]]:
     """Every process's answer: stops at ``expected`` answers or after ``timeout`` seconds."""
     inbox = nc.new_inbox()
     got: list[dict[str, Any]] = []
@@ -59,7 +67,7 @@ async def gather_metrics(nc: Any, expected: int, timeout: float = 2.0) -> list[d
 
     sub = await nc.subscribe(inbox, cb=collect)
     try:
-        await nc.publish(SUBJECT, b"", reply=inbox)
+        await nc.publish(SUBJECT, ask, reply=inbox)
         await nc.flush()
         try:
             await asyncio.wait_for(asyncio.shield(done), timeout)
@@ -101,6 +109,15 @@ def merge_metrics(answers: list[dict[str, Any]]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Merged())
     return generate_latest(registry)
+
+
+def dashboard_source(nc: Any, expected: int) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
+    """What the entry's dashboard data calls in ``--processes`` mode: every process's view."""
+
+    async def gather() -> list[dict[str, Any]]:
+        return await gather_metrics(nc, expected, ask=b"dashboard")
+
+    return gather
 
 
 def metrics_source(nc: Any, expected: int) -> Callable[[], Awaitable[bytes]]:

@@ -196,11 +196,12 @@ async def run_process(
         local = set(spec.services) if spec.services is not None else None
         await host.start(cls, local=local)
         if runtime is not None and spec.process_total > 1:
-            from .metrics_bus import metrics_source, serve_metrics
+            from .metrics_bus import dashboard_source, metrics_source, serve_metrics
 
             await serve_metrics(runtime.nc, host, spec.process, spec.restarts)
             if spec.http:
                 host.metrics_source = metrics_source(runtime.nc, spec.process_total)
+                host.dashboard_source = dashboard_source(runtime.nc, spec.process_total)
         from ..http.attach import expose_graph
 
         exposed = expose_graph(host, cls)  # the same public surface in every mode
