@@ -37,6 +37,13 @@ class Backend:
             yield f"w{i}"
 
 
+    @endpoint()
+    async def broken(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+        raise RuntimeError("ran dry")
+
+
 @service(name="TMiddle", namespace="trace")
 class Middle:
     backend = depends(Backend)
@@ -226,3 +233,27 @@ async def test_tracing_off_links_the_plain_callers() -> None:
         mid = host.instance(Frontend).obj.middle
         assert type(mid.__dict__["run"]) is c._UnaryCaller
         assert type(mid.__dict__["words"]) is c._StreamCaller
+
+
+async def test_http_stream_server_span_records_items_and_a_mid_stream_error(spans: Any) -> None:
+    from reverie._private.http.server import HttpServer
+    from reverie._private.transports.http import HttpTransport
+
+    _, exporter = spans
+    async with Host(env={}) as host:
+        await host.start(Backend)
+        async with HttpServer(host, port=0, access_log=False, log_level="warning") as srv:
+            client = ServiceClient(get_meta(Backend), HttpTransport(f"{srv.url}/TBackend"))
+            got: list[int] = []
+            with pytest.raises(RemoteError, match="ran dry"):
+                async for i in client.broken(2):
+                    got.append(i)
+            await client.aclose()
+    assert got == [0, 1]
+    server = [s for s in exporter.get_finished_spans()
+              if s.name == "TBackend.broken" and s.kind is SpanKind.SERVER]
+    assert len(server) == 1
+    assert server[0].status.status_code is StatusCode.ERROR
+    assert server[0].attributes is not None
+    assert server[0].attributes["reverie.stream.items"] == 2
+    assert server[0].attributes["reverie.error.code"] == "remote"

@@ -576,7 +576,11 @@ class HostApp:
             await send({"type": "http.response.start", "status": 200,
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
             if not empty:
-                await _pump_items(receive, send, ctx, first, step, ndjson, svc, name)
+                sent, failed = await _pump_items(receive, send, ctx, first, step, ndjson, svc,
+                                                 name)
+                if span is not None:  # the stream's server span: its items, how it ended
+                    _tracing.end(span, failed, sent)
+                    span = None
             else:
                 await send({"type": "http.response.body",
                             "body": b"" if ndjson else sse(b"null", b"end")})
@@ -624,7 +628,11 @@ async def _pump_items(
     receive: Receive, send: Send, ctx: RequestContext, first: Any,
     step: Callable[[], Awaitable[Any]], ndjson: bool, svc: str | None = None,
     name: str | None = None,
-) -> None:
+) -> tuple[int, CallError | None]:
+    """Send the items; returns how many went out and the error that ended the stream."""
+    sent = 0
+    failed: CallError | None = None
+
     async def items() -> AsyncIterator[Any]:
         yield first
         while True:
@@ -634,12 +642,14 @@ async def _pump_items(
                 return
 
     async def body() -> None:
+        nonlocal sent, failed
         try:
             async with asyncio.timeout_at(ctx.deadline):
                 async for item in items():
                     data = json_encode(item)
                     await send({"type": "http.response.body", "more_body": True,
                                 "body": data + b"\n" if ndjson else sse(data)})
+                    sent += 1
         except TimeoutError:
             err: CallError = DeadlineExceededError("deadline exceeded", request_id=ctx.request_id)
         except Exception as exc:
@@ -649,11 +659,13 @@ async def _pump_items(
             await send({"type": "http.response.body",
                         "body": b"" if ndjson else sse(b"null", b"end")})
             return
+        failed = err
         wire = json_encode(err.to_wire())
         await send({"type": "http.response.body",
                     "body": b'{"@error":' + wire + b"}\n" if ndjson else sse(wire, b"error")})
 
     await _until_disconnect(receive, body())
+    return sent, failed
 
 
 async def _pump_raw(send: Send, result: StreamingResponse) -> None:
