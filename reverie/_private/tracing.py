@@ -98,13 +98,26 @@ def configure(mode: str | None = None, service_name: str = "reverie") -> str | N
     return mode
 
 
+class _Carrier(dict[str, str]):
+    """W3C headers (``traceparent``…) that also hold the span they came from, so a hop inside
+    this process finds its parent without parsing them. On a wire it is a plain dict."""
+
+    __slots__ = ("span",)
+    span: Any
+
+
 def _parent(ctx: RequestContext | None) -> Any:
-    """The OpenTelemetry context a new span hangs under: the request's ``traceparent``, else
-    the caller's current span (a test's, a script's)."""
+    """The OpenTelemetry context a new span hangs under: the request's span (this process) or
+    ``traceparent`` (from a wire), else the caller's current span (a test's, a script's)."""
     from opentelemetry import context as otel_context
-    from opentelemetry.propagate import extract
+    from opentelemetry import trace
 
     if ctx is not None and ctx.trace:
+        span = getattr(ctx.trace, "span", None)
+        if span is not None:
+            return trace.set_span_in_context(span)
+        from opentelemetry.propagate import extract
+
         return extract(ctx.trace)
     return otel_context.get_current()
 
@@ -113,8 +126,9 @@ def _carrier(span: Span) -> dict[str, str]:
     from opentelemetry import trace
     from opentelemetry.propagate import inject
 
-    carrier: dict[str, str] = {}
+    carrier = _Carrier()
     inject(carrier, context=trace.set_span_in_context(span))
+    carrier.span = span
     return carrier
 
 
