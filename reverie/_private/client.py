@@ -74,7 +74,7 @@ def _result_check(meta: ServiceMeta, ep: EndpointMeta) -> Any:
 class _Caller:
     """The callable behind ``client.<endpoint>``; one per endpoint, built at link time."""
 
-    __slots__ = ("_check", "_convert", "_ep", "_meta", "_stats", "_transport")
+    __slots__ = ("_check", "_convert", "_ep", "_exact", "_meta", "_stats", "_transport")
 
     def __init__(self, meta: ServiceMeta, ep: EndpointMeta, transport: Transport) -> None:
         self._meta = meta
@@ -93,6 +93,8 @@ class _Caller:
         # class to keep it cheap). A mismatch is InvalidResultError, the service's fault (500).
         rinfo = ep.response_info
         self._convert = None if rinfo.is_any else _result_check(meta, ep)
+        # In-process, a value of exactly the declared class needs no more than `type(v) is C`.
+        self._exact = None if transport.wire else rinfo.exact_class
 
     def _request(self, request: Any, fields: dict[str, Any] | None = None) -> Any:
         ep = self._ep
@@ -173,7 +175,7 @@ class _UnaryCaller(_Caller):
             except BaseException:  # cancelled by the caller
                 st.failed("cancelled")
                 raise
-        if self._convert is not None:
+        if self._convert is not None and type(result) is not self._exact:
             result = self._convert(result)
         return result
 
@@ -213,7 +215,7 @@ class _WireUnaryCaller(_UnaryCaller):
         st = self._stats
         st.calls += 1
         result = await self._timed(st, req, ctx)
-        if self._convert is not None:
+        if self._convert is not None and type(result) is not self._exact:
             result = self._convert(result)
         return result
 
@@ -268,6 +270,9 @@ class _StreamCaller(_Caller):
             elif convert is None:
                 async for item in inner:
                     yield item
+            elif (exact := self._exact) is not None:
+                async for item in inner:
+                    yield item if type(item) is exact else convert(item)
             else:
                 async for item in inner:
                     yield convert(item)

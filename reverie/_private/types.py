@@ -168,6 +168,13 @@ class TypeInfo:
     def is_any(self) -> bool:
         return self._fast is object
 
+    @property
+    def exact_class(self) -> type | None:
+        """The declared class when a value of exactly that class is valid as is (no container,
+        no union, not ``float`` which also takes ``int``), else None: a one-check fast path."""
+        fast = self._fast
+        return fast if isinstance(fast, type) and fast is not object else None
+
     def validate(self, value: Any, *, strict: bool = True, loc: tuple[str | int, ...] = ()) -> Any:
         """Return ``value`` as the declared type, or raise ``ValidationError`` naming the field."""
         fast = self._fast
