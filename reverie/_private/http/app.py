@@ -165,6 +165,7 @@ class HostApp:
         self._max_concurrent: dict[str, int | None] = {}
         self.management = Management(self)
         self.aliases: list[str] = []
+        self.watch = DisconnectWatch()  # a client that goes away cancels its handler
         #: Mount paths served publicly; None: every instance (a bare host). ``reverie serve``
         #: sets it from the deployment (``expose_graph``); other paths need a host key.
         self.exposed: set[str] | None = None
@@ -468,14 +469,14 @@ class HostApp:
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, svc, name, "http", svc)
         token = CURRENT.set(ctx)
-        watch = DisconnectWatch(receive)
+        watch = self.watch.enter(receive)
         try:
             if ctx.deadline is None:
                 result = await fn(*args, **kwargs)
             else:
                 result = await _under_deadline(fn(*args, **kwargs), ctx)
         except asyncio.CancelledError:
-            if watch.gone():
+            if watch is not None and watch.gone():
                 return  # the client left: the handler is cancelled, nobody to answer
             raise
         except Exception as exc:
@@ -486,7 +487,7 @@ class HostApp:
             await send_problem(send, CallError.from_handler(exc, ctx.request_id))
             return
         finally:
-            watch.stop()
+            self.watch.leave(watch)
             CURRENT.reset(token)
             if span is not None:
                 _tracing.end(span)
@@ -553,7 +554,7 @@ class HostApp:
         try:
             gen = fn(*args, **kwargs)
             step = gen.__anext__
-            watch = DisconnectWatch(receive)
+            watch = self.watch.enter(receive)
             try:
                 first: Any = await (step() if ctx.deadline is None
                                     else _under_deadline(step(), ctx))
@@ -561,7 +562,7 @@ class HostApp:
             except StopAsyncIteration:
                 empty = True
             except asyncio.CancelledError:
-                if watch.gone():
+                if watch is not None and watch.gone():
                     return  # the client left before the first item; the producer is closed
                 raise
             except Exception as exc:
@@ -572,7 +573,7 @@ class HostApp:
                 await send_problem(send, CallError.from_handler(exc, ctx.request_id))
                 return
             finally:
-                watch.stop()
+                self.watch.leave(watch)
             await send({"type": "http.response.start", "status": 200,
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
             if not empty:

@@ -375,6 +375,9 @@ class Plug:
             await waiting[0]  # after the body, only the end of the call: a disconnect
             return {"type": "http.disconnect"}
 
+        # The app runs in this task: cancelling the caller cancels the handler directly.
+        receive.reverie_local = True  # type: ignore[attr-defined]
+
         async def send(msg: Any) -> None:
             if msg["type"] == "http.response.start":
                 start.append(msg)
