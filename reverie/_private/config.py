@@ -170,6 +170,7 @@ class ServiceArgs:
     process: Sourced | None = None
     path: Sourced | None = None
     expose: Sourced | None = None
+    url: Sourced | None = None
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -538,6 +539,7 @@ def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> Se
     args.process = section.process
     args.path = section.path
     args.expose = section.expose
+    args.url = section.url
     if meta.dialect == "dynamo":  # the Dynamo SDK's section; runtime: wins when both are set
         for key in ("namespace", "name"):
             if key in section.dynamo and key not in section.runtime:
@@ -562,6 +564,8 @@ def _args_rows(args: ServiceArgs) -> list[tuple[str, str, str]]:
         rows.append(("process", str(args.process.value), args.process.source))
     if args.path is not None:
         rows.append(("path", str(args.path.value), args.path.source))
+    if args.url is not None:
+        rows.append(("url", str(args.url.value), args.url.source))
     if args.expose is not None:
         rows.append(("expose", str(args.expose.value).lower(), args.expose.source))
     for k, v in args.resources.items():

@@ -47,7 +47,7 @@ STATE = "state"
 NODES = "nodes"
 
 SERVICE_ARGS_KEYS = (
-    "workers", "resources", "env", "process", "path", "expose", "node", "max_concurrent",
+    "workers", "resources", "env", "process", "path", "expose", "url", "node", "max_concurrent",
 )
 _PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
@@ -97,6 +97,8 @@ class ServiceSection:
     path: Sourced | None = None
     #: ``ServiceArgs.expose``: served publicly over HTTP (default: the entry service only)
     expose: Sourced | None = None
+    #: ``ServiceArgs.url``: the service runs elsewhere, at this HTTP base URL; not started here
+    url: Sourced | None = None
     #: ``ServiceArgs.node``: the node names (a list, even when written as one name).
     node: Sourced | None = None
     max_concurrent: Sourced | None = None  # requests one instance runs at once (HTTP)
@@ -352,6 +354,15 @@ class _Parser:
                         f"{v.value!r}" + (f": {problem}" if problem else ""), vnode, dotted,
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
+            elif key == "url":
+                v = self.src(vnode)
+                if not isinstance(v.value, str) or not v.value.startswith(("http://", "https://")):
+                    raise self.err(
+                        f"url must be the http:// or https:// base URL of the service's remote "
+                        f"instance (e.g. http://10.0.0.5:8000/Feed), got {v.value!r}",
+                        vnode, dotted,
+                    )
+                sec.url = v
             elif key == "expose":
                 v = self.src(vnode)
                 if not isinstance(v.value, bool):

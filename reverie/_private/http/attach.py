@@ -37,8 +37,16 @@ class HttpResolver(Resolver):
         self.remote_urls: dict[str, str] = {}
 
     def url_of(self, meta: ServiceMeta) -> str | None:
+        """Where ``meta`` runs remotely: ``remote_urls`` (by name or SID), else the deployment
+        file's ``ServiceArgs: url``."""
         urls = self.remote_urls
-        return urls.get(meta.name) or next((urls[s] for s in meta.sids if s in urls), None)
+        url = urls.get(meta.name) or next((urls[s] for s in meta.sids if s in urls), None)
+        dep = self.app.host.deployment
+        if url is None and dep is not None:
+            section = dep.section(meta.name)
+            if section is not None and section.url is not None:
+                url = str(section.url.value)
+        return url
 
     def elsewhere(self, meta: ServiceMeta) -> bool:
         return self.url_of(meta) is not None

@@ -156,6 +156,7 @@ class ServePlan:
                  "namespace": s.args.namespace.value, "component": s.args.name.value,
                  "nodes": s.nodes, "node_source": s.node_source, "local": s.local,
                  "image": s.image,
+                 "remote_url": None if s.args.url is None else s.args.url.value,
                  "url": None if s.url_path is None else f"{self.http_url}/{s.url_path}"}
                 for s in self.services
             ],
@@ -393,7 +394,11 @@ def build_plan(
                 reasons.append(f"--node {node}: {', '.join(away)} run(s) on other nodes, "
                                f"reached over NATS")
     all_services = services
-    services = [s for s in services if s.local]
+    for s in services:
+        if s.args.url is not None:
+            reasons.append(f"{s.name} runs elsewhere, at {s.args.url.value} "
+                           f"({s.args.url.source}); reached over HTTP")
+    services = [s for s in services if s.local and s.args.url is None]
     for s in services:
         explicit_shared = s.args.process is not None and s.args.process.value == "shared"
         if s.workers > 1:
