@@ -52,8 +52,9 @@ def test_only_entry_workers_hold_the_port_and_sigterm_refuses_at_once(
     rows = run.rows()
     api = set(rows["Api"]["pids"])
     others = set(rows["Store"]["pids"]) | set(rows["Logic"]["pids"])
-    nats_pid, _ = nats_info(run)
-    held = holders(listening_inode(run.port))
+    nats_pid, workdir = nats_info(run)
+    inode = listening_inode(run.port)
+    held = holders(inode)
     # The supervisor (its own copy, closed first on shutdown) and the entry workers only.
     assert held == api | {run.proc.pid}, (held, api, others, nats_pid)
     assert not held & (others | {nats_pid})
@@ -79,7 +80,10 @@ def test_only_entry_workers_hold_the_port_and_sigterm_refuses_at_once(
     t.join(30)
     assert out and out[0] == (list(range(60)), None), out  # zero in-flight requests cut
     assert run.wait(30) == 0
-    assert wait_gone(sorted(run.pids)) == []
+    # Nothing left behind: processes, the socket, the nats-server's temp dir.
+    assert wait_gone(sorted(run.pids | {nats_pid})) == []
+    assert holders(inode) == set()
+    assert not os.path.exists(workdir)
 
 
 def test_restarted_entry_worker_gets_keep_alive_traffic(serve: Any, tmp_path: Path) -> None:
