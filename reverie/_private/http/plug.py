@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from reverie.errors import CallError, DeadlineExceededError, ServiceError, TransportError
+from reverie.errors import CallError, DeadlineExceededError, TransportError
 
 from ..codec import json_decode, json_encode
 from ..context import CURRENT, RequestContext
@@ -139,13 +139,9 @@ class PlugResponse:
         """The ``CallError`` a non-2xx answer describes (from its problem body), or None."""
         if self.is_success:
             return None
-        try:
-            data = self.json()
-        except Exception:
-            data = None
-        if isinstance(data, dict) and "code" in data and "message" in data:
-            return CallError.from_wire(data)
-        return ServiceError(self.status, f"{self.url} answered {self.status}")
+        from .problem import problem_error
+
+        return problem_error(self.status, self._content or b"", self.url)
 
     def raise_for_status(self) -> PlugResponse:
         err = self.error()

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import (
     CallError,
     InstanceLostError,
-    RemoteError,
 )
 
 from ..codec import json_decode, json_encode
 from ..context import RequestContext
 from ..declare import EndpointMeta
+from ..http.problem import lines
 from .base import Transport
 
 if TYPE_CHECKING:
@@ -65,14 +65,12 @@ class HttpTransport(Transport):
         return plug
 
     def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            import httpx
+        """The given client, else the event loop's one pool that Plugs use too."""
+        if self._client is not None:
+            return self._client
+        from ..http.plug import shared_client
 
-            self._client = httpx.AsyncClient(
-                trust_env=False, timeout=60.0,
-                limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max),
-            )
-        return self._client
+        return shared_client()
 
     def _request_headers(self, ctx: RequestContext, accept: str) -> dict[str, str]:
         headers = {"content-type": _JSON, "accept": accept, "x-request-id": ctx.request_id,
@@ -94,16 +92,11 @@ class HttpTransport(Transport):
     def _failure(self, exc: Exception, ep: EndpointMeta, ctx: RequestContext) -> CallError:
         return CallError.from_transport(exc, f"POST {self.base_url}/{ep.name}", ctx.request_id)
 
-    @staticmethod
-    def _error(status: int, body: bytes, ctx: RequestContext) -> CallError:
-        try:
-            data = json_decode(body)
-        except Exception:
-            data = None
-        if isinstance(data, dict) and "code" in data and "message" in data:
-            return CallError.from_wire(data)
-        return RemoteError(f"HTTP {status}: {body[:200]!r}", status=status,
-                           request_id=ctx.request_id)
+    def _error(self, status: int, body: bytes, ep: EndpointMeta, ctx: RequestContext
+               ) -> CallError:
+        from ..http.problem import problem_error
+
+        return problem_error(status, body, f"POST {self.base_url}/{ep.name}", ctx.request_id)
 
     async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
         import httpx
@@ -117,7 +110,7 @@ class HttpTransport(Transport):
         except (httpx.HTTPError, OSError) as exc:
             raise self._failure(exc, endpoint, ctx) from None
         if resp.status_code != 200:
-            raise self._error(resp.status_code, resp.content, ctx)
+            raise self._error(resp.status_code, resp.content, endpoint, ctx)
         return json_decode(resp.content)
 
     async def stream(
@@ -137,10 +130,10 @@ class HttpTransport(Transport):
             raise self._failure(exc, endpoint, ctx) from None
         try:
             if resp.status_code != 200:
-                raise self._error(resp.status_code, await resp.aread(), ctx)
+                raise self._error(resp.status_code, await resp.aread(), endpoint, ctx)
             event = b"message"
             try:
-                async for line in _lines(resp.aiter_raw()):
+                async for line in lines(resp.aiter_raw()):
                     if line.startswith(b"data:"):
                         data = line[5:].strip()
                         if event == b"message":
@@ -165,20 +158,4 @@ class HttpTransport(Transport):
             await resp.aclose()
 
     async def aclose(self) -> None:
-        if self._own and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    buf = b""
-    async for chunk in chunks:
-        buf += chunk
-        while True:
-            i = buf.find(b"\n")
-            if i < 0:
-                break
-            line, buf = buf[:i], buf[i + 1:]
-            yield line
-
-
+        self._client = None if self._own else self._client  # the shared pool outlives us
