@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from .client import _NOTHING, _StreamCaller, _WireUnaryCaller
-from .context import CURRENT, RequestContext, new_context
+from .context import RequestContext
 from .transports.base import Transport
 
 if TYPE_CHECKING:
@@ -193,8 +193,7 @@ class TracedUnaryCaller(_WireUnaryCaller):
         self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
     ) -> Any:
         req = self._request(request, fields)
-        parent = CURRENT.get()
-        ctx = parent if timeout is None and parent is not None else new_context(timeout)
+        ctx = self._plain_context(timeout)
         st = self._stats
         st.calls += 1
         span, out = start_client(ctx, self._meta.name, self._ep.name, st.transport,
@@ -227,8 +226,7 @@ class TracedStreamCaller(_StreamCaller):
         self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
     ) -> AsyncIterator[Any]:
         req = self._request(request, fields)
-        parent = CURRENT.get()
-        ctx = parent if timeout is None and parent is not None else new_context(timeout)
+        ctx = self._plain_context(timeout)
         return self._traced(req, ctx)
 
     async def _traced(self, req: Any, ctx: RequestContext) -> AsyncIterator[Any]:
