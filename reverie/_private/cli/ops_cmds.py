@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .common import fail
+
+if TYPE_CHECKING:
+    from reverie._private.runtime import DistributedRuntime
 
 __all__ = ["register"]
 
@@ -91,6 +94,17 @@ def _split_nats(target: str) -> tuple[str, str, str]:
     return url, ns, comp
 
 
+async def _connect(url: str) -> DistributedRuntime:
+    """The runtime at ``url``; when it cannot be reached the command ends with why (exit 1)."""
+    from reverie._private.runtime import DistributedRuntime
+    from reverie.errors import ReverieError
+
+    try:
+        return await DistributedRuntime.connect(url)
+    except ReverieError as exc:
+        fail(str(exc), code=1)
+
+
 def _check_registered(
     target: str, known: list[dict[str, Any]], ns: str, comp: str, endpoint: str
 ) -> None:
@@ -120,14 +134,10 @@ def _check_registered(
 
 async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> int:
     from reverie._private.context import new_context
-    from reverie._private.runtime import DistributedRuntime
-    from reverie.errors import CallError, ReverieError
+    from reverie.errors import CallError
 
     url, ns, comp = _split_nats(target)
-    try:
-        rt = await DistributedRuntime.connect(url)
-    except ReverieError as exc:
-        fail(str(exc), code=1)
+    rt = await _connect(url)
     try:
         known = await rt.registrations()
         if known:
@@ -197,13 +207,7 @@ async def _ls_http(url: str, key: str | None) -> list[dict[str, Any]]:
 
 
 async def _ls_nats(url: str) -> list[dict[str, Any]]:
-    from reverie._private.runtime import DistributedRuntime
-    from reverie.errors import ReverieError
-
-    try:
-        rt = await DistributedRuntime.connect(url.partition("#")[0])
-    except ReverieError as exc:
-        fail(str(exc), code=1)
+    rt = await _connect(url.partition("#")[0])
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
         for reg in await rt.registrations():

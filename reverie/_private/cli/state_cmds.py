@@ -146,17 +146,12 @@ def register(app: typer.Typer) -> None:
 
 
 async def _swap_nats(target: str, to: str, config: Any) -> int:
-    from reverie._private.runtime import DistributedRuntime
     from reverie._private.state.migrate import request_swap
-    from reverie.errors import ReverieError
 
-    from .ops_cmds import _split_nats
+    from .ops_cmds import _connect, _split_nats
 
     url, ns, comp = _split_nats(target)
-    try:
-        rt = await DistributedRuntime.connect(url)
-    except ReverieError as exc:
-        fail(str(exc), code=1)
+    rt = await _connect(url)
     try:
         regs = await rt.registrations()
         serving = sorted({r["instance"] for r in regs
@@ -196,14 +191,12 @@ def migrate_cmd(
 
 
 async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) -> int:
-    from reverie._private.runtime import DistributedRuntime
     from reverie._private.state.migrate import discover_hosts, request_migration
     from reverie.errors import ReverieError
 
-    try:
-        rt = await DistributedRuntime.connect(url)
-    except ReverieError as exc:
-        fail(str(exc), code=1)
+    from .ops_cmds import _connect
+
+    rt = await _connect(url)
     try:
         regs = await rt.registrations()
         serving = sorted({r["instance"] for r in regs
