@@ -154,8 +154,7 @@ async def _swap_nats(target: str, to: str, config: Any) -> int:
     rt = await _connect(url)
     try:
         regs = await rt.registrations()
-        serving = sorted({r["instance"] for r in regs
-                          if (r["namespace"], r["component"]) == (ns, comp)})
+        serving = _serving(regs, ns, comp)
         if not serving:
             fail(f"no process serves {ns}/{comp} on {url}", code=1)
         answers = [await request_swap(rt, ns, comp, iid, to, config) for iid in serving]
@@ -199,8 +198,7 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
     rt = await _connect(url)
     try:
         regs = await rt.registrations()
-        serving = sorted({r["instance"] for r in regs
-                          if (r["namespace"], r["component"]) == (ns, comp)})
+        serving = _serving(regs, ns, comp)
         if source is None:
             if len(serving) != 1:
                 fail(f"{ns}/{comp} is served by {len(serving)} processes "
@@ -221,6 +219,11 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
     typer.echo(f"{ns}/{comp}: migrated from {answer['from']} to {answer['to']} (new calls "
                f"held {answer.get('held_ms')} ms)")
     return 0
+
+
+def _serving(regs: list[dict[str, Any]], ns: str, comp: str) -> list[str]:
+    """The runtime instances (processes) that serve ``ns/comp``, sorted."""
+    return sorted({r["instance"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)})
 
 
 def _destination(regs: list[dict[str, Any]], to: str, hosts: list[dict[str, Any]]) -> str:
