@@ -13,8 +13,9 @@ not at all; a contract check needs the few questions below, with messages naming
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .blueprint import Blueprint, EndpointInfo, FeatureInfo, ParamInfo
 
@@ -260,18 +261,26 @@ def _config(old: Blueprint, new: Blueprint, add: Any) -> None:
             add(Change(COMPATIBLE, where, "config key became optional"))
 
 
+_T = TypeVar("_T")
+
+
+def _keyed(section: str, noun: str, before: dict[str, _T], after: dict[str, _T], add: Any,
+           compare: Callable[[str, _T, _T, Any], None]) -> None:
+    """Entries removed (breaking), added (compatible), then each kept one compared."""
+    for key in before:
+        if key not in after:
+            add(Change(BREAKING, f"{section}.{key}", f"{noun} removed"))
+    for key in after:
+        if key not in before:
+            add(Change(COMPATIBLE, f"{section}.{key}", f"{noun} added"))
+    for key, item in after.items():
+        if key in before:
+            compare(f"{section}.{key}", before[key], item, add)
+
+
 def _endpoints(old: Blueprint, new: Blueprint, add: Any) -> None:
-    before = {e.name: e for e in old.endpoints}
-    after = {e.name: e for e in new.endpoints}
-    for name in before:
-        if name not in after:
-            add(Change(BREAKING, f"endpoints.{name}", "endpoint removed"))
-    for name in after:
-        if name not in before:
-            add(Change(COMPATIBLE, f"endpoints.{name}", "endpoint added"))
-    for name, ep in after.items():
-        if name in before:
-            _endpoint(f"endpoints.{name}", before[name], ep, add)
+    _keyed("endpoints", "endpoint", {e.name: e for e in old.endpoints},
+           {e.name: e for e in new.endpoints}, add, _endpoint)
 
 
 def _endpoint(where: str, old: EndpointInfo, new: EndpointInfo, add: Any) -> None:
@@ -330,17 +339,8 @@ def _params(where: str, old: list[ParamInfo], new: list[ParamInfo], add: Any, *,
 
 
 def _features(old: Blueprint, new: Blueprint, add: Any) -> None:
-    before = {f"{f.verb}:{f.pattern}": f for f in old.features}
-    after = {f"{f.verb}:{f.pattern}": f for f in new.features}
-    for key in before:
-        if key not in after:
-            add(Change(BREAKING, f"features.{key}", "feature removed"))
-    for key in after:
-        if key not in before:
-            add(Change(COMPATIBLE, f"features.{key}", "feature added"))
-    for key, feat in after.items():
-        if key in before:
-            _feature(f"features.{key}", before[key], feat, add)
+    _keyed("features", "feature", {f"{f.verb}:{f.pattern}": f for f in old.features},
+           {f"{f.verb}:{f.pattern}": f for f in new.features}, add, _feature)
 
 
 def _feature(where: str, old: FeatureInfo, new: FeatureInfo, add: Any) -> None:
