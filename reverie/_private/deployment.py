@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +172,14 @@ class _Parser:
         except yaml.YAMLError as exc:
             raise self.err(f"cannot read this value: {exc}", node, None) from None
         return Sourced(value, f"{self.path}:{line}", line, raw, self.path)
+
+    def checked(self, node: yaml.Node, key: str, ok: Callable[[Any], bool], expected: str
+                ) -> Sourced:
+        """The value at ``node``, or an error "<expected>, got <value>" pointing at it."""
+        v = self.src(node)
+        if not ok(v.value):
+            raise self.err(f"{expected}, got {v.value!r}", node, key)
+        return v
 
     def known(
         self, node: yaml.Node, where: str, allowed: tuple[str, ...], noun: str, owner: str
@@ -355,23 +363,18 @@ class _Parser:
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
             elif key == "url":
-                v = self.src(vnode)
-                if not isinstance(v.value, str) or not v.value.startswith(("http://", "https://")):
-                    raise self.err(
-                        f"url must be the http:// or https:// base URL of the service's remote "
-                        f"instance (e.g. http://10.0.0.5:8000/Feed), got {v.value!r}",
-                        vnode, dotted,
-                    )
-                sec.url = v
+                sec.url = self.checked(
+                    vnode, dotted,
+                    lambda x: isinstance(x, str) and x.startswith(("http://", "https://")),
+                    "url must be the http:// or https:// base URL of the service's remote "
+                    "instance (e.g. http://10.0.0.5:8000/Feed)",
+                )
             elif key == "expose":
-                v = self.src(vnode)
-                if not isinstance(v.value, bool):
-                    raise self.err(
-                        f"expose must be true or false (serve this service publicly over HTTP; "
-                        f"the default is true for the entry service only), got {v.value!r}",
-                        vnode, dotted,
-                    )
-                sec.expose = v
+                sec.expose = self.checked(
+                    vnode, dotted, lambda x: isinstance(x, bool),
+                    "expose must be true or false (serve this service publicly over HTTP; "
+                    "the default is true for the entry service only)",
+                )
             elif key == "node":
                 from .placement import parse_node_names
 
