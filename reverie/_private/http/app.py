@@ -271,9 +271,20 @@ class HostApp:
                     service=inst.meta.name, endpoint=route.name,
                 ), [(b"retry-after", str(retry).encode())])
                 return
+            ctx = scope.get("reverie.context")  # an in-process Plug passes it
+            if ctx is None:
+                try:
+                    ctx = head.context()
+                except CallError as err:
+                    await send_problem(send, err)
+                    return
             inst.inflight += 1
             try:
-                await self._run(scope, receive, send, method, inst, found, head)
+                if route.plain and method not in _BODY_VERBS:  # inline: one frame less
+                    await self._unary(receive, send, ctx, getattr(inst.obj, route.method), (),
+                                      {}, method == "HEAD", inst.meta.name, route.method)
+                else:
+                    await self._run(scope, receive, send, method, inst, found, head, ctx)
             finally:
                 inst.inflight -= 1
         except Exception as exc:
@@ -297,20 +308,9 @@ class HostApp:
 
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, method: str, inst: Instance,
-        found: Match, head: _Head,
+        found: Match, head: _Head, ctx: RequestContext,
     ) -> None:
         route = found.route
-        ctx = scope.get("reverie.context")  # an in-process Plug passes it
-        if ctx is None:
-            try:
-                ctx = head.context()
-            except CallError as err:
-                await send_problem(send, err)
-                return
-        if route.plain and method not in _BODY_VERBS:
-            await self._unary(receive, send, ctx, getattr(inst.obj, route.method), (), {},
-                              method == "HEAD", inst.meta.name, route.method)
-            return
         try:
             body = b""
             if method in _BODY_VERBS and (
@@ -476,7 +476,7 @@ class HostApp:
             else:
                 result = await _under_deadline(fn(*args, **kwargs), ctx)
         except asyncio.CancelledError:
-            if watch is not None and watch.gone():
+            if self.watch.gone(watch):
                 return  # the client left: the handler is cancelled, nobody to answer
             raise
         except Exception as exc:
@@ -562,7 +562,7 @@ class HostApp:
             except StopAsyncIteration:
                 empty = True
             except asyncio.CancelledError:
-                if watch is not None and watch.gone():
+                if self.watch.gone(watch):
                     return  # the client left before the first item; the producer is closed
                 raise
             except Exception as exc:

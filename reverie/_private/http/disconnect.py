@@ -16,6 +16,10 @@ from typing import Any
 
 __all__ = ["WATCH_AFTER", "DisconnectWatch", "Watched"]
 
+#: The loop -> current task table behind ``asyncio.current_task`` (a Python function on 3.11,
+#: so reading the table is cheaper); None where a Python version has no such table.
+_CURRENT: dict[Any, asyncio.Task[Any]] | None = getattr(asyncio.tasks, "_current_tasks", None)
+
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 #: Seconds between sweeps: a handler running longer gets its connection watched.
@@ -23,66 +27,79 @@ WATCH_AFTER = 0.05
 
 
 class Watched:
-    """One request in flight: its task, ``receive``, its watcher (once swept), whether gone."""
+    """A request the sweeper found still running: its task and the watcher reading its
+    ``receive`` for ``http.disconnect``."""
 
-    __slots__ = ("gone_", "receive", "task", "watcher")
+    __slots__ = ("gone_", "task", "watcher")
 
-    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
+    def __init__(self, task: asyncio.Task[Any], watcher: asyncio.Task[None] | None) -> None:
         self.task = task
-        self.receive = receive
-        self.watcher: asyncio.Task[None] | None = None
+        self.watcher = watcher
         self.gone_ = False
-
-    def gone(self) -> bool:
-        """Whether the client disconnected; if so, take back the cancellation it caused."""
-        if self.gone_:
-            self.task.uncancel()
-        return self.gone_
 
 
 class DisconnectWatch:
-    """``w = watch.enter(receive)``; await the work; on ``CancelledError`` ask ``w.gone()``
-    (True: the client left, the cancellation was ours); always ``watch.leave(w)``."""
+    """``t = watch.enter(receive)``; await the work; on ``CancelledError`` ask
+    ``watch.gone(t)`` (True: the client left, the cancellation was ours); always
+    ``watch.leave(t)``.
 
-    __slots__ = ("_loop", "_running", "_timer")
+    Per request this costs two dict operations: the task and its ``receive`` go in
+    ``_running``; only requests a sweep finds still running get a ``Watched`` and a watcher."""
+
+    __slots__ = ("_loop", "_running", "_timer", "_watched")
 
     def __init__(self) -> None:
-        self._running: dict[asyncio.Task[Any], Watched] = {}
+        self._running: dict[asyncio.Task[Any], Receive] = {}
+        self._watched: dict[asyncio.Task[Any], Watched] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def enter(self, receive: Receive) -> Watched | None:
-        task = asyncio.current_task()
-        if task is None or getattr(receive, "reverie_local", False) or task in self._running:
-            return None  # in-process (or nested in a watched request): cancellation is direct
-        w = Watched(task, receive)
-        self._running[task] = w
-        if self._timer is None or self._loop is not task.get_loop():
-            self._loop = task.get_loop()
-            self._timer = self._loop.call_later(WATCH_AFTER, self._sweep)
-        return w
+    def enter(self, receive: Receive) -> asyncio.Task[Any] | None:
+        if getattr(receive, "reverie_local", False):
+            return None  # in-process: the caller's cancellation reaches the handler directly
+        loop = asyncio.get_running_loop()
+        task = _CURRENT.get(loop) if _CURRENT is not None else asyncio.current_task(loop)
+        if task is None or task in self._running:
+            return None  # nested in a watched request: that one's watcher covers it
+        self._running[task] = receive
+        if self._timer is None or self._loop is not loop:
+            self._loop = loop
+            self._timer = loop.call_later(WATCH_AFTER, self._sweep)
+        return task
 
-    def leave(self, w: Watched | None) -> None:
-        if w is None:
+    def gone(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether the client of ``task``'s request disconnected; if so, take back the
+        cancellation that caused."""
+        w = self._watched.get(task) if task is not None and self._watched else None
+        if w is None or not w.gone_:
+            return False
+        w.task.uncancel()
+        return True
+
+    def leave(self, task: asyncio.Task[Any] | None) -> None:
+        if task is None:
             return
-        self._running.pop(w.task, None)
-        if w.watcher is not None:
-            w.watcher.cancel()
+        self._running.pop(task, None)
+        if self._watched:
+            w = self._watched.pop(task, None)
+            if w is not None and w.watcher is not None:
+                w.watcher.cancel()
 
     def _sweep(self) -> None:
         self._timer = None
         loop = self._loop
         if loop is None or not self._running:
             return
-        for w in list(self._running.values()):
-            if w.watcher is None:
-                w.watcher = loop.create_task(_watch(w))
+        for task, receive in list(self._running.items()):
+            if task not in self._watched:
+                w = self._watched[task] = Watched(task, None)
+                w.watcher = loop.create_task(_watch(w, receive))
         self._timer = loop.call_later(WATCH_AFTER, self._sweep)
 
 
-async def _watch(w: Watched) -> None:
+async def _watch(w: Watched, receive: Receive) -> None:
     while True:
-        msg = await w.receive()
+        msg = await receive()
         if msg["type"] == "http.disconnect":
             w.gone_ = True
             w.task.cancel()
