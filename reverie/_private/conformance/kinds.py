@@ -141,20 +141,29 @@ async def nats_kind(entry: type) -> AsyncIterator[Deployed]:
         runtimes.append(caller)
         spread = _Spread(lambda meta, host: ServiceClient(
             meta, NatsTransport(caller, meta.namespace, meta.name)))
-        order = resolve_graph(entry).order
+        graph = resolve_graph(entry)
+        order = graph.order
+        own: dict[type, DistributedRuntime] = {}
         for i, cls in enumerate(order):  # one host (and runtime) per service, leaves first
             meta = get_meta(cls)
             rt = await DistributedRuntime.connect(members[(i + 1) % len(members)])
             runtimes.append(rt)
+            own[cls] = rt
             host = Host(env={}, name=f"conformance-{meta.name}")
             spread.hosts[meta.name], spread.metas[meta.name] = host, meta
             await attach_runtime(host, rt, dependency_timeout=5.0)
             await host.start(entry, local={meta.name})
-        for cls in order:  # readiness, as a dependent host waits for its dependencies; each
-            meta = get_meta(cls)  # endpoint's watcher is made now, not inside a deadline
-            component = caller.namespace(meta.namespace).component(meta.name)
-            for name in meta.endpoints:
-                await component.endpoint(name).client().wait_for_instances(1, 10.0)
+        # Readiness, as a dependent host waits for its dependencies: seen from the caller's
+        # runtime and from each dependent's own (in a cluster they talk to different members),
+        # so every endpoint's watcher is made now, not inside a rule's deadline.
+        for cls in order:
+            meta = get_meta(cls)
+            seen_by = [caller] + [own[d] for d, es in graph.edges.items()
+                                  if any(e.target is cls for e in es)]
+            for rt in seen_by:
+                component = rt.namespace(meta.namespace).component(meta.name)
+                for name in meta.endpoints:
+                    await component.endpoint(name).client().wait_for_instances(1, 10.0)
         yield spread
     finally:
         if spread is not None:

@@ -328,13 +328,20 @@ class DistributedRuntime:
 
     async def registrations(self) -> list[dict[str, Any]]:
         """Every registration in the instances bucket (one per instance and endpoint)."""
+        from nats.js.errors import NoKeysError
+
         from ..codec import msgpack_decode
 
         kv = self._kv_instances
         try:
             keys = await kv.keys()
-        except Exception:  # nats-py raises NoKeysError for an empty bucket
+        except NoKeysError:  # an empty bucket
             return []
+        except Exception as exc:  # a timeout while a stream elects its leader, a lost link
+            raise TransportError(
+                f"cannot list the registrations in the instances bucket: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         out: list[dict[str, Any]] = []
         for key in keys:
             try:
