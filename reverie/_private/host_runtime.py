@@ -128,7 +128,10 @@ class RuntimeResolver(Resolver):
         timeout = self.dependency_timeout
         if not edge.dependency.optional and meta.endpoints:
             try:
-                await transport.wait_for_instances(1, timeout)
+                # Every endpoint, not just the component: a process registers its endpoints one
+                # by one, and a call to one not yet seen would fail with NoInstancesError.
+                for ep in meta.endpoints.values():
+                    await transport.client_for(ep).wait_for_instances(1, timeout)
             except NoInstancesError:
                 raise NoInstancesError(
                     f"dependency {edge.dependency.owner}.{edge.attribute} -> {meta.name} has no "
