@@ -6,10 +6,12 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from nats.micro.service import ServiceInfo, ServicePing, ServiceStats
 
 from reverie._private.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
+from reverie.errors import CallError
 
 from .conftest import RuntimeFactory
 
@@ -47,10 +49,8 @@ async def test_ping_info_stats(make_runtime: RuntimeFactory) -> None:
     await c.wait_for_instances(2, 5)
     await c.call(1)
     await c.call(2)
-    try:
+    with pytest.raises(CallError, match="bad input"):  # counted as an error in $SRV.STATS
         await c.call("fail")
-    except Exception:
-        pass
 
     pings = [ServicePing.from_dict(p) for p in await gather(b, "$SRV.PING")]
     assert sorted((p.name, p.id) for p in pings) == [("other", "a1"), ("svc", "a1"),
