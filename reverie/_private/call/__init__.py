@@ -1,0 +1,1 @@
+"""A call between services: the dependency client, request context, statistics, tracing."""

@@ -1,0 +1,1 @@
+"""Configuration: the deployment file, layered resolution, placement, manifests."""

@@ -1,0 +1,1 @@
+"""The contract derived from markup: blueprints, their diff, OpenAPI."""

@@ -1,0 +1,1 @@
+"""Markup: decorators that only record data on a plain class."""

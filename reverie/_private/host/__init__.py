@@ -1,0 +1,1 @@
+"""The host: registry, dependency graph, instances and their lifecycle."""
