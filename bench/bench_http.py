@@ -48,7 +48,7 @@ def serve(kind: str, port: int) -> None:
     import uvicorn
 
     if kind == "reverie":
-        from reverie._private.host import Host
+        from reverie._private.host.host import Host
         from reverie._private.http.server import loop_factory, serve_http
 
         async def main() -> None:
@@ -185,7 +185,7 @@ def bench_servers(wrk: str, seconds: int, connections: int, rounds: int
 
 def bench_plug(calls: int = 20000, rounds: int = 5) -> float:
     """Microseconds per in-process Plug GET of the hello feature (best of ``rounds``)."""
-    from reverie._private.host import Host
+    from reverie._private.host.host import Host
     from reverie._private.http.app import app_for
     from reverie._private.http.plug import Plug
     from reverie._private.http.server import loop_factory

@@ -34,9 +34,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from reverie._private.context import new_context  # noqa: E402
-from reverie._private.natsserver import NatsServer  # noqa: E402
+from reverie._private.call.context import new_context  # noqa: E402
 from reverie._private.runtime import DistributedRuntime, direct  # noqa: E402
+from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
 
 DEFAULT_JSON = HERE / "results" / "scale.json"
 TICK = os.sysconf("SC_CLK_TCK")

@@ -11,8 +11,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import errors, state
-from ._private.context import RequestContext, current_context
-from ._private.declare import (
+from ._private.call.context import RequestContext, current_context
+from ._private.declare.service import (
     REQUIRED,
     Param,
     api,
@@ -27,19 +27,19 @@ from ._private.declare import (
     on_start,
     service,
 )
-from ._private.uri import URI
+from ._private.declare.uri import URI
 
 if TYPE_CHECKING:
-    from ._private.blueprint import Blueprint, blueprint
-    from ._private.client import EndpointClient, ServiceClient
-    from ._private.host import Host, Instance
-    from ._private.host_runtime import attach_runtime
+    from ._private.call.client import EndpointClient, ServiceClient
+    from ._private.call.tracing import disable_tracing, enable_tracing
+    from ._private.contract.blueprint import Blueprint, blueprint
+    from ._private.host.host import Host, Instance
     from ._private.http.attach import attach_http
     from ._private.http.plug import Plug, PlugResponse
     from ._private.http.request import Request
     from ._private.http.response import Response, StreamingResponse
     from ._private.runtime import DistributedRuntime
-    from ._private.tracing import disable_tracing, enable_tracing
+    from ._private.runtime.attach import attach_runtime
 
 __version__ = "0.1.0"
 
@@ -86,12 +86,12 @@ __all__ = [
 
 # Heavy parts load only when first used, so `import reverie` stays fast.
 _LAZY = {
-    "Blueprint": "._private.blueprint",
-    "blueprint": "._private.blueprint",
-    "EndpointClient": "._private.client",
-    "ServiceClient": "._private.client",
-    "Host": "._private.host",
-    "Instance": "._private.host",
+    "Blueprint": "._private.contract.blueprint",
+    "blueprint": "._private.contract.blueprint",
+    "EndpointClient": "._private.call.client",
+    "ServiceClient": "._private.call.client",
+    "Host": "._private.host.host",
+    "Instance": "._private.host.host",
     "Plug": "._private.http.plug",
     "PlugResponse": "._private.http.plug",
     "Request": "._private.http.request",
@@ -99,9 +99,9 @@ _LAZY = {
     "StreamingResponse": "._private.http.response",
     "DistributedRuntime": "._private.runtime",
     "attach_http": "._private.http.attach",
-    "attach_runtime": "._private.host_runtime",
-    "enable_tracing": "._private.tracing",
-    "disable_tracing": "._private.tracing",
+    "attach_runtime": "._private.runtime.attach",
+    "enable_tracing": "._private.call.tracing",
+    "disable_tracing": "._private.call.tracing",
 }
 
 

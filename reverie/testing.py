@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from reverie._private.client import ServiceClient
-from reverie._private.declare import get_meta
-from reverie._private.host import Host
+from reverie._private.call.client import ServiceClient
+from reverie._private.declare.service import get_meta
+from reverie._private.host.host import Host
+from reverie._private.host.instance import Instance, construct
 from reverie._private.http.attach import attach_http
-from reverie._private.instance import Instance, construct
 
 if TYPE_CHECKING:
     from reverie._private.http.plug import PlugResponse
@@ -217,7 +217,7 @@ def make_instance(
     Like Nameko's ``worker_factory``: no host, no lifecycle hooks run. A dependency not given is
     set to an object that fails on use, naming the dependency.
     """
-    from reverie._private.config import resolve_config
+    from reverie._private.config.resolve import resolve_config
 
     meta = get_meta(cls)
     resolved = resolve_config(meta, env={}, overrides=config, overrides_source="make_instance")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reverie._private.binding import Binding, BindingSyntaxError, Segment, parse_binding
+from reverie._private.declare.binding import Binding, BindingSyntaxError, Segment, parse_binding
 
 
 def test_constants_params_and_verb() -> None:

@@ -10,10 +10,10 @@ import pytest
 
 import reverie
 from reverie import Blueprint, Response, blueprint, depends, endpoint, feature, service
-from reverie._private.blueprint import SCHEMA, BlueprintFormatError, ConfigKeyInfo
-from reverie._private.graphview import render_mermaid, render_text, walk
-from reverie._private.openapi import openapi_document
-from reverie._private.registry import Registry
+from reverie._private.contract.blueprint import SCHEMA, BlueprintFormatError, ConfigKeyInfo
+from reverie._private.contract.openapi import openapi_document
+from reverie._private.host.graphview import render_mermaid, render_text, walk
+from reverie._private.host.registry import Registry
 from reverie.errors import MarkupError
 from tests import svc_declare as svc
 
@@ -330,9 +330,9 @@ def test_openapi_access_filter_and_any_verb() -> None:
 def test_openapi_same_name_different_schemas_are_renamed() -> None:
     first = {"$ref": "#/$defs/Item", "$defs": {"Item": {"type": "object", "title": "A"}}}
     second = {"$ref": "#/$defs/Item", "$defs": {"Item": {"type": "object", "title": "B"}}}
-    a = Blueprint(name="A", endpoints=[reverie._private.blueprint.EndpointInfo(
+    a = Blueprint(name="A", endpoints=[reverie._private.contract.blueprint.EndpointInfo(
         name="x", method="x", streaming=False, request=first, response=first)])
-    b = Blueprint(name="B", endpoints=[reverie._private.blueprint.EndpointInfo(
+    b = Blueprint(name="B", endpoints=[reverie._private.contract.blueprint.EndpointInfo(
         name="x", method="x", streaming=False, request=second, response=second)])
     doc = openapi_document([("a", a), ("b", b)])
     schemas = doc["components"]["schemas"]
@@ -451,7 +451,7 @@ def test_mermaid_escapes_quotes() -> None:
         pass
 
     assert render_mermaid(walk(Q)) == 'graph TD\n    n0["Quoted"]'
-    from reverie._private.graphview import GraphNode
+    from reverie._private.host.graphview import GraphNode
 
     node = GraphNode('say "hi"', "m:C")
     assert '["say #quot;hi#quot;"]' in render_mermaid(node)
@@ -461,7 +461,7 @@ def test_openapi_models_are_components_and_the_30_rendition_is_valid() -> None:
     """Each named model is one component referenced by $ref; /docs reads a 3.0.3 rendition of
     the same document (its Swagger UI reads 3.0 only), checked against the 3.0 meta-schema."""
     from examples.hello.graph import Frontend
-    from reverie._private.openapi30 import downgrade_to_30
+    from reverie._private.contract.openapi30 import downgrade_to_30
 
     schemathesis = pytest.importorskip("schemathesis")
     doc = openapi_document({"Frontend": blueprint(Frontend)}, version="1.2.3")

@@ -10,7 +10,8 @@ import pydantic
 import pytest
 
 from reverie import config, get_meta, service
-from reverie._private.config import (
+from reverie._private.config.deployment import Deployment, parse_deployment
+from reverie._private.config.resolve import (
     ResolvedConfig,
     ResolvedValue,
     env_var_name,
@@ -19,8 +20,7 @@ from reverie._private.config import (
     resolve_graph_config,
     resolve_service_args,
 )
-from reverie._private.declare import ServiceMeta
-from reverie._private.deployment import Deployment, parse_deployment
+from reverie._private.declare.service import ServiceMeta
 from reverie.errors import ConfigError, DeploymentError
 from tests.svc_config_graph import Atom, Frontend, Worker
 

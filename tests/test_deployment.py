@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from reverie import get_meta
-from reverie._private.declare import ServiceMeta
-from reverie._private.deployment import (
+from reverie._private.config.deployment import (
     Deployment,
     Sourced,
     check_deployment,
     load_deployment,
     parse_deployment,
 )
+from reverie._private.declare.service import ServiceMeta
 from reverie.errors import ConfigError, DeploymentError
 from tests.svc_config_graph import CACHE_SID, WORKER_SID, Atom, Frontend, Worker
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from reverie import Host, depends, endpoint, service
-from reverie._private.edges import SAMPLE
+from reverie._private.call.edges import SAMPLE
 from reverie._private.http.attach import attach_http
 from reverie._private.http.server import HttpServer
 from reverie.errors import RemoteError

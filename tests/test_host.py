@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from reverie import Host, config, depends, endpoint, on_shutdown, on_start, service
-from reverie._private.lifecycle import State, check_transition
+from reverie._private.host.lifecycle import State, check_transition
 from reverie.errors import (
     ConfigError,
     DependencyCycleError,
@@ -221,7 +221,7 @@ async def test_failure_while_linking_reports_linking_state() -> None:
 
 
 async def test_deployment_sets_the_mount_path() -> None:
-    from reverie._private.deployment import parse_deployment
+    from reverie._private.config.deployment import parse_deployment
 
     dep = parse_deployment("Api:\n  ServiceArgs:\n    path: /api/v1/\n", "deploy.yaml")
     h = Host(env={}, deployment=dep)

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from reverie import Host, attach_runtime, depends, endpoint, service
-from reverie._private.deployment import parse_deployment
-from reverie._private.natsserver import NatsServer
+from reverie._private.config.deployment import parse_deployment
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.natsserver import NatsServer
 from reverie.errors import NoInstancesError, StartError
 
 

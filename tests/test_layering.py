@@ -2,8 +2,9 @@
 imports a transport layer (HTTP, the NATS runtime, serve, the CLI) or a transport library.
 
 Layers attach to a host from outside (``attach_http``, ``attach_runtime``) through
-``reverie._private.resolver``. Imports under ``if TYPE_CHECKING:`` load nothing and are allowed.
-Checked on the source (every import statement, also inside functions), so a lazy import counts.
+``reverie._private.host.resolver``. Imports under ``if TYPE_CHECKING:`` load nothing and are
+allowed. Checked on the source (every import statement, also inside functions), so a lazy import
+counts.
 """
 
 from __future__ import annotations
@@ -16,22 +17,30 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "reverie"
 PRIVATE = ROOT / "_private"
 
-#: Top-level private modules that are layers, not core; every other one is core (so a new
-#: module is checked by default).
-LAYER_FILES = frozenset({"host_runtime.py", "natsserver.py", "tracing.py", "k8s.py", "__init__.py"})
+#: Packages of ``_private`` that are core: markup, contract, config, host, the call itself. Every
+#: module in them is core except the layers named below (so a new module is checked by default).
+CORE_PACKAGES = ("declare", "contract", "config", "host", "call")
+LAYER_FILES = frozenset({"call/tracing.py", "config/k8s.py"})
 
 CORE = [
     ROOT / "errors.py",
-    *sorted(p for p in PRIVATE.glob("*.py") if p.name not in LAYER_FILES),
+    *sorted(p for p in PRIVATE.glob("*.py") if p.name != "__init__.py"),
+    *sorted(
+        p
+        for package in CORE_PACKAGES
+        for p in (PRIVATE / package).glob("*.py")
+        if p.relative_to(PRIVATE).as_posix() not in LAYER_FILES
+    ),
     PRIVATE / "transports" / "base.py",
+    PRIVATE / "transports" / "codec.py",
     PRIVATE / "transports" / "inprocess.py",
 ]
 
 LAYERS = (
     "reverie._private.http", "reverie._private.runtime", "reverie._private.serve",
     "reverie._private.cli", "reverie._private.transports.http",
-    "reverie._private.transports.nats", "reverie._private.host_runtime",
-    "reverie._private.natsserver", "reverie._private.tracing", "reverie.testing", "reverie.cli",
+    "reverie._private.transports.nats", "reverie._private.call.tracing",
+    "reverie._private.config.k8s", "reverie.testing", "reverie.cli",
 )
 LIBRARIES = ("httpx", "uvicorn", "nats", "starlette", "opentelemetry", "prometheus_client")
 
@@ -88,7 +97,7 @@ def test_core_module_imports_no_transport_layer(path: Path) -> None:
     bad = sorted({f"line {n}: {m}" for n, m in imports_of(path) if _forbidden(m)})
     assert not bad, (
         f"{_module_of(path)} is core and must not import a transport layer: {bad}; attach the "
-        f"layer from outside through reverie._private.resolver instead"
+        f"layer from outside through reverie._private.host.resolver instead"
     )
 
 
@@ -97,14 +106,19 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import uvicorn\n"
-        "def f():\n    from .http.app import HostApp\n    import httpx\n"
+        "def f():\n    from ..http.app import HostApp\n    import httpx\n"
     )
-    found = {m for _, m in imports_of(probe, "reverie._private.host")}
+    found = {m for _, m in imports_of(probe, "reverie._private.host.host")}
     assert {"httpx", "reverie._private.http.app"} <= found
     assert "uvicorn" not in found  # type-only
     assert any(_forbidden(m) for m in found)
 
 
 def test_the_core_includes_the_host_and_its_resolver() -> None:
-    names = {p.name for p in CORE}
-    assert {"host.py", "resolver.py", "client.py", "errors.py", "inprocess.py"} <= names
+    names = {p.relative_to(ROOT).as_posix() for p in CORE}
+    assert {
+        "_private/host/host.py", "_private/host/resolver.py", "_private/call/client.py",
+        "_private/declare/service.py", "_private/config/resolve.py", "errors.py",
+        "_private/transports/inprocess.py",
+    } <= names
+    assert "_private/call/tracing.py" not in names

@@ -11,8 +11,8 @@ import pydantic
 import pytest
 
 from reverie import Host, Param, blueprint, depends, endpoint, feature, service
+from reverie._private.contract.openapi import openapi_document
 from reverie._private.http.server import HttpServer
-from reverie._private.openapi import openapi_document
 from reverie.errors import MarkupError, ValidationError
 from reverie.testing import run_graph
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reverie import service
-from reverie._private.registry import DiscoveryReport, Registry, name_key
+from reverie._private.host.registry import DiscoveryReport, Registry, name_key
 from reverie.errors import DuplicateSIDError, GraphError, MarkupError, UnknownSIDError
 from tests import svc_declare as svc
 

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from reverie import Host, depends, endpoint, get_meta, service
 from reverie._private import tracing
-from reverie._private.client import ServiceClient
+from reverie._private.call.client import ServiceClient
 from reverie.errors import RemoteError
 
 
@@ -113,9 +113,9 @@ async def _nats() -> AsyncIterator[ServiceClient]:
     """Each service in its own host with its own runtime connection to a real nats-server; the
     test calls through a fourth connection, so every hop crosses NATS."""
     from reverie import attach_runtime
-    from reverie._private.graph import resolve_graph
-    from reverie._private.natsserver import NatsServer
+    from reverie._private.host.graph import resolve_graph
     from reverie._private.runtime import DistributedRuntime
+    from reverie._private.runtime.natsserver import NatsServer
     from reverie._private.transports.nats import NatsTransport
 
     server = NatsServer()

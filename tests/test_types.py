@@ -9,7 +9,7 @@ import msgspec
 import pydantic
 import pytest
 
-from reverie._private.types import (
+from reverie._private.declare.types import (
     TypeInfo,
     UnsupportedTypeError,
     describe,

@@ -30,7 +30,7 @@ def target_hint(spec: str) -> str:
 
 def services_hint(module: Any, attr: str) -> str:
     """``"; did you mean 'Notes'?; services in notes: Notes, Store"`` for a mistyped class."""
-    from .declare import is_service
+    from .declare.service import is_service
 
     names = sorted(n for n, v in vars(module).items() if is_service(v))
     if not names:

@@ -24,10 +24,11 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from reverie._private.declare import get_meta
-from reverie._private.declare import service as _core_service
-from reverie._private.members import ConfigKey, Dependency, config, depends
-from reverie._private.methods import endpoint, on_shutdown, on_start
+from reverie._private.declare.config_key import ConfigKey, config
+from reverie._private.declare.dependency import Dependency, depends
+from reverie._private.declare.handlers import endpoint, on_shutdown, on_start
+from reverie._private.declare.service import get_meta
+from reverie._private.declare.service import service as _core_service
 from reverie._private.suggest import did_you_mean
 from reverie.errors import MarkupError
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from reverie import blueprint, get_meta
-from reverie._private.deployment import load_deployment, parse_deployment
+from reverie._private.config.deployment import load_deployment, parse_deployment
 from reverie.compat.dynamo import async_on_start, dynamo_endpoint, service
 from reverie.errors import ConfigError, DeadlineExceededError, DeploymentError, MarkupError
 from reverie.testing import run_graph
@@ -129,7 +129,7 @@ def test_a_core_service_with_a_dynamo_section_gets_a_hint() -> None:
         @endpoint()
         async def run(self) -> None: ...
 
-    from reverie._private.deployment import check_deployment
+    from reverie._private.config.deployment import check_deployment
 
     dep = parse_deployment(
         "Worker:\n  dynamo:\n    namespace: prod\n  model_path: /m\n", "deploy.yaml"
@@ -180,7 +180,7 @@ def test_seed_graph_served_by_reverie_serve(serve: Any) -> None:
 
 
 def test_image_reaches_the_k8s_manifests() -> None:
-    from reverie._private.k8s import K8sOptions, manifests
+    from reverie._private.config.k8s import K8sOptions, manifests
 
     dep = parse_deployment("slow:\n  label: z\n", "d.yaml")
     docs = manifests("tests.compat.test_dynamo:Slow", Slow, dep, "slow:\n  label: z\n", "d.yaml",

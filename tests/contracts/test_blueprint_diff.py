@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reverie import blueprint, depends, endpoint, service
-from reverie._private.blueprint_diff import BREAKING, COMPATIBLE, diff_blueprints
+from reverie._private.contract.blueprint_diff import BREAKING, COMPATIBLE, diff_blueprints
 from tests.contracts import notes_v1, notes_v2, notes_v3
 
 ROOT = Path(__file__).resolve().parents[2]

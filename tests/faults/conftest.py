@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.limits import HttpLimits
 from reverie._private.http.server import HttpServer
 from tests.faults.services import Guarded, Slow, Ttl

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reverie._private.instance import mount_path_problem
+from reverie._private.host.instance import mount_path_problem
 from tests.faults.conftest import LIMITS, Served
 from tests.faults.services import STARTED
 
@@ -171,7 +171,7 @@ async def test_framework_errors_carry_a_problem_type(served: Served) -> None:
 
 async def test_the_atom_405_names_no_file_path() -> None:
     from examples.atom.seeded import SeededFeedStore
-    from reverie._private.host import Host
+    from reverie._private.host.host import Host
     from reverie._private.http.server import HttpServer
 
     host = Host(env={}, name="atom")

@@ -16,11 +16,11 @@ import pytest
 
 from examples.atom.graph import FEED_SID, AtomService, FeedStore
 from examples.hello.graph import Backend, Frontend
-from reverie._private.host import Host
-from reverie._private.host_runtime import attach_runtime
+from reverie._private.host.host import Host
 from reverie._private.http.server import HttpServer
-from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime, wire
+from reverie._private.runtime.attach import attach_runtime
+from reverie._private.runtime.natsserver import NatsServer
 
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")

@@ -7,7 +7,7 @@ import logging
 import httpx
 import pytest
 
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.access import AccessPolicy
 from reverie._private.http.server import HttpServer
 from tests.faults.conftest import API_KEY, Served

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from reverie import endpoint, feature, service
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.server import HttpServer
 
 

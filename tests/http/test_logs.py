@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from reverie import depends, endpoint, feature, on_shutdown, on_start, service
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.attach import attach_http
 from reverie._private.http.server import HttpServer
 from reverie.errors import StartError

@@ -139,7 +139,7 @@ async def test_health(served: Served) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ready"
     await served.host.instance("Plain").run_hooks("on_shutdown")
     served.host.instance("Plain").accepting = False
-    from reverie._private.lifecycle import State
+    from reverie._private.host.lifecycle import State
 
     served.host.instance("Plain").state = State.STOPPING
     r = await served.http.get("/health/ready")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.server import HttpServer
 from tests.http.services import Feed, Plain, Reader
 

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.app import app_for
 from reverie._private.http.attach import attach_http
 from reverie._private.http.plug import Plug, close_shared_client

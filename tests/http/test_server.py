@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.server import HttpServer, serve_http
 from tests.http.services import Feed
 

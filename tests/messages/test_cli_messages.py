@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from reverie import Host, attach_runtime
-from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.natsserver import NatsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,7 +117,7 @@ async def test_call_over_nats_with_a_mistyped_service_answers_at_once() -> None:
 async def test_the_stored_blueprint_and_ls_show_the_deployment_namespace() -> None:
     import json
 
-    from reverie._private.deployment import parse_deployment
+    from reverie._private.config.deployment import parse_deployment
     from tests.messages.notes import Notes
 
     server = NatsServer()

@@ -9,7 +9,7 @@ import pydantic
 import pytest
 
 from reverie import URI, Host, config, endpoint, feature, service
-from reverie._private.deployment import parse_deployment
+from reverie._private.config.deployment import parse_deployment
 from reverie._private.http.server import HttpServer
 from reverie._private.serve.plan import build_plan
 from reverie._private.serve.resources import Inventory

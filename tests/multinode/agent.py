@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from reverie._private.context import new_context
+from reverie._private.call.context import new_context
 from reverie._private.runtime import DistributedRuntime
 
 

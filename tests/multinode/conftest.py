@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from reverie._private.natsserver import NatsCluster, NatsServer, find_nats_server
+from reverie._private.runtime.natsserver import NatsCluster, NatsServer, find_nats_server
 
 from .netns import Machine, Machines
 

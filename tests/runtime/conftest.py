@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.natsserver import NatsServer
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reverie._private.context import CURRENT, RequestContext, current_context
+from reverie._private.call.context import CURRENT, RequestContext, current_context
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import (
     DeadlineExceededError,
@@ -209,14 +209,14 @@ async def test_malformed_request_from_a_raw_client(make_runtime: RuntimeFactory)
         return 1
 
     await serve(server, "one", one)
-    from reverie._private.codec import msgpack_decode
+    from reverie._private.transports.codec import msgpack_decode
 
     reply = await server.nc.request("rv.ns.svc.one.srv", b"not msgpack", timeout=5)
     kind, err = msgpack_decode(reply.data)
     assert kind == 2 and err["code"] == "invalid_argument"
     assert "malformed request on rv.ns.svc.one.srv" in err["message"]
     # the shared queue-group subject answers too
-    from reverie._private.codec import msgpack_encode
+    from reverie._private.transports.codec import msgpack_encode
 
     reply = await server.nc.request("rv.ns.svc.one", msgpack_encode([None, None, 0]), timeout=5)
     assert msgpack_decode(reply.data) == [0, 0, 1]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from reverie._private.natsserver import NatsCluster, NatsServer, parse_hostport
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.natsserver import NatsCluster, NatsServer, parse_hostport
 from reverie.errors import ConfigError, NatsServerError, TransportError
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reverie._private.context import RequestContext
+from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import ConfigError, NoInstancesError
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from nats.micro.service import ServiceInfo, ServicePing, ServiceStats
 
-from reverie._private.context import RequestContext
+from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import CallError
 

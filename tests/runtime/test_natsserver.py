@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from reverie._private.natsserver import NatsServer, NatsServerError, find_nats_server
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.natsserver import NatsServer, NatsServerError, find_nats_server
 from reverie.errors import TransportError
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from reverie._private.context import RequestContext
-from reverie._private.natsserver import NatsServer
+from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.natsserver import NatsServer
 from reverie.errors import CallError, InstanceLostError, TransportError
 
 from .conftest import RuntimeFactory, WorkerFactory, eventually

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reverie._private.context import RequestContext
+from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime, direct, make_router
 from reverie.errors import ConfigError, NoInstancesError
 

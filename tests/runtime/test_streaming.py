@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reverie._private.context import RequestContext
+from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import DeadlineExceededError, RemoteError
 

@@ -7,8 +7,8 @@ from typing import Any
 import nats.errors
 import pytest
 
-from reverie._private.context import RequestContext
-from reverie._private.declare import EndpointMeta
+from reverie._private.call.context import RequestContext
+from reverie._private.declare.service import EndpointMeta
 from reverie._private.transports.nats import NatsTransport
 from reverie.errors import CallError, DeadlineExceededError, NoInstancesError, TransportError
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from reverie._private.context import RequestContext, current_context
+from reverie._private.call.context import RequestContext, current_context
 from reverie._private.runtime import DistributedRuntime
 
 

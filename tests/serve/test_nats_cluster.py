@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reverie._private.natsserver import NatsCluster, NatsServer
+from reverie._private.runtime.natsserver import NatsCluster, NatsServer
 
 from .conftest import GRAPH, free_port, reverie
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from reverie._private.deployment import parse_deployment
-from reverie._private.natsserver import NatsServer
-from reverie._private.placement import check_placement
+from reverie._private.config.deployment import parse_deployment
+from reverie._private.config.placement import check_placement
+from reverie._private.runtime.natsserver import NatsServer
 from reverie.errors import DeploymentError
 
 from .conftest import GRAPH, reverie

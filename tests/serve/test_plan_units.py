@@ -7,7 +7,7 @@ import io
 import pytest
 
 from reverie import depends, endpoint, service
-from reverie._private.deployment import parse_deployment
+from reverie._private.config.deployment import parse_deployment
 from reverie._private.serve.output import Output, plan_renderable
 from reverie._private.serve.plan import build_plan
 from reverie._private.serve.resources import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reverie._private.host import Host
+from reverie._private.host.host import Host
 from reverie._private.http.attach import attach_http
 from reverie._private.http.server import HttpServer
 from tests.http.services import Feed, Reader

@@ -9,7 +9,7 @@ import pytest
 from examples.counter.service import Counter, Hit
 from examples.counter.v2 import CounterV2
 from reverie import Host
-from reverie._private.deployment import parse_deployment
+from reverie._private.config.deployment import parse_deployment
 from reverie._private.state.checkpoint import Checkpointer
 from reverie._private.state.settings import settings_for
 from reverie._private.state.store import DirectoryStore

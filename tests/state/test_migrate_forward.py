@@ -10,9 +10,9 @@ import pytest
 
 from examples.counter.service import Counter, Front, Hit
 from reverie import Host
-from reverie._private.host_runtime import attach_runtime
-from reverie._private.natsserver import NatsServer
 from reverie._private.runtime import DistributedRuntime
+from reverie._private.runtime.attach import attach_runtime
+from reverie._private.runtime.natsserver import NatsServer
 from reverie._private.state.migrate import attach_migration, request_migration
 
 

@@ -23,21 +23,21 @@ from reverie.errors import (
     ValidationError,
 )
 
+from ..declare.service import REQUIRED, EndpointMeta, ServiceMeta
+from ..suggest import did_you_mean
+from ..transports.base import Transport
 from .context import CURRENT, RequestContext, new_context
-from .declare import REQUIRED, EndpointMeta, ServiceMeta
 from .edges import SAMPLE, Edges, EdgeStats, transport_kind
 from .failures import log_failure
-from .suggest import did_you_mean
-from .transports.base import Transport
 
 if TYPE_CHECKING:
-    from .http.plug import Plug
+    from ..http.plug import Plug
 
 __all__ = ["EndpointClient", "ServiceClient"]
 
 _NOTHING: Any = object()
 assert SAMPLE == 64, "the unary caller tests n & 63"
-#: Set by the tracing layer (``reverie._private.tracing``) while tracing is on: the (unary,
+#: Set by the tracing layer (``reverie._private.call.tracing``) while tracing is on: the (unary,
 #: streaming) caller classes clients link instead of the plain ones.
 traced_callers: tuple[type[_Caller], type[_Caller]] | None = None
 

@@ -18,9 +18,9 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
+from ..transports.base import Transport
 from .client import _NOTHING, _StreamCaller, _WireUnaryCaller
 from .context import RequestContext
-from .transports.base import Transport
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer

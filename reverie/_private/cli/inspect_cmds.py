@@ -17,7 +17,7 @@ __all__ = ["register"]
 
 def _load_service(spec: str) -> type:
     """Import ``MODULE:CLASS`` and check it is a service class; exit 2 with a message if not."""
-    from reverie._private.declare import is_service
+    from reverie._private.declare.service import is_service
 
     try:
         obj: Any = load_target(spec)
@@ -47,7 +47,7 @@ def blueprint_cmd(
 
     'reverie blueprint diff OLD NEW' lists each change as breaking or compatible and exits 1 on
     a breaking change under the same SIDs and version."""
-    from reverie._private.blueprint import blueprint
+    from reverie._private.contract.blueprint import blueprint
 
     if target == "diff":
         _diff(sides or [], as_json)
@@ -57,7 +57,7 @@ def blueprint_cmd(
     cls = _load_service(target)
     bp = blueprint(cls)
     if openapi:
-        from reverie._private.openapi import openapi_document
+        from reverie._private.contract.openapi import openapi_document
 
         doc = openapi_document({bp.name: bp}, title=bp.name, version=bp.version or "0")
         typer.echo(json.dumps(doc, indent=indent or None))
@@ -67,7 +67,7 @@ def blueprint_cmd(
 
 def _side(spec: str) -> Any:
     """A blueprint from a JSON file (what 'reverie blueprint' wrote) or from MODULE:CLASS."""
-    from reverie._private.blueprint import Blueprint, blueprint
+    from reverie._private.contract.blueprint import Blueprint, blueprint
     from reverie.errors import BlueprintFormatError
 
     path = Path(spec)
@@ -82,7 +82,7 @@ def _side(spec: str) -> Any:
 
 
 def _diff(sides: list[str], as_json: bool) -> None:
-    from reverie._private.blueprint_diff import diff_blueprints
+    from reverie._private.contract.blueprint_diff import diff_blueprints
 
     if len(sides) != 2:
         fail("usage: reverie blueprint diff OLD NEW (each a blueprint JSON file or MODULE:CLASS)")
@@ -122,8 +122,8 @@ def graph_cmd(
     ] = False,
 ) -> None:
     """Print the dependency graph under an entry service class."""
-    from reverie._private.graphview import render_mermaid, render_text, walk
-    from reverie._private.registry import Registry
+    from reverie._private.host.graphview import render_mermaid, render_text, walk
+    from reverie._private.host.registry import Registry
 
     # SID targets resolve against what --discover finds plus the entry's own module; discovery
     # comes first so that the target may live in a discovered directory.
@@ -153,10 +153,10 @@ def graph_cmd(
 def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list[str], set[str]]:
     """The services reachable from ``entry`` (SIDs through the deployment's ``bind:``), notes on
     what was skipped, and every SID the graph declares or depends on."""
-    from reverie._private.declare import get_meta
-    from reverie._private.deployment import import_target
-    from reverie._private.graphview import GraphNode, walk
-    from reverie._private.registry import Registry
+    from reverie._private.config.deployment import import_target
+    from reverie._private.declare.service import get_meta
+    from reverie._private.host.graphview import GraphNode, walk
+    from reverie._private.host.registry import Registry
 
     registry = Registry()
     for sid, target in bind.items():
@@ -196,12 +196,12 @@ def config_cmd(
 ) -> None:
     """Print the resolved config of every service in the graph: value and the layer that set
     it (deployment file, env var, @service(config=...), class default), plus ServiceArgs."""
-    from reverie._private.config import (
+    from reverie._private.config.deployment import check_deployment, load_deployment
+    from reverie._private.config.resolve import (
         config_renderable,
         resolve_graph_config,
         resolve_service_args,
     )
-    from reverie._private.deployment import check_deployment, load_deployment
     from reverie.errors import ConfigError
 
     cls = _load_service(target)
@@ -231,8 +231,8 @@ def config_cmd(
 
 
 def _config_json(resolved: list[Any], args: list[Any], notes: list[str]) -> dict[str, Any]:
-    from reverie._private.config import MASK, mask_env, show_value
-    from reverie._private.types import to_builtins
+    from reverie._private.config.resolve import MASK, mask_env, show_value
+    from reverie._private.declare.types import to_builtins
 
     def plain(value: Any) -> Any:
         try:

@@ -46,8 +46,8 @@ def k8s_cmd(
     """Kubernetes manifests: a ConfigMap with the deployment file, one Deployment per node of
     its nodes: section (or one for the graph), resources with nvidia.com/gpu, env with their
     sources, probes on /health/live and /health/ready, a Service for the entry."""
-    from reverie._private.deployment import load_deployment
-    from reverie._private.k8s import K8sOptions, manifests, render
+    from reverie._private.config.deployment import load_deployment
+    from reverie._private.config.k8s import K8sOptions, manifests, render
     from reverie.errors import ReverieError
 
     from .serve_cmd import _load

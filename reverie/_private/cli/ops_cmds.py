@@ -133,7 +133,7 @@ def _check_registered(
 
 
 async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> int:
-    from reverie._private.context import new_context
+    from reverie._private.call.context import new_context
     from reverie.errors import CallError
 
     url, ns, comp = _split_nats(target)

@@ -121,7 +121,7 @@ def serve_cmd(
 ) -> None:
     """Run a service graph: in this process by default, as supervised workers when the
     deployment asks for workers > 1 or separate processes."""
-    from reverie._private.deployment import load_deployment
+    from reverie._private.config.deployment import load_deployment
     from reverie._private.serve.output import Output, plan_renderable
     from reverie._private.serve.plan import EMBEDDED, build_plan
     from reverie._private.serve.resources import detect_inventory
@@ -151,7 +151,7 @@ def serve_cmd(
         plan = build_plan(target, entry, dep, inventory, processes=processes, http_host=host,
                           http_port=port, nats=nats, node=node, nats_cluster=member,
                           discover=[str(d) for d in discover or []])
-        from reverie._private.natsserver import parse_hostport
+        from reverie._private.runtime.natsserver import parse_hostport
 
         plan.nats_listen = parse_hostport(nats_listen, 0, "--nats-listen")
         plan.nats_replicas = nats_replicas
@@ -203,7 +203,7 @@ def serve_cmd(
 
 def _cluster(nats: str | None, name: str | None, listen: str, routes: str | None) -> Any:
     """The embedded server's cluster membership from ``--nats-cluster`` and friends."""
-    from reverie._private.natsserver import NatsCluster, parse_hostport
+    from reverie._private.runtime.natsserver import NatsCluster, parse_hostport
     from reverie.errors import ConfigError
 
     if name is None:

@@ -19,13 +19,13 @@ import yaml
 
 from reverie.errors import DeploymentError
 
-from .instance import mount_path_problem
-from .suggest import did_you_mean
+from ..host.instance import mount_path_problem
+from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from .declare import ServiceMeta
+    from ..declare.service import ServiceMeta
+    from ..state.settings import StateSettings
     from .placement import NodeSection
-    from .state.settings import StateSettings
 
 __all__ = [
     "BIND",
@@ -115,7 +115,7 @@ class Deployment:
     common_line: int = 0
     bind_line: int = 0
     state: StateSettings | None = None  # the state: section (checkpoints)
-    #: the ``nodes:`` section (placement), in file order; see ``placement.py``
+    #: the ``nodes:`` section (placement), in file order; see ``placement.py`` in this package
     nodes: dict[str, NodeSection] = field(default_factory=dict)
     nodes_line: int = 0
 
@@ -263,7 +263,7 @@ class _Parser:
                 dep.bind_line = line
                 dep.bind = self.bind(vnode)
             elif name == STATE:
-                from .state.settings import parse_state_section  # checkpoints
+                from ..state.settings import parse_state_section  # checkpoints
 
                 dep.state = parse_state_section(self, vnode, self.path)
             elif name == NODES:
@@ -480,7 +480,7 @@ def check_deployment(
     declared, values must have the declared type, and every ``bind`` entry must name a known SID
     and an importable service class that declares it.
     """
-    from .config import validate_file_value
+    from .resolve import validate_file_value
 
     problems: list[DeploymentError] = []
 
@@ -593,7 +593,7 @@ def dynamo_fix(key: str, meta: ServiceMeta | None = None) -> str | None:
 
 
 def _check_bind_target(sid: str, target: str) -> str | None:
-    from .declare import get_meta, is_service
+    from ..declare.service import get_meta, is_service
 
     try:
         cls = import_target(target)

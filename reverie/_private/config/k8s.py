@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from .serve.plan import ServePlan, build_plan
-from .serve.resources import Inventory
+from ..serve.plan import ServePlan, build_plan
+from ..serve.resources import Inventory
 
 __all__ = ["K8sOptions", "manifests", "render"]
 
@@ -161,7 +161,7 @@ def _resources(plan: ServePlan) -> dict[str, Any]:
 def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployment_name: str,
               opts: K8sOptions) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """Every manifest, each with the comments for its env values (name -> source)."""
-    from .declare import get_meta
+    from ..declare.service import get_meta
 
     app = dns_name(opts.name or get_meta(entry).name)
     meta_ns = {"namespace": opts.namespace} if opts.namespace else {}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import DeploymentError
 
-from .suggest import did_you_mean
+from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
     import yaml

@@ -20,7 +20,7 @@ import msgspec
 
 from reverie.errors import ConfigError, DeploymentError, ValidationError
 
-from .declare import ConfigKey, ServiceMeta
+from ..declare.service import ConfigKey, ServiceMeta
 from .deployment import Deployment, Sourced, did_you_mean, dynamo_fix, unknown_key_message
 
 __all__ = [

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..declare import get_meta
-from ..graph import resolve_graph
+from ..declare.service import get_meta
+from ..host.graph import resolve_graph
 
 if TYPE_CHECKING:
-    from ..client import ServiceClient
-    from ..host import Host
+    from ..call.client import ServiceClient
+    from ..host.host import Host
 
 __all__ = ["KINDS", "Deployed", "Kind"]
 
@@ -84,8 +84,8 @@ def _in_one_host(serialize: bool) -> Kind:
 async def http_kind(entry: type) -> AsyncIterator[Deployed]:
     """Each service in its own host behind its own uvicorn; a dependent reaches its dependency
     through ``attach_http(host, remote=...)``, the test through ``HttpTransport``."""
-    from ..client import ServiceClient
-    from ..host import Host
+    from ..call.client import ServiceClient
+    from ..host.host import Host
     from ..http.attach import attach_http
     from ..http.server import HttpServer
     from ..transports.http import HttpTransport
@@ -122,11 +122,11 @@ async def nats_kind(entry: type) -> AsyncIterator[Deployed]:
     """
     import os
 
-    from ..client import ServiceClient
-    from ..host import Host
-    from ..host_runtime import attach_runtime
-    from ..natsserver import NatsServer
+    from ..call.client import ServiceClient
+    from ..host.host import Host
     from ..runtime import DistributedRuntime
+    from ..runtime.attach import attach_runtime
+    from ..runtime.natsserver import NatsServer
     from ..transports.nats import NatsTransport
 
     members = [u for u in os.environ.get("REVERIE_CONFORMANCE_NATS", "").split(",") if u]

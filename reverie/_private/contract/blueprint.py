@@ -14,7 +14,7 @@ import msgspec
 
 from reverie.errors import BlueprintFormatError
 
-from .declare import (
+from ..declare.service import (
     REQUIRED,
     ConfigKey,
     Dependency,
@@ -23,7 +23,7 @@ from .declare import (
     get_meta,
     is_service,
 )
-from .types import TypeInfo, to_builtins, type_info
+from ..declare.types import TypeInfo, to_builtins, type_info
 
 __all__ = [
     "SCHEMA",

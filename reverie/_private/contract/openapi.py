@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .binding import Segment, parse_binding
+from ..declare.binding import Segment, parse_binding
 from .blueprint import Blueprint, EndpointInfo, FeatureInfo
 
 __all__ = ["OPENAPI_VERSION", "openapi_document"]

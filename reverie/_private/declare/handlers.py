@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from reverie.errors import MarkupError
 
+from ..suggest import did_you_mean
 from .binding import Binding, BindingSyntaxError, parse_binding
-from .members import REQUIRED
-from .suggest import did_you_mean
+from .config_key import REQUIRED
 from .types import TypeInfo, UnsupportedTypeError, stream_item_type, type_info
 
 __all__ = [
@@ -474,7 +474,7 @@ def _is_scalar(tp: Any) -> bool:
 
 
 def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> FeatureMeta:
-    from .context import RequestContext
+    from ..call.context import RequestContext
 
     binding: Binding = opts["binding"]
     params = _params(service, attr, func)

@@ -1,9 +1,9 @@
 """The declaration API: decorators that only record data on a plain class.
 
 ``@service`` gathers what ``@endpoint``, ``@feature``, ``config()``, ``depends()`` and the lifecycle
-hooks recorded (see ``members`` and ``methods``) into one ``ServiceMeta`` at class-definition time,
-and checks it there, so bad markup fails at import. Binding, configuring and linking are the
-host's job (nameko's split).
+hooks recorded (see ``config_key``, ``dependency`` and ``handlers``) into one ``ServiceMeta`` at
+class-definition time, and checks it there, so bad markup fails at import. Binding, configuring
+and linking are the host's job (nameko's split).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from typing import Any, TypeVar
 
 from reverie.errors import MarkupError
 
-from .members import REQUIRED, SID_SCHEME, ConfigKey, Dependency, config, depends
-from .methods import (
+from ..state.markup import StateMeta, state_meta
+from ..suggest import did_you_mean
+from .config_key import REQUIRED, ConfigKey, config
+from .dependency import SID_SCHEME, Dependency, depends
+from .handlers import (
     ACCESS_LEVELS,
     EndpointMeta,
     EndpointParam,
@@ -33,8 +36,6 @@ from .methods import (
     on_shutdown,
     on_start,
 )
-from .state.markup import StateMeta, state_meta
-from .suggest import did_you_mean
 from .types import UnsupportedTypeError
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Any
 
 from reverie.errors import DependencyCycleError, MissingDependencyError, UnknownSIDError
 
-from .declare import Dependency, ServiceMeta, get_meta, is_service
+from ..declare.service import Dependency, ServiceMeta, get_meta, is_service
 
 __all__ = ["Edge", "Graph", "resolve_graph"]
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from reverie.errors import GraphError
 
-from .blueprint import class_ref
-from .declare import get_meta, is_service
+from ..contract.blueprint import class_ref
+from ..declare.service import get_meta, is_service
 
 if TYPE_CHECKING:
     from .registry import Registry

@@ -23,20 +23,20 @@ from reverie.errors import (
     StateError,
 )
 
-from .client import ServiceClient
-from .declare import ServiceMeta, get_meta, is_service
-from .edges import Edges
+from ..call.client import ServiceClient
+from ..call.edges import Edges
+from ..declare.service import ServiceMeta, get_meta, is_service
+from ..transports.inprocess import InProcessTransport
 from .graph import Edge, Graph, resolve_graph
 from .instance import Instance, Mounts, construct, mount_path_problem
 from .lifecycle import State
 from .resolver import Resolver
-from .transports.inprocess import InProcessTransport
 
 if TYPE_CHECKING:
-    from .config import ResolvedConfig
-    from .deployment import Deployment
+    from ..config.deployment import Deployment
+    from ..config.resolve import ResolvedConfig
+    from ..state.document import StateDocument
     from .registry import DiscoveryReport, Registry
-    from .state.document import StateDocument
 
 __all__ = ["Host", "Instance"]
 
@@ -90,7 +90,7 @@ class Host:
 
     def use_deployment(self, deployment: Deployment | str | os.PathLike[str]) -> None:
         """Apply a deployment file: its config layer and its ``bind:`` section."""
-        from .deployment import load_deployment
+        from ..config.deployment import load_deployment
 
         if isinstance(deployment, (str, os.PathLike)):
             deployment = load_deployment(deployment)
@@ -181,7 +181,7 @@ class Host:
     def resolve_config(
         self, cls: type, overrides: Mapping[str, Any] | None = None, source: str = "code"
     ) -> ResolvedConfig:
-        from .config import resolve_config
+        from ..config.resolve import resolve_config
 
         return resolve_config(
             get_meta(cls),
@@ -259,7 +259,7 @@ class Host:
 
     def _check_deployment(self, graph: Graph) -> None:
         """Every section, key and binding of the deployment file must fit the services."""
-        from .deployment import check_deployment
+        from ..config.deployment import check_deployment
 
         assert self.deployment is not None
         metas = {m.name: m for m in (get_meta(c) for c in self.registry.classes())}
@@ -318,7 +318,7 @@ class Host:
         """
         doc = None
         if state is not None:
-            from .state.document import read_document
+            from ..state.document import read_document
 
             doc = read_document(state if isinstance(state, (bytes, str)) else
                                 state if not isinstance(state, Mapping) else dict(state))
@@ -335,7 +335,7 @@ class Host:
     async def capture(self, path: str, *, drain_timeout: float = 10.0) -> StateDocument:
         """The state of the instance at ``path``, taken between requests (calls arriving
         meanwhile wait; see ``reverie._private.state.ops.capture``)."""
-        from .state.ops import capture
+        from ..state.ops import capture
 
         return await capture(self.instance(path), drain_timeout)
 
@@ -350,7 +350,7 @@ class Host:
         """Replace the implementation behind the instance at ``path`` (a class or SID) while it
         serves; the state moves over and dependents keep their clients. On failure the old
         implementation keeps serving and ``SwapError`` says why."""
-        from .state.swap import swap
+        from ..state.swap import swap
 
         return await swap(self, path, target, config=config, drain_timeout=drain_timeout)
 
@@ -397,7 +397,7 @@ class Host:
             await self._configure(inst)
             await self._link(inst, inst.edges)
             if inst.meta.state is not None or inst.restore_from is not None:
-                from .state.ops import restore_pending
+                from ..state.ops import restore_pending
 
                 await restore_pending(inst)
             inst.transition(State.STARTING)
@@ -442,8 +442,8 @@ class Host:
         if inst is None:
             raise LookupError(f"no instance at path {path!r}")
         if inst.meta.state is not None and inst.state is State.RUNNING:
-            from .state.document import take_state
-            from .state.gate import quiesced
+            from ..state.document import take_state
+            from ..state.gate import quiesced
 
             async with quiesced(inst):
                 await self._restart(inst, config, config_source, await take_state(inst))

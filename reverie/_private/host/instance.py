@@ -10,16 +10,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .declare import EndpointMeta, ServiceMeta
+from ..declare.service import EndpointMeta, ServiceMeta
 from .lifecycle import State, check_transition
 
 if TYPE_CHECKING:
-    from .config import ResolvedConfig
+    from ..config.resolve import ResolvedConfig
+    from ..http.router import RouteTable
+    from ..state.document import StateDocument
+    from ..transports.base import Transport
     from .graph import Edge
     from .host import Host
-    from .http.router import RouteTable
-    from .state.document import StateDocument
-    from .transports.base import Transport
 
 __all__ = ["RESERVED_PATHS", "Instance", "Mounts", "mount_path_problem"]
 
@@ -122,13 +122,13 @@ class Instance:
 
     def namespace(self) -> str:
         """The runtime namespace: the deployment's ``runtime:`` section, else the markup's."""
-        from .config import service_address
+        from ..config.resolve import service_address
 
         return service_address(self.meta, self.host.deployment)[0]
 
     def blueprint(self) -> Any:
         """The class's blueprint with the namespace this instance really runs in."""
-        from .blueprint import blueprint
+        from ..contract.blueprint import blueprint
 
         bp = blueprint(self.cls)
         ns = self.namespace()

@@ -26,8 +26,8 @@ from typing import Any
 
 from reverie.errors import DuplicateSIDError, GraphError, MarkupError, UnknownSIDError
 
-from .blueprint import Blueprint, blueprint, class_ref
-from .declare import get_meta, is_service
+from ..contract.blueprint import Blueprint, blueprint, class_ref
+from ..declare.service import get_meta, is_service
 
 __all__ = ["DiscoveryReport", "Registry", "name_key"]
 

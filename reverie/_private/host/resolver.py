@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .declare import ServiceMeta
+    from ..declare.service import ServiceMeta
+    from ..transports.base import Transport
     from .graph import Edge
     from .instance import Instance
-    from .transports.base import Transport
 
 __all__ = ["Resolver"]
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..context import new_request_id
+from ..call.context import new_request_id
 
 __all__ = ["ACCESS_LOGGER", "AccessLog"]
 

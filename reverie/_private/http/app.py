@@ -26,11 +26,11 @@ from reverie.errors import (
     ValidationError,
 )
 
-from .. import tracing as _tracing
-from ..codec import json_decode, json_encode
-from ..context import CURRENT, RequestContext
-from ..failures import log_failure
-from ..members import REQUIRED
+from ..call import tracing as _tracing
+from ..call.context import CURRENT, RequestContext
+from ..call.failures import log_failure
+from ..declare.config_key import REQUIRED
+from ..transports.codec import json_decode, json_encode
 from .access import AccessPolicy
 from .disconnect import DisconnectWatch
 from .limits import HttpLimits
@@ -41,8 +41,8 @@ from .router import BUILTINS, Match, Route, allow_header, routes_for
 from .send import Send, send_bytes, send_problem, sse
 
 if TYPE_CHECKING:
-    from ..host import Host
-    from ..instance import Instance
+    from ..host.host import Host
+    from ..host.instance import Instance
 
 __all__ = ["DEFAULT_MAX_BODY", "BodyTimeoutError", "HostApp", "app_for"]
 

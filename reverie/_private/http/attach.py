@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..declare import ServiceMeta
-from ..resolver import Resolver
+from ..declare.service import ServiceMeta
+from ..host.resolver import Resolver
 
 if TYPE_CHECKING:
-    from ..graph import Edge
-    from ..host import Host
-    from ..instance import Instance
+    from ..host.graph import Edge
+    from ..host.host import Host
+    from ..host.instance import Instance
     from ..transports.base import Transport
     from .access import AccessPolicy
     from .app import HostApp
@@ -101,7 +101,7 @@ def expose_graph(host: Host, entry: type) -> dict[str, str]:
     """Serve publicly only the instances the deployment exposes (default: the entry's); the
     others answer 404 to anyone without the host's internal or API key. Returns {service: path}
     of the exposed ones."""
-    from ..config import is_exposed, resolve_service_args
+    from ..config.resolve import is_exposed, resolve_service_args
 
     shown: dict[str, str] = {}
     for inst in host.instances.values():

@@ -14,12 +14,12 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..config import MASK
-from ..edges import BOUNDS
+from ..call.edges import BOUNDS
+from ..config.resolve import MASK
 
 if TYPE_CHECKING:
-    from ..host import Host
-    from ..instance import Instance
+    from ..host.host import Host
+    from ..host.instance import Instance
 
 __all__ = ["dashboard_data", "merge_views"]
 
@@ -40,8 +40,8 @@ def _transport_of(client: Any) -> str:
 
 def dashboard_data(host: Host) -> dict[str, Any]:
     """A JSON-ready snapshot of the host's graph, instances and edge counters."""
-    from ..blueprint import blueprint
-    from ..declare import get_meta
+    from ..contract.blueprint import blueprint
+    from ..declare.service import get_meta
 
     node = socket.gethostname()
     services: dict[str, dict[str, Any]] = {}

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ..codec import json_encode
+from ..transports.codec import json_encode
 
 __all__ = ["HttpLimits", "protocol_class", "rebalance"]
 

@@ -21,15 +21,15 @@ from reverie.errors import (
     UnknownSIDError,
 )
 
-from ..codec import json_decode
-from ..config import MASK, ResolvedConfig, ResolvedValue
-from ..instance import mount_path_problem
-from ..lifecycle import State
+from ..config.resolve import MASK, ResolvedConfig, ResolvedValue
+from ..host.instance import mount_path_problem
+from ..host.lifecycle import State
+from ..transports.codec import json_decode
 from .docs import asset, docs_page
 from .send import Send, send_bytes, send_json, send_problem
 
 if TYPE_CHECKING:
-    from ..instance import Instance
+    from ..host.instance import Instance
     from .app import HostApp, _Head
     from .router import Route
 
@@ -250,7 +250,7 @@ class Management:
             target = self._target(spec)
         except UnknownSIDError as exc:
             raise ServiceError(400, str(exc)) from None
-        from ..declare import get_meta
+        from ..declare.service import get_meta
 
         path = str(spec.get("path") or get_meta(target).name).strip("/")
         problem = mount_path_problem(path)
@@ -286,8 +286,8 @@ class Management:
             return self.host.registry.resolve(sid, needed_by="POST /@host/services")
         ref = str(spec["class"])
         for cls in self.host.known_classes():
-            from ..blueprint import class_ref
-            from ..declare import get_meta
+            from ..contract.blueprint import class_ref
+            from ..declare.service import get_meta
 
             if ref in (class_ref(cls), get_meta(cls).name):
                 return cls
@@ -377,8 +377,8 @@ class Management:
         return f"Reverie: {self.host.name}"
 
     def openapi(self) -> dict[str, Any]:
-        from ..blueprint import blueprint
-        from ..openapi import openapi_document
+        from ..contract.blueprint import blueprint
+        from ..contract.openapi import openapi_document
 
         running = [i for i in self.host.instances.values() if i.state is State.RUNNING]
         services = {i.path: blueprint(i.cls) for i in running}
@@ -391,7 +391,7 @@ class Management:
         )
 
     def openapi_bytes(self, version: str = "3.1") -> bytes:
-        from ..codec import json_encode
+        from ..transports.codec import json_encode
 
         key = tuple(sorted(f"{p}={id(i)}" for p, i in self.host.instances.items()
                            if i.state is State.RUNNING))
@@ -400,8 +400,8 @@ class Management:
             self._openapi30 = None
         if version == "3.0":
             if self._openapi30 is None:
-                from ..codec import json_decode
-                from ..openapi30 import downgrade_to_30
+                from ..contract.openapi30 import downgrade_to_30
+                from ..transports.codec import json_decode
 
                 old = downgrade_to_30(json_decode(self._openapi[1]))
                 for ops in old.get("paths", {}).values():  # the access level, seen in the list

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..host import Host
+    from ..host.host import Host
 
 __all__ = ["render_metrics"]
 
@@ -54,7 +54,7 @@ def _edge_families(host: Host) -> Iterator[Any]:
         HistogramMetricFamily,
     )
 
-    from ..edges import BOUNDS
+    from ..call.edges import BOUNDS
 
     labels = ["caller", "callee", "endpoint", "transport"]
     calls = CounterMetricFamily(

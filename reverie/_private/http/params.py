@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl
 
 from reverie.errors import ValidationError
 
-from ..codec import json_decode
-from ..declare import FeatureMeta
-from ..types import _validation_error, describe
+from ..declare.service import FeatureMeta
+from ..declare.types import _validation_error, describe
+from ..transports.codec import json_decode
 
 __all__ = ["ParamPlan", "ParamSpec", "bad_json", "build_kwargs", "plan_params"]
 

@@ -25,8 +25,8 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from reverie.errors import CallError, DeadlineExceededError, TransportError
 
-from ..codec import json_decode, json_encode
-from ..context import CURRENT, RequestContext
+from ..call.context import CURRENT, RequestContext
+from ..transports.codec import json_decode, json_encode
 
 if TYPE_CHECKING:
     import httpx

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from reverie.errors import CallError, ServiceError
 
-from ..codec import json_decode
+from ..transports.codec import json_decode
 
 __all__ = ["lines", "problem_error"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..codec import json_decode
+from ..transports.codec import json_decode
 
 __all__ = ["Request"]
 

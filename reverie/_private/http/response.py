@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
-from ..codec import json_encode
+from ..transports.codec import json_encode
 
 __all__ = ["Response", "StreamingResponse"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..binding import Binding
-from ..declare import EndpointMeta, FeatureMeta, ServiceMeta
+from ..declare.binding import Binding
+from ..declare.service import EndpointMeta, FeatureMeta, ServiceMeta
 from .params import ParamPlan, plan_params
 
 __all__ = ["BUILTINS", "Match", "Route", "RouteTable", "routes_for"]

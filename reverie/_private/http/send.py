@@ -8,7 +8,7 @@ from typing import Any
 
 from reverie.errors import CallError
 
-from ..codec import json_encode
+from ..transports.codec import json_encode
 
 __all__ = ["JSON", "Send", "problem_body", "send_bytes", "send_json", "send_problem", "sse"]
 

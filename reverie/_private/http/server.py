@@ -21,7 +21,7 @@ from .attach import attach_http, http_layer
 from .limits import HttpLimits, protocol_class, rebalance
 
 if TYPE_CHECKING:
-    from ..host import Host
+    from ..host.host import Host
 
 __all__ = ["HttpServer", "loop_factory", "serve_http"]
 

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import NoInstancesError
 
-from .declare import EndpointMeta, ServiceMeta
-from .graph import Edge
-from .instance import Instance
-from .resolver import Resolver
-from .transports.base import Transport
+from ..declare.service import EndpointMeta, ServiceMeta
+from ..host.graph import Edge
+from ..host.instance import Instance
+from ..host.resolver import Resolver
+from ..transports.base import Transport
 
 if TYPE_CHECKING:
-    from .host import Host
-    from .runtime import DistributedRuntime, Served
+    from ..host.host import Host
+    from . import DistributedRuntime, Served
 
 __all__ = ["RuntimeResolver", "attach_runtime", "runtime_address", "runtime_of"]
 
@@ -31,7 +31,7 @@ log = logging.getLogger("reverie.host")
 
 def runtime_address(host: Host, meta: ServiceMeta) -> tuple[str, str]:
     """(namespace, component) of a service: the deployment's ``runtime:`` section, else markup."""
-    from .config import service_address
+    from ..config.resolve import service_address
 
     return service_address(meta, host.deployment)
 
@@ -79,7 +79,7 @@ async def _counted(inst: Instance, gen: Any) -> Any:
 
 
 async def _held_call(inst: Instance, ep: EndpointMeta, request: Any, ctx: Any) -> Any:
-    from .state.gate import admit
+    from ..state.gate import admit
 
     if await admit(inst, ep.name):
         inst.active += 1
@@ -93,7 +93,7 @@ async def _held_call(inst: Instance, ep: EndpointMeta, request: Any, ctx: Any) -
 
 
 async def _held(inst: Instance, ep: EndpointMeta, request: Any, ctx: Any) -> Any:
-    from .state.gate import admit
+    from ..state.gate import admit
 
     if await admit(inst, ep.name):
         handler = inst.handlers[ep.name]
@@ -121,7 +121,7 @@ class RuntimeResolver(Resolver):
         self.dependency_timeout = dependency_timeout
 
     async def transport(self, edge: Edge, meta: ServiceMeta) -> Transport | None:
-        from .transports.nats import NatsTransport
+        from ..transports.nats import NatsTransport
 
         ns, comp = runtime_address(self.host, meta)
         transport = NatsTransport(self.runtime, ns, comp)

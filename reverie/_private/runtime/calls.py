@@ -19,8 +19,8 @@ from reverie.errors import (
     TransportError,
 )
 
-from ..codec import msgpack_encode
-from ..context import RequestContext
+from ..call.context import RequestContext
+from ..transports.codec import msgpack_encode
 from . import wire
 from .core import lost_error
 

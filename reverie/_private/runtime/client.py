@@ -18,9 +18,9 @@ from reverie.errors import (
     TransportError,
 )
 
-from ..codec import msgpack_encode
-from ..context import RequestContext, new_context
-from ..types import type_info
+from ..call.context import RequestContext, new_context
+from ..declare.types import type_info
+from ..transports.codec import msgpack_encode
 from . import wire
 from .calls import NoResponders, StreamCall, UnaryCall
 from .routing import Router, make_router

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, InstanceLostError, TransportError, UnavailableError
 
-from ..codec import msgpack_decode, msgpack_encode
-from ..context import RequestContext
+from ..call.context import RequestContext
+from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 from .discovery import InstanceWatcher, Leases
 
@@ -330,7 +330,7 @@ class DistributedRuntime:
         """Every registration in the instances bucket (one per instance and endpoint)."""
         from nats.js.errors import NoKeysError
 
-        from ..codec import msgpack_decode
+        from ..transports.codec import msgpack_decode
 
         kv = self._kv_instances
         try:

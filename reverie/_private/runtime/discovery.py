@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import NoInstancesError, TransportError
 
-from ..codec import msgpack_decode
+from ..transports.codec import msgpack_decode
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime

@@ -26,11 +26,11 @@ from reverie.errors import (
     ValidationError,
 )
 
-from .. import tracing as _tracing
-from ..codec import msgpack_decode, msgpack_encode
-from ..context import CURRENT, RequestContext
-from ..failures import log_failure
-from ..types import describe, type_info
+from ..call import tracing as _tracing
+from ..call.context import CURRENT, RequestContext
+from ..call.failures import log_failure
+from ..declare.types import describe, type_info
+from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 
 if TYPE_CHECKING:

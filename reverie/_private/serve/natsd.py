@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from ..natsserver import NatsServer
+from ..runtime.natsserver import NatsServer
 from .natsguard import PIDS_FILE
 
 __all__ = ["OwnedNatsServer"]

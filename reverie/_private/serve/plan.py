@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, GraphError
 
-from ..config import ServiceArgs, expand_env_refs, mask_env, resolve_service_args
-from ..declare import get_meta
-from ..deployment import Deployment, Sourced
+from ..config.deployment import Deployment, Sourced
+from ..config.resolve import ServiceArgs, expand_env_refs, mask_env, resolve_service_args
+from ..declare.service import get_meta
 from .resources import Allocation, Inventory, WorkerRequest, allocate, parse_cpu, parse_memory
 
 if TYPE_CHECKING:
-    from ..host import Host
-    from ..natsserver import NatsCluster
+    from ..host.host import Host
+    from ..runtime.natsserver import NatsCluster
 
 __all__ = ["ProcessPlan", "ServePlan", "ServicePlan", "build_plan", "prepare_host"]
 
@@ -240,7 +240,7 @@ def _plan_exposure(
 ) -> None:
     """Which services are public and at which URL path; the same rule as ``expose_graph``. An
     exposed service must run in the process that serves HTTP (the entry's)."""
-    from ..config import is_exposed
+    from ..config.resolve import is_exposed
 
     http_services = {n for p in procs if p.http for n in p.services}
     for s in services:
@@ -263,7 +263,7 @@ def prepare_host(
 ) -> Host:
     """A host with the deployment applied, HTTP attached, and the services of ``--discover``
     directories registered (the entry's module registers itself in ``Host.graph``)."""
-    from ..host import Host
+    from ..host.host import Host
     from ..http.attach import attach_http
 
     kw.setdefault("name", get_meta(entry).name)  # the name its pages and OpenAPI show
@@ -286,8 +286,8 @@ def prepare_host(
 
 def _check_by_markup(entry: type, deployment: Deployment) -> None:
     """Check the file against the services reachable by markup alone (graph resolution failed)."""
-    from ..deployment import check_deployment, import_target
-    from ..graphview import GraphNode, walk
+    from ..config.deployment import check_deployment, import_target
+    from ..host.graphview import GraphNode, walk
 
     metas: dict[str, Any] = {}
     sids: set[str] = set()
@@ -312,7 +312,7 @@ def _resolve_config(metas: Any, deployment: Deployment | None) -> None:
     """Resolve every service's config as ``serve`` will (file, environment, defaults), so the
     plan (and ``--dry-run``) fails on the same errors; ``ServiceArgs: env`` counts as the
     environment of the service's process."""
-    from ..config import resolve_config
+    from ..config.resolve import resolve_config
 
     problems: list[ConfigError] = []
     for meta in metas:
@@ -351,8 +351,8 @@ def build_plan(
     (default ``os.environ``) fills ``${VAR}`` references in the deployment's env.
     """
     environ = os.environ if environ is None else environ
-    from ..deployment import check_deployment
-    from ..placement import check_placement
+    from ..config.deployment import check_deployment
+    from ..config.placement import check_placement
 
     host = prepare_host(entry, deployment, discover, env={})
     try:

@@ -81,7 +81,7 @@ def load_entry(target: str, sys_path: list[str] | None = None) -> type:
 
     from reverie.errors import ConfigError
 
-    from ..declare import is_service
+    from ..declare.service import is_service
 
     for p in reversed(sys_path or []):
         if p not in sys.path:
@@ -166,7 +166,7 @@ async def run_process(
 ) -> int:
     """Load, (wait for ``go``,) start, serve until ``stop``, drain and stop. Returns the exit
     code: 0 after a clean stop, 3 when the start failed (the status says why)."""
-    from ..deployment import load_deployment
+    from ..config.deployment import load_deployment
     from .plan import prepare_host
 
     t0 = time.monotonic()
@@ -175,7 +175,7 @@ async def run_process(
     host: Any = None
     try:
         cls = entry or load_entry(spec.target, spec.sys_path)
-        from ..tracing import configure
+        from ..call.tracing import configure
 
         # Before any client is linked: with tracing on they are the traced kind.
         configure(service_name=spec.process if spec.process != "main" else cls.__name__)
@@ -256,10 +256,10 @@ async def _attach_runtime(host: Any, url: str, replicas: int = 1) -> Any:
     from ..runtime import DistributedRuntime
 
     try:
-        from ..host_runtime import attach_runtime  # type: ignore[import-not-found,unused-ignore]
+        from ..runtime.attach import attach_runtime  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise RuntimeError(
-            f"this build cannot serve over NATS yet (reverie._private.host_runtime: {exc}); "
+            f"this build cannot serve over NATS yet (reverie._private.runtime.attach: {exc}); "
             f"run with every service at workers: 1 and no process: separate"
         ) from None
     rt = await DistributedRuntime.connect(url, replicas=replicas)

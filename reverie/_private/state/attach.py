@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from .checkpoint import attach_checkpoints
 
 if TYPE_CHECKING:
-    from ..deployment import Deployment
-    from ..host import Host
+    from ..config.deployment import Deployment
+    from ..host.host import Host
 
 __all__ = ["attach_state"]
 

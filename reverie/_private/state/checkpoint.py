@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..lifecycle import State
+from ..host.lifecycle import State
 from .document import StateDocument, read_document
 from .ops import capture
 from .settings import StateSettings, settings_for
 from .store import DirectoryStore, NatsKVStore, Store
 
 if TYPE_CHECKING:
-    from ..deployment import Deployment
-    from ..host import Host
-    from ..instance import Instance
+    from ..config.deployment import Deployment
+    from ..host.host import Host
+    from ..host.instance import Instance
 
 __all__ = ["Checkpointer", "attach_checkpoints"]
 

@@ -18,11 +18,11 @@ import msgspec
 
 from reverie.errors import StateError, ValidationError
 
-from ..types import to_builtins
+from ..declare.types import to_builtins
 
 if TYPE_CHECKING:
-    from ..declare import ServiceMeta
-    from ..instance import Instance
+    from ..declare.service import ServiceMeta
+    from ..host.instance import Instance
 
 __all__ = ["SCHEMA", "StateDocument", "decode_state", "read_document", "take_state"]
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from reverie.errors import StateError, UnavailableError
 
-from ..lifecycle import State
+from ..host.lifecycle import State
 
 if TYPE_CHECKING:
-    from ..instance import Instance
+    from ..host.instance import Instance
 
 __all__ = ["HOLD_TIMEOUT", "admit", "drained", "quiesced"]
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import CallError, UnavailableError
 
-from ..codec import json_decode
 from ..http.send import Send, send_problem
+from ..transports.codec import json_decode
 from .gate import admit
 
 if TYPE_CHECKING:
+    from ..host.instance import Instance
     from ..http.app import HostApp, _Head
     from ..http.router import Route
-    from ..instance import Instance
 
 __all__ = ["held_request"]
 

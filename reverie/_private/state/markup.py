@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from reverie.errors import MarkupError
 
-from ..methods import _Pending, _pending
-from ..types import TypeInfo, UnsupportedTypeError, describe, type_info
+from ..declare.handlers import _Pending, _pending
+from ..declare.types import TypeInfo, UnsupportedTypeError, describe, type_info
 
 __all__ = ["StateMeta", "migrate", "restore", "snapshot", "state_meta"]
 

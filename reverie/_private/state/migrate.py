@@ -24,15 +24,15 @@ import msgspec
 
 from reverie.errors import ReverieError, StateError, SwapError
 
-from ..instance import Instance
-from ..lifecycle import State
+from ..host.instance import Instance
+from ..host.lifecycle import State
 from ..runtime.routing import DirectRouter
 from ..transports.nats import NatsTransport
 from .document import StateDocument, apply_state, decode_state, read_document, take_state
 from .gate import DRAIN_TIMEOUT, quiesced
 
 if TYPE_CHECKING:
-    from ..host import Host
+    from ..host.host import Host
     from ..runtime import DistributedRuntime
 
 __all__ = [
@@ -117,7 +117,7 @@ async def discover_hosts(runtime: DistributedRuntime, wait: float = 0.5
 
 
 def _local(host: Host, ns: str, component: str) -> Instance:
-    from ..host_runtime import runtime_address
+    from ..runtime.attach import runtime_address
 
     for inst in host.instances.values():
         if (inst.state is State.RUNNING and inst.forward is None
@@ -137,7 +137,7 @@ async def _swap(host: Host, req: dict[str, Any]) -> dict[str, Any]:
 
 async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
                        ) -> dict[str, Any]:
-    from ..blueprint import class_ref
+    from ..contract.blueprint import class_ref
     from ..runtime.routing import direct
 
     ns, component, to = str(req["namespace"]), str(req["component"]), str(req["to"])
@@ -234,8 +234,8 @@ async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
     old = _switch(host, inst, shadow)
     inst.forward = None
     inst.accepting = inst.hold is None
-    from ..codec import msgpack_encode
-    from ..host_runtime import runtime_address
+    from ..runtime.attach import runtime_address
+    from ..transports.codec import msgpack_encode
 
     ns, comp = runtime_address(host, inst.meta)
     for served in _served_of(runtime, ns, comp, inst):
@@ -245,8 +245,8 @@ async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
 
 async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
                    ) -> dict[str, Any]:
-    from ..deployment import import_target
-    from ..graph import resolve_graph
+    from ..config.deployment import import_target
+    from ..host.graph import resolve_graph
 
     cls = import_target(str(req["class"]))
     path = str(req["path"])

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from reverie.errors import StateError
 
-from ..lifecycle import State
+from ..host.lifecycle import State
 from .document import StateDocument, apply_state, decode_state, take_state
 from .gate import DRAIN_TIMEOUT, drained, quiesced
 
 if TYPE_CHECKING:
-    from ..instance import Instance
+    from ..host.instance import Instance
 
 __all__ = ["capture", "restore_pending"]
 

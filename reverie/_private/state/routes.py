@@ -16,14 +16,14 @@ from reverie.errors import (
     SwapError,
 )
 
-from ..codec import json_decode
 from ..http.send import Send, send_json, send_problem
+from ..transports.codec import json_decode
 from .ops import capture
 
 if TYPE_CHECKING:
+    from ..host.instance import Instance
     from ..http.app import _Head
     from ..http.management import Management
-    from ..instance import Instance
 
 __all__ = ["read_json", "send_state", "swap_route"]
 

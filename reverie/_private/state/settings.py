@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import yaml
 
-    from ..deployment import Deployment
+    from ..config.deployment import Deployment
 
 __all__ = ["STATE", "StateSettings", "parse_state_section", "settings_for"]
 

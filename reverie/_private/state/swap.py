@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ReverieError, SwapError
 
-from ..declare import get_meta, is_service
-from ..graph import resolve_graph
-from ..instance import Instance
-from ..lifecycle import State
+from ..declare.service import get_meta, is_service
+from ..host.graph import resolve_graph
+from ..host.instance import Instance
+from ..host.lifecycle import State
 from .document import apply_state, decode_state, take_state
 from .gate import DRAIN_TIMEOUT, quiesced
 
 if TYPE_CHECKING:
-    from ..host import Host
+    from ..host.host import Host
 
 __all__ = ["swap"]
 
@@ -41,12 +41,12 @@ def _resolve(host: Host, target: type | str) -> type:
     if target.startswith("sid://"):
         return host.registry.resolve(target, needed_by="swap")
     for cls in host.registry.classes():
-        from ..blueprint import class_ref
+        from ..contract.blueprint import class_ref
 
         if target in (class_ref(cls), get_meta(cls).name):
             return cls
     if ":" in target:
-        from ..deployment import import_target
+        from ..config.deployment import import_target
 
         found = import_target(target)
         if is_service(found):

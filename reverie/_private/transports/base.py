@@ -21,8 +21,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..context import RequestContext
-from ..declare import EndpointMeta
+from ..call.context import RequestContext
+from ..declare.service import EndpointMeta
 
 __all__ = ["Transport"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from .types import _enc_hook
+from ..declare.types import _enc_hook
 
 __all__ = ["json_decode", "json_encode", "msgpack_decode", "msgpack_encode"]
 

@@ -16,11 +16,11 @@ from reverie.errors import (
     InstanceLostError,
 )
 
-from ..codec import json_decode, json_encode
-from ..context import RequestContext
-from ..declare import EndpointMeta
+from ..call.context import RequestContext
+from ..declare.service import EndpointMeta
 from ..http.problem import lines
 from .base import Transport
+from .codec import json_decode, json_encode
 
 if TYPE_CHECKING:
     import httpx

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import CallError, UnavailableError
 
-from ..codec import msgpack_decode, msgpack_encode
-from ..context import CURRENT, RequestContext
-from ..declare import EndpointMeta
-from ..failures import log_failure
+from ..call.context import CURRENT, RequestContext
+from ..call.failures import log_failure
+from ..declare.service import EndpointMeta
 from .base import Transport
+from .codec import msgpack_decode, msgpack_encode
 
 if TYPE_CHECKING:
-    from ..host import Instance
+    from ..host.host import Instance
 
 __all__ = ["InProcessTransport"]
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import CallError
 
-from ..context import RequestContext
-from ..declare import EndpointMeta
+from ..call.context import RequestContext
+from ..declare.service import EndpointMeta
 from .base import Transport
 
 if TYPE_CHECKING:
