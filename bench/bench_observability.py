@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pydantic import BaseModel
 
 from reverie import Host, depends, endpoint, feature, service
-from reverie._private import client as C
+from reverie._private.call import client as C
 from reverie.errors import CallError
 
 
@@ -117,7 +117,7 @@ async def _per_call_ns(fns: dict[str, Callable[[], Coroutine[Any, Any, Any]]], n
 
 
 async def _chain_ns(n: int, rounds: int, traced: bool) -> float:
-    from reverie._private import tracing
+    from reverie._private.call import tracing
 
     if traced:
         from opentelemetry.sdk.trace import TracerProvider
@@ -142,7 +142,7 @@ class Hello:
 
 async def _asgi_ns(n: int, rounds: int, traced: bool) -> float:
     """A GET feature through the host's ASGI application, in this process (no socket)."""
-    from reverie._private import tracing
+    from reverie._private.call import tracing
     from reverie._private.http.attach import attach_http
 
     if traced:

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from opentelemetry.trace import SpanKind, StatusCode
 
 from reverie import Host, depends, endpoint, get_meta, service
-from reverie._private import tracing
+from reverie._private.call import tracing
 from reverie._private.call.client import ServiceClient
 from reverie.errors import RemoteError
 
@@ -225,7 +225,7 @@ async def test_stream_spans_count_items(spans: Any) -> None:
 
 
 async def test_tracing_off_links_the_plain_callers() -> None:
-    from reverie._private import client as c
+    from reverie._private.call import client as c
 
     assert not tracing.ON
     async with Host(env={}) as host:
