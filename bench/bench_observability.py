@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from reverie import Host, depends, endpoint, feature, service
 from reverie._private.call import client as C
+from reverie._private.notgiven import NOT_GIVEN
 from reverie.errors import CallError
 
 
@@ -77,7 +78,7 @@ class Frontend:
         return int(await self.middle.run(x))
 
 
-async def before_call(self: Any, request: Any = C._NOTHING, /, *, timeout: float | None = None,
+async def before_call(self: Any, request: Any = NOT_GIVEN, /, *, timeout: float | None = None,
                       **fields: Any) -> Any:
     """``_UnaryCaller.__call__`` as it is without the edge counters (main's code otherwise):
     the baseline."""

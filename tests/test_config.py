@@ -98,7 +98,7 @@ def test_class_defaults_and_decorator_layer() -> None:
     assert rc.service == "Frontend"
     assert rc["port"] == ResolvedValue("port", 9000, "@service(config=...)", False, "port")
     assert rc["greeting"].source == "class default"
-    assert rc.values() == {"port": 9000, "greeting": "hello"}
+    assert rc.as_dict() == {"port": 9000, "greeting": "hello"}
 
 
 def test_env_beats_decorator() -> None:
@@ -156,7 +156,7 @@ def test_env_values_parsed_leniently() -> None:
         "REVERIE_WORKER__TAGS": '["a", "b"]',
         "REVERIE_WORKER__LIMITS": '{"acme": 5}',
     })
-    assert rc.values() == {
+    assert rc.as_dict() == {
         "model_path": "/env/model", "batch": 32, "temperature": 0.25, "tags": ["a", "b"],
         "limits": {"acme": 5}, "token": "", "verbose": True,
     }
@@ -322,7 +322,8 @@ def test_resolved_config_is_a_mapping() -> None:
     rc = resolve(Frontend)
     assert list(rc) == ["port", "greeting"] and len(rc) == 2
     assert isinstance(rc["port"], ResolvedValue)
-    assert rc.as_dict() == rc.values() == {"port": 9000, "greeting": "hello"}
+    assert rc.as_dict() == {"port": 9000, "greeting": "hello"}
+    assert [v.value for v in rc.values()] == [9000, "hello"]  # Mapping.values: ResolvedValues
     assert rc.sources() == {"port": "@service(config=...)", "greeting": "class default"}
     assert "port" in rc and "nope" not in rc
 

@@ -331,7 +331,7 @@ def test_endpoints_unary_and_streaming() -> None:
     assert stats.request_param is None and stats.request_type is type(None)
     assert stats.description == "Counters so far"
     assert meta.has_endpoint("price") and not meta.has_endpoint("get_stats")
-    assert meta.component_name == "Worker" and meta.namespace_name == "llm"
+    assert meta.name == "Worker" and meta.namespace == "llm"
 
 
 def test_get_endpoint_unknown_names_the_endpoints() -> None:

@@ -101,7 +101,7 @@ async def host() -> AsyncIterator[Host]:
 
 async def test_start_order_dependencies_first_stop_in_reverse(host: Host) -> None:
     inst = await host.start(Api)
-    assert inst is not None and inst.state is State.RUNNING and inst.is_linked()
+    assert inst is not None and inst.state is State.RUNNING and inst.linked
     assert LOG == ["start Store", "start Api linked=True"]
     assert await host.client(Api).lookup("ab") == ">AB"
     await host.stop()

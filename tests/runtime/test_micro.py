@@ -42,7 +42,7 @@ async def test_ping_info_stats(make_runtime: RuntimeFactory) -> None:
     b = await make_runtime(instance_id="b1")
     for rt in (a, b):
         comp = rt.namespace("ns").component("svc")
-        comp.describe(version="1.2.3", description="an echo service")
+        comp.set_info(version="1.2.3", description="an echo service")
         await comp.endpoint("echo").serve(echo, streaming=False, idempotent=True)
     await a.namespace("ns").component("other").endpoint("x").serve(echo, streaming=False)
     c = b.namespace("ns").component("svc").endpoint("echo").client(router="direct:a1")

@@ -24,6 +24,7 @@ from reverie.errors import (
 )
 
 from ..declare.service import REQUIRED, EndpointMeta, ServiceMeta
+from ..notgiven import NOT_GIVEN
 from ..suggest import did_you_mean
 from ..transports.base import Transport
 from .context import CURRENT, RequestContext, new_context
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EndpointClient", "ServiceClient"]
 
-_NOTHING: Any = object()
 assert SAMPLE == 64, "the unary caller tests n & 63"
 #: Set by the tracing layer (``reverie._private.call.tracing``) while tracing is on: the (unary,
 #: streaming) caller classes clients link instead of the plain ones.
@@ -107,10 +107,10 @@ class _Caller:
         if fields:
             request = self._from_keywords(request, fields)
         if ep.request_param is None:
-            if request is not _NOTHING:
+            if request is not NOT_GIVEN:
                 raise TypeError(f"{self._meta.name}.{ep.name}() takes no request argument")
             return None
-        if request is _NOTHING:
+        if request is NOT_GIVEN:
             request = ep.missing_request()
             if request is REQUIRED:
                 raise TypeError(
@@ -130,7 +130,7 @@ class _Caller:
         parameter of a one-argument endpoint passed by name."""
         ep = self._ep
         where = f"{self._meta.name}.{ep.name}()"
-        if request is not _NOTHING:
+        if request is not NOT_GIVEN:
             raise TypeError(f"{where} takes either one request value or keyword arguments")
         names = [p.name for p in ep.params]
         unknown = [k for k in fields if k not in names]
@@ -154,7 +154,7 @@ class _UnaryCaller(_Caller):
     __slots__ = ()
 
     async def __call__(
-        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> Any:
         req = self._request(request, fields)
         parent = CURRENT.get()
@@ -213,7 +213,7 @@ class _WireUnaryCaller(_UnaryCaller):
     __slots__ = ()
 
     async def __call__(
-        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> Any:
         req = self._request(request, fields)
         ctx = self._plain_context(timeout)
@@ -229,7 +229,7 @@ class _StreamCaller(_Caller):
     __slots__ = ()
 
     def __call__(
-        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> AsyncIterator[Any]:
         req = self._request(request, fields)
         parent = CURRENT.get()
@@ -353,7 +353,7 @@ class EndpointClient:
         return self.endpoint.streaming
 
     def generate(
-        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> Any:
         """Call the endpoint: an awaitable (unary) or an async iterator (streaming)."""
         return self._caller(request, timeout=timeout, **fields)  # type: ignore[operator]

@@ -18,8 +18,9 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
+from ..notgiven import NOT_GIVEN
 from ..transports.base import Transport
-from .client import _NOTHING, _StreamCaller, _WireUnaryCaller
+from .client import _StreamCaller, _WireUnaryCaller
 from .context import RequestContext
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ class TracedUnaryCaller(_WireUnaryCaller):
     __slots__ = ()
 
     async def __call__(
-        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> Any:
         req = self._request(request, fields)
         ctx = self._plain_context(timeout)
@@ -223,7 +224,7 @@ class TracedStreamCaller(_StreamCaller):
     __slots__ = ()
 
     def __call__(
-        self, request: Any = _NOTHING, /, *, timeout: float | None = None, **fields: Any
+        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> AsyncIterator[Any]:
         req = self._request(request, fields)
         ctx = self._plain_context(timeout)

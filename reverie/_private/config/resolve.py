@@ -137,13 +137,9 @@ class ResolvedConfig(Mapping[str, ResolvedValue]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def values(self) -> dict[str, Any]:  # type: ignore[override]
-        """Plain ``{key: value}`` (not ``ResolvedValue`` objects, unlike ``Mapping.values``)."""
-        return {k: v.value for k, v in self._items.items()}
-
     def as_dict(self) -> dict[str, Any]:
-        """Same as ``values()``: plain ``{key: value}``."""
-        return self.values()
+        """Plain ``{key: value}``; ``values()`` is ``Mapping.values`` (the ``ResolvedValue``s)."""
+        return {k: v.value for k, v in self._items.items()}
 
     def by_attr(self) -> dict[str, Any]:
         """``{python attribute: value}``: what the host writes into the instance."""

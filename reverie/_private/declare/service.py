@@ -97,15 +97,6 @@ class ServiceMeta:
     #: Container image, recorded in the serve plan (deployment tooling reads it from there).
     image: str | None = None
 
-    # Introspection in the seed's DynamoService terms.
-    @property
-    def component_name(self) -> str:
-        return self.name
-
-    @property
-    def namespace_name(self) -> str:
-        return self.namespace
-
     def list_endpoints(self) -> list[str]:
         return list(self.endpoints)
 

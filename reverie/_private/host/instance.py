@@ -74,7 +74,7 @@ class Instance:
         self.restarts = 0  # restarts in place (PUT @config, restart_instance)
         self.requests: Counter[str] = Counter()
         self.inflight = 0  # HTTP requests running now (the max_concurrent limit)
-        self.linked = False
+        self.linked = False  # the host has turned its dependencies into clients
         self.routes: RouteTable | None = None  # cached by the HTTP layer
         self.edges: list[Edge] = []  # its dependencies, kept for a restart in place
         # In-process and NATS calls in flight (HTTP ones are ``inflight``) and the gate of a
@@ -89,11 +89,6 @@ class Instance:
     @property
     def name(self) -> str:
         return self.meta.name
-
-    def is_linked(self) -> bool:
-        """Whether the host has turned this instance's dependencies into clients (the seed's
-        ``DynamoService.is_linked``; the class-level half is ``get_meta(cls)``)."""
-        return self.linked
 
     def transition(self, target: State) -> None:
         check_transition(self.path, self.state, target)

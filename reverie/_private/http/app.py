@@ -30,6 +30,7 @@ from ..call import tracing as _tracing
 from ..call.context import CURRENT, RequestContext
 from ..call.failures import log_failure
 from ..declare.config_key import REQUIRED
+from ..notgiven import NOT_GIVEN
 from ..transports.codec import json_decode, json_encode
 from .access import AccessPolicy
 from .disconnect import DisconnectWatch
@@ -137,7 +138,6 @@ class BodyTimeoutError(ServiceError):
 
 
 _CLOSE = [(b"connection", b"close")]
-_UNSET: Any = object()
 
 
 class HostApp:
@@ -260,8 +260,8 @@ class HostApp:
                     service=inst.meta.name, endpoint=route.name,
                 ))
                 return
-            limit = self._max_concurrent.get(inst.meta.name, _UNSET)
-            if limit is _UNSET:
+            limit = self._max_concurrent.get(inst.meta.name, NOT_GIVEN)
+            if limit is NOT_GIVEN:
                 limit = self._max_concurrent[inst.meta.name] = self._limit_for(inst)
             if limit is not None and inst.inflight >= limit:
                 retry = self.limits.retry_after
@@ -314,8 +314,8 @@ class HostApp:
         try:
             body = b""
             if method in _BODY_VERBS and (
-                route.kind == "endpoint" or route.plan is None or route.plan.needs_body
-                or route.plan.needs_request
+                route.kind == "endpoint" or route.args is None or route.args.needs_body
+                or route.args.needs_request
             ):
                 body = await self.read_body(receive, head)
             if route.kind == "endpoint":
@@ -432,12 +432,12 @@ class HostApp:
         head: _Head, ctx: RequestContext, body: bytes,
     ) -> None:
         route = found.route
-        plan = route.plan
-        assert plan is not None
+        args = route.args
+        assert args is not None
         kwargs: dict[str, Any] = {}
-        if plan.specs:
+        if args.params:
             extra: dict[str, Any] = {"context": ctx}
-            if plan.needs_request:
+            if args.needs_request:
                 headers = {
                     k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                     if k != b"authorization"
@@ -447,7 +447,7 @@ class HostApp:
                 )
             try:
                 kwargs = build_kwargs(
-                    plan, found.params, found.suffix, scope.get("query_string", b""), body, extra
+                    args, found.params, found.suffix, scope.get("query_string", b""), body, extra
                 )
             except CallError as err:
                 err.service, err.endpoint = inst.meta.name, route.method

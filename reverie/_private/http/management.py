@@ -124,7 +124,7 @@ class Management:
         previous = {attr: inst.obj.__dict__.get(attr) for attr in new.by_attr()}
         inst.obj.__dict__.update(new.by_attr())
         try:
-            await inst.run_hooks("on_config", new.values())
+            await inst.run_hooks("on_config", new.as_dict())
         except Exception as exc:
             inst.obj.__dict__.update(previous)
             await send_problem(send, ServiceError(
@@ -138,7 +138,7 @@ class Management:
     async def _restart(self, send: Send, inst: Instance, new: ResolvedConfig) -> None:
         path = inst.path
         try:
-            fresh = await self.host.restart_instance(path, config=new.values(),
+            fresh = await self.host.restart_instance(path, config=new.as_dict(),
                                                      config_source="PUT @config")
         except ConfigRejectedError as exc:
             log.warning("PUT @config of %s refused: %s", path, exc.message)

@@ -18,11 +18,13 @@ from ..declare.service import FeatureMeta
 from ..declare.types import _validation_error, describe
 from ..transports.codec import json_decode
 
-__all__ = ["ParamPlan", "ParamSpec", "bad_json", "build_kwargs", "plan_params"]
+__all__ = ["FeatureArg", "FeatureArgs", "bad_json", "build_kwargs", "feature_args"]
 
 
 @dataclass(slots=True)
-class ParamSpec:
+class FeatureArg:
+    """One parameter of a feature handler and where its value is read from."""
+
     name: str
     source: str  # path | query | body | suffix | context | request
     info: Any  # TypeInfo or None
@@ -32,19 +34,21 @@ class ParamSpec:
 
 
 @dataclass(slots=True)
-class ParamPlan:
-    specs: list[ParamSpec]
+class FeatureArgs:
+    """How to read a feature's arguments from a request, worked out once per route."""
+
+    params: list[FeatureArg]
     needs_query: bool
     needs_body: bool
     needs_request: bool
 
 
-def plan_params(feat: FeatureMeta) -> ParamPlan:
+def feature_args(feat: FeatureMeta) -> FeatureArgs:
     specs = []
     for p in feat.params:
         many = p.source == "query" and _is_list(p.annotation)
-        specs.append(ParamSpec(p.name, p.source, p.info, p.default, p.required, many))
-    return ParamPlan(
+        specs.append(FeatureArg(p.name, p.source, p.info, p.default, p.required, many))
+    return FeatureArgs(
         specs,
         needs_query=any(s.source in ("query", "path") for s in specs),
         needs_body=any(s.source == "body" for s in specs),
@@ -70,7 +74,7 @@ def bad_json(exc: Exception) -> ValidationError:
     )
 
 
-def _missing(loc: str, spec: ParamSpec) -> dict[str, Any]:
+def _missing(loc: str, spec: FeatureArg) -> dict[str, Any]:
     return {
         "loc": [loc, spec.name],
         "msg": f"missing required {loc} parameter {spec.name!r}",
@@ -80,7 +84,7 @@ def _missing(loc: str, spec: ParamSpec) -> dict[str, Any]:
 
 
 def build_kwargs(
-    plan: ParamPlan,
+    args: FeatureArgs,
     path_params: dict[str, str],
     suffix: str | None,
     query_string: bytes,
@@ -89,12 +93,12 @@ def build_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for the handler; ``extra`` maps 'context'/'request' to their values."""
     query: dict[str, list[str]] = {}
-    if plan.needs_query and query_string:
+    if args.needs_query and query_string:
         for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
             query.setdefault(k, []).append(v)
     kwargs: dict[str, Any] = {}
     problems: list[dict[str, Any]] = []
-    for spec in plan.specs:
+    for spec in args.params:
         src = spec.source
         if src in ("context", "request"):
             kwargs[spec.name] = extra[src]

@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from reverie.errors import CallError, DeadlineExceededError, TransportError
 
 from ..call.context import CURRENT, RequestContext
+from ..notgiven import NOT_GIVEN
 from ..transports.codec import json_decode, json_encode
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ DEFAULT_TIMEOUT = 60.0
 #: How much longer than the timeout the network wait lasts, so that a server enforcing the same
 #: deadline (a Reverie host answers 504) is heard before the client gives up.
 GRACE = 0.5
-_UNSET: Any = object()
 # Weak: an alias goes away with its host's application (a stopped host is not kept alive).
 _ALIASES: weakref.WeakValueDictionary[str, HostApp] = weakref.WeakValueDictionary()
 
@@ -285,17 +285,17 @@ class Plug:
         return self.request("OPTIONS")
 
     def post(
-        self, *, json: Any = _UNSET, content: bytes | str | None = None
+        self, *, json: Any = NOT_GIVEN, content: bytes | str | None = None
     ) -> Coroutine[Any, Any, PlugResponse]:
         return self.request("POST", json=json, content=content)
 
     def put(
-        self, *, json: Any = _UNSET, content: bytes | str | None = None
+        self, *, json: Any = NOT_GIVEN, content: bytes | str | None = None
     ) -> Coroutine[Any, Any, PlugResponse]:
         return self.request("PUT", json=json, content=content)
 
     def patch(
-        self, *, json: Any = _UNSET, content: bytes | str | None = None
+        self, *, json: Any = NOT_GIVEN, content: bytes | str | None = None
     ) -> Coroutine[Any, Any, PlugResponse]:
         return self.request("PATCH", json=json, content=content)
 
@@ -304,7 +304,7 @@ class Plug:
     ) -> tuple[list[tuple[bytes, bytes]], bytes, float]:
         body = b""
         headers = list(self._headers)
-        if json is not _UNSET:
+        if json is not NOT_GIVEN:
             body = json_encode(json)
             headers.append((b"content-type", b"application/json"))
         elif content is not None:
@@ -321,7 +321,7 @@ class Plug:
         return headers, body, timeout
 
     async def request(
-        self, method: str, *, json: Any = _UNSET, content: bytes | str | None = None
+        self, method: str, *, json: Any = NOT_GIVEN, content: bytes | str | None = None
     ) -> PlugResponse:
         """Send ``method``; any HTTP status returns, a transport failure raises (see module doc)."""
         app = _ALIASES.get(self._origin)
@@ -337,7 +337,7 @@ class Plug:
         app enforces its deadline around the handler, as it does for a network request."""
         headers = list(self._headers)
         body = b""
-        if json is not _UNSET:
+        if json is not NOT_GIVEN:
             body = json_encode(json)
             headers.append((b"content-type", b"application/json"))
         elif content is not None:
@@ -394,7 +394,7 @@ class Plug:
 
     @asynccontextmanager
     async def stream(
-        self, method: str = "GET", *, json: Any = _UNSET, content: bytes | str | None = None,
+        self, method: str = "GET", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
         accept: str = "text/event-stream",
     ) -> AsyncIterator[PlugResponse]:
         """``async with plug.stream() as resp: async for ev in resp.aiter_events(): ...``.

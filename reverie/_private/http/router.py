@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..declare.binding import Binding
 from ..declare.service import EndpointMeta, FeatureMeta, ServiceMeta
-from .params import ParamPlan, plan_params
+from .params import FeatureArgs, feature_args
 
 __all__ = ["BUILTINS", "Match", "Route", "RouteTable", "routes_for"]
 
@@ -38,7 +38,7 @@ class Route:
     binding: Binding | None = None
     feature: FeatureMeta | None = None
     endpoint: EndpointMeta | None = None
-    plan: ParamPlan | None = None
+    args: FeatureArgs | None = None
     streaming: bool = False
     #: A feature with no parameters that answers one value: the fast path.
     plain: bool = False
@@ -62,7 +62,7 @@ class RouteTable:
             b = feat.binding
             route = Route(
                 "feature", b.verb, str(b), feat.access, feat.method, b, feat,
-                plan=plan_params(feat), streaming=feat.streaming,
+                args=feature_args(feat), streaming=feat.streaming,
             )
             simple = not b.catch_all and all(
                 s.kind == "const" and not s.optional for s in b.segments
@@ -87,7 +87,7 @@ class RouteTable:
                 route.exact = Match(route)
                 route.plain = (
                     route.kind == "feature" and not route.streaming
-                    and route.plan is not None and not route.plan.specs
+                    and route.args is not None and not route.args.params
                 )
 
     def match(self, verb: str, rest: str) -> Match | set[str]:

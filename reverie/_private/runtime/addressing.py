@@ -48,12 +48,12 @@ class Component:
     def endpoint(self, name: str) -> Endpoint:
         return Endpoint(self, wire.check_token("endpoint", name))
 
-    def describe(self, *, version: str | None = None, description: str | None = None,
+    def set_info(self, *, version: str | None = None, description: str | None = None,
                  metadata: dict[str, str] | None = None) -> None:
         """Set what ``$SRV.INFO`` reports for this component (version is semver)."""
         from .micro import responder
 
-        responder(self.runtime).describe(self.namespace.name, self.name, version=version,
+        responder(self.runtime).set_info(self.namespace.name, self.name, version=version,
                                          description=description, metadata=metadata)
 
     async def wait_for_instances(

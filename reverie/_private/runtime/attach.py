@@ -163,7 +163,7 @@ async def attach_runtime(
             return
         ns, comp = runtime_address(host, meta)
         component = runtime.namespace(ns).component(comp)
-        component.describe(version=meta.version, description=meta.description.split("\n")[0])
+        component.set_info(version=meta.version, description=meta.description.split("\n")[0])
         await runtime.put_blueprint(ns, comp, inst.blueprint().to_json(indent=None))
         mine = served.setdefault(inst.path, [])
         for ep in meta.endpoints.values():

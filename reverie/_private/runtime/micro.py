@@ -48,7 +48,7 @@ class MicroResponder:
         self.services: dict[tuple[str, str], _Service] = {}
         self._root_sub: Any = None
 
-    def describe(self, ns: str, name: str, *, version: str | None, description: str | None,
+    def set_info(self, ns: str, name: str, *, version: str | None, description: str | None,
                  metadata: dict[str, str] | None) -> None:
         svc = self.services.get((ns, name)) or self.services.setdefault((ns, name),
                                                                          _Service(ns, name))
