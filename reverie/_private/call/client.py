@@ -337,7 +337,7 @@ async def _with_deadline(awaitable: Any, ctx: RequestContext) -> Any:
 
 
 class EndpointClient:
-    """One endpoint of a dependency, in the seed's form: ``await client.get_endpoint("x")``."""
+    """One endpoint of a dependency, as ``await client.get_endpoint("x")`` returns it."""
 
     def __init__(self, meta: ServiceMeta, ep: EndpointMeta, caller: _Caller) -> None:
         self.meta = meta
@@ -437,7 +437,7 @@ class ServiceClient:
         return name in self._meta.endpoints
 
     async def get_endpoint(self, name: str) -> EndpointClient:
-        """The seed's form: an endpoint client by name."""
+        """An endpoint client by name (the form Dynamo SDK code uses)."""
         ep = self._meta.endpoints.get(name)
         if ep is None:
             raise EndpointNotFoundError(

@@ -1,7 +1,7 @@
 """An OpenAPI 3.1 document generated from blueprints (no instance needed).
 
 Features appear under ``/<service-path>/<pattern>``; endpoints as ``POST /<service-path>/<name>``.
-Dream's path syntax is expanded into plain OpenAPI paths: optional segments give one path per
+Feature patterns are expanded into plain OpenAPI paths: optional segments give one path per
 length, ``*`` becomes a ``{_wN}`` parameter, the ``//*`` catch-all a ``{suffix}`` parameter, and
 ``*:`` (any verb) one operation per verb. Streaming answers are documented as
 ``text/event-stream`` and ``application/x-ndjson`` carrying one item per event or line.
@@ -184,7 +184,7 @@ def _endpoint_op(svc: str, bp: Blueprint, ep: EndpointInfo, comps: _Components) 
 
 
 def _expansions(pattern_segments: tuple[Segment, ...], catch_all: bool) -> list[list[str]]:
-    """Each concrete OpenAPI path (as segments) that a Dream pattern matches."""
+    """Each concrete OpenAPI path (as segments) that a feature pattern matches."""
     required = sum(1 for s in pattern_segments if not s.optional)
     wild = 0
     parts: list[str] = []

@@ -1,4 +1,4 @@
-"""Dream-style feature bindings: ``VERB:path`` parsed once, matched against request paths.
+"""Feature bindings: ``VERB:path`` parsed once, matched against request paths.
 
 Syntax: constants, ``{name}`` (one segment, typed from the handler's signature), ``*`` (any one
 segment, not bound), a trailing ``?`` on a segment (it and those after it may be absent), a final

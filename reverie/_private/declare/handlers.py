@@ -41,7 +41,7 @@ ACCESS_LEVELS = ("public", "internal", "private")
 
 
 class Param:
-    """Documents one parameter of a feature or endpoint (Dream's ``DreamFeatureParam``):
+    """Documents one parameter of a feature or endpoint:
     ``limit: Annotated[int, Param("how many to return")] = 10``. Shown in blueprint and OpenAPI."""
 
     __slots__ = ("description",)
@@ -231,7 +231,7 @@ def endpoint(
 
 
 def feature(binding: str, description: str = "", *, access: str = "public") -> Callable[[F], F]:
-    """Mark an HTTP feature bound to a Dream-style ``VERB:path``."""
+    """Mark an HTTP feature bound to a ``VERB:path`` pattern."""
     try:
         parsed = parse_binding(binding)
     except BindingSyntaxError as exc:

@@ -3,7 +3,7 @@
 ``@service`` gathers what ``@endpoint``, ``@feature``, ``config()``, ``depends()`` and the lifecycle
 hooks recorded (see ``config_key``, ``dependency`` and ``handlers``) into one ``ServiceMeta`` at
 class-definition time, and checks it there, so bad markup fails at import. Binding, configuring
-and linking are the host's job (nameko's split).
+and linking are the host's job.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``URI``: the type of a config key that points at another service (Dream's ``feed.uri``)."""
+"""``URI``: the type of a config key that points at another service (``feed.uri``)."""
 
 from __future__ import annotations
 

@@ -310,7 +310,7 @@ class Host:
         config_source: str = "Host.start_instance(config=...)",
         state: StateDocument | bytes | str | Mapping[str, Any] | None = None,
     ) -> Instance:
-        """Dream's explicit creation: one new instance of a registered class or SID at ``path``.
+        """Explicit creation: one new instance of a registered class or SID at ``path``.
 
         Its dependencies must already run in this host or be reachable through a resolver.
         ``state`` (a captured ``StateDocument``, its JSON or plain data) is restored before the

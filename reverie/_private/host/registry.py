@@ -1,6 +1,6 @@
 """The registry: service classes kept by SID, found by scanning a directory or entry points.
 
-Several classes may claim one SID (Dream: anyone may implement a blueprint); that is never a
+Several classes may claim one SID (anyone may implement a blueprint); that is never a
 silent overwrite — resolving such a SID fails until a binding (in code or in the deployment
 file) picks one implementation.
 

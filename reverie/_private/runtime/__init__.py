@@ -1,6 +1,6 @@
 """The distributed runtime: services as many processes on many machines, joined through NATS.
 
-Addressing follows Dynamo (namespace / component / endpoint, one instance id per process);
+Addresses are namespace / component / endpoint, with one instance id per process;
 discovery uses leases in a JetStream KV bucket; calls travel over NATS subjects with
 credit-based streaming. See docs/runtime.md for the wire protocol.
 """

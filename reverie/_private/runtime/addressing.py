@@ -1,4 +1,4 @@
-"""Dynamo-style addressing: namespace / component / endpoint handles on a runtime.
+"""Addressing: namespace / component / endpoint handles on a runtime.
 
 Handles are cheap value objects; serving and calling happen on ``Endpoint``.
 """

@@ -1,16 +1,16 @@
 """The embedded nats-server's keeper: ``python -m reverie._private.serve.natsguard WORKDIR
 GRACE -- nats-server ARGS...``.
 
-A supervisor killed with -9 cannot stop its nats-server nor remove its temp dir. Before this
-keeper, the server died with it (``PR_SET_PDEATHSIG`` SIGKILL), first, so every in-flight call
-between orphaned workers was cut while they drained, and the JetStream temp dir stayed behind.
-The keeper runs the server as its child (which dies with the keeper); it is told of the
-supervisor's death by ``PR_SET_PDEATHSIG`` (SIGUSR1) or by its parent changing, then waits for
-the workers listed in ``WORKDIR/workers.pids`` to exit (at most ``GRACE`` seconds), stops the
-server and removes ``WORKDIR``. A normal stop (SIGTERM from the supervisor) is passed on to the
-server; when the server exits, the keeper exits with its status, so the supervisor's restart
-logic sees a server death as before. Python's ``subprocess`` rather than a shell: the signal
-and pid bookkeeping is the whole point, and it must not depend on what ``sh`` does.
+A supervisor killed with -9 cannot stop its nats-server nor remove its temp dir; a server that
+died with it would cut every in-flight call between the orphaned workers while they drain, and
+leave the JetStream temp dir behind. The keeper runs the server as its child (which dies with
+the keeper); it is told of the supervisor's death by ``PR_SET_PDEATHSIG`` (SIGUSR1) or by its
+parent changing, then waits for the workers listed in ``WORKDIR/workers.pids`` to exit (at most
+``GRACE`` seconds), stops the server and removes ``WORKDIR``. A normal stop (SIGTERM from the
+supervisor) is passed on to the server; when the server exits, the keeper exits with its status,
+so the supervisor's restart logic sees a server death as such. Python's ``subprocess`` rather than
+a shell: the signal and pid bookkeeping is the whole point, and it must not depend on what ``sh``
+does.
 """
 
 from __future__ import annotations
