@@ -1,8 +1,8 @@
 """Views of a dependency graph for people: a text tree and a Mermaid ``graph TD``.
 
-Walks ``depends()`` from an entry class using markup alone (nothing is instantiated). Class
-targets are followed; SID targets are resolved through a ``Registry`` when one is given, else shown
-as the SID. The host's own resolution (ordering, overrides) lives in ``graph.py``.
+The tree is drawn from a lenient ``resolve_graph`` walk (``graph.py``) using markup alone
+(nothing is instantiated): SID targets are resolved through a ``Registry`` when one is given,
+else shown as the SID; unresolved targets, cycles and repeats are marked, not raised.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reverie.errors import GraphError
-
 from ..contract.blueprint import class_ref
-from ..declare.service import get_meta, is_service
+from ..declare.service import get_meta
+from .graph import resolve_graph
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -42,9 +41,12 @@ class GraphNode:
 
 def walk(entry: type, registry: Registry | None = None) -> GraphNode:
     """The dependency tree under ``entry``. Each class is expanded once; later uses say so."""
+    graph = resolve_graph(entry, registry.resolve if registry is not None else None, lenient=True)
     expanded: set[str] = set()
 
-    def visit(cls: type, attribute: str | None, optional: bool, path: tuple[str, ...]) -> GraphNode:
+    def node_of(
+        cls: type, attribute: str | None, optional: bool, path: tuple[str, ...]
+    ) -> GraphNode:
         meta = get_meta(cls)
         node = GraphNode(meta.name, class_ref(cls), list(meta.sids), attribute, optional)
         if node.key in path:
@@ -62,39 +64,24 @@ def walk(entry: type, registry: Registry | None = None) -> GraphNode:
                     f"config key; default {default}" if default else "config key, set per "
                     "deployment", uri=True,
                 ))
-        for attr, dep in meta.dependencies.items():
-            target = dep.target
-            if isinstance(target, str):
-                resolved, note = _resolve(target, registry, f"{meta.name}.{attr}")
-                if resolved is None:
-                    node.children.append(
-                        GraphNode(target, None, [target], attr, dep.optional, note)
-                    )
-                    continue
-                target = resolved
-            if not is_service(target):
+        for edge in graph.edges[cls]:
+            dep = edge.dependency
+            if edge.target is None:  # a SID nothing resolved
+                sid = dep.target_name
+                node.children.append(
+                    GraphNode(sid, None, [sid], dep.name, dep.optional, edge.note or "")
+                )
+            elif not edge.followed:  # a class that is not a service
                 node.children.append(GraphNode(
-                    target.__name__, class_ref(target), [], attr, dep.optional, "not a service"
+                    edge.target.__name__, class_ref(edge.target), [], dep.name, dep.optional,
+                    edge.note or "",
                 ))
-                continue
-            node.children.append(visit(target, attr, dep.optional, (*path, node.key)))
+            else:
+                node.children.append(node_of(edge.target, dep.name, dep.optional,
+                                             (*path, node.key)))
         return node
 
-    return visit(entry, None, False, ())
-
-
-def _resolve(sid: str, registry: Registry | None, needed_by: str) -> tuple[type | None, str]:
-    if registry is None:
-        return None, ""
-    try:
-        return registry.resolve(sid, needed_by=needed_by), ""
-    except GraphError as exc:
-        claims = registry.claims(sid)
-        if len(claims) > 1:
-            return None, "ambiguous: " + ", ".join(class_ref(c) for c in claims)
-        if not claims:
-            return None, "not registered"
-        return None, str(exc)
+    return node_of(entry, None, False, ())
 
 
 def _describe(node: GraphNode) -> str:
