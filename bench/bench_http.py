@@ -187,7 +187,6 @@ def bench_plug(calls: int = 20000, rounds: int = 5) -> float:
     """Microseconds per in-process Plug GET of the hello feature (best of ``rounds``)."""
     from reverie._private.host.host import Host
     from reverie._private.http.app import app_for
-    from reverie._private.http.plug import Plug
     from reverie._private.http.server import loop_factory
 
     async def main() -> float:
@@ -195,8 +194,7 @@ def bench_plug(calls: int = 20000, rounds: int = 5) -> float:
         hello = _hello_service()
         host.register(hello)
         await host.start(hello)
-        app_for(host)
-        plug = Plug("local://plugbench/Hello").at("hello")
+        plug = app_for(host).plug("local://plugbench/Hello").at("hello")
         assert (await plug.get()).json() == "hello"
         best = float("inf")
         for _ in range(rounds):

@@ -82,9 +82,7 @@ class FeatureClient:
         app = attach_http(host)
         base = app.plug_for(inst)
         if access == "public":
-            from reverie._private.http.plug import Plug
-
-            base = Plug(base.uri)  # no key: what an outside caller sends
+            base = app.plug(base.uri)  # no key: what an outside caller sends
         elif access == "private":
             key = app.access.api_key
             if key is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from examples.atom.graph import (
     atom_document,
 )
 from examples.atom.seeded import SeededFeedStore
-from reverie import Plug
+from reverie import Plug, attach_http
 from reverie.errors import ServiceError, StartError
 from reverie.testing import make_instance, run_graph
 
@@ -28,6 +29,11 @@ from .conftest import EXAMPLES, ServeProcess, free_port, served
 DEPLOY = str(EXAMPLES / "atom" / "deploy.yaml")
 DEPLOY_ALT = str(EXAMPLES / "atom" / "deploy-alt.yaml")
 A = f"{{{ATOM_NS}}}"
+
+
+def _plug(g: Any, uri: str) -> Plug:
+    """A Plug made by the graph's host: its ``local://`` URIs answer in-process."""
+    return attach_http(g.host).plug(uri)
 
 
 def parse(body: bytes) -> ET.Element:
@@ -46,11 +52,11 @@ def titles(root: ET.Element) -> list[str]:
 async def test_feed_lists_added_entries_newest_first_with_limit() -> None:
     async with run_graph(AtomService, deployment=DEPLOY) as g:
         assert type(g.obj("FeedStore")) is FeedStore  # deploy.yaml binds the in-memory store
-        store = Plug(f"local://{g.host.name}/FeedStore")
+        store = _plug(g, f"local://{g.host.name}/FeedStore")
         for i in range(3):
             resp = await store.at("entries").post(json={"title": f"entry {i}", "author": "ann"})
             assert resp.status == 200, resp.text
-        atom = Plug(f"local://{g.host.name}/AtomService").at("feed")
+        atom = _plug(g, f"local://{g.host.name}/AtomService").at("feed")
         resp = await atom.get()
         assert resp.status == 200
         assert resp.headers["content-type"] == "application/atom+xml; charset=utf-8"
@@ -67,13 +73,13 @@ async def test_feed_lists_added_entries_newest_first_with_limit() -> None:
 
 async def test_text_is_escaped_and_characters_xml_cannot_carry_are_dropped() -> None:
     async with run_graph(AtomService, deployment=DEPLOY) as g:
-        store = Plug(f"local://{g.host.name}/FeedStore")
+        store = _plug(g, f"local://{g.host.name}/FeedStore")
         nasty = 'Tom & "Jerry" <script>alert(1)</script> \x01\x08 é ✓'
         resp = await store.at("entries").post(json={
             "title": nasty, "content": "]]> <![CDATA[ x", "link": "https://e.org/?a=1&b=2",
         })
         assert resp.status == 200
-        body = (await Plug(f"local://{g.host.name}/AtomService").at("feed").get()).content
+        body = (await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content
         assert b"<script>" not in body and b"&lt;script&gt;" in body
         entry = parse(body).findall(f"{A}entry")[0]
         assert entry.findtext(f"{A}title") == 'Tom & "Jerry" <script>alert(1)</script>  é ✓'
@@ -86,12 +92,12 @@ async def test_deploy_alt_swaps_the_feed_implementation_by_bind_alone() -> None:
     async with run_graph(AtomService, deployment=DEPLOY_ALT) as g:
         assert type(g.obj("FeedStore")) is SeededFeedStore
         assert g.host.registry.resolve(FEED_SID) is SeededFeedStore
-        root = parse((await Plug(f"local://{g.host.name}/AtomService").at("feed").get()).content)
+        root = parse((await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content)
         assert root.findtext(f"{A}title") == "Dream archive"
         assert titles(root) == [
             'Config < features & "escaping"', "Calls through a Plug", "Services are found by SID",
         ]
-        resp = await Plug(f"local://{g.host.name}/FeedStore").at("entries").post(
+        resp = await _plug(g, f"local://{g.host.name}/FeedStore").at("entries").post(
             json={"title": "new"}
         )
         assert resp.status == 405
@@ -105,11 +111,11 @@ async def test_default_ttl_drops_entries_older_than_it() -> None:
     async with run_graph(
         AtomService, deployment=DEPLOY_ALT, config={"AtomService": {"default-ttl": 3600}}
     ) as g:
-        body = (await Plug(f"local://{g.host.name}/AtomService").at("feed").get()).content
+        body = (await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content
         assert titles(parse(body)) == []
     async with run_graph(AtomService, deployment=DEPLOY) as g:  # 86400 s: fresh entries stay
-        await Plug(f"local://{g.host.name}/FeedStore").at("entries").post(json={"title": "new"})
-        body = (await Plug(f"local://{g.host.name}/AtomService").at("feed").get()).content
+        await _plug(g, f"local://{g.host.name}/FeedStore").at("entries").post(json={"title": "new"})
+        body = (await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content
         assert titles(parse(body)) == ["new"]
 
 
@@ -135,7 +141,7 @@ def test_atom_document_shape() -> None:
 
 async def test_negative_limit_is_a_400_naming_the_value() -> None:
     async with run_graph(AtomService, deployment=DEPLOY) as g:
-        resp = await Plug(f"local://{g.host.name}/AtomService").at("feed").with_(limit=-1).get()
+        resp = await _plug(g, f"local://{g.host.name}/AtomService").at("feed").with_(limit=-1).get()
         assert resp.status == 400
         assert resp.json()["message"] == (
             "limit=-1 is negative; give 0 or more, or leave it out"
@@ -147,7 +153,7 @@ async def test_unreachable_feed_uri_is_a_502_naming_the_uri() -> None:
     async with run_graph(
         AtomService, deployment=DEPLOY, config={"AtomService": {"feed.uri": uri}}
     ) as g:
-        resp = await Plug(f"local://{g.host.name}/AtomService").at("feed").get()
+        resp = await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()
         assert resp.status == 502
         assert resp.json()["message"].startswith(f"the feed service at {uri} is unreachable: ")
 
@@ -156,7 +162,7 @@ async def test_feed_uri_answering_an_error_is_a_502_with_its_status() -> None:
     async with run_graph(AtomService, deployment=DEPLOY) as g:
         wrong = f"local://{g.host.name}/NoSuchService"
         g.obj(AtomService).__dict__["feed_uri"] = wrong  # repoint it while running
-        resp = await Plug(f"local://{g.host.name}/AtomService").at("feed").get()
+        resp = await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()
         assert resp.status == 502
         message = resp.json()["message"]
         assert message.startswith(f"the feed service at {wrong} answered 404: ")

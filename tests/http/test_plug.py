@@ -44,29 +44,20 @@ def _same(a: object, b: object) -> None:
 
 
 async def test_local_and_remote_give_identical_responses(served: Served) -> None:
-    local = Plug("local://host/Feed").with_header("X-Request-Id", "same-id")
-    # Bypass the alias so this one really goes through the socket.
-    app = served.server.app
-    from reverie._private.http import plug as plug_mod
-
-    remote_origin = served.url
-    saved = {k: v for k, v in plug_mod._ALIASES.items() if v is app and k != "local://host"}
-    for k in saved:
-        del plug_mod._ALIASES[k]
-    try:
-        remote = Plug(f"{remote_origin}/Feed").with_header("X-Request-Id", "same-id")
-        for build in (
-            lambda p: p.at("hello").get(),
-            lambda p: p.at("items", 3).with_(verbose="yes").get(),
-            lambda p: p.at("items").post(json={"name": "a", "qty": 2}),
-            lambda p: p.at("raw").get(),
-            lambda p: p.at("nope").get(),
-            lambda p: p.at("hello").delete(),
-            lambda p: p.at("items").options(),
-        ):
-            _same(await build(local), await build(remote))
-    finally:
-        plug_mod._ALIASES.update(saved)
+    local = served.server.app.plug("local://host/Feed").with_header("X-Request-Id", "same-id")
+    # A Plug made from a string outside any host goes through the socket.
+    remote = Plug(f"{served.url}/Feed").with_header("X-Request-Id", "same-id")
+    assert local.transport.describe() == "host host" and remote.transport.describe() == "httpx"
+    for build in (
+        lambda p: p.at("hello").get(),
+        lambda p: p.at("items", 3).with_(verbose="yes").get(),
+        lambda p: p.at("items").post(json={"name": "a", "qty": 2}),
+        lambda p: p.at("raw").get(),
+        lambda p: p.at("nope").get(),
+        lambda p: p.at("hello").delete(),
+        lambda p: p.at("items").options(),
+    ):
+        _same(await build(local), await build(remote))
 
 
 async def test_local_dispatch_never_touches_a_socket() -> None:
@@ -76,22 +67,48 @@ async def test_local_dispatch_never_touches_a_socket() -> None:
     try:
         app = app_for(host)
         app.add_alias("http://127.0.0.1:1")  # nothing listens there
-        r = await Plug("http://127.0.0.1:1/Feed").at("items", 9).get()
+        r = await app.plug("http://127.0.0.1:1/Feed").at("items", 9).get()
         assert r.status == 200 and r.json() == {"id": 9, "verbose": False}
-        r = await Plug("local://nosock/Feed/hello").get()
+        r = await app.plug("local://nosock/Feed/hello").get()
         assert r.text == '"hello"'
     finally:
         app_for(host).close()
         await host.stop()
 
 
+async def test_aliases_belong_to_their_host_not_the_process() -> None:
+    """No process-wide registry: a local:// URI is reached only through its own host, and a
+    closed application's bound aliases go back to the network."""
+    host = Host(env={}, name="owned")
+    host.register(Feed)
+    await host.start(Feed)
+    other = Host(env={}, name="stranger")
+    try:
+        app = app_for(host)
+        with pytest.raises(TransportError, match=r"local://owned/Feed/hello: a local:// URI is "
+                                                 r"reached only through the host named in it"):
+            await Plug("local://owned/Feed/hello").get()
+        # Another host's transport does not know this host's local:// origin.
+        stranger = app_for(other).plug("local://owned/Feed/hello")
+        with pytest.raises(TransportError, match=r"GET local://owned/Feed/hello: "):
+            await stranger.get()
+        app.add_alias("http://127.0.0.1:1")
+        assert (await app.plug("http://127.0.0.1:1/Feed/hello").get()).status == 200
+        app.close()
+        with pytest.raises(TransportError, match=r"GET http://127.0.0.1:1/Feed/hello: "
+                                                 r"ConnectError"):
+            await app.plug("http://127.0.0.1:1/Feed/hello").with_timeout(5).get()
+    finally:
+        await host.stop()
+
+
 async def test_streams_through_plug_locally_and_remotely(served: Served) -> None:
-    for base in ("local://host/Feed", f"{served.url}/Feed"):
-        async with Plug(base).at("count").stream("POST", json=3) as resp:
+    for base in (served.server.app.plug("local://host/Feed"), Plug(f"{served.url}/Feed")):
+        async with base.at("count").stream("POST", json=3) as resp:
             events = [e async for e in resp.aiter_events()]
         assert [e["data"] for e in events] == ["0", "1", "2", "null"]
         assert events[-1]["event"] == "end"
-        async with Plug(base).at("count").stream(
+        async with base.at("count").stream(
             "POST", json=2, accept="application/x-ndjson"
         ) as resp:
             assert [line async for line in resp.aiter_lines()] == ["0", "1"]
@@ -118,8 +135,8 @@ async def test_unresolvable_name_is_a_transport_error() -> None:
 
 
 async def test_an_enforced_deadline_is_a_504_response_local_and_remote(served: Served) -> None:
-    for base in ("local://host", served.url):
-        r = await asyncio.wait_for(Plug(f"{base}/Feed/slow").with_timeout(0.2).get(), 5)
+    for base in (served.server.app.plug("local://host"), Plug(served.url)):
+        r = await asyncio.wait_for(base.at("Feed", "slow").with_timeout(0.2).get(), 5)
         assert r.status == 504 and r.json()["code"] == "deadline_exceeded"
 
 

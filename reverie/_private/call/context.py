@@ -32,7 +32,7 @@ class RequestContext:
     as the remaining seconds (``timeout``) so clocks never need to agree.
     """
 
-    __slots__ = ("_request_id", "deadline", "headers", "trace")
+    __slots__ = ("_request_id", "deadline", "headers", "plugs", "trace")
 
     def __init__(
         self,
@@ -45,6 +45,10 @@ class RequestContext:
         self.deadline = deadline
         self.trace = trace
         self.headers = headers
+        #: The Plug transport of the host serving this call (set by its HTTP application, kept
+        #: by downstream contexts): a Plug built from a URL string in the handler takes it, so
+        #: that host's own URIs are reached in-process. Typed loosely: the core knows no HTTP.
+        self.plugs: Any = None
 
     @property
     def request_id(self) -> str:
@@ -69,7 +73,9 @@ class RequestContext:
             mine = time.monotonic() + timeout
             if deadline is None or mine < deadline:
                 deadline = mine
-        return RequestContext(self.request_id, deadline, self.trace)
+        child = RequestContext(self.request_id, deadline, self.trace)
+        child.plugs = self.plugs
+        return child
 
     def to_wire(self) -> dict[str, Any]:
         """Plain data for a transport header: remaining time, not an absolute deadline."""

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from reverie.errors import (
     AccessDeniedError,
@@ -44,6 +45,7 @@ from .send import Send, send_bytes, send_problem, sse
 if TYPE_CHECKING:
     from ..host.host import Host
     from ..host.instance import Instance
+    from .plug import Plug
 
 __all__ = ["DEFAULT_MAX_BODY", "BodyTimeoutError", "HostApp", "app_for"]
 
@@ -143,8 +145,10 @@ _CLOSE = [(b"connection", b"close")]
 class HostApp:
     """The ASGI application of one host. Get it with ``attach_http(host)``.
 
-    ``plug_for`` backs clients' ``.plug``; it registers the host's aliases
-    (``local://<host name>``, later the bound and public URLs) for in-process Plugs.
+    It owns the host's aliases (``origins``: ``local://<host name>``, later its bound and
+    public URLs) and the ``HostTransport`` that sends Plugs to them in-process: ``plug(uri)``
+    and ``plug_for`` (clients' ``.plug``) make Plugs on it, and every call it serves carries it
+    in its context, so a Plug built from a URL string in a handler takes it too.
     """
 
     def __init__(
@@ -156,7 +160,7 @@ class HostApp:
         limits: HttpLimits | None = None,
     ) -> None:
         from .management import Management
-        from .plug import register_alias
+        from .plugasgi import HostTransport
 
         self.host = host
         self.access = access or AccessPolicy(env=host.env)
@@ -170,25 +174,31 @@ class HostApp:
         #: sets it from the deployment (``expose_graph``); other paths need a host key.
         self.exposed: set[str] | None = None
         self.local_alias = f"local://{host.name}"
-        register_alias(self.local_alias, self)
+        #: Origins (``scheme://host:port``, lower case) that are this host: Plugs on its
+        #: transport reach them in-process.
+        self.origins: set[str] = {self.local_alias.lower()}
+        self.transport = HostTransport(self)
 
     def add_alias(self, base_url: str) -> None:
         """Treat ``base_url`` (``http://127.0.0.1:8000``) as this host: Plugs dispatch locally."""
-        from .plug import register_alias
-
-        register_alias(base_url, self)
+        parts = urlsplit(base_url)
+        self.origins.add(f"{parts.scheme}://{parts.netloc}".lower())
         self.aliases.append(base_url.rstrip("/"))
 
     def close(self) -> None:
-        from .plug import unregister_app
+        """Forget the bound and public aliases (the server stopped); ``local://`` stays."""
+        self.origins = {self.local_alias.lower()}
+        self.aliases.clear()
 
-        unregister_app(self)
-
-    def plug_for(self, inst: Instance) -> Any:
-        """A Plug rooted at an instance's features, carrying the internal key."""
+    def plug(self, uri: str) -> Plug:
+        """A Plug from a URI string on this host's transport: its own origins in-process."""
         from .plug import Plug
 
-        return Plug(f"{self.local_alias}/{inst.path}").with_header(
+        return Plug(uri, transport=self.transport)
+
+    def plug_for(self, inst: Instance) -> Plug:
+        """A Plug rooted at an instance's features, carrying the internal key."""
+        return self.plug(f"{self.local_alias}/{inst.path}").with_header(
             "Authorization", f"Bearer {self.access.internal_key}"
         )
 
@@ -278,6 +288,7 @@ class HostApp:
                 except CallError as err:
                     await send_problem(send, err)
                     return
+            ctx.plugs = self.transport  # a Plug from a URL string in the handler: this host's
             inst.inflight += 1
             try:
                 if route.plain and method not in _BODY_VERBS:  # inline: one frame less

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpResolver", "attach_http", "expose_graph", "http_layer"]
 
+#: Requests in flight at once from one host to one remote dependency (the rest wait).
+REMOTE_CONNECTIONS = 100
+
 
 class HttpResolver(Resolver):
     """The HTTP layer of one host: its application and where remote services live."""
@@ -56,8 +59,12 @@ class HttpResolver(Resolver):
         if url is None:
             return None
         from ..transports.http import HttpTransport
+        from .plugasgi import HostTransport
+        from .plughttpx import HttpxTransport
 
-        return HttpTransport(url)
+        # This host's own URLs stay in-process; others over the pool, capped per dependency.
+        return HttpTransport(url, via=HostTransport(self.app, HttpxTransport(
+            max_connections=REMOTE_CONNECTIONS)))
 
     def features(self, target: Instance) -> Any:
         if target.host is not self.app.host:

@@ -1,24 +1,27 @@
-"""HTTP transport: the client side of endpoints, ``POST <base>/<endpoint>`` over pooled httpx.
+"""HTTP transport: the client side of endpoints, ``POST <base>/<endpoint>``, on the Plug stack.
 
-The request body is the JSON request value; the request context travels in ``X-Request-Id``,
-``X-Reverie-Timeout`` (remaining seconds) and ``traceparent``. A unary answer is the JSON result;
-a streaming one Server-Sent Events (items as ``data:``, then ``end`` or ``error``). Non-2xx
-answers carry the wire error, rebuilt here as the same ``CallError`` class.
+Each call is a ``PlugRequest`` sent through a ``PlugTransport`` (``http/plugtransport.py``) —
+by default the pooled network one, capped at ``max_connections`` requests in flight to this
+instance; a host's own ``HostTransport`` when the base URL is one of its aliases (then no
+socket). The request body is the JSON request value; the context travels as the transport
+carries it (headers ``X-Request-Id``, ``X-Reverie-Timeout``, ``traceparent`` on the network).
+A unary answer is the JSON result; a streaming one Server-Sent Events (items as ``data:``, then
+``end`` or ``error``), read by the one SSE reader. A non-2xx answer is read by the one
+problem-body parser back into the same ``CallError`` class.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from reverie.errors import (
-    CallError,
-    InstanceLostError,
-)
+from reverie.errors import CallError, InstanceLostError, TransportError
 
 from ..call.context import RequestContext
 from ..declare.service import EndpointMeta
-from ..http.problem import lines
+from ..http.plugtransport import PlugRequest, PlugTransport
+from ..http.problem import problem_error, sse_events
 from .base import Transport
 from .codec import json_decode, json_encode
 
@@ -29,11 +32,16 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpTransport"]
 
-_JSON = "application/json"
+_JSON = b"application/json"
+_SSE = b"text/event-stream"
 
 
 class HttpTransport(Transport):
-    """Calls the endpoints of one remote instance at ``base_url`` (``http://h:p/<path>``)."""
+    """Calls the endpoints of one remote instance at ``base_url`` (``http://h:p/<path>``).
+
+    ``via``: the Plug transport to send through (default: the network, see the module doc);
+    ``client``: an ``httpx.AsyncClient`` to use instead of the shared pool.
+    """
 
     wire = True
 
@@ -44,112 +52,73 @@ class HttpTransport(Transport):
         headers: dict[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
         max_connections: int = 100,
+        via: PlugTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}".lower()
+        self._path = parts.path
         self._headers = dict(headers or {})
-        self._own = client is None
-        self._client = client
-        self._max = max_connections
+        self._raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                     for k, v in self._headers.items()]
+        if via is None:
+            from ..http.plughttpx import HttpxTransport
+
+            via = HttpxTransport(client, max_connections=max_connections)
+        self.via = via
 
     def describe(self) -> str:
         return self.base_url
 
     @property
     def plug(self) -> Plug:
-        """A Plug rooted at the same instance's features."""
+        """A Plug rooted at the same instance's features, on the same transport."""
         from ..http.plug import Plug
 
-        plug = Plug(self.base_url)
+        plug = Plug(self.base_url, transport=self.via)
         for k, v in self._headers.items():
             plug = plug.with_header(k, v)
         return plug
 
-    def _http(self) -> httpx.AsyncClient:
-        """The given client, else the event loop's one pool that Plugs use too."""
-        if self._client is not None:
-            return self._client
-        from ..http.plug import shared_client
-
-        return shared_client()
-
-    def _request_headers(self, ctx: RequestContext, accept: str) -> dict[str, str]:
-        headers = {"content-type": _JSON, "accept": accept, "x-request-id": ctx.request_id,
-                   **self._headers}
-        rem = ctx.remaining()
-        if rem is not None:
-            headers["x-reverie-timeout"] = f"{max(rem, 0.0):.6f}"
-        if ctx.trace and "traceparent" in ctx.trace:
-            headers["traceparent"] = ctx.trace["traceparent"]
-        return headers
-
-    def _timeout(self, ctx: RequestContext) -> Any:
-        import httpx
-
-        rem = ctx.remaining()
-        # The client enforces the deadline itself; this bound only keeps a dead peer from hanging.
-        return httpx.Timeout(60.0 if rem is None else max(rem, 0.0) + 5.0)
-
-    def _failure(self, exc: Exception, ep: EndpointMeta, ctx: RequestContext) -> CallError:
-        return CallError.from_transport(exc, f"POST {self.base_url}/{ep.name}", ctx.request_id)
-
-    def _error(self, status: int, body: bytes, ep: EndpointMeta, ctx: RequestContext
-               ) -> CallError:
-        from ..http.problem import problem_error
-
-        return problem_error(status, body, f"POST {self.base_url}/{ep.name}", ctx.request_id)
+    def _request(self, ep: EndpointMeta, request: Any, ctx: RequestContext, accept: bytes
+                 ) -> PlugRequest:
+        body = b"" if ep.request_param is None else json_encode(request)
+        headers = [(b"content-type", _JSON), (b"accept", accept), *self._raw]
+        return PlugRequest("POST", self._origin, f"{self._path}/{ep.name}", (), headers, body,
+                           ctx)
 
     async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
-        import httpx
-
-        body = b"" if endpoint.request_param is None else json_encode(request)
-        try:
-            resp = await self._http().post(
-                f"{self.base_url}/{endpoint.name}", content=body,
-                headers=self._request_headers(ctx, _JSON), timeout=self._timeout(ctx),
-            )
-        except (httpx.HTTPError, OSError) as exc:
-            raise self._failure(exc, endpoint, ctx) from None
-        if resp.status_code != 200:
-            raise self._error(resp.status_code, resp.content, endpoint, ctx)
+        resp = await self.via.send(self._request(endpoint, request, ctx, _JSON))
+        if resp.status != 200:
+            raise problem_error(resp.status, resp.content, f"POST {resp.url}", ctx.request_id)
         return json_decode(resp.content)
 
     async def stream(
         self, endpoint: EndpointMeta, request: Any, ctx: RequestContext
     ) -> AsyncIterator[Any]:
-        import httpx
-
-        body = b"" if endpoint.request_param is None else json_encode(request)
-        client = self._http()
-        req = client.build_request(
-            "POST", f"{self.base_url}/{endpoint.name}", content=body,
-            headers=self._request_headers(ctx, "text/event-stream"), timeout=self._timeout(ctx),
-        )
+        resp = await self.via.send(self._request(endpoint, request, ctx, _SSE), stream=True)
         try:
-            resp = await client.send(req, stream=True)
-        except (httpx.HTTPError, OSError) as exc:
-            raise self._failure(exc, endpoint, ctx) from None
-        try:
-            if resp.status_code != 200:
-                raise self._error(resp.status_code, await resp.aread(), endpoint, ctx)
-            event = b"message"
+            if resp.status != 200:
+                raise problem_error(resp.status, await resp.aread(), f"POST {resp.url}",
+                                    ctx.request_id)
+            failed: CallError | None = None
             try:
-                async for line in lines(resp.aiter_raw()):
-                    if line.startswith(b"data:"):
-                        data = line[5:].strip()
-                        if event == b"message":
-                            yield json_decode(data)
-                        elif event == b"error":
-                            raise CallError.from_wire(json_decode(data))
-                        elif event == b"end":
-                            return
-                        event = b"message"
-                    elif line.startswith(b"event:"):
-                        event = line[6:].strip()
-            except httpx.HTTPError as exc:
+                async for event in sse_events(resp.aiter_bytes()):
+                    kind = event.get(b"event", b"message")
+                    if kind == b"message":
+                        yield json_decode(event[b"data"])
+                    elif kind == b"error":
+                        failed = CallError.from_wire(json_decode(event[b"data"]))
+                        break
+                    elif kind == b"end":
+                        return
+            except TransportError as exc:  # the body broke off (reset, peer gone)
                 raise InstanceLostError(
-                    f"the stream from {self.base_url}/{endpoint.name} broke: {exc}",
+                    f"the stream from {self.base_url}/{endpoint.name} broke: {exc.message}",
                     request_id=ctx.request_id,
                 ) from None
+            if failed is not None:
+                raise failed
             raise InstanceLostError(
                 f"the stream from {self.base_url}/{endpoint.name} ended without its end event",
                 request_id=ctx.request_id,
@@ -158,4 +127,4 @@ class HttpTransport(Transport):
             await resp.aclose()
 
     async def aclose(self) -> None:
-        self._client = None if self._own else self._client  # the shared pool outlives us
+        await self.via.aclose()  # the shared pool outlives us; a given client stays its owner's
