@@ -118,10 +118,25 @@ class Deployment:
     #: the ``nodes:`` section (placement), in file order; see ``placement.py`` in this package
     nodes: dict[str, NodeSection] = field(default_factory=dict)
     nodes_line: int = 0
+    #: Sections keyed by a SID (``"sid://...": {ServiceArgs: {url: ...}}``): where the service
+    #: that provides the SID runs, whatever its name; SID -> the ``url`` value.
+    sid_urls: dict[str, Sourced] = field(default_factory=dict)
 
     def section(self, name: str) -> ServiceSection | None:
         """The section of the service called ``name``, if the file has one."""
         return self.services.get(name)
+
+    def url_for(self, name: str, sids: Iterable[str]) -> Sourced | None:
+        """Where the service called ``name`` (providing ``sids``) runs, if elsewhere: its
+        section's ``ServiceArgs: url``, else that of a section keyed by one of its SIDs."""
+        section = self.services.get(name)
+        if section is not None and section.url is not None:
+            return section.url
+        for sid in sids:
+            url = self.sid_urls.get(sid)
+            if url is not None:
+                return url
+        return None
 
     def where(self, line: int) -> str:
         return f"{self.path}:{line}" if line else self.path
@@ -271,6 +286,8 @@ class _Parser:
 
                 dep.nodes_line = line
                 dep.nodes = parse_nodes(self, vnode)
+            elif name.startswith("sid://"):
+                dep.sid_urls[name] = self.sid_section(name, vnode)
             elif name in (SERVICE_ARGS, RUNTIME):
                 raise self.err(
                     f"{name!r} at the top level; it belongs inside a service's section",
@@ -280,6 +297,36 @@ class _Parser:
             else:
                 dep.services[name] = self.service(name, line, vnode)
         return dep
+
+    def sid_section(self, sid: str, node: yaml.Node) -> Sourced:
+        """A section keyed by a SID: only ``ServiceArgs: url`` (where that service runs)."""
+        url: Sourced | None = None
+        for key, knode, vnode in self.mapping(node, sid, f"section {sid!r}"):
+            if key != SERVICE_ARGS:
+                raise self.err(
+                    f"a section keyed by a SID says only where that service runs "
+                    f"({SERVICE_ARGS}: url), not {key!r}", knode, f"{sid}.{key}",
+                    fix="put config values and other ServiceArgs in the section named after "
+                        "the service",
+                )
+            where = f"{sid}.{SERVICE_ARGS}"
+            for _, unode, dotted in self.known(vnode, where, ("url",), "key",
+                                               f"{SERVICE_ARGS} of a section keyed by a SID"):
+                url = self.url(unode, dotted)
+        if url is None:
+            raise self.err(
+                f"section {sid!r} sets nothing; a section keyed by a SID gives "
+                f"{SERVICE_ARGS}: url", node, sid,
+                fix=f"write '{sid}: {{{SERVICE_ARGS}: {{url: http://10.0.0.5:8000/Feed}}}}'",
+            )
+        return url
+
+    def url(self, node: yaml.Node, key: str) -> Sourced:
+        return self.checked(
+            node, key, lambda x: isinstance(x, str) and x.startswith(("http://", "https://")),
+            "url must be the http:// or https:// base URL of the service's remote instance "
+            "(e.g. http://10.0.0.5:8000/Feed)",
+        )
 
     def common(self, node: yaml.Node) -> dict[str, Sourced]:
         out: dict[str, Sourced] = {}
@@ -363,12 +410,7 @@ class _Parser:
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
             elif key == "url":
-                sec.url = self.checked(
-                    vnode, dotted,
-                    lambda x: isinstance(x, str) and x.startswith(("http://", "https://")),
-                    "url must be the http:// or https:// base URL of the service's remote "
-                    "instance (e.g. http://10.0.0.5:8000/Feed)",
-                )
+                sec.url = self.url(vnode, dotted)
             elif key == "expose":
                 sec.expose = self.checked(
                     vnode, dotted, lambda x: isinstance(x, bool),
@@ -537,6 +579,19 @@ def check_deployment(
                 problems.append(err)
 
     known = set(known_sids)
+    for sid, url in dep.sid_urls.items():
+        providers = [m for m in services.values() if sid in m.sids]
+        if not providers:
+            add(f"section {sid!r} names a SID that no service of this graph provides"
+                f"{did_you_mean(sid, known)}", url.line, sid,
+                fix="key the section by a SID a service declares (@service(sid=...)), or by "
+                    "the service's name")
+        for meta in providers:
+            own = dep.section(meta.name)
+            if own is not None and own.url is not None:
+                add(f"{meta.name}'s url is given twice: in its section ({own.url.source}) and "
+                    f"in the section of its SID {sid} ({url.source})", url.line, sid,
+                    fix="keep one of them")
     for sid, target in dep.bind.items():
         if sid not in known:
             add(

@@ -526,6 +526,8 @@ def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> Se
         resources={k: Sourced(v, SERVICE_DEFAULT) for k, v in meta.resources.items()},
         env={k: Sourced(v, SERVICE_DEFAULT) for k, v in meta.env.items()},
     )
+    if deployment is not None:
+        args.url = deployment.url_for(meta.name, meta.sids)
     if section is None:
         return args
     if section.workers is not None:
@@ -535,7 +537,6 @@ def resolve_service_args(meta: ServiceMeta, deployment: Deployment | None) -> Se
     args.process = section.process
     args.path = section.path
     args.expose = section.expose
-    args.url = section.url
     if meta.dialect == "dynamo":  # the Dynamo SDK's section; runtime: wins when both are set
         for key in ("namespace", "name"):
             if key in section.dynamo and key not in section.runtime:

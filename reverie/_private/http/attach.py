@@ -41,14 +41,14 @@ class HttpResolver(Resolver):
 
     def url_of(self, meta: ServiceMeta) -> str | None:
         """Where ``meta`` runs remotely: ``remote_urls`` (by name or SID), else the deployment
-        file's ``ServiceArgs: url``."""
+        file's ``ServiceArgs: url`` (in the section named after it or keyed by its SID)."""
         urls = self.remote_urls
         url = urls.get(meta.name) or next((urls[s] for s in meta.sids if s in urls), None)
         dep = self.app.host.deployment
         if url is None and dep is not None:
-            section = dep.section(meta.name)
-            if section is not None and section.url is not None:
-                url = str(section.url.value)
+            found = dep.url_for(meta.name, meta.sids)
+            if found is not None:
+                url = str(found.value)
         return url
 
     def elsewhere(self, meta: ServiceMeta) -> bool:
