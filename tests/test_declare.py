@@ -579,12 +579,12 @@ def test_api_with_options() -> None:
             pass
 
     (feat,) = get_meta(S).features
-    assert (str(feat.binding), feat.access) == ("POST:reset", "internal")
+    assert (str(feat.verb_path), feat.access) == ("POST:reset", "internal")
     assert feat.description == "Reset it"
 
 
-def test_feature_binding_syntax_error_is_a_markup_error() -> None:
-    with pytest.raises(MarkupError, match=r"feature binding 'items' has no verb"):
+def test_feature_pattern_syntax_error_is_a_markup_error() -> None:
+    with pytest.raises(MarkupError, match=r"feature pattern 'items' has no verb"):
         feature("items")
 
 
@@ -615,7 +615,7 @@ def test_feature_path_param_needs_a_method_parameter() -> None:
                 pass
 
     msg = str(info.value)
-    assert "Bad.get: binding GET:items/{item_id} names {item_id} but the method has no " in msg
+    assert "Bad.get: pattern GET:items/{item_id} names {item_id} but the method has no " in msg
     assert "parameter 'item_id'" in msg
     assert "fix: add a parameter 'item_id: str'" in msg
 
@@ -674,7 +674,7 @@ def test_feature_with_unsupported_parameter_type() -> None:
                 pass
 
 
-def test_two_methods_with_one_binding() -> None:
+def test_two_methods_with_one_pattern() -> None:
     with pytest.raises(MarkupError, match=r"Bad: two methods bind GET:x: a and b"):
 
         @service

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..declare.binding import Segment, parse_binding
+from ..declare.pattern import Segment, parse_pattern
 from .blueprint import Blueprint, EndpointInfo, FeatureInfo
 
 __all__ = ["OPENAPI_VERSION", "openapi_document"]
@@ -205,12 +205,12 @@ def _expansions(pattern_segments: tuple[Segment, ...], catch_all: bool) -> list[
 def _feature_ops(
     svc: str, bp: Blueprint, feat: FeatureInfo, comps: _Components
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    binding = parse_binding(f"{feat.verb}:{feat.pattern}")
+    parsed = parse_pattern(f"{feat.verb}:{feat.pattern}")
     verbs = ANY_VERBS if feat.verb == "*" else (feat.verb.lower(),)
     by_name = {p.name: p for p in feat.params}
     response = comps.model(feat.response)
     out = []
-    for segs in _expansions(binding.segments, binding.catch_all):
+    for segs in _expansions(parsed.segments, parsed.catch_all):
         path = "/" + "/".join([svc, *segs]) if svc else "/" + "/".join(segs)
         params: list[dict[str, Any]] = []
         for seg in segs:

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from reverie.errors import MarkupError
 
 from ..suggest import did_you_mean
-from .binding import Binding, BindingSyntaxError, parse_binding
 from .config_key import REQUIRED
+from .pattern import FeaturePattern, PatternSyntaxError, parse_pattern
 from .types import TypeInfo, UnsupportedTypeError, stream_item_type, type_info
 
 __all__ = [
@@ -133,7 +133,7 @@ class FeatureParam:
 class FeatureMeta:
     """An HTTP feature bound to ``VERB:path``."""
 
-    binding: Binding
+    verb_path: FeaturePattern
     method: str
     access: str
     description: str
@@ -143,11 +143,11 @@ class FeatureMeta:
 
     @property
     def verb(self) -> str:
-        return self.binding.verb
+        return self.verb_path.verb
 
     @property
     def pattern(self) -> str:
-        return self.binding.pattern
+        return self.verb_path.pattern
 
 
 @dataclass
@@ -230,22 +230,22 @@ def endpoint(
     return mark
 
 
-def feature(binding: str, description: str = "", *, access: str = "public") -> Callable[[F], F]:
+def feature(pattern: str, description: str = "", *, access: str = "public") -> Callable[[F], F]:
     """Mark an HTTP feature bound to a ``VERB:path`` pattern."""
     try:
-        parsed = parse_binding(binding)
-    except BindingSyntaxError as exc:
+        parsed = parse_pattern(pattern)
+    except PatternSyntaxError as exc:
         raise MarkupError(str(exc)) from None
     if access not in ACCESS_LEVELS:
         raise MarkupError(
-            f"@feature({binding!r}): access {access!r} is not one of {', '.join(ACCESS_LEVELS)}"
+            f"@feature({pattern!r}): access {access!r} is not one of {', '.join(ACCESS_LEVELS)}"
             + did_you_mean(access, ACCESS_LEVELS)
         )
 
     def mark(func: F) -> F:
-        _check_async(func, f"@feature({binding!r})")
+        _check_async(func, f"@feature({pattern!r})")
         _pending(func).append(
-            _Pending("feature", {"binding": parsed, "access": access, "description": description})
+            _Pending("feature", {"pattern": parsed, "access": access, "description": description})
         )
         return func
 
@@ -476,21 +476,21 @@ def _is_scalar(tp: Any) -> bool:
 def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> FeatureMeta:
     from ..call.context import RequestContext
 
-    binding: Binding = opts["binding"]
+    pattern: FeaturePattern = opts["pattern"]
     params = _params(service, attr, func)
     hints = _hints(service, attr, func)
     docs = _descriptions(func)
     by_name = {p.name: p for p in params}
-    for pname in binding.params:
+    for pname in pattern.params:
         if pname not in by_name:
             raise MarkupError(
-                f"binding {binding.text} names {{{pname}}} but the method has no parameter "
+                f"pattern {pattern.text} names {{{pname}}} but the method has no parameter "
                 f"{pname!r}",
                 service=service,
                 member=attr,
                 fix=f"add a parameter '{pname}: str' (or int, ...)",
             )
-    optional_path = {s.value for s in binding.segments if s.kind == "param" and s.optional}
+    optional_path = {s.value for s in pattern.segments if s.kind == "param" and s.optional}
     out: list[FeatureParam] = []
     bodies = []
     for p in params:
@@ -502,17 +502,17 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
         if getattr(tp, "__reverie_request__", False):
             out.append(FeatureParam(p.name, tp, "request", default))
             continue
-        if p.name in binding.params:
+        if p.name in pattern.params:
             source = "path"
             if p.name in optional_path and default is REQUIRED:
                 raise MarkupError(
-                    f"path parameter {{{p.name}}} is optional in {binding.text}, so parameter "
+                    f"path parameter {{{p.name}}} is optional in {pattern.text}, so parameter "
                     f"{p.name!r} needs a default",
                     service=service,
                     member=attr,
                     fix=f"write '{p.name}: ... = None'",
                 )
-        elif p.name == "suffix" and binding.catch_all:
+        elif p.name == "suffix" and pattern.catch_all:
             source = "suffix"
         elif _is_scalar(tp) or tp is Any:
             source = "query"
@@ -529,17 +529,17 @@ def _feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> F
             member=attr,
             fix="wrap them in one model",
         )
-    if bodies and binding.verb in ("GET", "HEAD", "DELETE", "OPTIONS"):
+    if bodies and pattern.verb in ("GET", "HEAD", "DELETE", "OPTIONS"):
         raise MarkupError(
             f"parameter {bodies[0]!r} has a structured type and would come from the body, but "
-            f"{binding.verb} requests carry no body",
+            f"{pattern.verb} requests carry no body",
             service=service,
             member=attr,
             fix="use scalar query parameters, or bind POST/PUT/PATCH",
         )
     streaming, resp = _response(service, attr, func, hints)
     return FeatureMeta(
-        binding=binding,
+        verb_path=pattern,
         method=attr,
         access=opts["access"],
         description=opts["description"] or (inspect.getdoc(func) or "").split("\n")[0],

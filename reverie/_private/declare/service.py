@@ -245,7 +245,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
 
     seen: dict[str, str] = {}
     for feat in features:
-        key = str(feat.binding)
+        key = str(feat.verb_path)
         if key in seen:
             raise MarkupError(
                 f"two methods bind {key}: {seen[key]} and {feat.method}", service=name
@@ -253,7 +253,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         seen[key] = feat.method
 
     for feat in features:
-        b = feat.binding
+        b = feat.verb_path
         if b.verb not in ("POST", "*") or b.catch_all or any(
             s.kind != "const" or s.optional for s in b.segments
         ):
@@ -310,7 +310,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         config_values=decorator_config,
         config_keys=config_keys,
         endpoints=endpoints,
-        features=sorted(features, key=lambda f: f.binding.specificity()),
+        features=sorted(features, key=lambda f: f.verb_path.specificity()),
         dependencies=dependencies,
         hooks=hooks,
         state=state_meta(name, cls, state_marks),

@@ -488,7 +488,7 @@ class Host:
                 client.track_edges(self.edges, inst.meta.name)
             inst.clients[edge.attribute] = client
             inst.obj.__dict__[edge.attribute] = client
-        inst.bind_handlers()
+        inst.collect_handlers()
         inst.linked = True
         inst.transition(State.LINKED)
 

@@ -15,7 +15,7 @@ from .lifecycle import State, check_transition
 
 if TYPE_CHECKING:
     from ..config.resolve import ResolvedConfig
-    from ..http.router import RouteTable
+    from ..http.routes import RouteTable
     from ..state.document import StateDocument
     from ..transports.base import Transport
     from .graph import Edge
@@ -102,7 +102,8 @@ class Instance:
             return 0.0
         return time.monotonic() - self.started_at
 
-    def bind_handlers(self) -> None:
+    def collect_handlers(self) -> None:
+        """The endpoint methods of the service object, by endpoint name, ready to call."""
         obj = self.obj
         self.handlers = {
             name: _keywords(getattr(obj, ep.method), ep) if ep.keywords else getattr(obj, ep.method)

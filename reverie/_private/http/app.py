@@ -39,7 +39,7 @@ from .limits import HttpLimits
 from .params import bad_json, build_kwargs
 from .request import Request
 from .response import Response, StreamingResponse
-from .router import BUILTINS, Match, Route, allow_header, routes_for
+from .routes import BUILTINS, Match, Route, allow_header, routes_for
 from .send import Send, send_bytes, send_problem, sse
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from .send import Send, send_bytes, send_json, send_problem
 if TYPE_CHECKING:
     from ..host.instance import Instance
     from .app import HostApp, _Head
-    from .router import Route
+    from .routes import Route
 
 __all__ = ["Management"]
 

@@ -16,7 +16,7 @@ from .gate import admit
 if TYPE_CHECKING:
     from ..host.instance import Instance
     from ..http.app import HostApp, _Head
-    from ..http.router import Route
+    from ..http.routes import Route
 
 __all__ = ["held_request"]
 

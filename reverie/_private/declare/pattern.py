@@ -1,4 +1,4 @@
-"""Feature bindings: ``VERB:path`` parsed once, matched against request paths.
+"""Feature patterns: ``VERB:path`` parsed once, matched against request paths.
 
 Syntax: constants, ``{name}`` (one segment, typed from the handler's signature), ``*`` (any one
 segment, not bound), a trailing ``?`` on a segment (it and those after it may be absent), a final
@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["VERBS", "Binding", "BindingSyntaxError", "Segment", "parse_binding"]
+__all__ = ["VERBS", "FeaturePattern", "PatternSyntaxError", "Segment", "parse_pattern"]
 
 VERBS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "*"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONST = re.compile(r"^[A-Za-z0-9_.~@!$&'()+,;=:-]+$")
 
 
-class BindingSyntaxError(ValueError):
-    """A binding string is malformed; the message says which part and why."""
+class PatternSyntaxError(ValueError):
+    """A ``VERB:path`` string is malformed; the message says which part and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
-class Binding:
+class FeaturePattern:
     """A parsed ``VERB:path``."""
 
     verb: str
@@ -91,18 +91,18 @@ class Binding:
         return f"{self.verb}:{self.pattern}"
 
 
-def parse_binding(text: str) -> Binding:
-    """Parse ``VERB:path``; raises ``BindingSyntaxError`` naming the bad part."""
+def parse_pattern(text: str) -> FeaturePattern:
+    """Parse ``VERB:path``; raises ``PatternSyntaxError`` naming the bad part."""
     if ":" not in text:
-        raise BindingSyntaxError(
-            f"feature binding {text!r} has no verb; write it as 'GET:path' "
+        raise PatternSyntaxError(
+            f"feature pattern {text!r} has no verb; write it as 'GET:path' "
             f"(or '*:path' for any verb)"
         )
     verb, _, path = text.partition(":")
     verb = verb.strip().upper()
     if verb not in VERBS:
-        raise BindingSyntaxError(
-            f"feature binding {text!r}: unknown verb {verb!r}; use one of "
+        raise PatternSyntaxError(
+            f"feature pattern {text!r}: unknown verb {verb!r}; use one of "
             f"{', '.join(sorted(VERBS - {'*'}))} or '*'"
         )
     path = path.strip()
@@ -111,8 +111,8 @@ def parse_binding(text: str) -> Binding:
         path = path[:-3]
     path = path.lstrip("/")
     if "//" in path:
-        raise BindingSyntaxError(
-            f"feature binding {text!r}: '//' is only allowed as the final catch-all '//*'"
+        raise PatternSyntaxError(
+            f"feature pattern {text!r}: '//' is only allowed as the final catch-all '//*'"
         )
     segments: list[Segment] = []
     names: list[str] = []
@@ -121,36 +121,36 @@ def parse_binding(text: str) -> Binding:
         optional = raw.endswith("?")
         body = raw[:-1] if optional else raw
         if not body:
-            raise BindingSyntaxError(f"feature binding {text!r}: empty path segment")
+            raise PatternSyntaxError(f"feature pattern {text!r}: empty path segment")
         if body == "*":
             seg = Segment("wildcard", "*", optional)
         elif body.startswith("{") and body.endswith("}"):
             name = body[1:-1]
             if not _NAME.match(name):
-                raise BindingSyntaxError(
-                    f"feature binding {text!r}: {{{name}}} is not a valid parameter name"
+                raise PatternSyntaxError(
+                    f"feature pattern {text!r}: {{{name}}} is not a valid parameter name"
                 )
             if name in names:
-                raise BindingSyntaxError(f"feature binding {text!r}: {{{name}}} appears twice")
+                raise PatternSyntaxError(f"feature pattern {text!r}: {{{name}}} appears twice")
             names.append(name)
             seg = Segment("param", name, optional)
         elif "{" in body or "}" in body or "*" in body:
-            raise BindingSyntaxError(
-                f"feature binding {text!r}: segment {raw!r} mixes text with {{}} or *; a "
+            raise PatternSyntaxError(
+                f"feature pattern {text!r}: segment {raw!r} mixes text with {{}} or *; a "
                 f"parameter or wildcard must be a whole segment"
             )
         elif not _CONST.match(body):
-            raise BindingSyntaxError(
-                f"feature binding {text!r}: segment {raw!r} has characters not allowed in a path"
+            raise PatternSyntaxError(
+                f"feature pattern {text!r}: segment {raw!r} has characters not allowed in a path"
             )
         else:
             seg = Segment("const", body, optional)
         if seen_optional and not optional:
-            raise BindingSyntaxError(
-                f"feature binding {text!r}: segment {raw!r} follows an optional segment, so it "
+            raise PatternSyntaxError(
+                f"feature pattern {text!r}: segment {raw!r} follows an optional segment, so it "
                 f"must be optional too (end it with '?')"
             )
         seen_optional = seen_optional or optional
         segments.append(seg)
     text = f"{verb}:{path}" + ("//*" if catch_all else "")
-    return Binding(verb, tuple(segments), catch_all, text, tuple(names))
+    return FeaturePattern(verb, tuple(segments), catch_all, text, tuple(names))

@@ -1,4 +1,5 @@
-"""Routing inside one instance: features (full binding syntax), endpoints and built-ins.
+"""Routing inside one instance: features (the full ``VERB:path`` pattern syntax), endpoints and
+built-ins.
 
 Written by hand rather than with Starlette's router: a dict lookup for constant paths and a short
 specificity-ordered scan for patterns costs well under a microsecond, where Starlette's
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..declare.binding import Binding
+from ..declare.pattern import FeaturePattern
 from ..declare.service import EndpointMeta, FeatureMeta, ServiceMeta
 from .params import FeatureArgs, feature_args
 
@@ -35,7 +36,7 @@ class Route:
     name: str  # the key counted in Instance.requests
     access: str
     method: str = ""  # attribute of the user's object
-    binding: Binding | None = None
+    pattern: FeaturePattern | None = None
     feature: FeatureMeta | None = None
     endpoint: EndpointMeta | None = None
     args: FeatureArgs | None = None
@@ -59,7 +60,7 @@ class RouteTable:
         self.exact: dict[str, dict[str, Route]] = {}
         self.patterns: list[Route] = []
         for feat in meta.features:  # already sorted by specificity
-            b = feat.binding
+            b = feat.verb_path
             route = Route(
                 "feature", b.verb, str(b), feat.access, feat.method, b, feat,
                 args=feature_args(feat), streaming=feat.streaming,
@@ -102,7 +103,7 @@ class RouteTable:
         if self.patterns:
             parts = rest.split("/") if rest else []
             for route in self.patterns:
-                b = route.binding
+                b = route.pattern
                 assert b is not None
                 m = b.match(parts)
                 if m is None:
