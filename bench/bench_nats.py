@@ -124,8 +124,9 @@ async def raw_side(url: str) -> Side:
 
 
 async def reverie_side(url: str) -> Side:
-    server = await DistributedRuntime.connect(url)
-    caller = await DistributedRuntime.connect(url)
+    # direct=False: this bench measures the NATS path (bench_direct.py the direct plane)
+    server = await DistributedRuntime.connect(url, direct=False)
+    caller = await DistributedRuntime.connect(url, direct=False)
     comp = server.namespace("bench").component("svc")
 
     async def echo(req: Any, ctx: Any) -> Any:

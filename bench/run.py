@@ -22,7 +22,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["inprocess", "observability", "http", "nats", "startup", "llm", "peers", "state",
+ORDER = ["inprocess", "observability", "http", "nats", "direct", "startup", "llm", "peers", "state",
          "chaos", "scale"]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

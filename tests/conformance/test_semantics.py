@@ -11,7 +11,7 @@ from reverie._private.conformance import KINDS, RULES
 from reverie._private.conformance.services import Relay
 from reverie.testing import check_transport
 
-EXPECTED_KINDS = {"inprocess", "serialized", "http", "nats"}
+EXPECTED_KINDS = {"inprocess", "serialized", "http", "nats", "direct"}
 
 
 def test_every_kind_is_registered() -> None:

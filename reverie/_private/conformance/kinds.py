@@ -111,14 +111,26 @@ async def http_kind(entry: type) -> AsyncIterator[Deployed]:
         await spread.close()
 
 
+def _runtime_kind(direct: bool) -> Kind:
+    @asynccontextmanager
+    async def kind(entry: type) -> AsyncIterator[Deployed]:
+        async with _over_runtime(entry, direct) as deployed:
+            yield deployed
+
+    return kind
+
+
 @asynccontextmanager
-async def nats_kind(entry: type) -> AsyncIterator[Deployed]:
+async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
     """Each service in its own host with its own runtime connection to a real nats-server; the
     test calls through a third connection, so every hop crosses NATS.
 
     With ``$REVERIE_CONFORMANCE_NATS`` set to comma-separated URLs of the members of a NATS
     cluster (the multi-machine tests), the caller connects to the first and the hosts to the
     following ones in turn: every request and reply then crosses the network between machines.
+
+    ``direct``: calls between the runtimes go over the direct data plane (a Unix socket here,
+    since they share a machine; NATS remains the control plane); off, every call crosses NATS.
     """
     import os
 
@@ -137,7 +149,7 @@ async def nats_kind(entry: type) -> AsyncIterator[Deployed]:
     runtimes: list[DistributedRuntime] = []
     spread: _Spread | None = None
     try:
-        caller = await DistributedRuntime.connect(members[0])
+        caller = await DistributedRuntime.connect(members[0], direct=direct)
         runtimes.append(caller)
         spread = _Spread(lambda meta, host: ServiceClient(
             meta, NatsTransport(caller, meta.namespace, meta.name)))
@@ -146,7 +158,8 @@ async def nats_kind(entry: type) -> AsyncIterator[Deployed]:
         own: dict[type, DistributedRuntime] = {}
         for i, cls in enumerate(order):  # one host (and runtime) per service, leaves first
             meta = get_meta(cls)
-            rt = await DistributedRuntime.connect(members[(i + 1) % len(members)])
+            rt = await DistributedRuntime.connect(members[(i + 1) % len(members)],
+                                                  direct=direct)
             runtimes.append(rt)
             own[cls] = rt
             host = Host(env={}, name=f"conformance-{meta.name}")
@@ -179,5 +192,6 @@ KINDS: dict[str, Kind] = {
     "inprocess": _in_one_host(False),
     "serialized": _in_one_host(True),
     "http": http_kind,
-    "nats": nats_kind,
+    "nats": _runtime_kind(direct=False),
+    "direct": _runtime_kind(direct=True),
 }

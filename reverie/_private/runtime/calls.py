@@ -27,6 +27,7 @@ from .core import lost_error
 if TYPE_CHECKING:
     from .client import EndpointRuntimeClient
     from .core import DistributedRuntime
+    from .direct import DirectLink
 
 __all__ = ["NoResponders", "OutgoingCall", "StreamCall", "UnaryCall"]
 
@@ -41,7 +42,7 @@ class NoResponders(Exception):
 class OutgoingCall:
     """What the runtime needs from a call in flight."""
 
-    __slots__ = ("alive", "client", "ctx", "iid", "last", "reply", "rt")
+    __slots__ = ("alive", "client", "ctx", "iid", "last", "link", "reply", "rt")
     is_stream = False
 
     def __init__(self, client: EndpointRuntimeClient, ctx: RequestContext) -> None:
@@ -49,9 +50,20 @@ class OutgoingCall:
         self.rt: DistributedRuntime = client._rt
         self.ctx = ctx
         self.iid = ""
-        self.reply = ""
+        #: the key the runtime finds the call by: a reply subject (NATS) or a call id (direct)
+        self.reply: Any = ""
+        #: the direct connection the call runs on, None when it runs over NATS
+        self.link: DirectLink | None = None
         self.alive = False
         self.last = 0.0
+
+    def ctl_soon(self, frame: list[Any]) -> None:
+        """A control frame to the serving instance, from synchronous code."""
+        link = self.link
+        if link is not None:
+            link.ctl(frame)
+        else:
+            self.rt.send_ctl_soon(self.iid, frame)
 
     def on_frame(self, frame: list[Any]) -> None:
         raise NotImplementedError
@@ -71,11 +83,11 @@ class OutgoingCall:
     def lost(self, reason: str) -> None:
         """The instance went away: stop routing to it, fail the call, tell it to stop."""
         self.rt.suspect(self.iid)
-        self.rt.send_ctl_soon(self.iid, [wire.CANCEL, self.reply])
+        self.ctl_soon([wire.CANCEL, self.reply])
         self.fail(lost_error(self.client.path, self.iid, reason, self.ctx.request_id))
 
     def expire(self) -> None:
-        self.rt.send_ctl_soon(self.iid, [wire.CANCEL, self.reply])
+        self.ctl_soon([wire.CANCEL, self.reply])
         self.fail(DeadlineExceededError(
             f"deadline passed waiting for instance {self.iid}",
             request_id=self.ctx.request_id, service=self.client.component,
@@ -96,7 +108,7 @@ class UnaryCall(OutgoingCall):
     __slots__ = ("fut",)
 
     def __init__(self, client: EndpointRuntimeClient, ctx: RequestContext,
-                 fut: asyncio.Future[Any], iid: str, reply: str) -> None:
+                 fut: asyncio.Future[Any], iid: str, reply: Any) -> None:
         super().__init__(client, ctx)
         self.fut = fut
         self.iid = iid
@@ -162,7 +174,11 @@ class StreamCall(OutgoingCall):
                 consumed = self._consumed + 1
                 if consumed >= self._half and self._state == _OPEN:
                     self._consumed = 0
-                    await self.rt.send_ctl(self.iid, [wire.CREDIT, self.reply, consumed])
+                    link = self.link
+                    if link is not None:
+                        link.ctl([wire.CREDIT, self.reply, consumed])
+                    else:
+                        await self.rt.send_ctl(self.iid, [wire.CREDIT, self.reply, consumed])
                 else:
                     self._consumed = consumed
                 validate = self.client._validate
@@ -218,7 +234,8 @@ class StreamCall(OutgoingCall):
         if not watcher._ready.is_set():
             await watcher.ready()
         iid = client.pick(self._tried)
-        if not rt.nc.is_connected:
+        link = await client.link(iid)
+        if link is None and not rt.nc.is_connected:
             await rt.wait_connected(self.ctx, client.path)
         ctx = self.ctx
         if ctx.deadline is not None:
@@ -227,9 +244,10 @@ class StreamCall(OutgoingCall):
                 raise client.deadline_error(iid, ctx)
             if self._timer is None:
                 self._timer = asyncio.get_running_loop().call_later(rem, self.expire)
-        reply = rt.next_reply()
+        reply: Any = next(rt._seq) if link is not None else rt.next_reply()
         self.iid = iid
         self.reply = reply
+        self.link = link
         self._state = _OPEN
         self._next_seq = 0
         self._consumed = 0
@@ -239,7 +257,12 @@ class StreamCall(OutgoingCall):
         rt._inflight[iid] += 1
         payload = msgpack_encode([ctx.to_wire(), self._request, client.window])
         try:
-            await rt.nc.publish(client.prefix + iid, payload, reply=reply)
+            if link is not None:
+                link.request(reply, client.direct_key, payload)
+                if link.paused:
+                    await link.drain()
+            else:
+                await rt.nc.publish(client.prefix + iid, payload, reply=reply)
         except Exception as exc:
             self._end(TransportError(f"{client.path}: could not send the request: {exc}",
                                      request_id=ctx.request_id))
@@ -300,7 +323,7 @@ class StreamCall(OutgoingCall):
             w.set_result(None)
 
     def _gap(self, got: Any) -> None:
-        self.rt.send_ctl_soon(self.iid, [wire.CANCEL, self.reply])
+        self.ctl_soon([wire.CANCEL, self.reply])
         self.fail_transport(f"stream frames were lost (expected item {self._next_seq}, got {got})")
 
     def fail(self, exc: BaseException) -> None:
@@ -309,9 +332,12 @@ class StreamCall(OutgoingCall):
     async def aclose(self) -> None:
         """Stop the stream; the producer's generator is cancelled on the serving side."""
         if self._state == _OPEN:
-            iid, reply = self.iid, self.reply
+            iid, reply, link = self.iid, self.reply, self.link
             self._end(None)
-            await self.rt.send_ctl(iid, [wire.CANCEL, reply])
+            if link is not None:
+                link.ctl([wire.CANCEL, reply])
+            else:
+                await self.rt.send_ctl(iid, [wire.CANCEL, reply])
         self._state = _CLOSED
         self._error = None
         self._buf.clear()

@@ -23,6 +23,7 @@ from ..declare.types import type_info
 from ..transports.codec import msgpack_encode
 from . import wire
 from .calls import NoResponders, StreamCall, UnaryCall
+from .direct import DirectLink, endpoint_key, key_field
 from .routing import Router, make_router
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class EndpointRuntimeClient:
         self.component = comp.name
         self.name = endpoint.name
         self.prefix = endpoint.subject + "."
+        ns = comp.namespace.name
+        self.direct_key = key_field(endpoint_key(ns, comp.name, endpoint.name))
+        self._plane = rt.direct
         self.router = make_router(router)
         self.idempotent = idempotent
         info = type_info(response_type)
@@ -92,6 +96,16 @@ class EndpointRuntimeClient:
                 service=self.component, endpoint=self.name)
         return self.router.choose(ids, self._rt._inflight)
 
+    async def link(self, iid: str) -> DirectLink | None:
+        """The direct connection to ``iid``, or None: call it over NATS."""
+        plane = self._plane
+        if plane is None:
+            return None
+        link = plane.links.get(iid)
+        if link is None and plane.worth_trying(iid):
+            link = await plane.open(iid, self._watcher.info)
+        return link
+
     def deadline_error(self, iid: str, ctx: RequestContext) -> DeadlineExceededError:
         return DeadlineExceededError(
             f"deadline passed before the call to instance {iid} was sent",
@@ -126,23 +140,34 @@ class EndpointRuntimeClient:
 
     async def _unary(self, iid: str, payload: bytes, ctx: RequestContext) -> Any:
         rt = self._rt
-        nc = rt.nc
-        if not nc.is_connected:
+        plane = self._plane
+        link = None
+        if plane is not None:
+            link = plane.links.get(iid)
+            if link is None and plane.worth_trying(iid):
+                link = await plane.open(iid, self._watcher.info)
+        if link is None and not rt.nc.is_connected:
             await rt.wait_connected(ctx, self.path)
         loop = asyncio.get_running_loop()
         timer = None
         deadline = ctx.deadline
         if deadline is not None and deadline <= time.monotonic():
             raise self.deadline_error(iid, ctx)
-        reply = rt.next_reply()
+        reply: Any = next(rt._seq) if link is not None else rt.next_reply()
         fut = loop.create_future()
         call = UnaryCall(self, ctx, fut, iid, reply)
+        call.link = link
         rt._calls[reply] = call
         inflight = rt._inflight
         inflight[iid] += 1
         try:
             try:
-                await nc.publish(self.prefix + iid, payload, reply=reply)
+                if link is not None:
+                    link.request(reply, self.direct_key, payload)
+                    if link.paused:
+                        await link.drain()
+                else:
+                    await rt.nc.publish(self.prefix + iid, payload, reply=reply)
             except Exception as exc:
                 raise TransportError(
                     f"{self.path}: could not send the request to instance {iid}: "
@@ -153,7 +178,7 @@ class EndpointRuntimeClient:
             return await fut
         except asyncio.CancelledError:
             if fut.cancelled():  # the caller was cancelled: stop the handler too
-                rt.send_ctl_soon(iid, [wire.CANCEL, reply])
+                call.ctl_soon([wire.CANCEL, reply])
             raise
         finally:
             del rt._calls[reply]

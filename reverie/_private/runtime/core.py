@@ -23,11 +23,13 @@ from reverie.errors import ConfigError, InstanceLostError, TransportError, Unava
 from ..call.context import RequestContext
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
+from .direct import DirectPlane, direct_setting
 from .discovery import InstanceWatcher, Leases
 
 if TYPE_CHECKING:
     from .addressing import Namespace
     from .calls import OutgoingCall
+    from .direct import DirectLink
     from .micro import MicroResponder
     from .serve import ServerCall
 
@@ -76,7 +78,8 @@ def _permanent(exc: Exception) -> bool:
 class DistributedRuntime:
     """Serve endpoints and call them across processes and machines, joined through NATS."""
 
-    def __init__(self, url: str, instance_id: str, lease_ttl: float, replicas: int = 1) -> None:
+    def __init__(self, url: str, instance_id: str, lease_ttl: float, replicas: int = 1,
+                 direct: bool | None = False, direct_host: str | None = None) -> None:
         self.url = url
         #: copies JetStream keeps of each runtime bucket (3 in a 3-member cluster)
         self.replicas = replicas
@@ -91,9 +94,9 @@ class DistributedRuntime:
         self._inbox = ""
         self._seq = itertools.count(1)
         #: outgoing calls by reply subject
-        self._calls: dict[str, OutgoingCall] = {}
+        self._calls: dict[Any, OutgoingCall] = {}
         #: calls this process is serving, by the caller's reply subject
-        self._serving: dict[str, ServerCall] = {}
+        self._serving: dict[Any, ServerCall] = {}
         self._inflight: defaultdict[str, int] = defaultdict(int)
         self._suspects: dict[str, float] = {}
         self._watchers: dict[str, InstanceWatcher] = {}
@@ -104,6 +107,10 @@ class DistributedRuntime:
         self._served: list[Any] = []
         self.micro: MicroResponder | None = None
         self._bg: set[asyncio.Task[Any]] = set()
+        #: the direct data plane (None: every call over NATS)
+        self.direct: DirectPlane | None = None
+        if direct_setting(direct):
+            self.direct = DirectPlane(self, direct_host)
 
     # -- connecting ------------------------------------------------------------------------------
 
@@ -116,6 +123,8 @@ class DistributedRuntime:
         lease_ttl: float = 10.0,
         connect_timeout: float = 5.0,
         replicas: int = 1,
+        direct: bool | None = None,
+        direct_host: str | None = None,
         **nats_options: Any,
     ) -> DistributedRuntime:
         """Connect to NATS at ``url`` (several members of a cluster: comma-separated URLs; the
@@ -123,7 +132,12 @@ class DistributedRuntime:
         ``replicas``: copies of the runtime's KV buckets when this process creates them (3 in a
         3-member cluster, so losing one member loses no lease or blueprint). ``nats_options``
         (credentials, TLS, ...) go to ``nats.connect``; reconnection is on and unlimited unless
-        you say otherwise."""
+        you say otherwise.
+
+        ``direct``: serve and call other processes over direct connections (a Unix socket on
+        the same machine, TCP bound on ``direct_host`` otherwise), NATS staying the control
+        plane; default on, ``$REVERIE_DIRECT=0`` turns it off. ``direct_host`` defaults to
+        ``$REVERIE_DIRECT_HOST``, else 127.0.0.1."""
         import nats.aio.client
 
         if replicas < 1 or replicas > 5:
@@ -131,7 +145,8 @@ class DistributedRuntime:
                               key="replicas", fix="use 1 for one server, 3 for a 3-member "
                               "cluster")
         servers = [u.strip() for u in url.split(",") if u.strip()]
-        rt = cls(url, instance_id or os.urandom(8).hex(), lease_ttl, replicas)
+        rt = cls(url, instance_id or os.urandom(8).hex(), lease_ttl, replicas, direct,
+                 direct_host)
         user_cbs = {k: nats_options.pop(k, None) for k in
                     ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")}
 
@@ -202,6 +217,8 @@ class DistributedRuntime:
         self._inbox = nc.new_inbox()
         await nc.subscribe(self._inbox + ".*", cb=self._on_reply)
         await nc.subscribe(wire.ctl_subject(self.instance_id), cb=self._on_ctl)
+        if self.direct is not None:
+            await self.direct.start()
         self._connected.set()
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
@@ -366,10 +383,13 @@ class DistributedRuntime:
         self._connected.clear()
         if self._closing:
             return
+        # Calls on the direct plane go on: only the broker went away.
         for call in list(self._calls.values()):
-            call.fail_transport("the connection to NATS was lost mid-call")
+            if call.link is None:
+                call.fail_transport("the connection to NATS was lost mid-call")
         for sc in list(self._serving.values()):
-            sc.cancel()
+            if not sc.direct:
+                sc.cancel()
 
     async def _on_reconnected(self) -> None:
         self._connected.set()
@@ -420,22 +440,55 @@ class DistributedRuntime:
         call.on_frame(frame)
 
     async def _on_ctl(self, msg: Any) -> None:
-        try:  # a control frame off the wire may hold anything: drop what is malformed
+        try:
             frame = msgpack_decode(msg.data)
-            sc = self._serving.get(frame[1])
+            key = frame[1]
+        except Exception as exc:
+            log.info("dropped a control frame on %s that could not be decoded (%s)",
+                     msg.subject, exc)
+            return
+        self.control(frame, key)
+
+    def control(self, frame: Any, key: Any) -> None:
+        """A caller's control frame (credit, cancel, keepalive) for the call served under
+        ``key`` (its reply subject on NATS, (connection, call id) on the direct plane)."""
+        try:  # a control frame off the wire may hold anything: drop what is malformed
+            sc = self._serving.get(key)
             kind = frame[0]
             credit = frame[2] if kind == wire.CREDIT else 0
             if type(credit) is not int or not 0 <= credit <= wire.MAX_WINDOW:
-                return
-        except Exception:
+                raise ValueError(f"credit {credit!r} is not an integer 0..{wire.MAX_WINDOW}")
+        except Exception as exc:
+            log.info("dropped a malformed control frame (%s)", exc)
             return
         if sc is None:
+            log.debug("dropped a control frame for a call that already ended")
             return
         sc.last_touch = time.monotonic()
         if kind == wire.CREDIT:
             sc.add_credit(credit)
         elif kind == wire.CANCEL:
             sc.cancel()
+
+    def call_for(self, key: Any) -> OutgoingCall | None:
+        """The outgoing call under ``key`` (reply subject, or direct call id), if in flight."""
+        return self._calls.get(key)
+
+    def caller_gone(self, conn: Any) -> None:
+        """A direct caller's connection closed: stop the calls it made here."""
+        for key, sc in list(self._serving.items()):
+            if type(key) is tuple and key[0] is conn:
+                sc.cancel()
+
+    def link_lost(self, link: DirectLink, reason: str) -> None:
+        """The direct connection to a peer closed: its calls in flight lost their instance."""
+        for call in list(self._calls.values()):
+            if call.link is link:
+                call.lost(reason)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     async def send_ctl(self, iid: str, frame: list[Any]) -> None:
         with contextlib.suppress(Exception):
@@ -463,19 +516,22 @@ class DistributedRuntime:
             expected = loop.time() + tick
             connected = self.nc.is_connected
             try:
-                if self._calls and connected:
+                if self._calls:
                     stalled = lag > tick  # our own loop stalled: frames may sit unread
                     for call in list(self._calls.values()):
                         call.check(now, stalled)
                     if n % ka_every == 0:
                         for call in list(self._calls.values()):
-                            if call.is_stream:
+                            if not call.is_stream:
+                                continue
+                            if call.link is not None:
+                                call.link.ctl([wire.KEEPALIVE, call.reply])
+                            elif connected:
                                 await self.send_ctl(call.iid, [wire.KEEPALIVE, call.reply])
-                if self._serving and connected and n % hb_every == 0:
-                    publish = self.nc.publish
-                    for reply, sc in list(self._serving.items()):
-                        if sc.heartbeat_due(now):
-                            await publish(reply, hb_frame)
+                if self._serving and n % hb_every == 0:
+                    for sc in list(self._serving.values()):
+                        if sc.heartbeat_due(now) and (connected or sc.direct):
+                            await sc.send(hb_frame)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -508,6 +564,8 @@ class DistributedRuntime:
             self._ticker.cancel()
         for call in list(self._calls.values()):
             call.fail(UnavailableError("the runtime was closed while the call was in flight"))
+        if self.direct is not None:
+            await self.direct.close()
         self._closed = True
         for task in list(self._bg):
             task.cancel()

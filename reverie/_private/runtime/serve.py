@@ -15,7 +15,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
@@ -32,6 +33,7 @@ from ..call.failures import log_failure
 from ..declare.types import describe, type_info
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
+from .direct import endpoint_key
 
 if TYPE_CHECKING:
     from .addressing import Endpoint
@@ -59,10 +61,16 @@ class EndpointStats:
 class ServerCall:
     """One call this process is serving; the runtime finds it by the caller's reply subject."""
 
-    __slots__ = ("_credit_waiter", "credit", "last_touch", "reason", "sent", "started", "task",
-                 "waiting_since")
+    __slots__ = ("_credit_waiter", "credit", "direct", "key", "last_touch", "reason", "send",
+                 "sent", "started", "task", "waiting_since")
 
-    def __init__(self, credit: int) -> None:
+    def __init__(self, credit: int, key: Any, send: Callable[[bytes], Awaitable[None]],
+                 direct: bool) -> None:
+        #: the caller's reply subject (NATS) or (connection, call id) (direct plane)
+        self.key = key
+        #: ``await send(frame)``: a frame to the caller, over the path the request came by
+        self.send = send
+        self.direct = direct
         self.task: asyncio.Task[None] | None = None
         self.credit = credit
         self._credit_waiter: asyncio.Future[None] | None = None
@@ -138,6 +146,7 @@ class Served:
         self.subject = endpoint.subject
         self.instance_subject = f"{self.subject}.{self.instance_id}"
         self.key = wire.instance_key(self.ns, self.component, self.name, self.instance_id)
+        self.direct_key = endpoint_key(self.ns, self.component, self.name)
         self.stats = EndpointStats()
         self._subs: list[Any] = []
         self._validate = None if self.request_info.is_any else self.request_info.validate
@@ -157,6 +166,7 @@ class Served:
             "metadata": self.metadata,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            **({"direct": self.rt.direct.address} if self.rt.direct is not None else {}),
         }
 
     async def start(self) -> None:
@@ -167,6 +177,8 @@ class Served:
         from .micro import responder
 
         await responder(self.rt).add(self)
+        if self.rt.direct is not None:
+            self.rt.direct.add(self.direct_key, self)
         self.rt._served.append(self)
         await self.rt.leases.acquire(self.key, msgpack_encode(self.registration()))
 
@@ -178,6 +190,8 @@ class Served:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self._subs.clear()
+        if self.rt.direct is not None:
+            self.rt.direct.remove(self.direct_key)
         from .micro import responder
 
         responder(self.rt).remove(self)
@@ -189,44 +203,52 @@ class Served:
     async def _on_request(self, msg: Any) -> None:
         reply = msg.reply
         if not reply:
+            log.info("dropped a request on %s without a reply subject", msg.subject)
             return
+        publish = self.rt.nc.publish
+        err = self.accept(reply, partial(publish, reply), msg.data, msg.subject)
+        if err is not None:
+            await publish(reply, err)
+
+    def accept(self, key: Any, send: Callable[[bytes], Awaitable[None]], data: Any,
+               where: str) -> bytes | None:
+        """Start serving one request (payload ``[ctx, body, window]``) whose frames go out by
+        ``send``; returns an error frame to send at once when the request is refused. A unary
+        handler runs right here until it first waits (most never do: then no Task is made)."""
         rt = self.rt
         try:
-            ctx_w, body, window = msgpack_decode(msg.data)
+            ctx_w, body, window = msgpack_decode(data)
             ctx = RequestContext.from_wire(ctx_w)
             if type(window) is not int or not 0 <= window <= wire.MAX_WINDOW:
                 raise ValueError(f"window must be an integer 0..{wire.MAX_WINDOW}")
         except Exception as exc:
             err = ValidationError(
-                f"malformed request on {msg.subject}: expected a msgpack array "
+                f"malformed request on {where}: expected a msgpack array "
                 f"[context, body, window] (see docs/runtime.md): {str(exc)[:200]}",
                 service=self.component, endpoint=self.name,
             )
-            await rt.nc.publish(reply, msgpack_encode([wire.ERR, err.to_wire()]))
-            return
+            return msgpack_encode([wire.ERR, err.to_wire()])
         if bool(window) != self.streaming:
             how = "stream()" if self.streaming else "call()"
             err = ValidationError(
                 f"{self.ns}/{self.component}/{self.name} is "
                 f"{'a streaming' if self.streaming else 'a unary'} endpoint; call it with {how}",
                 service=self.component, endpoint=self.name, request_id=ctx.request_id)
-            await rt.nc.publish(reply, msgpack_encode([wire.ERR, err.to_wire()]))
-            return
-        sc = ServerCall(int(window))
-        rt._serving[reply] = sc
+            return msgpack_encode([wire.ERR, err.to_wire()])
+        sc = ServerCall(int(window), key, send, type(key) is tuple)
+        rt._serving[key] = sc
         loop = asyncio.get_running_loop()
         if self.streaming:
-            sc.task = loop.create_task(self._run_stream(reply, body, ctx, sc))
-            return
-        # Run the handler eagerly: most finish without waiting for anything, and then no Task
-        # is made at all. One that suspends continues in a Task of its own.
-        coro = self._run_unary(reply, body, ctx, sc)
+            sc.task = loop.create_task(self._run_stream(body, ctx, sc))
+            return None
+        coro = self._run_unary(body, ctx, sc)
         context = contextvars.copy_context()
         try:
             pending = context.run(coro.send, None)
         except StopIteration:
-            return
+            return None
         sc.task = loop.create_task(_continue(coro, pending), context=context)
+        return None
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
         log_failure(exc, self.component, self.name, ctx.request_id,
@@ -261,8 +283,7 @@ class Served:
         rem = ctx.deadline - time.monotonic()
         return asyncio.get_running_loop().call_later(max(rem, 0.0), sc.expire)
 
-    async def _run_unary(self, reply: str, body: Any, ctx: RequestContext,
-                         sc: ServerCall) -> None:
+    async def _run_unary(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
         span = None
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
@@ -283,28 +304,31 @@ class Served:
             error = exc
             payload = self._error_frame(exc, ctx)
         finally:
-            self._done(reply, timer, t0)
+            self._done(sc, timer, t0)
             if span is not None:
                 _tracing.end(span, error)
-        await self._send_last(reply, payload)
+        await self._send_last(sc, payload)
 
-    def _done(self, reply: str, timer: asyncio.TimerHandle | None, t0: int) -> None:
+    def _done(self, sc: ServerCall, timer: asyncio.TimerHandle | None, t0: int) -> None:
         """A call ended: disarm its deadline, forget it, count it."""
         if timer is not None:
             timer.cancel()
-        self.rt._serving.pop(reply, None)
+        self.rt._serving.pop(sc.key, None)
         stats = self.stats
         stats.num_requests += 1
         stats.processing_time += time.perf_counter_ns() - t0
 
-    async def _send_last(self, reply: str, payload: bytes | None) -> None:
+    async def _send_last(self, sc: ServerCall, payload: bytes | None) -> None:
         """The final frame (result, end, error or stopped), if the call still has a caller."""
-        if payload is not None:
-            with contextlib.suppress(Exception):
-                await self.rt.nc.publish(reply, payload)
+        if payload is None:
+            return
+        try:
+            await sc.send(payload)
+        except Exception as exc:  # the connection is gone: the caller sees it lost
+            log.info("%s/%s: the last frame of a call could not be sent (%s)", self.component,
+                     self.name, exc)
 
-    async def _run_stream(self, reply: str, body: Any, ctx: RequestContext,
-                          sc: ServerCall) -> None:
+    async def _run_stream(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
         span = None
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
@@ -321,7 +345,7 @@ class Served:
             agen = self.handler(req, ctx)
             if inspect.isawaitable(agen):
                 agen = await agen
-            count = await _produce(self.rt.nc.publish, reply, agen, sc)
+            count = await _produce(sc.send, agen, sc)
             payload = msgpack_encode([wire.END, count])
         except asyncio.CancelledError as exc:
             error = exc
@@ -333,10 +357,10 @@ class Served:
             if agen is not None and hasattr(agen, "aclose"):
                 with contextlib.suppress(BaseException):
                     await agen.aclose()
-            self._done(reply, timer, t0)
+            self._done(sc, timer, t0)
             if span is not None:
                 _tracing.end(span, error, count)
-        await self._send_last(reply, payload)
+        await self._send_last(sc, payload)
 
 
 _MAX_BATCH_ITEMS = 128
@@ -382,7 +406,7 @@ async def _continue(step: Any, pending: Any) -> Any:
     return await _Resume(step, pending)
 
 
-async def _produce(publish: Any, reply: str, agen: Any, sc: ServerCall) -> int:
+async def _produce(send: Callable[[bytes], Awaitable[None]], agen: Any, sc: ServerCall) -> int:
     """Send the iterator's items within the caller's credit; returns how many were sent.
 
     Items the generator yields without suspending go out together in one BATCH frame; before
@@ -406,7 +430,7 @@ async def _produce(publish: Any, reply: str, agen: Any, sc: ServerCall) -> int:
         seq += n
         sc.credit -= n
         sc.sent = True
-        await publish(reply, frame)
+        await send(frame)
 
     while True:
         step = anext()

@@ -1,0 +1,289 @@
+"""The direct data plane between two processes, beside raw TCP, raw nats-py and the NATS path.
+
+    python bench/bench_direct.py [--quick] [--json PATH]
+
+A serving process (this script with ``--serve``) runs a raw asyncio TCP echo server, a raw
+nats-py responder and a Reverie runtime serving ``echo`` and ``count``; this process calls each
+of them in turn, in short alternating blocks, so drift on a shared machine hits all alike:
+
+- raw TCP: length-prefixed request/response over one loopback connection (asyncio Protocol)
+- raw nats-py: ``request()`` / a reply inbox, through the same nats-server
+- Reverie direct: the default between processes (a Unix socket here, as on one machine)
+- Reverie over NATS: the same runtime with ``direct=False`` (the path before the direct plane)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from reverie._private.codec import msgpack_encode  # noqa: E402
+from reverie._private.natsserver import NatsServer  # noqa: E402
+from reverie._private.runtime import DistributedRuntime  # noqa: E402
+
+PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
+STREAM_ITEMS = 1000
+DEFAULT_JSON = ROOT / "bench" / "results" / "direct.json"
+_LEN = struct.Struct(">I")
+
+
+class _Framed(asyncio.Protocol):
+    """Length-prefixed frames over a stream socket; the raw TCP baseline on both ends."""
+
+    def __init__(self, on_frame: Callable[[_Framed, bytes], None]) -> None:
+        self.on_frame = on_frame
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        import socket
+
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        while len(buf) >= 4:
+            (n,) = _LEN.unpack_from(buf)
+            if len(buf) < 4 + n:
+                break
+            frame = bytes(buf[4:4 + n])
+            del buf[:4 + n]
+            self.on_frame(self, frame)
+
+    def send(self, frame: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(_LEN.pack(len(frame)) + frame)
+
+
+async def serve(url: str) -> None:
+    """The serving process: raw TCP echo, raw nats-py echo/stream, Reverie echo/count."""
+    import nats
+
+    loop = asyncio.get_running_loop()
+    tcp = await loop.create_server(lambda: _Framed(lambda p, f: p.send(f)), "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    nc = await nats.connect(url)
+
+    async def echo_raw(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    await nc.subscribe("raw.echo", cb=echo_raw)
+    await nc.flush()
+    rt = await DistributedRuntime.connect(url, direct=True)
+    comp = rt.namespace("bench").component("direct")
+
+    async def echo(req: Any, ctx: Any) -> Any:
+        return req
+
+    async def count(req: int, ctx: Any) -> Any:
+        for i in range(req):
+            yield i
+
+    await comp.endpoint("echo").serve(echo, streaming=False)
+    await comp.endpoint("count").serve(count, streaming=True, request_type=int)
+    print(f"READY {port}", flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin
+    await rt.close()
+    await nc.close()
+    tcp.close()
+
+
+Call = Callable[[], Awaitable[Any]]
+
+
+async def raw_tcp_client(port: int) -> Call:
+    loop = asyncio.get_running_loop()
+    waiting: list[asyncio.Future[bytes]] = []
+
+    def on_frame(_: _Framed, frame: bytes) -> None:
+        waiting.pop(0).set_result(frame)
+
+    _, proto = await loop.create_connection(lambda: _Framed(on_frame), "127.0.0.1", port)
+    data = msgpack_encode(PAYLOAD)
+
+    async def call() -> Any:
+        fut = loop.create_future()
+        waiting.append(fut)
+        proto.send(data)
+        return await fut
+
+    return call
+
+
+async def sequential(fn: Call, n: int) -> list[float]:
+    for _ in range(min(50, n)):
+        await fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+async def concurrent(fn: Call, total: int, inflight: int = 32) -> float:
+    per = total // inflight
+
+    async def worker() -> None:
+        for _ in range(per):
+            await fn()
+
+    await asyncio.gather(*(worker() for _ in range(inflight)))  # warm-up round
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return per * inflight / (time.perf_counter() - t0)
+
+
+async def stream_rate(fn: Callable[[], Awaitable[int]], rounds: int) -> float:
+    await fn()
+    t0 = time.perf_counter()
+    count = 0
+    for _ in range(rounds):
+        count += await fn()
+    return count / (time.perf_counter() - t0)
+
+
+async def measure(url: str, port: int, blocks: int, n_seq: int, n_conc: int, rounds: int
+                  ) -> dict[str, dict[str, float]]:
+    import nats
+
+    nc = await nats.connect(url)
+    data = msgpack_encode(PAYLOAD)
+
+    async def raw_nats() -> Any:
+        return await nc.request("raw.echo", data, timeout=5)
+
+    direct_rt = await DistributedRuntime.connect(url, direct=True)
+    nats_rt = await DistributedRuntime.connect(url, direct=False)
+    calls: dict[str, Call] = {"raw_tcp": await raw_tcp_client(port), "raw_nats": raw_nats}
+    streams: dict[str, Callable[[], Awaitable[int]]] = {}
+    for name, rt in (("direct", direct_rt), ("nats_path", nats_rt)):
+        comp = rt.namespace("bench").component("direct")
+        echo = comp.endpoint("echo").client()
+        counter = comp.endpoint("count").client()
+        await echo.wait_for_instances(1, 10)
+        await counter.wait_for_instances(1, 10)
+
+        async def call(echo: Any = echo) -> Any:
+            return await echo.call(PAYLOAD)
+
+        async def stream(counter: Any = counter) -> int:
+            n = 0
+            async for _ in counter.stream(STREAM_ITEMS):
+                n += 1
+            return n
+
+        calls[name], streams[name] = call, stream
+    assert direct_rt.direct is not None
+    await calls["direct"]()
+    assert direct_rt.direct.links, "the direct caller did not open a direct link"
+    lat: dict[str, list[float]] = {k: [] for k in calls}
+    rps: dict[str, list[float]] = {k: [] for k in calls if k != "raw_tcp"}
+    srate: dict[str, list[float]] = {k: [] for k in streams}
+    for _ in range(blocks):
+        for name, fn in calls.items():
+            lat[name] += await sequential(fn, n_seq)
+            if name in rps:
+                rps[name].append(await concurrent(fn, n_conc))
+        for name, sfn in streams.items():
+            srate[name].append(await stream_rate(sfn, rounds))
+    await direct_rt.close()
+    await nats_rt.close()
+    await nc.close()
+    out: dict[str, dict[str, float]] = {}
+    for name in calls:
+        out[name] = {"p50_us": statistics.median(lat[name]) * 1e6}
+        if name in rps:
+            out[name]["rps_32"] = statistics.median(rps[name])
+        if name in srate:
+            out[name]["stream_items_per_s"] = statistics.median(srate[name])
+    return out
+
+
+def rows(m: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    d = m["direct"]
+    spec = [
+        ("direct: unary p50, sequential", d["p50_us"], m["raw_tcp"]["p50_us"], "raw TCP",
+         "us", "<= 2x raw", lambda r: r <= 2.0),
+        ("direct: unary p50, sequential", d["p50_us"], m["raw_nats"]["p50_us"], "raw nats-py",
+         "us", "<= 0.5x raw", lambda r: r <= 0.5),
+        ("direct: unary calls/s, 32 in flight", d["rps_32"], m["raw_nats"]["rps_32"],
+         "raw nats-py", "calls/s", ">= 1.5x raw", lambda r: r >= 1.5),
+        (f"direct: {STREAM_ITEMS}-item stream, items/s", d["stream_items_per_s"],
+         m["nats_path"]["stream_items_per_s"], "Reverie over NATS", "items/s",
+         ">= 2x NATS path", lambda r: r >= 2.0),
+        ("NATS path: unary p50, sequential", m["nats_path"]["p50_us"], m["raw_nats"]["p50_us"],
+         "raw nats-py", "us", "", None),
+        ("NATS path: unary calls/s, 32 in flight", m["nats_path"]["rps_32"],
+         m["raw_nats"]["rps_32"], "raw nats-py", "calls/s", "", None),
+    ]
+    out = []
+    for name, rev, base, base_name, unit, target, ok in spec:
+        ratio = rev / base
+        out.append({"name": name, "reverie": round(rev, 1), "baseline": round(base, 1),
+                    "baseline_name": base_name, "unit": unit, "ratio": round(ratio, 2),
+                    "target": target, "ok": None if ok is None else ok(ratio)})
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    ap.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        await serve(args.serve)
+        return
+    blocks, n_seq, n_conc, rounds = (2, 300, 1600, 2) if args.quick else (6, 1000, 6400, 5)
+    started = time.perf_counter()
+    async with NatsServer() as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", server.url, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.stdout is not None and proc.stdin is not None
+        try:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            if not line.startswith("READY "):
+                raise SystemExit(f"the serving process did not start: {line!r}")
+            m = await measure(server.url, int(line.split()[1]), blocks, n_seq, n_conc, rounds)
+        finally:
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+    table = rows(m)
+    print(f"\nReverie direct data plane, two processes ({platform.python_version()}, "
+          f"{os.cpu_count()} cpus, {'quick' if args.quick else 'full'} run)\n")
+    print(f"{'measure':40} {'reverie':>10} {'baseline':>10} {'':18} {'ratio':>6}  target")
+    for r in table:
+        verdict = "" if r["ok"] is None else f"{r['target']} {'ok' if r['ok'] else 'MISSED'}"
+        print(f"{r['name']:40} {r['reverie']:10.1f} {r['baseline']:10.1f} "
+              f"{r['baseline_name']:18} {r['ratio']:6.2f}  {verdict}")
+    results = {"raw": m, "rows": table, "quick": args.quick,
+               "elapsed_s": time.perf_counter() - started}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {args.json} ({results['elapsed_s']:.1f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

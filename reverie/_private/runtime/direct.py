@@ -1,0 +1,527 @@
+"""The direct data plane: calls between processes over one socket per peer process, not the broker.
+
+NATS stays the control plane (discovery, leases, blueprints, ``$SRV``); a serving process also
+listens on a Unix domain socket (callers on the same machine: same boot and network namespace)
+and on TCP (other machines), and advertises both in its lease entry. A caller opens one
+connection per peer process and multiplexes every call on it by call id. The frames inside are
+the NATS path's frames, byte for byte (see ``wire``), so credits, heartbeats, deadlines,
+cancellation and errors behave the same; a peer that cannot be reached this way is called over
+NATS instead.
+
+Envelope (written by hand: the multiplexing is a few lines over ``asyncio.Protocol``, which no
+maintained library offers without its own RPC model): ``u32`` length of the rest, ``u8`` type,
+then
+
+- ``HELLO``   caller -> server: the instance id the caller means to reach (utf-8)
+- ``WELCOME`` server -> caller: empty; the connection is ready
+- ``REQ``     caller -> server: ``u64`` call id, ``u16`` key length, key ``ns.comp.ep``, then
+  the request payload ``[ctx, body, window]`` (msgpack, as on NATS)
+- ``CTL``     caller -> server: a control frame ``[kind, call id, n]`` (msgpack, as on NATS)
+- ``REP``     server -> caller: ``u64`` call id, then a reply frame (msgpack, as on NATS)
+- ``NORESP``  server -> caller: ``u64`` call id; this process no longer serves that endpoint
+  (the request was never run, so another instance may take it)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from reverie.errors import ConfigError
+
+from ..codec import msgpack_decode, msgpack_encode
+
+if TYPE_CHECKING:
+    from .core import DistributedRuntime
+    from .serve import Served
+
+__all__ = ["DirectLink", "DirectPlane", "direct_setting", "host_id"]
+
+log = logging.getLogger("reverie.runtime")
+
+HELLO, WELCOME, REQ, CTL, REP, NORESP = 1, 2, 3, 4, 5, 6
+_LEN = struct.Struct(">I")
+_HEAD = struct.Struct(">IB")  # length, type
+_REP_HEAD = struct.Struct(">IBQ")  # length, REP, call id
+_CID = struct.Struct(">Q")
+_KEYLEN = struct.Struct(">H")
+#: the most one frame may hold; a bigger length means a corrupt or hostile stream
+MAX_FRAME = 64 * 1024 * 1024
+#: seconds to open a connection before the call goes over NATS instead
+CONNECT_TIMEOUT = 1.0
+#: seconds a peer that could not be reached directly is called over NATS before trying again
+RETRY_AFTER = 5.0
+
+ENV_DIRECT = "REVERIE_DIRECT"
+ENV_DIRECT_HOST = "REVERIE_DIRECT_HOST"
+ENV_HOST_ID = "REVERIE_HOST_ID"
+
+
+def direct_setting(value: bool | None) -> bool:
+    """Whether the direct plane is on: the argument, else ``$REVERIE_DIRECT`` (on by default;
+    ``0``/``off``/``false`` forces every call over NATS)."""
+    if value is not None:
+        return value
+    raw = os.environ.get(ENV_DIRECT, "").strip().lower()
+    if raw in ("", "1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"${ENV_DIRECT}={raw!r} is not a switch", key=ENV_DIRECT, value=raw,
+                      fix="set it to 1 (direct connections between processes, the default) or "
+                          "0 (every call over NATS)")
+
+
+def host_id() -> str:
+    """Who shares a machine (for Unix sockets): ``$REVERIE_HOST_ID``, else the kernel's boot id
+    with the network namespace (abstract Unix sockets live in a network namespace)."""
+    env = os.environ.get(ENV_HOST_ID)
+    if env:
+        return env
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        netns = os.stat("/proc/self/ns/net").st_ino
+        return f"{boot}:{netns}"
+    except OSError:
+        return socket.gethostname()
+
+
+def _tcp_host(value: str | None) -> str:
+    host = value if value is not None else os.environ.get(ENV_DIRECT_HOST, "127.0.0.1")
+    if host in ("0.0.0.0", "::", "*"):
+        raise ConfigError(
+            f"direct plane TCP address {host!r} is a wildcard: callers need the address to "
+            f"reach this process at", key=ENV_DIRECT_HOST, value=host,
+            fix="bind the address of this machine's interface the other machines reach "
+                "(loopback 127.0.0.1 when every process runs on one machine)")
+    return host
+
+
+class _Conn(asyncio.Protocol):
+    """Framing and write flow control shared by both ends of a connection."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.paused = False
+        self._buf = bytearray()
+        self._drain: list[asyncio.Future[None]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._drain = self._drain, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the socket takes more (the peer reads too slowly)."""
+        if self.paused and not self.closed:
+            fut = asyncio.get_running_loop().create_future()
+            self._drain.append(fut)
+            await fut
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        if buf:
+            buf += data
+            view = memoryview(bytes(buf))
+            buf.clear()
+        else:
+            view = memoryview(data)
+        end = len(view)
+        pos = 0
+        unpack = _LEN.unpack_from
+        while end - pos >= 4:
+            (n,) = unpack(view, pos)
+            if n == 0 or n > MAX_FRAME:
+                self.abort(f"a frame of {n} bytes")
+                return
+            if end - pos - 4 < n:
+                break
+            start = pos + 4
+            pos = start + n
+            self.frame(view[start], view[start + 1:pos])
+            if self.closed:
+                return
+        if pos < end:
+            buf += view[pos:]
+
+    def frame(self, kind: int, body: memoryview) -> None:
+        raise NotImplementedError
+
+    def abort(self, why: str) -> None:
+        log.warning("direct plane: closing a connection: %s", why)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+
+
+class _ServerConn(_Conn):
+    """A caller's connection to this process."""
+
+    def __init__(self, plane: DirectPlane) -> None:
+        super().__init__()
+        self.plane = plane
+        self.rt = plane.rt
+        self.welcomed = False
+        self._requests: deque[tuple[Served, int, memoryview]] = deque()
+        self._arrived: asyncio.Future[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.plane.conns.add(self)
+        self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    async def _serve(self) -> None:
+        """Start the requests that arrived, in one long-lived Task per connection (as nats-py
+        does per subscription): handlers run in a Task, yet no Task is made per message, and
+        every request a read brought is started in one wake-up."""
+        requests = self._requests
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            while requests:
+                served, cid, payload = requests.popleft()
+                err = served.accept((self, cid), _Reply(self, cid), payload, "direct")
+                if err is not None:
+                    self.send_rep(cid, err)
+            if self.closed:
+                return
+            wake = self._arrived = loop.create_future()
+            await wake
+
+    def send_rep(self, cid: int, frame: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(_REP_HEAD.pack(len(frame) + 9, REP, cid) + frame)
+
+    def frame(self, kind: int, body: memoryview) -> None:
+        if kind == REQ:
+            if not self.welcomed:
+                self.abort("a request before HELLO")
+                return
+            (cid,) = _CID.unpack_from(body, 0)
+            (klen,) = _KEYLEN.unpack_from(body, 8)
+            key = bytes(body[10:10 + klen])
+            served = self.plane.endpoints.get(key)
+            if served is None:
+                log.info("direct plane: call %d for %s, which this process no longer serves; "
+                         "the caller tries another instance", cid, key.decode(errors="replace"))
+                self.write(_REP_HEAD.pack(9, NORESP, cid))
+                return
+            self._requests.append((served, cid, body[10 + klen:]))
+            wake = self._arrived
+            if wake is not None and not wake.done():
+                wake.set_result(None)
+        elif kind == CTL:
+            try:
+                frame = msgpack_decode(body)
+                call_key = (self, frame[1])
+            except Exception as exc:
+                log.info("direct plane: dropped a control frame that could not be decoded "
+                         "(%s)", exc)
+                return
+            self.rt.control(frame, call_key)
+        elif kind == HELLO:
+            want = bytes(body).decode(errors="replace")
+            if want != self.rt.instance_id:
+                self.abort(f"a caller wanted instance {want!r}; this is "
+                           f"{self.rt.instance_id}")
+                return
+            self.welcomed = True
+            self.write(_HEAD.pack(1, WELCOME))
+        else:
+            self.abort(f"unknown frame type {kind}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.plane.conns.discard(self)
+        self._requests.clear()
+        wake = self._arrived
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+        # The caller went away: its calls here stop (as a NATS caller's CANCEL would do).
+        self.rt.caller_gone(self)
+
+
+class _Reply:
+    """``await reply(frame)``: one call's frames to its caller."""
+
+    __slots__ = ("cid", "conn")
+    direct = True
+
+    def __init__(self, conn: _ServerConn, cid: int) -> None:
+        self.conn = conn
+        self.cid = cid
+
+    async def __call__(self, frame: bytes) -> None:
+        conn = self.conn
+        if conn.closed:
+            return
+        assert conn.transport is not None
+        conn.transport.write(_REP_HEAD.pack(len(frame) + 9, REP, self.cid) + frame)
+        if conn.paused:
+            await conn.drain()
+
+
+class DirectLink(_Conn):
+    """This process's connection to one peer process; calls on it are found by call id in the
+    runtime's call table."""
+
+    def __init__(self, plane: DirectPlane, iid: str, where: str) -> None:
+        super().__init__()
+        self.plane = plane
+        self.rt = plane.rt
+        self.iid = iid
+        self.where = where
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        data = self.iid.encode()
+        self.write(_HEAD.pack(len(data) + 1, HELLO) + data)
+
+    def request(self, cid: int, key: bytes, payload: bytes) -> None:
+        """Send a request; ``key`` is ``u16 length + ns.comp.ep`` (made once per client)."""
+        assert self.transport is not None
+        self.transport.write(_REP_HEAD.pack(len(key) + len(payload) + 9, REQ, cid) + key
+                             + payload)
+
+    def ctl(self, frame: list[Any]) -> None:
+        """Send a control frame (credit, cancel, keepalive); dropped once the link is gone."""
+        if self.closed or self.transport is None:
+            return
+        data = msgpack_encode(frame)
+        self.transport.write(_HEAD.pack(len(data) + 1, CTL) + data)
+
+    def frame(self, kind: int, body: memoryview) -> None:
+        if kind == REP:
+            (cid,) = _CID.unpack_from(body, 0)
+            call = self.rt.call_for(cid)
+            if call is None:
+                log.debug("direct plane: dropped a frame for call %d, which already ended", cid)
+                return
+            try:
+                frame = msgpack_decode(body[8:])
+            except Exception:
+                call.fail_transport("a reply frame could not be decoded")
+                return
+            call.on_frame(frame)
+        elif kind == NORESP:
+            (cid,) = _CID.unpack_from(body, 0)
+            call = self.rt.call_for(cid)
+            if call is not None:
+                call.no_responders()
+        elif kind == WELCOME:
+            if not self.ready.done():
+                self.ready.set_result(None)
+        else:
+            self.abort(f"unknown frame type {kind} from instance {self.iid}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"closed before the handshake ({exc})"))
+            self.ready.exception()  # retrieved: a failed open is reported by open()
+        self.plane.link_lost(self, exc)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class DirectPlane:
+    """This process's direct listeners, its links to peers and the endpoints it serves on them."""
+
+    def __init__(self, rt: DistributedRuntime, tcp_host: str | None = None) -> None:
+        self.rt = rt
+        self.host_id = host_id()
+        self.tcp_host = _tcp_host(tcp_host)
+        #: what this process advertises in its registrations
+        self.address: dict[str, Any] = {}
+        #: endpoints served here, by ``ns.comp.ep`` (bytes)
+        self.endpoints: dict[bytes, Served] = {}
+        #: open links by peer instance id (only ready ones)
+        self.links: dict[str, DirectLink] = {}
+        self.conns: set[_ServerConn] = set()
+        self._opening: dict[str, asyncio.Future[DirectLink | None]] = {}
+        #: peers called over NATS until the time given (unreachable, or no direct address)
+        self._skip: dict[str, float] = {}
+        self._servers: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        address: dict[str, Any] = {"host": self.host_id}
+        name = f"\0reverie-{self.rt.instance_id}"
+        try:
+            self._servers.append(await loop.create_unix_server(
+                lambda: _ServerConn(self), path=name))
+            address["uds"] = name[1:]
+        except (OSError, NotImplementedError) as exc:  # not Linux: TCP only
+            log.info("direct plane: no Unix socket (%s); TCP only", exc)
+        if self.tcp_host:
+            try:
+                server = await loop.create_server(lambda: _ServerConn(self), self.tcp_host, 0)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen for direct calls on {self.tcp_host}: {exc}",
+                    key=ENV_DIRECT_HOST, value=self.tcp_host,
+                    fix="set $REVERIE_DIRECT_HOST to an address of this machine, or "
+                        "REVERIE_DIRECT=0 to call over NATS only") from None
+            self._servers.append(server)
+            port = server.sockets[0].getsockname()[1]
+            address["tcp"] = [self.tcp_host, port]
+        self.address = address
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def add(self, key: bytes, served: Served) -> None:
+        self.endpoints[key] = served
+
+    def remove(self, key: bytes) -> None:
+        self.endpoints.pop(key, None)
+
+    # -- calling ---------------------------------------------------------------------------------
+
+    def worth_trying(self, iid: str) -> bool:
+        until = self._skip.get(iid)
+        if until is None:
+            return True
+        if until < time.monotonic():
+            del self._skip[iid]
+            return True
+        return False
+
+    async def open(self, iid: str, info: Callable[[str], dict[str, Any] | None]
+                   ) -> DirectLink | None:
+        """The link to ``iid``, opened now if needed; None (call over NATS) when the peer does
+        not serve directly or cannot be reached."""
+        link = self.links.get(iid)
+        if link is not None:
+            return link
+        pending = self._opening.get(iid)
+        if pending is None:
+            pending = self._opening[iid] = asyncio.get_running_loop().create_future()
+            try:
+                link = await self._connect(iid, info(iid))
+            finally:
+                del self._opening[iid]
+                pending.set_result(link)
+            return link
+        return await asyncio.shield(pending)
+
+    async def _connect(self, iid: str, reg: dict[str, Any] | None) -> DirectLink | None:
+        addr = (reg or {}).get("direct")
+        if not isinstance(addr, dict):
+            self._skip[iid] = float("inf")  # this process has no direct plane: NATS for good
+            return None
+        loop = asyncio.get_running_loop()
+        tries: list[tuple[str, Any]] = []
+        if addr.get("host") == self.host_id and isinstance(addr.get("uds"), str):
+            tries.append(("uds", addr["uds"]))
+        tcp = addr.get("tcp")
+        if isinstance(tcp, list) and len(tcp) == 2:
+            tries.append(("tcp", tcp))
+        errors = []
+        for how, where in tries:
+            label = f"unix:@{where}" if how == "uds" else f"tcp:{where[0]}:{where[1]}"
+
+            def make(label: str = label) -> DirectLink:
+                return DirectLink(self, iid, label)
+
+            async def connect(how: str = how, where: Any = where,
+                              make: Callable[[], DirectLink] = make) -> DirectLink:
+                link: DirectLink
+                if how == "uds":
+                    _, link = await loop.create_unix_connection(make, path="\0" + where)
+                else:
+                    _, link = await loop.create_connection(make, where[0], int(where[1]))
+                try:
+                    await link.ready
+                except BaseException:
+                    link.close()
+                    raise
+                return link
+
+            try:
+                # wait_for, not asyncio.timeout: this may run in a handler's first step, before
+                # it has a Task of its own
+                link = await asyncio.wait_for(connect(), CONNECT_TIMEOUT)
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                errors.append(f"{label}: {exc or type(exc).__name__}")
+                continue
+            if self.rt.closing:
+                link.close()
+                return None
+            self.links[iid] = link
+            log.debug("direct plane: linked to %s at %s", iid, label)
+            return link
+        self._skip[iid] = time.monotonic() + RETRY_AFTER
+        log.warning("direct plane: instance %s cannot be reached directly (%s); calling it "
+                    "over NATS for %g s", iid, "; ".join(errors) or "no usable address",
+                    RETRY_AFTER)
+        return None
+
+    def link_lost(self, link: DirectLink, exc: Exception | None) -> None:
+        if self.links.get(link.iid) is link:
+            del self.links[link.iid]
+        if link.ready.done() and not link.ready.exception():
+            self.rt.link_lost(link, f"the direct connection closed ({exc})" if exc else
+                              "the direct connection closed")
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for link in list(self.links.values()):
+            link.close()
+        for conn in list(self.conns):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._servers:
+            try:
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
+            except TimeoutError:
+                log.debug("direct plane: a listener did not close within 1 s")
+        self._servers.clear()
+
+
+def endpoint_key(ns: str, component: str, endpoint: str) -> bytes:
+    """``ns.comp.ep`` as the REQ frame carries it."""
+    return f"{ns}.{component}.{endpoint}".encode()
+
+
+def key_field(key: bytes) -> bytes:
+    """The key as a REQ frame's field: ``u16`` length, then the key."""
+    return _KEYLEN.pack(len(key)) + key
+
