@@ -30,9 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reverie._private.codec import msgpack_encode  # noqa: E402
-from reverie._private.natsserver import NatsServer  # noqa: E402
 from reverie._private.runtime import DistributedRuntime  # noqa: E402
+from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
+from reverie._private.transports.codec import msgpack_encode  # noqa: E402
 
 PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
 STREAM_ITEMS = 1000
