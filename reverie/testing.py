@@ -16,6 +16,7 @@ from reverie._private.declare.service import get_meta
 from reverie._private.host.host import Host
 from reverie._private.host.instance import Instance, construct
 from reverie._private.http.attach import attach_http
+from reverie._private.notgiven import NOT_GIVEN
 
 if TYPE_CHECKING:
     from reverie._private.http.plug import PlugResponse
@@ -40,21 +41,23 @@ class GraphHandle:
     def client(self, service: str | type) -> ServiceClient:
         return self.host.client(service)
 
-    async def call(self, service: str | type, endpoint: str, request: Any = ..., **kw: Any) -> Any:
+    async def call(
+        self, service: str | type, endpoint: str, request: Any = NOT_GIVEN, **kw: Any
+    ) -> Any:
         """Call a unary endpoint through a client, with the host's transport semantics."""
         caller = getattr(self.client(service), endpoint)
-        return await (caller(**kw) if request is ... else caller(request, **kw))
+        return await (caller(**kw) if request is NOT_GIVEN else caller(request, **kw))
 
     def stream(
-        self, service: str | type, endpoint: str, request: Any = ..., **kw: Any
+        self, service: str | type, endpoint: str, request: Any = NOT_GIVEN, **kw: Any
     ) -> AsyncIterator[Any]:
         """Call a streaming endpoint; iterate the result."""
         caller = getattr(self.client(service), endpoint)
-        result: AsyncIterator[Any] = caller(**kw) if request is ... else caller(request, **kw)
+        result: AsyncIterator[Any] = caller(**kw) if request is NOT_GIVEN else caller(request, **kw)
         return result
 
     async def collect(
-        self, service: str | type, endpoint: str, request: Any = ..., **kw: Any
+        self, service: str | type, endpoint: str, request: Any = NOT_GIVEN, **kw: Any
     ) -> list[Any]:
         """Call a streaming endpoint and gather every item."""
         return [item async for item in self.stream(service, endpoint, request, **kw)]
@@ -111,12 +114,12 @@ class FeatureClient:
 
     async def request(
         self, method: str, path: str = "", *, params: Mapping[str, Any] | None = None,
-        json: Any = ..., content: bytes | str | None = None,
+        json: Any = NOT_GIVEN, content: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> PlugResponse:
         """Send ``method`` to ``path`` below the instance; the answer, whatever its status."""
         plug = self._at(path, params, headers)
-        if json is ...:
+        if json is NOT_GIVEN:
             response: PlugResponse = await plug.request(method, content=content)
         else:
             response = await plug.request(method, json=json, content=content)
@@ -130,21 +133,24 @@ class FeatureClient:
                      headers: Mapping[str, str] | None = None) -> PlugResponse:
         return await self.request("DELETE", path, params=params, headers=headers)
 
-    async def post(self, path: str = "", *, json: Any = ..., content: bytes | str | None = None,
-                   params: Mapping[str, Any] | None = None,
-                   headers: Mapping[str, str] | None = None) -> PlugResponse:
+    async def post(
+        self, path: str = "", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+    ) -> PlugResponse:
         return await self.request("POST", path, params=params, json=json, content=content,
                                   headers=headers)
 
-    async def put(self, path: str = "", *, json: Any = ..., content: bytes | str | None = None,
-                  params: Mapping[str, Any] | None = None,
-                  headers: Mapping[str, str] | None = None) -> PlugResponse:
+    async def put(
+        self, path: str = "", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+    ) -> PlugResponse:
         return await self.request("PUT", path, params=params, json=json, content=content,
                                   headers=headers)
 
-    async def patch(self, path: str = "", *, json: Any = ..., content: bytes | str | None = None,
-                    params: Mapping[str, Any] | None = None,
-                    headers: Mapping[str, str] | None = None) -> PlugResponse:
+    async def patch(
+        self, path: str = "", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+    ) -> PlugResponse:
         return await self.request("PATCH", path, params=params, json=json, content=content,
                                   headers=headers)
 
