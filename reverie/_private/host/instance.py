@@ -192,9 +192,13 @@ class Mounts(dict[str, Instance]):
     def __init__(self) -> None:
         super().__init__()
         self.nested: frozenset[str] = frozenset()
+        #: Caches derived from the mounts (the HTTP layer's resolved paths): cleared on change.
+        self.caches: list[dict[Any, Any]] = []
 
     def _changed(self) -> None:
         self.nested = frozenset(p.partition("/")[0] for p in self if "/" in p)
+        for cache in self.caches:
+            cache.clear()
 
     def __setitem__(self, path: str, inst: Instance) -> None:
         super().__setitem__(path, inst)

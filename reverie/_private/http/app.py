@@ -104,6 +104,33 @@ class _Head:
         return RequestContext(self.request_id, deadline, trace)
 
 
+_CONTEXT_HEADERS = frozenset({b"x-request-id", b"x-reverie-timeout", b"traceparent"})
+
+
+def _context_of(rid: str | None, timeout: bytes | None, trace: str | None) -> RequestContext:
+    """The context from these headers' values; a malformed timeout is a 400 naming it."""
+    deadline = None if timeout is None else time.monotonic() + _timeout_seconds(timeout)
+    return RequestContext(rid, deadline, {"traceparent": trace} if trace else None)
+
+
+class _Fast:
+    """A resolved GET path: the instance, its plain public feature and the concurrency limit."""
+
+    __slots__ = ("inst", "limit", "method", "name", "svc")
+
+    def __init__(self, inst: Instance, route: Route, limit: int | None) -> None:
+        self.inst = inst
+        self.name = route.name
+        self.method = route.method
+        self.svc = inst.meta.name
+        self.limit = limit
+
+
+_FAST_MAX = 4096  # resolved paths kept (bounded: paths come from clients)
+_CONTENT_JSON = (b"content-type", b"application/json")
+_NLENGTHS = 4096
+_LENGTHS = [(b"content-length", str(n).encode()) for n in range(_NLENGTHS)]
+
 #: The longest ``X-Reverie-Timeout`` taken: a year. Larger values would overflow timer arithmetic.
 MAX_TIMEOUT = 365 * 24 * 3600.0
 
@@ -165,19 +192,49 @@ class HostApp:
         self.host = host
         self.access = access or AccessPolicy(env=host.env)
         self.max_body_size = max_body_size
-        self.limits = limits or HttpLimits()
         self._max_concurrent: dict[str, int | None] = {}
+        #: {request path: _Fast} for GET of a plain public feature, resolved once (see
+        #: ``__call__``); cleared when mounts, exposure or limits change.
+        self._fast: dict[str, _Fast] = {}
+        host.instances.caches.append(self._fast)
+        self._limits = limits or HttpLimits()
         self.management = Management(self)
         self.aliases: list[str] = []
         self.watch = DisconnectWatch()  # a client that goes away cancels its handler
-        #: Mount paths served publicly; None: every instance (a bare host). ``reverie serve``
-        #: sets it from the deployment (``expose_graph``); other paths need a host key.
-        self.exposed: set[str] | None = None
+        self._exposed: set[str] | None = None
         self.local_alias = f"local://{host.name}"
         #: Origins (``scheme://host:port``, lower case) that are this host: Plugs on its
         #: transport reach them in-process.
         self.origins: set[str] = {self.local_alias.lower()}
         self.transport = HostTransport(self)
+
+    @property
+    def exposed(self) -> set[str] | None:
+        """Mount paths served publicly; None: every instance (a bare host). ``reverie serve``
+        sets it from the deployment (``expose_graph``); other paths need a host key. Assign a
+        new set (or call ``expose``) to change it: resolved paths are cached."""
+        return self._exposed
+
+    @exposed.setter
+    def exposed(self, paths: set[str] | None) -> None:
+        self._exposed = None if paths is None else set(paths)
+        self._fast.clear()
+
+    def expose(self, path: str) -> None:
+        """Serve the instance at ``path`` publicly too (when exposure is restricted)."""
+        if self._exposed is not None:
+            self._exposed.add(path)
+            self._fast.clear()
+
+    @property
+    def limits(self) -> HttpLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: HttpLimits) -> None:
+        self._limits = limits
+        self._max_concurrent.clear()
+        self._fast.clear()
 
     def add_alias(self, base_url: str) -> None:
         """Treat ``base_url`` (``http://127.0.0.1:8000``) as this host: Plugs dispatch locally."""
@@ -210,6 +267,92 @@ class HostApp:
                 if scope["type"] == "lifespan":
                     await _lifespan(receive, send)
                 return
+            # The fast path: a GET of a path already resolved to a plain public feature of a
+            # running, exposed instance. The same steps as below, without the resolving.
+            fast = self._fast.get(scope["path"]) if scope["method"] == "GET" else None
+            if fast is None or _tracing.ON:
+                await self._route(scope, receive, send)
+                return
+            inst = fast.inst
+            if not inst.accepting or (fast.limit is not None and inst.inflight >= fast.limit):
+                await self._route(scope, receive, send)  # held, stopping or at its limit
+                return
+            inst.requests[fast.name] += 1
+            ctx = scope.get("reverie.context")  # an in-process Plug passes it
+            if ctx is None:
+                rid = timeout = trace = None  # _Head(...).context(), inline: one test a header
+                for k, v in scope["headers"]:
+                    if k in _CONTEXT_HEADERS:
+                        if k == b"x-request-id":
+                            rid = v.decode("latin-1")
+                        elif k == b"x-reverie-timeout":
+                            timeout = v
+                        else:
+                            trace = v.decode("latin-1")
+                if timeout is None and trace is None:
+                    ctx = RequestContext(rid)
+                else:
+                    try:
+                        ctx = _context_of(rid, timeout, trace)
+                    except CallError as err:
+                        await send_problem(send, err)
+                        return
+                watch = self.watch.enter_socket(receive)
+            else:
+                watch = self.watch.enter(receive)
+            ctx.plugs = self.transport  # a Plug from a URL string in the handler: this host's
+            inst.inflight += 1
+            try:
+                token = CURRENT.set(ctx)
+                try:
+                    if ctx.deadline is None:
+                        result = await getattr(inst.obj, fast.method)()
+                    else:
+                        result = await _under_deadline(getattr(inst.obj, fast.method)(), ctx)
+                except asyncio.CancelledError:
+                    if self.watch.gone(watch):
+                        return  # the client left: the handler is cancelled, nobody to answer
+                    raise
+                except Exception as exc:
+                    log_failure(exc, fast.svc, fast.method, ctx.request_id)
+                    await send_problem(send, CallError.from_handler(exc, ctx.request_id))
+                    return
+                finally:
+                    self.watch.leave(watch)
+                    CURRENT.reset(token)
+                if type(result) in _PLAIN:
+                    try:
+                        body = json_encode(result)
+                    except TypeError:  # a value inside the dict or list: _answer says so
+                        pass
+                    else:
+                        size = len(body)
+                        await send({"type": "http.response.start", "status": 200, "headers": [
+                            _CONTENT_JSON, _LENGTHS[size] if size < _NLENGTHS else
+                            (b"content-length", str(size).encode())]})
+                        await send({"type": "http.response.body", "body": body})
+                        return
+                await self._answer(receive, send, result, ctx, False, fast.svc, fast.method)
+            finally:
+                inst.inflight -= 1
+        except Exception as exc:
+            await self._failed(scope, send, exc)
+
+    async def _failed(self, scope: Scope, send: Send, exc: Exception) -> None:
+        # A failure outside any handler (a bug, an answer that cannot be written): the
+        # operator gets the traceback, the client a problem body, never uvicorn's text/plain.
+        log.error("%s %s failed in the host: %s: %s", scope.get("method"), scope.get("path"),
+                  type(exc).__name__, exc, exc_info=exc)
+        try:
+            await send_problem(send, ServiceError(
+                500, f"the host failed while answering: {type(exc).__name__}: {exc}"))
+        except Exception:  # the answer had already started: nothing more to say
+            pass
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Resolve and answer a request: host paths, the instance, its route, access, state,
+        limits, then the handler. Remembers plain GET features for the fast path."""
+        try:
             method: str = scope["method"]
             stripped: str = scope["path"].strip("/")
             first, _, _ = stripped.partition("/")
@@ -289,6 +432,12 @@ class HostApp:
                     await send_problem(send, err)
                     return
             ctx.plugs = self.transport  # a Plug from a URL string in the handler: this host's
+            if (method == "GET" and route.plain and found is route.exact
+                    and route.access == "public" and (exposed is None or inst.path in exposed)
+                    and scope["path"] == "/" + stripped):  # one key per canonical path
+                if len(self._fast) >= _FAST_MAX:
+                    self._fast.clear()
+                self._fast[scope["path"]] = _Fast(inst, route, limit)
             inst.inflight += 1
             try:
                 if route.plain and method not in _BODY_VERBS:  # inline: one frame less
@@ -299,15 +448,7 @@ class HostApp:
             finally:
                 inst.inflight -= 1
         except Exception as exc:
-            # A failure outside any handler (a bug, an answer that cannot be written): the
-            # operator gets the traceback, the client a problem body, never uvicorn's text/plain.
-            log.error("%s %s failed in the host: %s: %s", scope.get("method"), scope.get("path"),
-                      type(exc).__name__, exc, exc_info=True)
-            try:
-                await send_problem(send, ServiceError(
-                    500, f"the host failed while answering: {type(exc).__name__}: {exc}"))
-            except Exception:  # the answer had already started: nothing more to say
-                pass
+            await self._failed(scope, send, exc)
 
     def _limit_for(self, inst: Instance) -> int | None:
         """A service's ``ServiceArgs: max_concurrent``, else the host's ``max_concurrent``."""

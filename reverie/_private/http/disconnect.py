@@ -57,6 +57,22 @@ class DisconnectWatch:
     def enter(self, receive: Receive) -> asyncio.Task[Any] | None:
         if getattr(receive, "reverie_local", False):
             return None  # in-process: the caller's cancellation reaches the handler directly
+        return self.enter_socket(receive)
+
+    def enter_socket(self, receive: Receive) -> asyncio.Task[Any] | None:
+        """``enter`` for a request known to come from a server (not an in-process Plug)."""
+        if _CURRENT is not None:
+            # The task of the loop seen last: no get_running_loop() (a measurable share of a
+            # hello-world request). Another loop running now has no task under that key.
+            task = _CURRENT.get(self._loop)
+            if task is not None:
+                running = self._running
+                if task in running:
+                    return None
+                running[task] = receive
+                if self._timer is None:
+                    self._timer = task.get_loop().call_later(WATCH_AFTER, self._sweep)
+                return task
         loop = asyncio.get_running_loop()
         task = _CURRENT.get(loop) if _CURRENT is not None else asyncio.current_task(loop)
         if task is None or task in self._running:

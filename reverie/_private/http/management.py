@@ -276,8 +276,7 @@ class Management:
             raise ServiceError(400, str(exc)) from None
         except ReverieError as exc:
             raise ServiceError(409 if "in use" in exc.message else 500, str(exc)) from None
-        if self.app.exposed is not None:
-            self.app.exposed.add(inst.path)  # the operator asked for it: served like the entry
+        self.app.expose(inst.path)  # the operator asked for it: served like the entry
         await send_json(send, inst.about(), 201)
 
     def _target(self, spec: dict[str, Any]) -> type:
