@@ -244,8 +244,9 @@ def bench_cpu(n: int, rounds: int) -> dict[str, float]:
                         date_header=False, log_config=None, http=http)
         config.load()
         loop = asyncio.get_running_loop()
-        proto = config.http_protocol_class(config=config, server_state=ServerState(),
-                                           app_state={}, _loop=loop)
+        factory: Any = config.http_protocol_class
+        proto = factory(config=config, server_state=ServerState(),
+                        app_state={}, _loop=loop)
         stub = Stub()
         proto.connection_made(stub)
         gc.disable()

@@ -2,9 +2,13 @@
 
 ``POST .../generate {"text": "hello"}`` reaches a Frontend service, which calls a Backend
 service's ``upper`` and answers ``{"text": "HELLO"}`` (bench/peers/ holds the three versions).
-One load generator for all (httpx, keep-alive, on 127.0.0.1): sequential latency p50/p99, then
-throughput at 32 requests in flight. Servers run one at a time, each in its own session, and
-every process of it is killed at the end, even on error.
+The same load for all, on 127.0.0.1: sequential latency p50/p99 from a Python client (httpx,
+keep-alive, every answer checked), then throughput at 32 connections from wrk (bench/wrk.py), a
+native load generator that is not the bottleneck, so the req/s ratios are real rather than lower
+bounds. Servers run one at a time, each in its own session, and every process of it is killed
+at the end, even on error. Every server runs with the loopback guard on PYTHONPATH
+(``../shared/tools/netguard`` beside the repository, or ``$REVERIE_NETGUARD``): Ray probes cloud
+metadata addresses at start-up. Without the guard the peers are skipped, with the reason.
 
 Reverie runs from this venv, twice: ``reverie serve`` (one process) and ``--processes`` (each
 service in its own process, over NATS: like BentoML and Ray, which always cross processes). The
@@ -35,16 +39,19 @@ PEERS = ROOT / "bench" / "peers"
 VENV = ROOT / ".venv-peers"
 DEFAULT_JSON = ROOT / "bench" / "results" / "peers.json"
 PEER_PACKAGES = ["bentoml>=1.2", "ray[serve]>=2", "httpx"]
+#: The loopback guard (a sitecustomize.py refusing non-loopback connects and name lookups).
+NETGUARD = Path(os.environ.get("REVERIE_NETGUARD") or ROOT.parent / "shared" / "tools" / "netguard")
 
 sys.path.insert(0, str(PEERS))
+sys.path.insert(0, str(ROOT / "bench"))
 from loadgen import (  # noqa: E402  (bench/peers/loadgen.py)
     BODY,
     CONCURRENCY,
     EXPECT,
-    concurrent,
     sequential,
     serve_bare,
 )
+from wrk import ensure_wrk, run_wrk  # noqa: E402  (bench/wrk.py)
 
 
 @dataclass
@@ -161,7 +168,7 @@ def make_server(key: str, port: int, home: Path) -> Server:
                                   str(port)),
                       "/Frontend/generate", 30.0)
     if key == "ceiling":
-        return Server(key, "bare ASGI (load ceiling)",
+        return Server(key, "bare ASGI (no second service)",
                       [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
                       "/generate", 30.0)
     if key == "bentoml":
@@ -282,11 +289,36 @@ def tail(log: Path, chars: int = 400) -> str:
     return " ".join(text[-chars:].split())
 
 
+def netguard_missing() -> str:
+    """Why the loopback guard cannot be used ('' when it can)."""
+    if (NETGUARD / "sitecustomize.py").is_file():
+        return ""
+    return (f"the loopback guard is not at {NETGUARD} (its sitecustomize.py); set "
+            f"REVERIE_NETGUARD to its folder")
+
+
+def throughput(url: str, seconds: float) -> dict[str, Any]:
+    """wrk at CONCURRENCY connections, one thread, POSTing the request body."""
+    got = run_wrk(url, seconds, CONCURRENCY, body=BODY)
+    errors = got["non_2xx"] + got["socket_errors"]
+    out: dict[str, Any] = {"rps": got["rps"], "thr_n": got["requests"], "thr_errors": errors,
+                           "thr_s": seconds, "wrk_p50_ms": got["p50_ms"],
+                           "wrk_p99_ms": got["p99_ms"]}
+    if errors:
+        out["thr_first_error"] = (f"wrk: {got['non_2xx']:.0f} non-2xx answers, "
+                                  f"{got['socket_errors']:.0f} socket errors")
+    return out
+
+
 def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
     res = Result(server.label)
     log = logdir / f"{server.key}.log"
     url = f"http://127.0.0.1:{port}{server.path}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **server.env}
+    if not netguard_missing():
+        path = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = f"{NETGUARD}{os.pathsep}{path}" if path else str(NETGUARD)
+        env["NETGUARD_LOG"] = str(logdir / "netguard.log")
     print(f"-- {server.label}: starting", flush=True)
     t0 = time.perf_counter()
     with log.open("wb") as out:
@@ -297,12 +329,12 @@ def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
         wait_ready(proc, url, server.start_timeout, log)
         res.start_s = time.perf_counter() - t0
         sequential(url, cfg.warm_seq, cfg.warm_s * 2)
-        concurrent(url, cfg.thr_n, cfg.warm_s)
+        throughput(url, cfg.warm_s)
         seqs: list[dict[str, Any]] = []
         thrs: list[dict[str, Any]] = []
         for _ in range(cfg.rounds):  # keep each server's best round: neighbours are noisy
             seqs.append(sequential(url, cfg.seq_n, cfg.seq_s))
-            thrs.append(concurrent(url, cfg.thr_n, cfg.thr_s))
+            thrs.append(throughput(url, cfg.thr_s))
         best_seq: dict[str, Any] = min(seqs, key=lambda r: float(r.get("p50_ms", "inf")))
         best_thr: dict[str, Any] = max(thrs, key=lambda r: float(r["rps"]))
         res.figures.update(best_seq)
@@ -366,10 +398,10 @@ def rows(results: dict[str, Result]) -> list[dict[str, Any]]:
 
 def print_table(results: dict[str, Result], cfg: Settings) -> None:
     base = results["reverie-processes"].figures
-    print(f"\nPOST generate -> Backend.upper; sequential: {cfg.seq_n} requests (<= "
-          f"{cfg.seq_s:g} s); throughput: {CONCURRENCY} in flight (<= {cfg.thr_n} requests, "
-          f"{cfg.thr_s:g} s); best of {cfg.rounds} round(s) each; httpx keep-alive on "
-          f"127.0.0.1, {os.cpu_count()} cores shared")
+    print(f"\nPOST generate -> Backend.upper; sequential (httpx, keep-alive): {cfg.seq_n} "
+          f"requests (<= {cfg.seq_s:g} s); throughput: wrk, {CONCURRENCY} connections, "
+          f"{cfg.thr_s:g} s; best of {cfg.rounds} round(s) each; 127.0.0.1, "
+          f"{os.cpu_count()} cores shared")
     print(f"{'graph':<28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'start s':>9}"
           f"{'p50 vs':>9}{'req/s vs':>10}")
     for res in results.values():
@@ -384,7 +416,7 @@ def print_table(results: dict[str, Result], cfg: Settings) -> None:
         print(f"{res.label + ' ' + res.version:<28}{p50:>9.2f}{f.get('p99_ms', float('nan')):>9.2f}"
               f"{rps:>9.0f}{res.start_s:>9.1f}{lat_x:>8.2f}x{thr_x:>9.2f}x")
     print("(p50 vs: this / Reverie --processes, latency; req/s vs: Reverie --processes / this;\n"
-          " the load ceiling is what the same load generator gets from a bare ASGI callable)")
+          " bare ASGI: one uvicorn process giving the same answer with no second service)")
 
 
 def main() -> None:
@@ -407,6 +439,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)  # so the finally blocks stop every server
     install_error = install() if args.install else ""
     versions = peer_versions()
+    guard_error = netguard_missing()
+    if guard_error:
+        print(f"-- peers skipped: {guard_error}", flush=True)
+    ensure_wrk()
     from importlib.metadata import version
 
     results: dict[str, Result] = {}
@@ -419,6 +455,8 @@ def main() -> None:
             if pkg is None:
                 res = measure(server, cfg, port, Path(tmp))
                 res.version = "" if key == "ceiling" else version("reverie")
+            elif guard_error:
+                res = Result(server.label, error=f"skipped: {guard_error}")
             elif pkg not in versions:
                 why = install_error or (f"{pkg} is not installed in {VENV.name}; run "
                                         f"bench/bench_peers.py --install")
@@ -428,12 +466,20 @@ def main() -> None:
                 res = measure(server, cfg, port, Path(tmp))
                 res.version = versions[pkg]
             results[key] = res
+        guard_log = Path(tmp) / "netguard.log"
+        blocked = guard_log.read_text().splitlines() if guard_log.exists() else []
     print_table(results, cfg)
+    if blocked:
+        print(f"netguard refused {len(blocked)} non-loopback connection(s) or lookup(s); first: "
+              f"{blocked[0]}")
     data = {
         "rows": rows(results),
+        "quick": args.quick,
         "settings": {"quick": args.quick, "concurrency": CONCURRENCY, **cfg.__dict__,
-                     "cpus": os.cpu_count()},
-        "versions": {"reverie": version("reverie"), "httpx (load)": version("httpx"),
+                     "cpus": os.cpu_count(), "throughput": "wrk -t1", "latency": "httpx",
+                     "netguard": "" if guard_error else str(NETGUARD)},
+        "netguard_blocked": blocked,
+        "versions": {"reverie": version("reverie"), "httpx (latency)": version("httpx"),
                      **{f"{k} (peers)": v for k, v in versions.items()}},
         "servers": {k: {"label": r.label, "version": r.version, "error": r.error,
                         "start_s": r.start_s, **r.figures} for k, r in results.items()},
