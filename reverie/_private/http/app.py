@@ -277,7 +277,7 @@ class HostApp:
             if not inst.accepting or (fast.limit is not None and inst.inflight >= fast.limit):
                 await self._route(scope, receive, send)  # held, stopping or at its limit
                 return
-            inst.requests[fast.name] += 1
+            inst.requests[fast.name] += 1  # counted once by the resolving path: a key
             ctx = scope.get("reverie.context")  # an in-process Plug passes it
             if ctx is None:
                 rid = timeout = trace = None  # _Head(...).context(), inline: one test a header
@@ -318,7 +318,10 @@ class HostApp:
                     await send_problem(send, CallError.from_handler(exc, ctx.request_id))
                     return
                 finally:
-                    self.watch.leave(watch)
+                    if watch is not None:  # watch.leave(watch), inline
+                        self.watch.running.pop(watch, None)
+                        if self.watch.watched:
+                            self.watch.leave_watched(watch)
                     CURRENT.reset(token)
                 if type(result) in _PLAIN:
                     try:
@@ -398,7 +401,7 @@ class HostApp:
                         denied[1], status=denied[0], service=inst.meta.name, endpoint=route.name
                     ), [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
                     return
-            inst.requests[route.name] += 1
+            inst.requests[route.name] = inst.requests.get(route.name, 0) + 1
             if route.kind == "builtin":
                 await self.management.builtin(scope, receive, send, inst, route, head)
                 return

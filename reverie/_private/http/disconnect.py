@@ -44,13 +44,13 @@ class DisconnectWatch:
     ``watch.leave(t)``.
 
     Per request this costs two dict operations: the task and its ``receive`` go in
-    ``_running``; only requests a sweep finds still running get a ``Watched`` and a watcher."""
+    ``running``; only requests a sweep finds still running get a ``Watched`` and a watcher."""
 
-    __slots__ = ("_loop", "_running", "_timer", "_watched")
+    __slots__ = ("_loop", "_timer", "running", "watched")
 
     def __init__(self) -> None:
-        self._running: dict[asyncio.Task[Any], Receive] = {}
-        self._watched: dict[asyncio.Task[Any], Watched] = {}
+        self.running: dict[asyncio.Task[Any], Receive] = {}
+        self.watched: dict[asyncio.Task[Any], Watched] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -66,7 +66,7 @@ class DisconnectWatch:
             # hello-world request). Another loop running now has no task under that key.
             task = _CURRENT.get(self._loop)
             if task is not None:
-                running = self._running
+                running = self.running
                 if task in running:
                     return None
                 running[task] = receive
@@ -75,9 +75,9 @@ class DisconnectWatch:
                 return task
         loop = asyncio.get_running_loop()
         task = _CURRENT.get(loop) if _CURRENT is not None else asyncio.current_task(loop)
-        if task is None or task in self._running:
+        if task is None or task in self.running:
             return None  # nested in a watched request: that one's watcher covers it
-        self._running[task] = receive
+        self.running[task] = receive
         if self._timer is None or self._loop is not loop:
             self._loop = loop
             self._timer = loop.call_later(WATCH_AFTER, self._sweep)
@@ -86,7 +86,7 @@ class DisconnectWatch:
     def gone(self, task: asyncio.Task[Any] | None) -> bool:
         """Whether the client of ``task``'s request disconnected; if so, take back the
         cancellation that caused."""
-        w = self._watched.get(task) if task is not None and self._watched else None
+        w = self.watched.get(task) if task is not None and self.watched else None
         if w is None or not w.gone_:
             return False
         w.task.uncancel()
@@ -95,20 +95,24 @@ class DisconnectWatch:
     def leave(self, task: asyncio.Task[Any] | None) -> None:
         if task is None:
             return
-        self._running.pop(task, None)
-        if self._watched:
-            w = self._watched.pop(task, None)
-            if w is not None and w.watcher is not None:
-                w.watcher.cancel()
+        self.running.pop(task, None)
+        if self.watched:
+            self.leave_watched(task)
+
+    def leave_watched(self, task: asyncio.Task[Any]) -> None:
+        """The part of ``leave`` for a request a sweep may have found running."""
+        w = self.watched.pop(task, None)
+        if w is not None and w.watcher is not None:
+            w.watcher.cancel()
 
     def _sweep(self) -> None:
         self._timer = None
         loop = self._loop
-        if loop is None or not self._running:
+        if loop is None or not self.running:
             return
-        for task, receive in list(self._running.items()):
-            if task not in self._watched:
-                w = self._watched[task] = Watched(task, None)
+        for task, receive in list(self.running.items()):
+            if task not in self.watched:
+                w = self.watched[task] = Watched(task, None)
                 w.watcher = loop.create_task(_watch(w, receive))
         self._timer = loop.call_later(WATCH_AFTER, self._sweep)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,21 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
         return asyncio.new_event_loop
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
+
+
+def forwarded_allow_ips() -> str:
+    """The proxies trusted to set X-Forwarded-For: uvicorn's setting, from the same variable."""
+    return os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:
+    """The uvicorn settings every Reverie server uses (bench/bench_http.py measures with them).
+
+    ``proxy_headers`` off: only the access log reads the client address (nothing reads the
+    scheme), so the X-Forwarded-* rewrite runs only in front of it (``HttpServer.start``), not
+    as a middleware frame on every request of a server without one."""
+    return {"http": protocol_class(limits), "proxy_headers": False,
+            "h11_max_incomplete_event_size": limits.max_header_size}
 
 
 class HttpServer:
@@ -102,16 +118,20 @@ class HttpServer:
         self.bind_host, self.port = sock.getsockname()[:2]
         app: Any = self.app
         if self.access_log:
+            from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
             from .accesslog import AccessLog
 
-            app = AccessLog(self.app)  # ours: duration and request id; uvicorn's stays off
+            # Ours: duration and request id (uvicorn's stays off); the client it logs is the
+            # one X-Forwarded-For names when the peer is a trusted proxy, as uvicorn sets it.
+            logged: Any = AccessLog(self.app)
+            app = ProxyHeadersMiddleware(logged, trusted_hosts=forwarded_allow_ips())
         logging.getLogger("uvicorn.access").disabled = True
         config = uvicorn.Config(
             app, lifespan="off", log_level=self.log_level, access_log=False,
             server_header=False, date_header=False, loop="none",
             timeout_graceful_shutdown=int(self.graceful_timeout), log_config=None,
-            http=protocol_class(self.limits),
-            h11_max_incomplete_event_size=self.limits.max_header_size,
+            **uvicorn_options(self.limits),
         )
         server_cls = uvicorn.Server if self.handle_signals else _no_signal_server()
         self._server = server_cls(config)

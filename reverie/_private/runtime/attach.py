@@ -45,7 +45,7 @@ def _handler(inst: Instance, ep: EndpointMeta) -> Callable[[Any, Any], Any]:
     if ep.streaming:
 
         def stream(request: Any, ctx: Any) -> Any:
-            counts[name] += 1
+            counts[name] = counts.get(name, 0) + 1
             if not inst.accepting:
                 return _held(inst, ep, request, ctx)
             return _counted(inst, inst.handlers[name]() if no_request
@@ -54,7 +54,7 @@ def _handler(inst: Instance, ep: EndpointMeta) -> Callable[[Any, Any], Any]:
         return stream
 
     async def call(request: Any, ctx: Any) -> Any:
-        counts[name] += 1
+        counts[name] = counts.get(name, 0) + 1
         if not inst.accepting:
             return await _held_call(inst, ep, request, ctx)
         inst.active += 1
