@@ -26,8 +26,11 @@ def ensure_wrk() -> str:
     if found:
         return found
     print("wrk not found; installing it with apt-get (Debian package wrk)", flush=True)
-    for step in (["apt-get", "install", "-y", "wrk"], ["apt-get", "update"],
-                 ["apt-get", "install", "-y", "wrk"]):
+    for step in (
+        ["apt-get", "install", "-y", "wrk"],
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "wrk"],
+    ):
         if step[1] == "update" and shutil.which("wrk"):
             break
         subprocess.run(step, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -45,8 +48,9 @@ def _ms(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def run_wrk(url: str, seconds: float, connections: int, *, core: int | None = None,
-            body: Any = None) -> dict[str, float]:
+def run_wrk(
+    url: str, seconds: float, connections: int, *, core: int | None = None, body: Any = None
+) -> dict[str, float]:
     """One wrk run (one thread): req/s, p50/p99 ms, non-2xx answers and socket errors.
 
     ``core``: pin wrk to that CPU (taskset). ``body``: POST it as JSON (a wrk Lua script)."""
@@ -60,10 +64,12 @@ def run_wrk(url: str, seconds: float, connections: int, *, core: int | None = No
             script.write_text(
                 'wrk.method = "POST"\n'
                 f"wrk.body = {json.dumps(json.dumps(body))}\n"
-                'wrk.headers["Content-Type"] = "application/json"\n')
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
             cmd += ["-s", str(script)]
-        out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True,
-                             timeout=seconds + 60).stdout
+        out = subprocess.run(
+            [*cmd, url], check=True, capture_output=True, text=True, timeout=seconds + 60
+        ).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if found is None:
         raise RuntimeError(f"wrk printed no Requests/sec: {out[-300:]}")
@@ -71,7 +77,11 @@ def run_wrk(url: str, seconds: float, connections: int, *, core: int | None = No
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     total = re.search(r"(\d+) requests in", out)
-    return {"rps": float(found.group(1)), "p50_ms": _ms(lat.get("50", "")),
-            "p99_ms": _ms(lat.get("99", "")), "requests": float(total.group(1)) if total else 0.0,
-            "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
-            "socket_errors": float(sum(int(x) for x in sock.groups())) if sock else 0.0}
+    return {
+        "rps": float(found.group(1)),
+        "p50_ms": _ms(lat.get("50", "")),
+        "p99_ms": _ms(lat.get("99", "")),
+        "requests": float(total.group(1)) if total else 0.0,
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": float(sum(int(x) for x in sock.groups())) if sock else 0.0,
+    }

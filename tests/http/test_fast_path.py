@@ -45,8 +45,9 @@ async def test_the_fast_path_keeps_the_request_context_and_the_limit(served: Ser
     served.host.register(Slow)
     await served.host.start(Slow)
     for _ in range(2):
-        r = await served.http.get("/Slow/ctx", headers={"X-Request-Id": "abc",
-                                                        "X-Reverie-Timeout": "5"})
+        r = await served.http.get(
+            "/Slow/ctx", headers={"X-Request-Id": "abc", "X-Reverie-Timeout": "5"}
+        )
         assert r.json() == {"id": "abc", "has_deadline": True}
     assert "/Slow/ctx" in served.server.app._fast
     r = await served.http.get("/Slow/ctx", headers={"X-Reverie-Timeout": "soon"})
