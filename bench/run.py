@@ -152,7 +152,8 @@ def header(summary: dict[str, Any]) -> str:
         "quick run" if modes == {"quick"} else "mixed full/quick run")
     la = summary.get("load", {})
     return (f"One {kind} of `bench/run.py` ({summary['date']}, commit {summary['commit']}), "
-            f"from `bench/results/latest.json`. Machine: {summary['machine']}; load average "
+            f"from `bench/results/{summary.get('file', 'latest.json')}`. Machine: "
+            f"{summary['machine']}; load average "
             f"{la.get('start', '?')} at the start, {la.get('end', '?')} at the end. "
             f"{summary.get('note', '')}".strip())
 
@@ -198,9 +199,10 @@ def main() -> None:
                "python": platform.python_version(), "quick": args.quick,
                "load": {"start": started["load"], "end": load()}, "note": args.note,
                "benchmarks": names, "results": results}
-    print("\n" + header(summary) + "\n\n" + table(results))
     whole = not args.only
     out = LATEST if whole else RESULTS / "partial.json"
+    summary["file"] = out.name
+    print("\n" + header(summary) + "\n\n" + table(results))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"\nwrote {out.relative_to(ROOT)}")
