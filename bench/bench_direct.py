@@ -178,8 +178,8 @@ async def measure(url: str, port: int, blocks: int, n_seq: int, n_conc: int, rou
         comp = rt.namespace("bench").component("direct")
         echo = comp.endpoint("echo").client()
         counter = comp.endpoint("count").client()
-        await echo.wait_for_instances(1, 10)
-        await counter.wait_for_instances(1, 10)
+        await echo.wait_for_workers(1, 10)
+        await counter.wait_for_workers(1, 10)
 
         async def call(echo: Any = echo) -> Any:
             return await echo.call(PAYLOAD)

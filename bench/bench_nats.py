@@ -165,8 +165,8 @@ async def reverie_side(url: str) -> Side:
     c_comp = caller.namespace("bench").component("svc")
     echo_client = c_comp.endpoint("echo").client()
     count_client = c_comp.endpoint("count").client()
-    await echo_client.wait_for_instances(1, 5)
-    await count_client.wait_for_instances(1, 5)
+    await echo_client.wait_for_workers(1, 5)
+    await count_client.wait_for_workers(1, 5)
 
     async def call() -> Any:
         return await echo_client.call(PAYLOAD)
@@ -232,7 +232,7 @@ async def bench_discovery(url: str, n: int) -> dict[str, float]:
     watcher_rt = await DistributedRuntime.connect(url)
     reg = await DistributedRuntime.connect(url, lease_ttl=30.0)
     client = watcher_rt.namespace("disc").component("w").endpoint("ep").client()
-    await client.wait_for_instances(0, 5)
+    await client.wait_for_workers(0, 5)
     value = msgpack_encode({"instance": "x", "streaming": False, "idempotent": False})
     sem = asyncio.Semaphore(64)
 
@@ -243,13 +243,13 @@ async def bench_discovery(url: str, n: int) -> dict[str, float]:
     t0 = time.perf_counter()
     await asyncio.gather(*(register(i) for i in range(n)))
     t_reg = time.perf_counter() - t0
-    await client.wait_for_instances(n, 10)
+    await client.wait_for_workers(n, 10)
     t_live = time.perf_counter() - t0
     # A watcher that starts after the fact: the initial snapshot.
     cold_rt = await DistributedRuntime.connect(url)
     t1 = time.perf_counter()
     cold = cold_rt.namespace("disc").component("w").endpoint("ep").client()
-    await cold.wait_for_instances(n, 10)
+    await cold.wait_for_workers(n, 10)
     t_cold = time.perf_counter() - t1
     await cold_rt.close()
     await reg.close()
@@ -278,8 +278,8 @@ asyncio.run(main())
 
 async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]:
     """Time from closing an iterator to the producer's generator ending (same process), and
-    from kill -9 of a serving process mid-stream to the caller's InstanceLostError."""
-    from reverie.errors import InstanceLostError
+    from kill -9 of a serving process mid-stream to the caller's WorkerLostError."""
+    from reverie.errors import WorkerLostError
 
     server = await DistributedRuntime.connect(url)
     caller = await DistributedRuntime.connect(url)
@@ -299,7 +299,7 @@ async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]
 
     await server.namespace("bench").component("c").endpoint("ticks").serve(ticks, streaming=True)
     client = caller.namespace("bench").component("c").endpoint("ticks").client()
-    await client.wait_for_instances(1, 5)
+    await client.wait_for_workers(1, 5)
     cancel_ms = []
     for _ in range(cancels):
         stream = client.stream(None)
@@ -319,17 +319,17 @@ async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]
             env={**os.environ, "PYTHONPATH": root})
         assert proc.stdout is not None
         await asyncio.wait_for(proc.stdout.readline(), 20)
-        await victim.wait_for_instances(1, 10)
+        await victim.wait_for_workers(1, 10)
         t0 = 0.0
         try:
             async for i in victim.stream(None):
                 if i == 5:
                     proc.kill()
                     t0 = time.perf_counter()
-        except InstanceLostError:
+        except WorkerLostError:
             lost_ms.append((time.perf_counter() - t0) * 1e3)
         await proc.wait()
-        await victim.wait_for_instances(0, 1)
+        await victim.wait_for_workers(0, 1)
         caller._suspects.clear()
     await caller.close()
     await server.close()
@@ -401,7 +401,7 @@ async def main() -> None:
     print(f"closing a stream's iterator ended the producer's generator in "
           f"{fail['cancel_p50_ms']:.1f} ms p50, {fail['cancel_max_ms']:.1f} ms max "
           f"(target <= 100 ms {'ok' if fail['cancel_max_ms'] <= 100 else 'MISSED'})")
-    print(f"kill -9 of a serving process mid-stream -> InstanceLostError in "
+    print(f"kill -9 of a serving process mid-stream -> WorkerLostError in "
           f"{fail['lost_p50_ms']:.0f} ms p50, {fail['lost_max_ms']:.0f} ms max over "
           f"{fail['kills']} kills (target <= 1000 ms "
           f"{'ok' if fail['lost_max_ms'] <= 1000 else 'MISSED'})")
@@ -413,7 +413,7 @@ async def main() -> None:
         {"name": "NATS: closing a stream ends the producer", "reverie":
          round(fail["cancel_max_ms"], 1), "baseline": None, "baseline_name": "-", "unit": "ms max",
          "ratio": None, "target": "<= 100 ms", "ok": fail["cancel_max_ms"] <= 100},
-        {"name": "NATS: kill -9 mid-stream -> InstanceLostError", "reverie":
+        {"name": "NATS: kill -9 mid-stream -> WorkerLostError", "reverie":
          round(fail["lost_max_ms"]), "baseline": None, "baseline_name": "-", "unit": "ms max",
          "ratio": None, "target": "<= 1000 ms", "ok": fail["lost_max_ms"] <= 1000},
     ]

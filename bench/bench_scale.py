@@ -94,15 +94,15 @@ async def run_case(url: str, nats_pid: int, workers: int, endpoints: int, calls:
     )
     try:
         # a client watching every endpoint: when does it see every instance?
-        await asyncio.gather(*(c.wait_for_instances(workers, timeout=900) for c in clients))
+        await asyncio.gather(*(c.wait_for_workers(workers, timeout=900) for c in clients))
         visible_s = time.perf_counter() - t0
-        seen = sum(len(c.instances()) for c in clients)
+        seen = sum(len(c.workers()) for c in clients)
         # sequential calls to one endpoint: round robin among its `workers` instances (each
         # call lands in another process), and direct to one instance (the same process each
         # time: what changes with scale is only the registry the routing works on)
         client = clients[0]
         lat = await _latencies(client, calls)
-        one = comp.endpoint("ep000").client(router=direct(client.instances()[0]))
+        one = comp.endpoint("ep000").client(router=direct(client.workers()[0]))
         lat_direct = await _latencies(one, calls)
         # the routing decision alone; the best of 20 batches, as 100 busy processes on two
         # cores preempt any single measurement

@@ -23,13 +23,12 @@ __all__ = [
     "EndpointNotFoundError",
     "GraphError",
     "IllegalTransitionError",
-    "InstanceLostError",
     "InvalidResultError",
     "LifecycleError",
     "MarkupError",
     "MissingDependencyError",
     "NatsServerError",
-    "NoInstancesError",
+    "NoWorkersError",
     "RemoteError",
     "ReverieError",
     "ServiceError",
@@ -40,6 +39,7 @@ __all__ = [
     "UnavailableError",
     "UnknownSIDError",
     "ValidationError",
+    "WorkerLostError",
 ]
 
 
@@ -356,8 +356,7 @@ class CallError(ReverieError):
         names = {c.__name__ for c in type(exc).__mro__}
         kind = type(exc).__name__
         if "NoRespondersError" in names:
-            return NoInstancesError(f"{where}: no instance answered ({kind})",
-                                    request_id=request_id)
+            return NoWorkersError(f"{where}: no worker answered ({kind})", request_id=request_id)
         if names & {"TimeoutException", "TimeoutError"}:
             within = "in time" if timeout is None else f"within {timeout:.3g} s"
             return DeadlineExceededError(f"{where}: no answer {within} ({kind})",
@@ -429,16 +428,16 @@ class UnavailableError(CallError):
     status = 503
 
 
-class NoInstancesError(UnavailableError):
-    """No live instance serves the endpoint."""
+class NoWorkersError(UnavailableError):
+    """No live worker (process registered with the runtime) serves the endpoint."""
 
-    code = "no_instances"
+    code = "no_workers"
 
 
-class InstanceLostError(UnavailableError):
-    """The instance serving the call went away mid-call."""
+class WorkerLostError(UnavailableError):
+    """The worker serving the call went away mid-call."""
 
-    code = "instance_lost"
+    code = "worker_lost"
 
 
 class TransportError(CallError):

@@ -10,7 +10,7 @@ from reverie import Host, attach_runtime, depends, endpoint, service
 from reverie._private.config.deployment import parse_deployment
 from reverie._private.runtime import DistributedRuntime
 from reverie._private.runtime.natsserver import NatsServer
-from reverie.errors import NoInstancesError, StartError
+from reverie.errors import NoWorkersError, StartError
 
 
 @service(namespace="hr")
@@ -67,8 +67,8 @@ async def test_start_waits_for_a_remote_dependency_then_names_it(server: NatsSer
         with pytest.raises(StartError) as info:
             await host.start(Top, local={"Top"})
         assert info.value.state == "linking"
-        assert isinstance(info.value.cause, NoInstancesError)
-        assert "dependency Top.leaf -> Leaf has no live instance at hr/Leaf after 0.3 s" in str(
+        assert isinstance(info.value.cause, NoWorkersError)
+        assert "dependency Top.leaf -> Leaf has no live worker at hr/Leaf after 0.3 s" in str(
             info.value
         )
         assert not host.instances

@@ -139,7 +139,7 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
         await attach_runtime(host, rt)
         await host.start(Backend)
         subject = wire.endpoint_subject("hello", "Backend", "generate")
-        inst = next(iter(rt._served)).instance_id
+        inst = next(iter(rt._served)).worker_id
         ctl = wire.ctl_subject(inst)
         answered = 0
 
@@ -174,7 +174,7 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
                 answered += 1
         # Still serving: a good call answers.
         good = rt.namespace("hello").component("Backend").endpoint("generate").client()
-        await good.wait_for_instances(1, 5)
+        await good.wait_for_workers(1, 5)
         items = [w async for w in good.stream("a b")]
         assert items == ["a!", "b!"]
         assert answered >= 0

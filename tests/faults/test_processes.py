@@ -210,7 +210,7 @@ def test_a_frozen_replica_costs_only_its_in_flight_calls(serve: Any) -> None:
                     codes.append("ok")
                 else:
                     assert r.status_code == 503, r.text
-                    assert r.json()["code"] in ("instance_lost", "no_instances"), r.text
+                    assert r.json()["code"] in ("worker_lost", "no_workers"), r.text
                     codes.append(r.json()["code"])
         assert "ok" in codes
     finally:

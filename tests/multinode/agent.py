@@ -33,8 +33,8 @@ class Agent:
 
     async def op_wait(self, n: int = 2, timeout: float = 60.0, what: str = "whoami") -> Any:
         client = self.front if what == "front" else self.whoami
-        await client.wait_for_instances(n, timeout=timeout)
-        return {"instances": len(client.instances())}
+        await client.wait_for_workers(n, timeout=timeout)
+        return {"instances": len(client.workers())}
 
     async def op_calls(self, n: int = 10, timeout: float = 10.0) -> Any:
         out = []
@@ -110,7 +110,7 @@ class Agent:
             bp = await self.rt.get_blueprint("mn", "Worker")
         except Exception as exc:
             bp = _err(exc)
-        info = await self.rt._js.stream_info("KV_rv_instances")
+        info = await self.rt._js.stream_info("KV_rv_workers")
         binfo = await self.rt._js.stream_info("KV_rv_blueprints")
         return {"registrations": [[r["component"], r["endpoint"], r["instance"]] for r in regs],
                 "blueprint": bp is not None and "Worker" in str(bp),

@@ -53,9 +53,9 @@ async def runtime(make_runtime: RuntimeFactory) -> DistributedRuntime:
 class Worker:
     """A serving process started from tests/runtime/worker.py."""
 
-    def __init__(self, proc: subprocess.Popen[str], instance_id: str) -> None:
+    def __init__(self, proc: subprocess.Popen[str], worker_id: str) -> None:
         self.proc = proc
-        self.instance_id = instance_id
+        self.worker_id = worker_id
 
     def kill(self) -> None:
         """SIGKILL: a crash, no clean shutdown."""

@@ -13,11 +13,11 @@ from reverie._private.call.context import CURRENT, RequestContext, current_conte
 from reverie._private.runtime import DistributedRuntime
 from reverie.errors import (
     DeadlineExceededError,
-    InstanceLostError,
-    NoInstancesError,
+    NoWorkersError,
     RemoteError,
     ServiceError,
     ValidationError,
+    WorkerLostError,
 )
 
 from .conftest import RuntimeFactory
@@ -48,7 +48,7 @@ async def test_typed_request_and_response(make_runtime: RuntimeFactory) -> None:
     await serve(server, "move", move, request_type=Point, response_type=Point)
     plain = client(caller, "move")
     typed = client(caller, "move", response_type=Point)
-    await plain.wait_for_instances(1, 5)
+    await plain.wait_for_workers(1, 5)
     assert await plain.call(Point(1, 2)) == {"x": 2, "y": 3}
     assert await typed.call({"x": 5, "y": 5}) == Point(6, 6)
 
@@ -62,7 +62,7 @@ async def test_invalid_request_comes_back_as_validation_error(make_runtime: Runt
 
     await serve(server, "move", move, request_type=Point)
     c = client(caller, "move")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     ctx = RequestContext("rid-7")
     with pytest.raises(ValidationError) as info:
         await c.call({"x": "one", "y": 2}, ctx)
@@ -82,8 +82,8 @@ async def test_handler_errors_travel_with_type_message_and_request_id(
 
     await serve(server, "boom", boom)
     await serve(server, "teapot", teapot)
-    await client(caller, "boom").wait_for_instances(1, 5)
-    await client(caller, "teapot").wait_for_instances(1, 5)
+    await client(caller, "boom").wait_for_workers(1, 5)
+    await client(caller, "teapot").wait_for_workers(1, 5)
     with pytest.raises(RemoteError) as info:
         await client(caller, "boom").call(1, RequestContext("rid-1"))
     err = info.value
@@ -115,9 +115,9 @@ async def test_context_travels_and_is_current_in_the_handler(make_runtime: Runti
 
     await serve(leaf_rt, "leaf", leaf)
     await serve(mid_rt, "mid", mid)
-    await leaf_client.wait_for_instances(1, 5)
+    await leaf_client.wait_for_workers(1, 5)
     c = client(caller, "mid")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     ctx = RequestContext("req-42", time.monotonic() + 5.0, {"traceparent": "00-abc-def-01"})
     assert await c.call(None, ctx) == "leaf"
     rid, remaining, trace = seen["leaf"]
@@ -139,7 +139,7 @@ async def test_deadline_exceeded_and_handler_cancelled(make_runtime: RuntimeFact
 
     await serve(server, "sleepy", sleepy)
     c = client(caller, "sleepy")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     with pytest.raises(DeadlineExceededError) as info:
         await c.call(None, RequestContext("rid-d", time.monotonic() + 0.2))
     assert "deadline passed" in str(info.value) and info.value.request_id == "rid-d"
@@ -163,7 +163,7 @@ async def test_cancelling_the_caller_cancels_the_handler(make_runtime: RuntimeFa
 
     await serve(server, "sleepy", sleepy)
     c = client(caller, "sleepy")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     task = asyncio.create_task(c.call(None))
     await asyncio.wait_for(started.wait(), 5)
     task.cancel()
@@ -171,12 +171,12 @@ async def test_cancelling_the_caller_cancels_the_handler(make_runtime: RuntimeFa
     assert not server._serving
 
 
-async def test_no_instances_is_immediate_and_says_what_to_do(runtime: DistributedRuntime
+async def test_no_workers_is_immediate_and_says_what_to_do(runtime: DistributedRuntime
                                                              ) -> None:
-    with pytest.raises(NoInstancesError) as info:
+    with pytest.raises(NoWorkersError) as info:
         await client(runtime, "nobody").call(1)
     text = str(info.value)
-    assert "no live instance serves ns/svc/nobody" in text
+    assert "no live worker serves ns/svc/nobody" in text
     assert "start a process serving ns/svc" in text
 
 
@@ -191,8 +191,8 @@ async def test_unary_and_streaming_mismatch_is_explained(make_runtime: RuntimeFa
 
     await serve(server, "one", one)
     await serve(server, "many", many, streaming=True)
-    await client(caller, "one").wait_for_instances(1, 5)
-    await client(caller, "many").wait_for_instances(1, 5)
+    await client(caller, "one").wait_for_workers(1, 5)
+    await client(caller, "many").wait_for_workers(1, 5)
     with pytest.raises(ValidationError) as info:
         await client(caller, "many").call(None)
     assert "ns/svc/many is a streaming endpoint; call it with stream()" in str(info.value)
@@ -203,7 +203,7 @@ async def test_unary_and_streaming_mismatch_is_explained(make_runtime: RuntimeFa
 
 
 async def test_malformed_request_from_a_raw_client(make_runtime: RuntimeFactory) -> None:
-    server = await make_runtime(instance_id="srv")
+    server = await make_runtime(worker_id="srv")
 
     async def one(req: Any, ctx: RequestContext) -> Any:
         return 1
@@ -234,12 +234,12 @@ async def test_close_deregisters_at_once_and_lets_calls_finish(make_runtime: Run
 
     await serve(server, "slow", slow)
     c = client(caller, "slow")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     task = asyncio.create_task(c.call(None))
     await asyncio.wait_for(started.wait(), 5)
     closing = asyncio.create_task(server.close(grace=5))
     async with asyncio.timeout(3):
-        while c.instances():  # noqa: ASYNC110 - gone from the list before the call ends
+        while c.workers():  # noqa: ASYNC110 - gone from the list before the call ends
             await asyncio.sleep(0.02)
     assert not task.done()
     assert await asyncio.wait_for(task, 5) == "done"
@@ -247,7 +247,7 @@ async def test_close_deregisters_at_once_and_lets_calls_finish(make_runtime: Run
 
 
 async def test_close_ends_calls_past_the_grace_period(make_runtime: RuntimeFactory) -> None:
-    server, caller = await make_runtime(instance_id="leaving"), await make_runtime()
+    server, caller = await make_runtime(worker_id="leaving"), await make_runtime()
     started = asyncio.Event()
 
     async def stuck(req: Any, ctx: RequestContext) -> Any:
@@ -256,10 +256,10 @@ async def test_close_ends_calls_past_the_grace_period(make_runtime: RuntimeFacto
 
     await serve(server, "stuck", stuck)
     c = client(caller, "stuck")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     task = asyncio.create_task(c.call(None))
     await asyncio.wait_for(started.wait(), 5)
     await server.close(grace=0.1)
-    with pytest.raises(InstanceLostError) as info:
+    with pytest.raises(WorkerLostError) as info:
         await asyncio.wait_for(task, 5)
-    assert "instance leaving shut down while running the call" in str(info.value)
+    assert "worker leaving shut down while running the call" in str(info.value)

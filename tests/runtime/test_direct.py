@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from reverie._private.runtime import DistributedRuntime
-from reverie.errors import ConfigError, NoInstancesError
+from reverie.errors import ConfigError, NoWorkersError
 
 from .conftest import RuntimeFactory
 
 
 async def _serve_echo(rt: DistributedRuntime) -> Any:
     async def echo(req: Any, ctx: Any) -> Any:
-        return {"req": req, "instance": rt.instance_id}
+        return {"req": req, "instance": rt.worker_id}
 
     async def count(req: int, ctx: Any) -> Any:
         for i in range(req):
@@ -39,13 +39,13 @@ async def test_same_machine_calls_go_over_a_unix_socket(make_runtime: RuntimeFac
     caller = await make_runtime()
     await _serve_echo(server)
     c = _client(caller)
-    await c.wait_for_instances(1, 10)
+    await c.wait_for_workers(1, 10)
     reg = c.registrations()[0]
-    assert reg["direct"]["uds"] == f"reverie-{server.instance_id}"
+    assert reg["direct"]["uds"] == f"reverie-{server.worker_id}"
     assert reg["direct"]["tcp"][0] == "127.0.0.1"
-    assert await c.call("hi") == {"req": "hi", "instance": server.instance_id}
+    assert await c.call("hi") == {"req": "hi", "instance": server.worker_id}
     assert caller.direct is not None
-    assert caller.direct.links[server.instance_id].where.startswith("unix:@reverie-")
+    assert caller.direct.links[server.worker_id].where.startswith("unix:@reverie-")
     assert [i async for i in _client(caller, "count").stream(300)] == list(range(300))
 
 
@@ -56,11 +56,11 @@ async def test_another_machine_is_reached_over_tcp(
     caller = await make_runtime()
     await _serve_echo(server)
     c = _client(caller)
-    await c.wait_for_instances(1, 10)
-    assert await c.call(1) == {"req": 1, "instance": server.instance_id}
+    await c.wait_for_workers(1, 10)
+    assert await c.call(1) == {"req": 1, "instance": server.worker_id}
     assert caller.direct is not None
     port = c.registrations()[0]["direct"]["tcp"][1]
-    assert caller.direct.links[server.instance_id].where == f"tcp:127.0.0.1:{port}"
+    assert caller.direct.links[server.worker_id].where == f"tcp:127.0.0.1:{port}"
 
 
 async def test_an_unreachable_peer_is_called_over_nats(
@@ -74,10 +74,10 @@ async def test_an_unreachable_peer_is_called_over_nats(
     caller = await make_runtime()
     await _serve_echo(server)
     c = _client(caller)
-    await c.wait_for_instances(1, 10)
+    await c.wait_for_workers(1, 10)
     with caplog.at_level(logging.WARNING, "reverie.runtime"):
-        assert await c.call("via nats") == {"req": "via nats", "instance": server.instance_id}
-    assert f"instance {server.instance_id} cannot be reached directly" in caplog.text
+        assert await c.call("via nats") == {"req": "via nats", "instance": server.worker_id}
+    assert f"worker {server.worker_id} cannot be reached directly" in caplog.text
     assert "calling it over NATS" in caplog.text
     assert caller.direct is not None and not caller.direct.links
     assert [i async for i in _client(caller, "count").stream(3)] == [0, 1, 2]
@@ -91,9 +91,9 @@ async def test_direct_off_everything_over_nats(
     assert server.direct is None and caller.direct is not None
     await _serve_echo(server)
     c = _client(caller)
-    await c.wait_for_instances(1, 10)
+    await c.wait_for_workers(1, 10)
     assert "direct" not in c.registrations()[0]
-    assert await c.call(2) == {"req": 2, "instance": server.instance_id}
+    assert await c.call(2) == {"req": 2, "instance": server.worker_id}
     assert not caller.direct.links
 
 
@@ -114,12 +114,12 @@ async def test_an_endpoint_no_longer_served_is_never_run_there(
     caller = await make_runtime()
     served = await _serve_echo(server)
     c = _client(caller)
-    await c.wait_for_instances(1, 10)
+    await c.wait_for_workers(1, 10)
     await c.call(0)  # the link is open
     await served.stop(deregister=False)  # still registered, no longer served
-    with pytest.raises(NoInstancesError) as info:
+    with pytest.raises(NoWorkersError) as info:
         await c.call(1)
-    assert f"(tried {server.instance_id})" in str(info.value)
+    assert f"(tried {server.worker_id})" in str(info.value)
 
 
 async def test_a_corrupt_frame_closes_the_connection(
@@ -137,7 +137,7 @@ async def test_a_corrupt_frame_closes_the_connection(
     hello = b"someone-else"
     writer.write(struct.pack(">IB", len(hello) + 1, 1) + hello)
     assert await asyncio.wait_for(reader.read(), 5) == b""
-    assert "a caller wanted instance 'someone-else'" in caplog.text
+    assert "a caller wanted worker 'someone-else'" in caplog.text
     writer.close()
 
 
@@ -159,9 +159,9 @@ async def test_a_caller_going_away_cancels_its_stream(make_runtime: RuntimeFacto
     await server.namespace("d").component("svc").endpoint("forever").serve(forever,
                                                                           streaming=True)
     c = _client(caller, "forever")
-    await c.wait_for_instances(1, 10)
+    await c.wait_for_workers(1, 10)
     it = c.stream(None)
     assert await it.__anext__() == 0
     assert caller.direct is not None
-    caller.direct.links[server.instance_id].close()  # the caller's side of the link goes
+    caller.direct.links[server.worker_id].close()  # the caller's side of the link goes
     await asyncio.wait_for(stopped.wait(), 10)

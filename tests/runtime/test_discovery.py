@@ -8,7 +8,7 @@ import pytest
 
 from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
-from reverie.errors import ConfigError, NoInstancesError
+from reverie.errors import ConfigError, NoWorkersError
 
 from .conftest import RuntimeFactory, eventually
 
@@ -20,14 +20,14 @@ async def echo(req: Any, ctx: RequestContext) -> Any:
 async def test_register_watch_and_clean_shutdown(make_runtime: RuntimeFactory) -> None:
     caller = await make_runtime()
     client = caller.namespace("ns").component("svc").endpoint("echo").client()
-    assert await client.wait_for_instances(0, 2) == []
-    a = await make_runtime(instance_id="inst-a")
-    b = await make_runtime(instance_id="inst-b")
+    assert await client.wait_for_workers(0, 2) == []
+    a = await make_runtime(worker_id="inst-a")
+    b = await make_runtime(worker_id="inst-b")
     for rt in (a, b):
         await rt.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
-    assert await client.wait_for_instances(2, 5) == ["inst-a", "inst-b"]
+    assert await client.wait_for_workers(2, 5) == ["inst-a", "inst-b"]
     await a.close()  # clean shutdown removes the key at once (well within the 10 s lease)
-    await eventually(lambda: client.instances() == ["inst-b"], 3)
+    await eventually(lambda: client.workers() == ["inst-b"], 3)
 
 
 async def test_a_served_endpoint_can_stop_alone(make_runtime: RuntimeFactory) -> None:
@@ -35,9 +35,9 @@ async def test_a_served_endpoint_can_stop_alone(make_runtime: RuntimeFactory) ->
     served = await rt.namespace("ns").component("svc").endpoint("echo").serve(
         echo, streaming=False)
     client = rt.namespace("ns").component("svc").endpoint("echo").client()
-    await client.wait_for_instances(1, 5)
+    await client.wait_for_workers(1, 5)
     await served.stop()
-    await eventually(lambda: not client.instances(), 3)
+    await eventually(lambda: not client.workers(), 3)
 
 
 async def test_a_crashed_process_expires_within_its_lease(make_runtime: RuntimeFactory) -> None:
@@ -45,7 +45,7 @@ async def test_a_crashed_process_expires_within_its_lease(make_runtime: RuntimeF
     crashed = await make_runtime(lease_ttl=1.0)
     await crashed.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
     client = watcher.namespace("ns").component("svc").endpoint("echo").client()
-    await client.wait_for_instances(1, 5)
+    await client.wait_for_workers(1, 5)
     # Crash: stop refreshing and drop the connection without deregistering.
     assert crashed.leases._task is not None
     crashed.leases._task.cancel()
@@ -53,26 +53,26 @@ async def test_a_crashed_process_expires_within_its_lease(make_runtime: RuntimeF
     crashed._closing = True
     await crashed.nc.close()
     # TTL 1 s; the server's expiry marker reaches the watcher
-    await eventually(lambda: not client.instances(), 5)
+    await eventually(lambda: not client.workers(), 5)
 
 
-async def test_wait_for_instances_times_out_with_a_clear_error(runtime: DistributedRuntime) -> None:
+async def test_wait_for_workers_times_out_with_a_clear_error(runtime: DistributedRuntime) -> None:
     client = runtime.namespace("ns").component("ghost").endpoint("echo").client()
-    with pytest.raises(NoInstancesError) as info:
-        await client.wait_for_instances(2, 0.3)
-    assert "ns/ghost/echo: wanted 2 live instance(s) within 0.3 s, found 0" in str(info.value)
+    with pytest.raises(NoWorkersError) as info:
+        await client.wait_for_workers(2, 0.3)
+    assert "ns/ghost/echo: wanted 2 live worker(s) within 0.3 s, found 0" in str(info.value)
 
 
 async def test_component_readiness_primitive(make_runtime: RuntimeFactory) -> None:
     host = await make_runtime()
-    with pytest.raises(NoInstancesError) as info:
+    with pytest.raises(NoWorkersError) as info:
         await host.wait_for_component("ns", "dep", timeout=0.2)
-    assert "ns/dep: wanted 1 live instance(s)" in str(info.value)
-    dep = await make_runtime(instance_id="dep-1")
+    assert "ns/dep: wanted 1 live worker(s)" in str(info.value)
+    dep = await make_runtime(worker_id="dep-1")
     await dep.namespace("ns").component("dep").endpoint("a").serve(echo, streaming=False)
     await dep.namespace("ns").component("dep").endpoint("b").serve(echo, streaming=False)
     assert await host.wait_for_component("ns", "dep", timeout=5) == ["dep-1"]
-    assert await host.namespace("ns").component("dep").wait_for_instances(1, 5) == ["dep-1"]
+    assert await host.namespace("ns").component("dep").wait_for_workers(1, 5) == ["dep-1"]
 
 
 async def test_blueprints_round_trip(runtime: DistributedRuntime) -> None:
@@ -85,11 +85,11 @@ async def test_blueprints_round_trip(runtime: DistributedRuntime) -> None:
 
 
 async def test_registration_carries_what_callers_need(make_runtime: RuntimeFactory) -> None:
-    rt = await make_runtime(instance_id="i1")
+    rt = await make_runtime(worker_id="i1")
     await rt.namespace("ns").component("svc").endpoint("echo").serve(
         echo, streaming=False, request_type=int, idempotent=True, metadata={"gpu": 1})
     client = rt.namespace("ns").component("svc").endpoint("echo").client()
-    await client.wait_for_instances(1, 5)
+    await client.wait_for_workers(1, 5)
     info = client._watcher.info("i1")
     assert info is not None
     assert info["subject"] == "rv.ns.svc.echo.i1"

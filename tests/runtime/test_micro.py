@@ -38,15 +38,15 @@ async def echo(req: Any, ctx: RequestContext) -> Any:
 
 
 async def test_ping_info_stats(make_runtime: RuntimeFactory) -> None:
-    a = await make_runtime(instance_id="a1")
-    b = await make_runtime(instance_id="b1")
+    a = await make_runtime(worker_id="a1")
+    b = await make_runtime(worker_id="b1")
     for rt in (a, b):
         comp = rt.namespace("ns").component("svc")
         comp.set_info(version="1.2.3", description="an echo service")
         await comp.endpoint("echo").serve(echo, streaming=False, idempotent=True)
     await a.namespace("ns").component("other").endpoint("x").serve(echo, streaming=False)
     c = b.namespace("ns").component("svc").endpoint("echo").client(router="direct:a1")
-    await c.wait_for_instances(2, 5)
+    await c.wait_for_workers(2, 5)
     await c.call(1)
     await c.call(2)
     with pytest.raises(CallError, match="bad input"):  # counted as an error in $SRV.STATS
@@ -79,7 +79,7 @@ async def test_ping_info_stats(make_runtime: RuntimeFactory) -> None:
 
 
 async def test_a_stopped_component_stops_answering(make_runtime: RuntimeFactory) -> None:
-    rt = await make_runtime(instance_id="z1")
+    rt = await make_runtime(worker_id="z1")
     served = await rt.namespace("ns").component("gone").endpoint("e").serve(echo, streaming=False)
     assert [p["name"] for p in await gather(rt, "$SRV.PING.gone")] == ["gone"]
     await served.stop()

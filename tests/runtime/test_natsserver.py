@@ -79,7 +79,7 @@ async def test_a_server_without_jetstream_is_refused_clearly() -> None:
         with pytest.raises(TransportError) as info:
             await DistributedRuntime.connect(server.url)
     text = str(info.value)
-    assert f"cannot open the KV bucket 'rv_instances' on NATS at {server.url}" in text
+    assert f"cannot open the KV bucket 'rv_workers' on NATS at {server.url}" in text
     assert "enable JetStream on the server (nats-server -js" in text
 
 

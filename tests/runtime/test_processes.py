@@ -12,7 +12,7 @@ import pytest
 from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime
 from reverie._private.runtime.natsserver import NatsServer
-from reverie.errors import CallError, InstanceLostError, TransportError
+from reverie.errors import CallError, TransportError, WorkerLostError
 
 from .conftest import RuntimeFactory, WorkerFactory, eventually
 
@@ -25,9 +25,9 @@ async def test_kill_9_mid_stream_errors_the_caller_promptly(
         runtime: DistributedRuntime, start_worker: WorkerFactory) -> None:
     worker = await start_worker("serve")
     c = endpoint(runtime, "count")
-    await c.wait_for_instances(1, 10)
+    await c.wait_for_workers(1, 10)
     got = []
-    with pytest.raises(InstanceLostError) as info:
+    with pytest.raises(WorkerLostError) as info:
         async for i in c.stream(100_000):
             got.append(i)
             if i == 5:
@@ -36,19 +36,19 @@ async def test_kill_9_mid_stream_errors_the_caller_promptly(
     elapsed = time.monotonic() - t0
     assert elapsed < 5  # no hang; bench/ and the design target 1 s
     assert got[:6] == [0, 1, 2, 3, 4, 5]
-    assert f"instance {worker.instance_id} was lost mid-call" in str(info.value)
+    assert f"worker {worker.worker_id} was lost mid-call" in str(info.value)
     # the dead instance is no longer routed to, although its lease has not expired yet
-    assert worker.instance_id not in c.instances()
+    assert worker.worker_id not in c.workers()
 
 
 async def test_idempotent_call_retries_once_on_another_instance(
         runtime: DistributedRuntime, start_worker: WorkerFactory) -> None:
     w1 = await start_worker("serve")
     w2 = await start_worker("serve")
-    workers = {w1.instance_id: w1, w2.instance_id: w2}
+    workers = {w1.worker_id: w1, w2.worker_id: w2}
     for name, expect_retry in (("idem", True), ("slow", False)):
         c = endpoint(runtime, name)
-        await c.wait_for_instances(2, 10)
+        await c.wait_for_workers(2, 10)
         task = asyncio.create_task(c.call(1.0))
         await eventually(lambda: bool(runtime._calls))
         target = next(iter(runtime._calls.values())).iid
@@ -59,14 +59,14 @@ async def test_idempotent_call_retries_once_on_another_instance(
             survivor = next(i for i in workers if i != target)
             assert result == {"instance": survivor}
         else:
-            with pytest.raises(InstanceLostError) as info:
+            with pytest.raises(WorkerLostError) as info:
                 await asyncio.wait_for(task, 10)
-            assert f"instance {target} was lost mid-call" in str(info.value)
+            assert f"worker {target} was lost mid-call" in str(info.value)
             return
         # second round: restart the pool with two live workers
         del workers[target]
         w3 = await start_worker("serve")
-        workers[w3.instance_id] = w3
+        workers[w3.worker_id] = w3
 
 
 @pytest.mark.parametrize("plane", ["direct", "nats"])
@@ -77,7 +77,7 @@ async def test_nats_server_restart_kills_nothing(
     caller = await make_runtime()
     worker = await start_worker("serve")
     echo = endpoint(caller, "echo")
-    await echo.wait_for_instances(1, 10)
+    await echo.wait_for_workers(1, 10)
     first = await echo.call("before")
     in_flight = asyncio.create_task(endpoint(caller, "slow").call(3.0))
     await asyncio.sleep(0.3)
@@ -86,9 +86,9 @@ async def test_nats_server_restart_kills_nothing(
 
     if plane == "direct":
         # the call never touched the broker: it finishes while NATS is away
-        assert await asyncio.wait_for(in_flight, 10) == {"instance": worker.instance_id}
+        assert await asyncio.wait_for(in_flight, 10) == {"instance": worker.worker_id}
     else:
-        with pytest.raises((TransportError, InstanceLostError)) as info:
+        with pytest.raises((TransportError, WorkerLostError)) as info:
             await asyncio.wait_for(in_flight, 10)
         assert "lost" in str(info.value)
     # the serving process survives, re-registers, and calls resume
@@ -101,7 +101,7 @@ async def test_nats_server_restart_kills_nothing(
                 await asyncio.sleep(0.2)
     assert result["pid"] == first["pid"] and result["req"] == "after"
     assert worker.proc.poll() is None
-    assert await echo.wait_for_instances(1, 10) == [worker.instance_id]
+    assert await echo.wait_for_workers(1, 10) == [worker.worker_id]
     assert [i async for i in endpoint(caller, "count").stream(5)] == [0, 1, 2, 3, 4]
 
 
@@ -111,8 +111,8 @@ async def test_two_processes_call_each_other(
     await start_worker("peer", "beta", "alpha")
     ask_alpha = endpoint(runtime, "ask", comp="alpha")
     ask_beta = endpoint(runtime, "ask", comp="beta")
-    await ask_alpha.wait_for_instances(1, 10)
-    await ask_beta.wait_for_instances(1, 10)
+    await ask_alpha.wait_for_workers(1, 10)
+    await ask_beta.wait_for_workers(1, 10)
     a = await ask_alpha.call(None, RequestContext("trace-a"))
     b = await ask_beta.call(None, RequestContext("trace-b"))
     assert a["me"] == "alpha" and a["other"]["name"] == "beta"

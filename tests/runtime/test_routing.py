@@ -10,7 +10,7 @@ import pytest
 
 from reverie._private.call.context import RequestContext
 from reverie._private.runtime import DistributedRuntime, direct, make_router
-from reverie.errors import ConfigError, NoInstancesError
+from reverie.errors import ConfigError, NoWorkersError
 
 from .conftest import RuntimeFactory
 
@@ -18,12 +18,12 @@ from .conftest import RuntimeFactory
 async def three(make_runtime: RuntimeFactory, delay: float = 0.0) -> list[DistributedRuntime]:
     out = []
     for name in ("i1", "i2", "i3"):
-        rt = await make_runtime(instance_id=name)
+        rt = await make_runtime(worker_id=name)
 
         async def who(req: Any, ctx: RequestContext, rt: DistributedRuntime = rt) -> str:
             if delay:
                 await asyncio.sleep(delay)
-            return rt.instance_id
+            return rt.worker_id
 
         await rt.namespace("ns").component("svc").endpoint("who").serve(who, streaming=False)
         out.append(rt)
@@ -38,7 +38,7 @@ async def test_round_robin_is_the_default_and_even(make_runtime: RuntimeFactory)
     await three(make_runtime)
     caller = await make_runtime()
     c = caller.namespace("ns").component("svc").endpoint("who").client()
-    await c.wait_for_instances(3, 5)
+    await c.wait_for_workers(3, 5)
     got = [await c.call(None) for _ in range(9)]
     assert Counter(got) == {"i1": 3, "i2": 3, "i3": 3}
     assert got[:3] == sorted(got[:3]) or len(set(got[:3])) == 3
@@ -48,7 +48,7 @@ async def test_random_reaches_every_instance(make_runtime: RuntimeFactory) -> No
     await three(make_runtime)
     caller = await make_runtime()
     c = who(caller, "random")
-    await c.wait_for_instances(3, 5)
+    await c.wait_for_workers(3, 5)
     got = {await c.call(None) for _ in range(60)}
     assert got == {"i1", "i2", "i3"}
 
@@ -57,19 +57,19 @@ async def test_direct_sends_only_to_the_named_instance(make_runtime: RuntimeFact
     await three(make_runtime)
     caller = await make_runtime()
     c = who(caller, direct("i2"))
-    await c.wait_for_instances(3, 5)
+    await c.wait_for_workers(3, 5)
     assert {await c.call(None) for _ in range(6)} == {"i2"}
     assert {await who(caller, "direct:i3").call(None) for _ in range(3)} == {"i3"}
-    with pytest.raises(NoInstancesError) as info:
+    with pytest.raises(NoWorkersError) as info:
         await who(caller, "direct:i9").call(None)
-    assert "instance 'i9' is not live (live: i1, i2, i3)" in str(info.value)
+    assert "worker 'i9' is not live (live: i1, i2, i3)" in str(info.value)
 
 
 async def test_least_inflight_spreads_concurrent_calls(make_runtime: RuntimeFactory) -> None:
     await three(make_runtime, delay=0.2)
     caller = await make_runtime()
     c = who(caller, "least_inflight")
-    await c.wait_for_instances(3, 5)
+    await c.wait_for_workers(3, 5)
     got = await asyncio.gather(*(c.call(None) for _ in range(6)))
     assert Counter(got) == {"i1": 2, "i2": 2, "i3": 2}
 
@@ -85,4 +85,4 @@ def test_unknown_router_names_the_choices() -> None:
         make_router("fastest")
     text = str(info.value)
     assert "unknown router 'fastest'" in text
-    assert "round_robin, random, least_inflight, direct:<instance id>" in text
+    assert "round_robin, random, least_inflight, direct:<worker id>" in text

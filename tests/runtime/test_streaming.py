@@ -34,7 +34,7 @@ async def test_items_arrive_in_order_then_end(make_runtime: RuntimeFactory) -> N
 
     await serve_stream(server, "count", count, request_type=int)
     c = client(caller, "count")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     assert [x["i"] async for x in c.stream(1000)] == list(range(1000))
     assert [x async for x in c.stream(0)] == []
 
@@ -49,7 +49,7 @@ async def test_error_after_items(make_runtime: RuntimeFactory) -> None:
 
     await serve_stream(server, "boom", boom, request_type=int)
     c = client(caller, "boom")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     got = []
     with pytest.raises(RemoteError) as info:
         async for x in c.stream(3, RequestContext("rid-s")):
@@ -71,7 +71,7 @@ async def test_slow_consumer_holds_the_producer_back(make_runtime: RuntimeFactor
 
     await serve_stream(server, "firehose", firehose)
     c = client(caller, "firehose", window=16)
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     stream = c.stream(None)
     consumed = 0
     async for _ in stream:
@@ -107,7 +107,7 @@ async def test_closing_the_iterator_cancels_the_producer(make_runtime: RuntimeFa
 
     await serve_stream(server, "ticker", ticker)
     c = client(caller, "ticker")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     stream = c.stream(None)
     assert [await stream.__anext__() for _ in range(3)] == [0, 1, 2]
     t0 = time.monotonic()
@@ -134,7 +134,7 @@ async def test_cancelling_the_consumer_task_cancels_the_producer(
 
     await serve_stream(server, "never", never)
     c = client(caller, "never")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
 
     async def consume() -> None:
         async for _ in c.stream(None):
@@ -160,7 +160,7 @@ async def test_stream_deadline(make_runtime: RuntimeFactory) -> None:
 
     await serve_stream(server, "slow", slow)
     c = client(caller, "slow")
-    await c.wait_for_instances(1, 5)
+    await c.wait_for_workers(1, 5)
     got = []
     with pytest.raises(DeadlineExceededError) as info:
         async for x in c.stream(None, RequestContext("rid-t", time.monotonic() + 0.35)):

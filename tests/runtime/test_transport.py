@@ -10,7 +10,7 @@ import pytest
 from reverie._private.call.context import RequestContext
 from reverie._private.declare.service import EndpointMeta
 from reverie._private.transports.nats import NatsTransport
-from reverie.errors import CallError, DeadlineExceededError, NoInstancesError, TransportError
+from reverie.errors import CallError, DeadlineExceededError, NoWorkersError, TransportError
 
 from .conftest import RuntimeFactory
 
@@ -36,7 +36,7 @@ async def test_call_and_stream_through_the_transport(make_runtime: RuntimeFactor
     transport = NatsTransport(caller, "ns", "Calc")
     assert transport.wire is True
     assert transport.describe() == f"nats:ns/Calc@{caller.url}"
-    await transport.wait_for_instances(1, 5)
+    await transport.wait_for_workers(1, 5)
     assert await transport.call(meta("double", False), 21, RequestContext()) == 42
     assert [i async for i in transport.stream(meta("upto", True), 3, RequestContext())] == [0, 1, 2]
     await transport.aclose()
@@ -55,8 +55,8 @@ def test_nats_errors_are_translated_at_the_boundary() -> None:
     ctx = RequestContext("rid-x")
     where = "nats:ns/Calc/double"
     err = CallError.from_transport(nats.errors.NoRespondersError(), where, ctx.request_id)
-    assert isinstance(err, NoInstancesError) and err.request_id == "rid-x"
-    assert "no instance answered" in str(err)
+    assert isinstance(err, NoWorkersError) and err.request_id == "rid-x"
+    assert "no worker answered" in str(err)
     err2 = CallError.from_transport(nats.errors.TimeoutError(), "nats:ns/Calc/double",
                                    ctx.request_id)
     assert isinstance(err2, DeadlineExceededError)

@@ -22,11 +22,11 @@ async def serve(rt: DistributedRuntime) -> None:
     comp = rt.namespace("t").component("w")
 
     async def echo(req: Any, ctx: RequestContext) -> Any:
-        return {"pid": os.getpid(), "instance": rt.instance_id, "req": req}
+        return {"pid": os.getpid(), "instance": rt.worker_id, "req": req}
 
     async def slow(req: float, ctx: RequestContext) -> Any:
         await asyncio.sleep(req)
-        return {"instance": rt.instance_id}
+        return {"instance": rt.worker_id}
 
     async def count(req: int, ctx: RequestContext) -> AsyncIterator[int]:
         for i in range(req):
@@ -49,7 +49,7 @@ async def peer(rt: DistributedRuntime, name: str, other: str) -> None:
         return {"name": name, "pid": os.getpid(), "request_id": cur.request_id if cur else None}
 
     async def ask(req: Any, ctx: RequestContext) -> Any:
-        await other_client.wait_for_instances(1, 10)
+        await other_client.wait_for_workers(1, 10)
         answer = await other_client.call(None)
         return {"me": name, "request_id": ctx.request_id, "other": answer}
 
@@ -64,7 +64,7 @@ async def main() -> None:
         await serve(rt)
     else:
         await peer(rt, args[0], args[1])
-    print(f"READY {rt.instance_id}", flush=True)
+    print(f"READY {rt.worker_id}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()

@@ -41,32 +41,32 @@ async def test_in_process_dependent_follows_the_instance(nats_url: str) -> None:
         assert await front.hit(Hit("k", by=2)) == 2
 
         answer = await request_migration(rts[2], "examples", "Counter",
-                                         rts[0].instance_id, rts[1].instance_id)
-        assert answer["to"] == rts[1].instance_id, answer
+                                         rts[0].worker_id, rts[1].worker_id)
+        assert answer["to"] == rts[1].worker_id, answer
         assert b.instance("Counter").obj.counts == {"k": 2}  # restored in b
         forwarder = a.instance("Counter")
         assert forwarder.forward is not None and not forwarder.accepting
-        assert forwarder.about()["moved_to"].endswith(f"instance {rts[1].instance_id}")
+        assert forwarder.about()["moved_to"].endswith(f"worker {rts[1].worker_id}")
         assert "moved_to" not in b.instance("Counter").about()
         assert await front.hit(Hit("k")) == 3  # Front's in-process client, through b
         assert b.instance("Counter").obj.counts == {"k": 3}
 
         # Straight back to a, within the forwarder's grace: a's instance revives in place.
         back = await request_migration(rts[2], "examples", "Counter",
-                                       rts[1].instance_id, rts[0].instance_id)
-        assert back["to"] == rts[0].instance_id, back
+                                       rts[1].worker_id, rts[0].worker_id)
+        assert back["to"] == rts[0].worker_id, back
         revived = a.instance("Counter")
         assert revived is forwarder and revived.forward is None and revived.accepting
         assert await front.hit(Hit("k")) == 4  # in-process again, with the state
         assert revived.obj.counts == {"k": 4}
         again = await request_migration(rts[2], "examples", "Counter",
-                                        rts[0].instance_id, rts[1].instance_id)
-        assert again["to"] == rts[1].instance_id, again
+                                        rts[0].worker_id, rts[1].worker_id)
+        assert again["to"] == rts[1].worker_id, again
         assert await front.hit(Hit("k")) == 5
 
         # A destination that does not answer: refused, and the instance keeps serving in b.
         refused = await request_migration(rts[2], "examples", "Counter",
-                                          rts[1].instance_id, "no-such-host")
+                                          rts[1].worker_id, "no-such-host")
         assert "did not answer" in refused["error"] and "keeps serving here" in refused["error"]
         assert b.instance("Counter").accepting
         assert await front.hit(Hit("k")) == 6

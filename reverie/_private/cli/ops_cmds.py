@@ -2,7 +2,7 @@
 
 ``call`` targets ``http://HOST:PORT/<service>`` (POST to the endpoint, streams read as NDJSON) or
 ``nats://HOST:PORT#<namespace>/<component>`` (through the distributed runtime). ``ls`` asks a host
-(``GET /@host/services`` with the API key) or NATS (the instances KV bucket).
+(``GET /@host/services`` with the API key) or NATS (the workers KV bucket).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _check_registered(
     target: str, known: list[dict[str, Any]], ns: str, comp: str, endpoint: str
 ) -> None:
     """Fail at once, from the registrations, when nothing serves ``ns/comp`` (or its endpoint),
-    rather than waiting for an instance that is not coming. An empty bucket may mean the graph
+    rather than waiting for a worker that is not coming. An empty bucket may mean the graph
     is still starting, so the caller waits then."""
     from reverie._private.suggest import did_you_mean
 
@@ -144,7 +144,7 @@ async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> i
             _check_registered(target, known, ns, comp, endpoint)
         client = rt.namespace(ns).component(comp).endpoint(endpoint).client()
         try:
-            await client.wait_for_instances(1, timeout=min(timeout, 10.0))
+            await client.wait_for_workers(1, timeout=min(timeout, 10.0))
         except CallError as exc:
             fail(f"{exc}", code=1)
         entries = client.registrations()
@@ -211,9 +211,9 @@ async def _ls_nats(url: str) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
         for reg in await rt.registrations():
-            row = rows.setdefault((reg["namespace"], reg["component"], reg["instance"]), {
+            row = rows.setdefault((reg["namespace"], reg["component"], reg["worker"]), {
                 "namespace": reg["namespace"], "component": reg["component"],
-                "instance": reg["instance"], "host": reg.get("host"), "pid": reg.get("pid"),
+                "worker": reg["worker"], "host": reg.get("host"), "pid": reg.get("pid"),
                 "endpoints": []})
             row["endpoints"].append(reg["endpoint"])
     finally:
@@ -229,14 +229,14 @@ def ls_cmd(
         help="API key for a host (default: $REVERIE_API_KEY).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the live services and instances of a host or a NATS deployment."""
+    """List the live services of a host, or the workers of a NATS deployment."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     if url.startswith(("nats://", "tls://")):
         rows = asyncio.run(_ls_nats(url))
-        cols = ["namespace", "component", "instance", "host", "pid", "endpoints"]
+        cols = ["namespace", "component", "worker", "host", "pid", "endpoints"]
     elif url.startswith(("http://", "https://")):
         rows = asyncio.run(_ls_http(url, key or os.environ.get("REVERIE_API_KEY")))
         cols = ["path", "name", "namespace", "state", "uptime", "class", "error"]

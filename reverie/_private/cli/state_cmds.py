@@ -172,11 +172,11 @@ async def _swap_nats(target: str, to: str, config: Any) -> int:
 def migrate_cmd(
     target: Annotated[str, typer.Argument(
         help="nats://HOST:PORT#<namespace>/<component>: the instance to move.")],
-    to: Annotated[str, typer.Option(help="The destination process: a runtime instance id, "
+    to: Annotated[str, typer.Option(help="The destination process: a worker id, "
                                          "pid:<PID>, or <namespace>/<component> of a service "
                                          "it runs (see 'reverie ls nats://...').")],
     source: Annotated[str | None, typer.Option(
-        "--from", help="The source instance id, when several processes serve the component.")
+        "--from", help="The source worker id, when several processes serve the component.")
     ] = None,
 ) -> None:
     """Move an instance to another process over the runtime: drain, capture, restore, switch."""
@@ -222,19 +222,19 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
 
 
 def _serving(regs: list[dict[str, Any]], ns: str, comp: str) -> list[str]:
-    """The runtime instances (processes) that serve ``ns/comp``, sorted."""
-    return sorted({r["instance"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)})
+    """The workers (processes) that serve ``ns/comp``, sorted."""
+    return sorted({r["worker"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)})
 
 
 def _destination(regs: list[dict[str, Any]], to: str, hosts: list[dict[str, Any]]) -> str:
     if to.startswith("pid:"):
-        found = {h["instance"] for h in hosts if str(h.get("pid")) == to[4:]}
+        found = {h["worker"] for h in hosts if str(h.get("pid")) == to[4:]}
     elif "/" in to:
         ns, _, comp = to.partition("/")
-        found = {r["instance"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)}
+        found = {r["worker"] for r in regs if (r["namespace"], r["component"]) == (ns, comp)}
     else:
         return to
     if len(found) != 1:
         fail(f"--to {to} names {len(found)} processes ({', '.join(sorted(found)) or 'none'}); "
-             f"give a runtime instance id", code=1)
+             f"give a worker id", code=1)
     return str(found.pop())

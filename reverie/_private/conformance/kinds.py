@@ -176,7 +176,7 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
             for rt in seen_by:
                 component = rt.namespace(meta.namespace).component(meta.name)
                 for name in meta.endpoints:
-                    await component.endpoint(name).client().wait_for_instances(1, 10.0)
+                    await component.endpoint(name).client().wait_for_workers(1, 10.0)
         yield spread
     finally:
         if spread is not None:

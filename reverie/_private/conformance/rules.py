@@ -261,7 +261,7 @@ async def cancelling_the_caller_closes_a_stream_producer(d: Deployed) -> None:
 @rule
 async def a_stopped_instance_is_unavailable(d: Deployed) -> None:
     """Last: it stops Echo. The caller and the dependent both see ``UnavailableError`` (on the
-    runtime its subclass ``NoInstancesError``)."""
+    runtime its subclass ``NoWorkersError``)."""
     echo, relay = d.client("Echo"), d.client("Relay")
     await d.stop("Echo")
     err = await _raises(UnavailableError, echo.ping())

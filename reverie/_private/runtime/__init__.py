@@ -1,6 +1,6 @@
 """The distributed runtime: services as many processes on many machines, joined through NATS.
 
-Addresses are namespace / component / endpoint, with one instance id per process;
+Addresses are namespace / component / endpoint, with one worker id per process;
 discovery uses leases in a JetStream KV bucket; calls travel over NATS subjects with
 credit-based streaming. See docs/runtime.md for the wire protocol.
 """
@@ -19,7 +19,7 @@ from .routing import (
     direct,
     make_router,
 )
-from .serve import Served
+from .server import Served
 
 __all__ = [
     "Component",

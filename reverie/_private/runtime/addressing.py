@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .client import EndpointRuntimeClient
     from .core import DistributedRuntime
     from .routing import Router
-    from .serve import Served
+    from .server import Served
 
 __all__ = ["Component", "Endpoint", "Namespace"]
 
@@ -34,7 +34,7 @@ class Namespace:
 
 
 class Component:
-    """A component = a service name; each process serving it is one instance."""
+    """A component = a service name; each process serving it is one worker."""
 
     def __init__(self, ns: Namespace, name: str) -> None:
         self.namespace = ns
@@ -56,7 +56,7 @@ class Component:
         responder(self.runtime).set_info(self.namespace.name, self.name, version=version,
                                          description=description, metadata=metadata)
 
-    async def wait_for_instances(
+    async def wait_for_workers(
         self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``n`` processes serve any endpoint of this component."""
@@ -73,7 +73,7 @@ class Component:
 
 
 class Endpoint:
-    """One endpoint of a component: serve it here, or get a client that calls any instance."""
+    """One endpoint of a component: serve it here, or get a client that calls any worker."""
 
     def __init__(self, component: Component, name: str) -> None:
         self.component = component
@@ -99,10 +99,10 @@ class Endpoint:
         idempotent: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> Served:
-        """Serve ``handler(request, ctx)`` from this process and register the instance.
+        """Serve ``handler(request, ctx)`` from this process and register the worker.
 
         Unary handlers return an awaitable; streaming handlers return an async iterator."""
-        from .serve import Served
+        from .server import Served
 
         served = Served(self, handler, streaming=streaming, request_type=request_type,
                         response_type=response_type, idempotent=idempotent,
@@ -113,7 +113,7 @@ class Endpoint:
     def client(self, router: str | Router = "round_robin", *, idempotent: bool = False,
                response_type: Any = Any, window: int = wire.DEFAULT_WINDOW,
                ) -> EndpointRuntimeClient:
-        """A client calling the live instances of this endpoint through ``router``."""
+        """A client calling the live workers of this endpoint through ``router``."""
         from .client import EndpointRuntimeClient
 
         return EndpointRuntimeClient(self, router, idempotent=idempotent,

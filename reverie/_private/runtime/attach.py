@@ -2,8 +2,8 @@
 
 Once attached, every running instance's endpoints are served over NATS (withdrawn when it
 stops), its blueprint is published under its runtime address, and a dependency that does not
-run in this process gets a client over NATS — after waiting, bounded, for a live instance, so a
-dependent never starts before what it needs ("no instances found" races).
+run in this process gets a client over NATS — after waiting, bounded, for a live worker, so a
+dependent never starts before what it needs ("no workers found" races).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import NoInstancesError
+from reverie.errors import NoWorkersError
 
 from ..declare.service import EndpointMeta, ServiceMeta
 from ..host.graph import Edge
@@ -129,13 +129,13 @@ class RuntimeResolver(Resolver):
         if not edge.dependency.optional and meta.endpoints:
             try:
                 # Every endpoint, not just the component: a process registers its endpoints one
-                # by one, and a call to one not yet seen would fail with NoInstancesError.
+                # by one, and a call to one not yet seen would fail with NoWorkersError.
                 for ep in meta.endpoints.values():
-                    await transport.client_for(ep).wait_for_instances(1, timeout)
-            except NoInstancesError:
-                raise NoInstancesError(
+                    await transport.client_for(ep).wait_for_workers(1, timeout)
+            except NoWorkersError:
+                raise NoWorkersError(
                     f"dependency {edge.dependency.owner}.{edge.attribute} -> {meta.name} has no "
-                    f"live instance at {ns}/{comp} after {timeout:g} s; start it (or "
+                    f"live worker at {ns}/{comp} after {timeout:g} s; start it (or "
                     f"check the runtime: section and the NATS URL)",
                     service=meta.name,
                 ) from None
@@ -153,7 +153,7 @@ async def attach_runtime(
 ) -> None:
     """Serve this host's instances over ``runtime`` and reach absent dependencies through it.
 
-    ``dependency_timeout`` bounds the wait for a required remote dependency's first instance.
+    ``dependency_timeout`` bounds the wait for a required remote dependency's first worker.
     """
     served: dict[str, list[Served]] = {}
 

@@ -2,7 +2,7 @@
 
 The runtime's reply-inbox callback hands each frame to ``on_frame`` directly (a future is
 resolved, or an item is appended to the stream's buffer), so no Task is made per message. The
-runtime's timer calls ``check`` to notice an instance that stopped sending heartbeats.
+runtime's timer calls ``check`` to notice a worker that stopped sending heartbeats.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import (
     CallError,
     DeadlineExceededError,
-    InstanceLostError,
     TransportError,
+    WorkerLostError,
 )
 
 from ..call.context import RequestContext
@@ -35,8 +35,8 @@ _DATA, _END, _ERR, _HB, _BATCH = wire.DATA, wire.END, wire.ERR, wire.HB, wire.BA
 
 
 class NoResponders(Exception):
-    """NATS said nobody subscribes to the instance's subject: the request was never delivered,
-    so trying another instance is always safe."""
+    """NATS said nobody subscribes to the worker's subject: the request was never delivered,
+    so trying another worker is always safe."""
 
 
 class OutgoingCall:
@@ -58,7 +58,7 @@ class OutgoingCall:
         self.last = 0.0
 
     def ctl_soon(self, frame: list[Any]) -> None:
-        """A control frame to the serving instance, from synchronous code."""
+        """A control frame to the serving worker, from synchronous code."""
         link = self.link
         if link is not None:
             link.ctl(frame)
@@ -76,12 +76,12 @@ class OutgoingCall:
 
     def fail_transport(self, reason: str) -> None:
         self.fail(TransportError(
-            f"{self.client.path}: call to instance {self.iid} failed: {reason}",
+            f"{self.client.path}: call to worker {self.iid} failed: {reason}",
             request_id=self.ctx.request_id, service=self.client.component,
             endpoint=self.client.name))
 
     def lost(self, reason: str) -> None:
-        """The instance went away: stop routing to it, fail the call, tell it to stop."""
+        """The worker went away: stop routing to it, fail the call, tell it to stop."""
         self.rt.suspect(self.iid)
         self.ctl_soon([wire.CANCEL, self.reply])
         self.fail(lost_error(self.client.path, self.iid, reason, self.ctx.request_id))
@@ -89,12 +89,12 @@ class OutgoingCall:
     def expire(self) -> None:
         self.ctl_soon([wire.CANCEL, self.reply])
         self.fail(DeadlineExceededError(
-            f"deadline passed waiting for instance {self.iid}",
+            f"deadline passed waiting for worker {self.iid}",
             request_id=self.ctx.request_id, service=self.client.component,
             endpoint=self.client.name))
 
     def check(self, now: float, stalled: bool) -> None:
-        """Timer tick: a call that heard nothing for the liveness timeout has lost its instance."""
+        """Timer tick: a call that heard nothing for the liveness timeout has lost its worker."""
         if self.alive or stalled:
             self.alive = False
             self.last = now
@@ -217,7 +217,7 @@ class StreamCall(OutgoingCall):
     def _may_retry(self, err: BaseException) -> bool:
         if isinstance(err, NoResponders):
             self.rt.suspect(self.iid)
-        elif (isinstance(err, InstanceLostError) and not self._retried
+        elif (isinstance(err, WorkerLostError) and not self._retried
               and self.client.idempotent_now()):
             self._retried = True
         else:

@@ -1,7 +1,7 @@
-"""The caller's handle on one endpoint: routing over live instances, unary calls and streams.
+"""The caller's handle on one endpoint: routing over live workers, unary calls and streams.
 
-Requests that NATS reports had no responder were never delivered and go to another instance;
-an instance lost mid-call raises ``InstanceLostError``, or is retried once elsewhere when the
+Requests that NATS reports had no responder were never delivered and go to another worker;
+a worker lost mid-call raises ``WorkerLostError``, or is retried once elsewhere when the
 endpoint is idempotent.
 """
 
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
     DeadlineExceededError,
-    InstanceLostError,
-    NoInstancesError,
+    NoWorkersError,
     TransportError,
+    WorkerLostError,
 )
 
 from ..call.context import RequestContext, new_context
@@ -33,7 +33,7 @@ __all__ = ["EndpointRuntimeClient"]
 
 
 class EndpointRuntimeClient:
-    """Calls one endpoint on whichever live instance the router picks."""
+    """Calls one endpoint on whichever live worker the router picks."""
 
     def __init__(self, endpoint: Endpoint, router: str | Router, *, idempotent: bool,
                  response_type: Any, window: int) -> None:
@@ -60,20 +60,20 @@ class EndpointRuntimeClient:
 
     # -- discovery -------------------------------------------------------------------------------
 
-    def instances(self) -> list[str]:
-        """Live instance ids, sorted (those this process suspects are dead left out)."""
+    def workers(self) -> list[str]:
+        """Live worker ids, sorted (those this process suspects are dead left out)."""
         return self._rt.live(self._watcher.ids)
 
-    async def wait_for_instances(
+    async def wait_for_workers(
         self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
-        """Wait until ``n`` instances are live; NoInstancesError naming the count on timeout."""
-        return await self._watcher.wait_for(n, timeout, self.instances)
+        """Wait until ``n`` workers are live; NoWorkersError naming the count on timeout."""
+        return await self._watcher.wait_for(n, timeout, self.workers)
 
     def registrations(self) -> list[dict[str, Any]]:
-        """What each live instance registered (streaming, idempotent, host, pid, ...)."""
-        live = set(self.instances())
-        entries = sorted(self._watcher.entries.items())  # keyed ns.comp.endpoint.<instance id>
+        """What each live worker registered (streaming, idempotent, host, pid, ...)."""
+        live = set(self.workers())
+        entries = sorted(self._watcher.entries.items())  # keyed ns.comp.endpoint.<worker id>
         return [e for key, e in entries if key.rsplit(".", 1)[-1] in live]
 
     def idempotent_now(self) -> bool:
@@ -89,10 +89,10 @@ class EndpointRuntimeClient:
             ids = [i for i in ids if i not in exclude]
         if not ids:
             tried = f" (tried {', '.join(sorted(exclude))})" if exclude else ""
-            raise NoInstancesError(
-                f"no live instance serves {self.path} on NATS at {self._rt.url}{tried}; fix: "
+            raise NoWorkersError(
+                f"no live worker serves {self.path} on NATS at {self._rt.url}{tried}; fix: "
                 f"start a process serving {self.endpoint.component.path}, or wait with "
-                f"client.wait_for_instances()",
+                f"client.wait_for_workers()",
                 service=self.component, endpoint=self.name)
         return self.router.choose(ids, self._rt._inflight)
 
@@ -108,7 +108,7 @@ class EndpointRuntimeClient:
 
     def deadline_error(self, iid: str, ctx: RequestContext) -> DeadlineExceededError:
         return DeadlineExceededError(
-            f"deadline passed before the call to instance {iid} was sent",
+            f"deadline passed before the call to worker {iid} was sent",
             request_id=ctx.request_id, service=self.component, endpoint=self.name)
 
     # -- calls -----------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ class EndpointRuntimeClient:
                 result = await self._unary(iid, payload, ctx)
             except NoResponders:
                 self._rt.suspect(iid)
-            except InstanceLostError:
+            except WorkerLostError:
                 if retried or not self.idempotent_now():
                     raise
                 retried = True
@@ -170,7 +170,7 @@ class EndpointRuntimeClient:
                     await rt.nc.publish(self.prefix + iid, payload, reply=reply)
             except Exception as exc:
                 raise TransportError(
-                    f"{self.path}: could not send the request to instance {iid}: "
+                    f"{self.path}: could not send the request to worker {iid}: "
                     f"{exc or type(exc).__name__}", request_id=ctx.request_id,
                     service=self.component, endpoint=self.name) from None
             if deadline is not None:

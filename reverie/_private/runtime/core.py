@@ -4,7 +4,7 @@ and every client in it.
 It owns the reply inbox (one wildcard subscription; replies are routed to waiting calls by
 subject, no Task per message), the control subject callers use to grant credit and cancel, the
 timer that sends heartbeats for running calls and watches the liveness of outgoing calls, the
-instance leases and the KV watchers.
+worker leases and the KV watchers.
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import ConfigError, InstanceLostError, TransportError, UnavailableError
+from reverie.errors import ConfigError, TransportError, UnavailableError, WorkerLostError
 
 from ..call.context import RequestContext
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 from .direct import DirectPlane, direct_setting
-from .discovery import InstanceWatcher, Leases
+from .discovery import Leases, WorkerWatcher
 
 if TYPE_CHECKING:
     from .addressing import Namespace
     from .calls import OutgoingCall
     from .direct import DirectLink
     from .micro import MicroResponder
-    from .serve import ServerCall
+    from .server import ServerCall
 
 __all__ = ["DistributedRuntime"]
 
@@ -78,18 +78,18 @@ def _permanent(exc: Exception) -> bool:
 class DistributedRuntime:
     """Serve endpoints and call them across processes and machines, joined through NATS."""
 
-    def __init__(self, url: str, instance_id: str, lease_ttl: float, replicas: int = 1,
+    def __init__(self, url: str, worker_id: str, lease_ttl: float, replicas: int = 1,
                  direct: bool | None = False, direct_host: str | None = None) -> None:
         self.url = url
         #: copies JetStream keeps of each runtime bucket (3 in a 3-member cluster)
         self.replicas = replicas
-        self.instance_id = wire.check_token("instance", instance_id)
-        self.instances_bucket = wire.INSTANCES_BUCKET
+        self.worker_id = wire.check_token("worker", worker_id)
+        self.workers_bucket = wire.WORKERS_BUCKET
         self.blueprints_bucket = wire.BLUEPRINTS_BUCKET
         self.leases = Leases(self, lease_ttl)
         self.nc: Any = None
         self._js: Any = None
-        self._kv_instances: Any = None
+        self._kv_workers: Any = None
         self._kv_blueprints: Any = None
         self._inbox = ""
         self._seq = itertools.count(1)
@@ -99,7 +99,7 @@ class DistributedRuntime:
         self._serving: dict[Any, ServerCall] = {}
         self._inflight: defaultdict[str, int] = defaultdict(int)
         self._suspects: dict[str, float] = {}
-        self._watchers: dict[str, InstanceWatcher] = {}
+        self._watchers: dict[str, WorkerWatcher] = {}
         self._connected = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         self._closing = False
@@ -119,7 +119,7 @@ class DistributedRuntime:
         cls,
         url: str,
         *,
-        instance_id: str | None = None,
+        worker_id: str | None = None,
         lease_ttl: float = 10.0,
         connect_timeout: float = 5.0,
         replicas: int = 1,
@@ -145,7 +145,7 @@ class DistributedRuntime:
                               key="replicas", fix="use 1 for one server, 3 for a 3-member "
                               "cluster")
         servers = [u.strip() for u in url.split(",") if u.strip()]
-        rt = cls(url, instance_id or os.urandom(8).hex(), lease_ttl, replicas, direct,
+        rt = cls(url, worker_id or os.urandom(8).hex(), lease_ttl, replicas, direct,
                  direct_host)
         user_cbs = {k: nats_options.pop(k, None) for k in
                     ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")}
@@ -171,7 +171,7 @@ class DistributedRuntime:
                 await user_cbs["closed_cb"]()
 
         opts: dict[str, Any] = {
-            "name": f"reverie-{rt.instance_id}",
+            "name": f"reverie-{rt.worker_id}",
             "max_reconnect_attempts": -1,
             "reconnect_time_wait": 0.25,
             "connect_timeout": 2,
@@ -216,7 +216,7 @@ class DistributedRuntime:
         await self._ensure_buckets()
         self._inbox = nc.new_inbox()
         await nc.subscribe(self._inbox + ".*", cb=self._on_reply)
-        await nc.subscribe(wire.ctl_subject(self.instance_id), cb=self._on_ctl)
+        await nc.subscribe(wire.ctl_subject(self.worker_id), cb=self._on_ctl)
         if self.direct is not None:
             await self.direct.start()
         self._connected.set()
@@ -230,7 +230,7 @@ class DistributedRuntime:
 
         js = self._js
         deadline = time.monotonic() + patience
-        for attr, bucket, marker in (("_kv_instances", self.instances_bucket, 1.0),
+        for attr, bucket, marker in (("_kv_workers", self.workers_bucket, 1.0),
                                      ("_kv_blueprints", self.blueprints_bucket, None)):
             while True:
                 try:
@@ -302,20 +302,20 @@ class DistributedRuntime:
 
     # -- discovery -------------------------------------------------------------------------------
 
-    def watcher(self, pattern: str, label: str) -> InstanceWatcher:
+    def watcher(self, pattern: str, label: str) -> WorkerWatcher:
         """The shared watcher of a KV key pattern, started on first use."""
         if self._closing:
             raise TransportError(f"{label}: the runtime is closed; fix: connect a new "
                                  f"DistributedRuntime")
         w = self._watchers.get(pattern)
         if w is None:
-            w = self._watchers[pattern] = InstanceWatcher(self, pattern, label)
-            w.on_change(self._instance_changed)
+            w = self._watchers[pattern] = WorkerWatcher(self, pattern, label)
+            w.on_change(self._worker_changed)
             w.start()
         return w
 
     def live(self, ids: list[str]) -> list[str]:
-        """``ids`` without the instances this process suspects are dead."""
+        """``ids`` without the workers this process suspects are dead."""
         if not self._suspects:
             return ids
         now = time.monotonic()
@@ -333,7 +333,7 @@ class DistributedRuntime:
         """Stop routing to ``iid`` until it refreshes its lease (or its lease would expire)."""
         self._suspects[iid] = time.monotonic() + self.leases.ttl + 1.0
 
-    def _instance_changed(self, iid: str, alive: bool, crashed: bool) -> None:
+    def _worker_changed(self, iid: str, alive: bool, crashed: bool) -> None:
         if alive:
             self._suspects.pop(iid, None)
             return
@@ -344,19 +344,19 @@ class DistributedRuntime:
                 call.lost("its lease expired: the process stopped refreshing it")
 
     async def registrations(self) -> list[dict[str, Any]]:
-        """Every registration in the instances bucket (one per instance and endpoint)."""
+        """Every registration in the workers bucket (one per worker and endpoint)."""
         from nats.js.errors import NoKeysError
 
         from ..transports.codec import msgpack_decode
 
-        kv = self._kv_instances
+        kv = self._kv_workers
         try:
             keys = await kv.keys()
         except NoKeysError:  # an empty bucket
             return []
         except Exception as exc:  # a timeout while a stream elects its leader, a lost link
             raise TransportError(
-                f"cannot list the registrations in the instances bucket: "
+                f"cannot list the registrations in the workers bucket: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         out: list[dict[str, Any]] = []
@@ -372,8 +372,8 @@ class DistributedRuntime:
     async def wait_for_component(
         self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
-        """Wait until ``ns/component`` has ``n`` live instances: the readiness primitive for a
-        service whose required dependency runs elsewhere. Raises NoInstancesError on timeout."""
+        """Wait until ``ns/component`` has ``n`` live workers: the readiness primitive for a
+        service whose required dependency runs elsewhere. Raises NoWorkersError on timeout."""
         w = self.watcher(f"{ns}.{component}.>", f"{ns}/{component}")
         return await w.wait_for(n, timeout, lambda: self.live(w.ids))
 
@@ -481,7 +481,7 @@ class DistributedRuntime:
                 sc.cancel()
 
     def link_lost(self, link: DirectLink, reason: str) -> None:
-        """The direct connection to a peer closed: its calls in flight lost their instance."""
+        """The direct connection to a peer closed: its calls in flight lost their worker."""
         for call in list(self._calls.values()):
             if call.link is link:
                 call.lost(reason)
@@ -540,8 +540,8 @@ class DistributedRuntime:
     # -- shutdown ----------------------------------------------------------------------------------
 
     async def close(self, grace: float = 2.0) -> None:
-        """Deregister every instance at once (callers stop routing here), give the calls being
-        served ``grace`` seconds to finish, end the rest with InstanceLostError, then drain."""
+        """Deregister every worker at once (callers stop routing here), give the calls being
+        served ``grace`` seconds to finish, end the rest with WorkerLostError, then drain."""
         if self._closed:
             return
         self._closing = True
@@ -588,11 +588,11 @@ class DistributedRuntime:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"DistributedRuntime({self.url}, instance={self.instance_id})"
+        return f"DistributedRuntime({self.url}, worker={self.worker_id})"
 
 
-def lost_error(what: str, iid: str, reason: str, request_id: str | None) -> InstanceLostError:
-    return InstanceLostError(
-        f"{what}: instance {iid} was lost mid-call ({reason}); the call may or may not have run",
+def lost_error(what: str, iid: str, reason: str, request_id: str | None) -> WorkerLostError:
+    return WorkerLostError(
+        f"{what}: worker {iid} was lost mid-call ({reason}); the call may or may not have run",
         request_id=request_id,
     )

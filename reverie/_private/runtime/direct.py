@@ -12,14 +12,14 @@ Envelope (written by hand: the multiplexing is a few lines over ``asyncio.Protoc
 maintained library offers without its own RPC model): ``u32`` length of the rest, ``u8`` type,
 then
 
-- ``HELLO``   caller -> server: the instance id the caller means to reach (utf-8)
+- ``HELLO``   caller -> server: the worker id the caller means to reach (utf-8)
 - ``WELCOME`` server -> caller: empty; the connection is ready
 - ``REQ``     caller -> server: ``u64`` call id, ``u16`` key length, key ``ns.comp.ep``, then
   the request payload ``[ctx, body, window]`` (msgpack, as on NATS)
 - ``CTL``     caller -> server: a control frame ``[kind, call id, n]`` (msgpack, as on NATS)
 - ``REP``     server -> caller: ``u64`` call id, then a reply frame (msgpack, as on NATS)
 - ``NORESP``  server -> caller: ``u64`` call id; this process no longer serves that endpoint
-  (the request was never run, so another instance may take it)
+  (the request was never run, so another worker may take it)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..transports.codec import msgpack_decode, msgpack_encode
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime
-    from .serve import Served
+    from .server import Served
 
 __all__ = ["DirectLink", "DirectPlane", "direct_setting", "host_id"]
 
@@ -250,7 +250,7 @@ class _ServerConn(_Conn):
             served = self.plane.endpoints.get(key)
             if served is None:
                 log.info("direct plane: call %d for %s, which this process no longer serves; "
-                         "the caller tries another instance", cid, key.decode(errors="replace"))
+                         "the caller tries another worker", cid, key.decode(errors="replace"))
                 self.write(_REP_HEAD.pack(9, NORESP, cid))
                 return
             self._requests.append((served, cid, body[10 + klen:]))
@@ -268,9 +268,9 @@ class _ServerConn(_Conn):
             self.rt.control(frame, call_key)
         elif kind == HELLO:
             want = bytes(body).decode(errors="replace")
-            if want != self.rt.instance_id:
-                self.abort(f"a caller wanted instance {want!r}; this is "
-                           f"{self.rt.instance_id}")
+            if want != self.rt.worker_id:
+                self.abort(f"a caller wanted worker {want!r}; this is "
+                           f"{self.rt.worker_id}")
                 return
             self.welcomed = True
             self.write(_HEAD.pack(1, WELCOME))
@@ -355,7 +355,7 @@ class DirectLink(_Conn):
             if not self.ready.done():
                 self.ready.set_result(None)
         else:
-            self.abort(f"unknown frame type {kind} from instance {self.iid}")
+            self.abort(f"unknown frame type {kind} from worker {self.iid}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -380,7 +380,7 @@ class DirectPlane:
         self.address: dict[str, Any] = {}
         #: endpoints served here, by ``ns.comp.ep`` (bytes)
         self.endpoints: dict[bytes, Served] = {}
-        #: open links by peer instance id (only ready ones)
+        #: open links by peer worker id (only ready ones)
         self.links: dict[str, DirectLink] = {}
         self.conns: set[_ServerConn] = set()
         self._opening: dict[str, asyncio.Future[DirectLink | None]] = {}
@@ -391,7 +391,7 @@ class DirectPlane:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         address: dict[str, Any] = {"host": self.host_id}
-        name = f"\0reverie-{self.rt.instance_id}"
+        name = f"\0reverie-{self.rt.worker_id}"
         try:
             self._servers.append(await loop.create_unix_server(
                 lambda: _ServerConn(self), path=name))
@@ -496,7 +496,7 @@ class DirectPlane:
             log.debug("direct plane: linked to %s at %s", iid, label)
             return link
         self._skip[iid] = time.monotonic() + RETRY_AFTER
-        log.warning("direct plane: instance %s cannot be reached directly (%s); calling it "
+        log.warning("direct plane: worker %s cannot be reached directly (%s); calling it "
                     "over NATS for %g s", iid, "; ".join(errors) or "no usable address",
                     RETRY_AFTER)
         return None

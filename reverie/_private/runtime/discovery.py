@@ -1,6 +1,6 @@
-"""Discovery: instance leases in a JetStream KV bucket, and watchers that keep live lists.
+"""Discovery: worker leases in a JetStream KV bucket, and watchers that keep live lists.
 
-Each served endpoint puts ``{ns}.{component}.{endpoint}.{instance}`` with a per-key TTL (the
+Each served endpoint puts ``{ns}.{component}.{endpoint}.{worker}`` with a per-key TTL (the
 lease) and re-puts it every third of the TTL. A clean shutdown purges the key at once; a crashed
 process stops refreshing and the server expires the key, placing a marker that watchers see.
 """
@@ -14,26 +14,26 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import NoInstancesError, TransportError
+from reverie.errors import NoWorkersError, TransportError
 
 from ..transports.codec import msgpack_decode
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime
 
-__all__ = ["InstanceWatcher", "Leases"]
+__all__ = ["Leases", "WorkerWatcher"]
 
 log = logging.getLogger("reverie.runtime")
 
 _MARKER_TTL = 60
 
 
-#: seconds between checks that a watch's consumer still exists (see InstanceWatcher._probe)
+#: seconds between checks that a watch's consumer still exists (see WorkerWatcher._probe)
 PROBE_EVERY = 2.0
 
 
 class Leases:
-    """This process's keys in the instances bucket, refreshed until released."""
+    """This process's keys in the workers bucket, refreshed until released."""
 
     def __init__(self, rt: DistributedRuntime, ttl: float) -> None:
         if ttl < 1.0:
@@ -44,7 +44,7 @@ class Leases:
         self._task: asyncio.Task[None] | None = None
 
     def _subject(self, key: str) -> str:
-        return f"$KV.{self._rt.instances_bucket}.{key}"
+        return f"$KV.{self._rt.workers_bucket}.{key}"
 
     async def _put(self, key: str, value: bytes) -> None:
         js = self._rt._js
@@ -101,7 +101,7 @@ class Leases:
             await asyncio.gather(*(self._delete(k) for k in keys), return_exceptions=True)
 
 
-class InstanceWatcher:
+class WorkerWatcher:
     """A live view of the keys under one pattern (``ns.comp.ep.*`` or ``ns.comp.>``)."""
 
     def __init__(self, rt: DistributedRuntime, pattern: str, label: str) -> None:
@@ -109,7 +109,7 @@ class InstanceWatcher:
         self.pattern = pattern
         self.label = label
         self.entries: dict[str, dict[str, Any]] = {}
-        #: sorted live instance ids, rebuilt on every change (routers read it per call)
+        #: sorted live worker ids, rebuilt on every change (routers read it per call)
         self.ids: list[str] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._ready = asyncio.Event()
@@ -134,13 +134,13 @@ class InstanceWatcher:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
                 raise TransportError(
-                    f"{self.label}: could not read the instance list from the NATS KV bucket "
-                    f"{self._rt.instances_bucket!r} at {self._rt.url} within {timeout} s; fix: "
+                    f"{self.label}: could not read the worker list from the NATS KV bucket "
+                    f"{self._rt.workers_bucket!r} at {self._rt.url} within {timeout} s; fix: "
                     f"check that nats-server is reachable and runs with JetStream (-js)"
                 ) from None
 
     def on_change(self, fn: Callable[[str, bool, bool], None]) -> None:
-        """Call ``fn(instance_id, alive, crashed)`` when an instance appears or goes; ``crashed``
+        """Call ``fn(worker_id, alive, crashed)`` when a worker appears or goes; ``crashed``
         when its lease expired (the server's marker) rather than being deleted."""
         self._listeners.append(fn)
 
@@ -155,7 +155,7 @@ class InstanceWatcher:
                 await asyncio.sleep(0.25)
 
     async def _watch_once(self) -> None:
-        watcher = await self._rt._kv_instances.watch(self.pattern)
+        watcher = await self._rt._kv_workers.watch(self.pattern)
         probe = asyncio.get_running_loop().create_task(self._probe(watcher))
         try:
             snapshot: dict[str, dict[str, Any]] = {}
@@ -236,16 +236,16 @@ class InstanceWatcher:
         for fn in self._listeners:
             fn(iid, alive, crashed)
 
-    def info(self, instance_id: str) -> dict[str, Any] | None:
+    def info(self, worker_id: str) -> dict[str, Any] | None:
         for key, value in self.entries.items():
-            if key.rsplit(".", 1)[-1] == instance_id:
+            if key.rsplit(".", 1)[-1] == worker_id:
                 return value
         return None
 
     async def wait_for(
         self, n: int, timeout: float | None, live: Callable[[], list[str]]
     ) -> list[str]:
-        """Wait until ``live()`` has at least ``n`` ids; NoInstancesError on timeout."""
+        """Wait until ``live()`` has at least ``n`` ids; NoWorkersError on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         await self.ready(timeout if timeout is not None else 30.0)
         while True:
@@ -254,8 +254,8 @@ class InstanceWatcher:
                 return ids
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise NoInstancesError(
-                    f"{self.label}: wanted {n} live instance(s) within {timeout} s, "
+                raise NoWorkersError(
+                    f"{self.label}: wanted {n} live worker(s) within {timeout} s, "
                     f"found {len(ids)}" + (f" ({', '.join(ids)})" if ids else ""),
                     service=None,
                 )

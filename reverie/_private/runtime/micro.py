@@ -2,7 +2,7 @@
 (``nats micro ls``, ``nats micro info``, ``nats micro stats``) lists Reverie services.
 
 Each component a process serves appears as one micro service: name = component, id = the
-runtime's instance id, one micro endpoint per Reverie endpoint (its queue-group subject).
+runtime's worker id, one micro endpoint per Reverie endpoint (its queue-group subject).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from reverie import __version__
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime
-    from .serve import Served
+    from .server import Served
 
 __all__ = ["MicroResponder", "responder"]
 
@@ -68,7 +68,7 @@ class MicroResponder:
         if svc is None:
             svc = self.services[key] = _Service(*key)
         if not svc.subs:
-            iid = self.rt.instance_id
+            iid = self.rt.worker_id
             for pattern in (f"{PREFIX}.*.{svc.name}", f"{PREFIX}.*.{svc.name}.{iid}"):
                 svc.subs.append(await nc.subscribe(pattern, cb=self._on_request))
         svc.endpoints.append(served)
@@ -93,7 +93,7 @@ class MicroResponder:
             return
         name = parts[2] if len(parts) > 2 else None
         iid = parts[3] if len(parts) > 3 else None
-        if iid is not None and iid != self.rt.instance_id:
+        if iid is not None and iid != self.rt.worker_id:
             return
         for svc in list(self.services.values()):
             if not svc.endpoints or (name is not None and svc.name != name):
@@ -105,7 +105,7 @@ class MicroResponder:
     def _answer(self, verb: str, svc: _Service) -> dict[str, Any]:
         meta = {"reverie.namespace": svc.ns, "reverie.version": __version__, **svc.metadata}
         out: dict[str, Any] = {"type": _TYPES[verb], "name": svc.name,
-                               "id": self.rt.instance_id, "version": svc.version,
+                               "id": self.rt.worker_id, "version": svc.version,
                                "metadata": meta}
         if verb == "INFO":
             out["description"] = svc.description

@@ -1,6 +1,6 @@
-"""Routers: which live instance takes the next call.
+"""Routers: which live worker takes the next call.
 
-A router sees the live instance ids (sorted, suspects removed) and the caller's own in-flight
+A router sees the live worker ids (sorted, suspects removed) and the caller's own in-flight
 counts; it never talks to the network.
 """
 
@@ -9,18 +9,18 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Mapping, Sequence
 
-from reverie.errors import ConfigError, NoInstancesError
+from reverie.errors import ConfigError, NoWorkersError
 
 __all__ = ["DirectRouter", "LeastInflightRouter", "RandomRouter", "RoundRobinRouter", "Router",
            "make_router"]
 
 
 class Router:
-    """Picks one instance id from a non-empty list."""
+    """Picks one worker id from a non-empty list."""
 
     name = "router"
 
-    def choose(self, instances: Sequence[str], inflight: Mapping[str, int]) -> str:
+    def choose(self, workers: Sequence[str], inflight: Mapping[str, int]) -> str:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -33,52 +33,52 @@ class RoundRobinRouter(Router):
     def __init__(self) -> None:
         self._n = 0
 
-    def choose(self, instances: Sequence[str], inflight: Mapping[str, int]) -> str:
+    def choose(self, workers: Sequence[str], inflight: Mapping[str, int]) -> str:
         n = self._n
         self._n = n + 1
-        return instances[n % len(instances)]
+        return workers[n % len(workers)]
 
 
 class RandomRouter(Router):
     name = "random"
 
-    def choose(self, instances: Sequence[str], inflight: Mapping[str, int]) -> str:
-        return _random.choice(instances)
+    def choose(self, workers: Sequence[str], inflight: Mapping[str, int]) -> str:
+        return _random.choice(workers)
 
 
 class DirectRouter(Router):
-    """Always the one named instance; NoInstancesError when it is not live."""
+    """Always the one named worker; NoWorkersError when it is not live."""
 
-    def __init__(self, instance_id: str) -> None:
-        self.instance_id = instance_id
-        self.name = f"direct({instance_id})"
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self.name = f"direct({worker_id})"
 
-    def choose(self, instances: Sequence[str], inflight: Mapping[str, int]) -> str:
-        if self.instance_id not in instances:
-            raise NoInstancesError(
-                f"instance {self.instance_id!r} is not live (live: {', '.join(instances)}); "
+    def choose(self, workers: Sequence[str], inflight: Mapping[str, int]) -> str:
+        if self.worker_id not in workers:
+            raise NoWorkersError(
+                f"worker {self.worker_id!r} is not live (live: {', '.join(workers)}); "
                 f"the direct router sends only to it"
             )
-        return self.instance_id
+        return self.worker_id
 
 
 class LeastInflightRouter(Router):
-    """The instance with the fewest calls this caller has in flight; ties go round robin."""
+    """The worker with the fewest calls this caller has in flight; ties go round robin."""
 
     name = "least_inflight"
 
     def __init__(self) -> None:
         self._n = 0
 
-    def choose(self, instances: Sequence[str], inflight: Mapping[str, int]) -> str:
+    def choose(self, workers: Sequence[str], inflight: Mapping[str, int]) -> str:
         self._n += 1
-        k = len(instances)
-        best = instances[self._n % k]
+        k = len(workers)
+        best = workers[self._n % k]
         low = inflight.get(best, 0)
         if low == 0:
             return best
         for i in range(k):
-            iid = instances[(self._n + i) % k]
+            iid = workers[(self._n + i) % k]
             n = inflight.get(iid, 0)
             if n < low:
                 best, low = iid, n
@@ -87,11 +87,11 @@ class LeastInflightRouter(Router):
         return best
 
 
-def direct(instance_id: str) -> DirectRouter:
-    return DirectRouter(instance_id)
+def direct(worker_id: str) -> DirectRouter:
+    return DirectRouter(worker_id)
 
 
-ROUTERS = ("round_robin", "random", "least_inflight", "direct:<instance id>")
+ROUTERS = ("round_robin", "random", "least_inflight", "direct:<worker id>")
 
 
 def make_router(spec: str | Router) -> Router:
@@ -111,5 +111,5 @@ def make_router(spec: str | Router) -> Router:
         f"unknown router {spec!r}; routers: {', '.join(ROUTERS)}",
         key="router",
         value=spec,
-        fix="pass one of the router names, or a Router object such as direct('<instance id>')",
+        fix="pass one of the router names, or a Router object such as direct('<worker id>')",
     )

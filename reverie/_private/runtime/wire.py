@@ -13,11 +13,11 @@ from reverie.errors import ConfigError
 
 # -- subjects ------------------------------------------------------------------------------------
 
-REQ_PREFIX: Final = "rv"  # rv.{ns}.{component}.{endpoint}[.{instance}]
-CTL_PREFIX: Final = "rvctl"  # rvctl.{instance}: credit / cancel / keepalive from callers
-QUEUE_GROUP: Final = "rv"  # queue group of the shared (any-instance) subject
+REQ_PREFIX: Final = "rv"  # rv.{ns}.{component}.{endpoint}[.{worker}]
+CTL_PREFIX: Final = "rvctl"  # rvctl.{worker}: credit / cancel / keepalive from callers
+QUEUE_GROUP: Final = "rv"  # queue group of the shared (any-worker) subject
 
-INSTANCES_BUCKET: Final = "rv_instances"  # keys: {ns}.{component}.{endpoint}.{instance}
+WORKERS_BUCKET: Final = "rv_workers"  # keys: {ns}.{component}.{endpoint}.{worker}
 BLUEPRINTS_BUCKET: Final = "rv_blueprints"  # keys: {ns}.{component}
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -40,12 +40,12 @@ def endpoint_subject(ns: str, component: str, endpoint: str) -> str:
     return f"{REQ_PREFIX}.{ns}.{component}.{endpoint}"
 
 
-def instance_key(ns: str, component: str, endpoint: str, instance: str) -> str:
-    return f"{ns}.{component}.{endpoint}.{instance}"
+def worker_key(ns: str, component: str, endpoint: str, worker: str) -> str:
+    return f"{ns}.{component}.{endpoint}.{worker}"
 
 
-def ctl_subject(instance: str) -> str:
-    return f"{CTL_PREFIX}.{instance}"
+def ctl_subject(worker: str) -> str:
+    return f"{CTL_PREFIX}.{worker}"
 
 
 # -- frames, server -> caller (on the call's reply subject) ---------------------------------------
@@ -56,7 +56,7 @@ ERR: Final = 2  # [2, error]             CallError.to_wire() dict; ends the call
 HB: Final = 3  # [3]                     the call is still running (liveness)
 BATCH: Final = 4  # [4, first_seq, [items]]  several stream items at once
 
-# -- control, caller -> server (on rvctl.{instance}) ----------------------------------------------
+# -- control, caller -> server (on rvctl.{worker}) ----------------------------------------------
 
 CREDIT: Final = 0  # [0, reply, n]   the caller consumed n more items
 CANCEL: Final = 1  # [1, reply]      stop the call (iterator closed, caller cancelled, deadline)
@@ -69,7 +69,7 @@ KEEPALIVE: Final = 2  # [2, reply]   the caller is still there (idle streams)
 # -- timing ----------------------------------------------------------------------------------------
 
 HEARTBEAT_INTERVAL: Final = 0.2  # server -> caller, per running call older than one interval
-LIVENESS_TIMEOUT: Final = 0.7  # caller declares the instance lost after this much silence
+LIVENESS_TIMEOUT: Final = 0.7  # caller declares the worker lost after this much silence
 WATCHDOG_TICK: Final = 0.1
 KEEPALIVE_INTERVAL: Final = 1.0  # caller -> server for open streams
 CALLER_TIMEOUT: Final = 10.0  # server drops a stream whose caller went silent this long

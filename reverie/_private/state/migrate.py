@@ -56,8 +56,8 @@ RETIRE_GRACE = 3.0
 _retiring: weakref.WeakKeyDictionary[Instance, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
-def control_subject(instance_id: str) -> str:
-    return f"{CONTROL_PREFIX}.{instance_id}"
+def control_subject(worker_id: str) -> str:
+    return f"{CONTROL_PREFIX}.{worker_id}"
 
 
 async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
@@ -89,10 +89,10 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
             running = sorted(p for p, i in host.instances.items()
                              if i.state is State.RUNNING and i.forward is None)
             await runtime.nc.publish(msg.reply, msgspec.json.encode(
-                {"instance": runtime.instance_id, "pid": os.getpid(), "host": host.name,
+                {"worker": runtime.worker_id, "pid": os.getpid(), "host": host.name,
                  "instances": running}))
 
-    await runtime.nc.subscribe(control_subject(runtime.instance_id), cb=on_request)
+    await runtime.nc.subscribe(control_subject(runtime.worker_id), cb=on_request)
     await runtime.nc.subscribe(PING_SUBJECT, cb=on_ping)
 
 
@@ -141,7 +141,7 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
     from ..runtime.routing import direct
 
     ns, component, to = str(req["namespace"]), str(req["component"]), str(req["to"])
-    if to == runtime.instance_id:
+    if to == runtime.worker_id:
         raise SwapError(f"{ns}/{component}", "the destination is the process it runs in")
     inst = _local(host, ns, component)
     drain = float(req.get("drain_timeout") or DRAIN_TIMEOUT)
@@ -169,7 +169,7 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
             client = forward.client_for(ep)
 
             def seen(c: Any = client) -> list[str]:
-                return [i for i in c.instances() if i == to]
+                return [i for i in c.workers() if i == to]
 
             await client._watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
         inst.forward = forward
@@ -182,7 +182,7 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
     held_ms = round((time.monotonic() - t0) * 1000, 2)
     log.warning("%s (%s/%s) migrated to %s (calls held %.1f ms); this process forwards what "
                 "still reaches it", inst.path, ns, component, to, held_ms)
-    return {"migrated": inst.path, "from": runtime.instance_id, "to": to, "held_ms": held_ms,
+    return {"migrated": inst.path, "from": runtime.worker_id, "to": to, "held_ms": held_ms,
             "state": None if doc is None else {"name": doc.name, "version": doc.version}}
 
 
@@ -191,7 +191,7 @@ class _Forward(NatsTransport):
 
     def describe(self) -> str:
         router = self.router
-        where = f" instance {router.instance_id}" if isinstance(router, DirectRouter) else ""
+        where = f" worker {router.worker_id}" if isinstance(router, DirectRouter) else ""
         return f"{super().describe()}{where}"
 
 

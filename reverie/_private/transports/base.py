@@ -7,8 +7,8 @@ translates its own failures into ``reverie.errors`` at its boundary:
 - handler exceptions arrive as ``RemoteError`` (or the ``CallError`` subclass the handler raised);
   the client reports any non-``CallError`` exception escaping ``call``/``stream`` the same way,
   which is all the in-process transport needs (it hands back the handler's own generator);
-- connection failures as ``TransportError``; no live instance as ``NoInstancesError``; an instance
-  that vanished mid-call as ``InstanceLostError``; a passed deadline as ``DeadlineExceededError``;
+- connection failures as ``TransportError``; no live instance as ``NoWorkersError``; an instance
+  that vanished mid-call as ``WorkerLostError``; a passed deadline as ``DeadlineExceededError``;
 - cancelling the caller (or closing a stream's iterator) cancels the producer on the serving side.
 
 A transport with ``wire = True`` returns plain data (dicts, lists, scalars); the client converts

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from reverie.errors import CallError, InstanceLostError, TransportError
+from reverie.errors import CallError, TransportError, WorkerLostError
 
 from ..call.context import RequestContext
 from ..declare.service import EndpointMeta
@@ -113,13 +113,13 @@ class HttpTransport(Transport):
                     elif kind == b"end":
                         return
             except TransportError as exc:  # the body broke off (reset, peer gone)
-                raise InstanceLostError(
+                raise WorkerLostError(
                     f"the stream from {self.base_url}/{endpoint.name} broke: {exc.message}",
                     request_id=ctx.request_id,
                 ) from None
             if failed is not None:
                 raise failed
-            raise InstanceLostError(
+            raise WorkerLostError(
                 f"the stream from {self.base_url}/{endpoint.name} ended without its end event",
                 request_id=ctx.request_id,
             )

@@ -1,4 +1,4 @@
-"""The NATS transport: calls to a service whose instances run in other processes or machines.
+"""The NATS transport: calls to a service whose workers run in other processes or machines.
 
 A thin adapter from the ``Transport`` interface to ``DistributedRuntime`` endpoint clients,
 one per endpoint name, created on first use. The runtime already raises ``reverie.errors``;
@@ -58,11 +58,11 @@ class NatsTransport(Transport):
         client = self._clients.get(endpoint.name) or self.client_for(endpoint)
         return client.stream(request, ctx)
 
-    async def wait_for_instances(
+    async def wait_for_workers(
         self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``n`` processes serve this component (readiness of a dependency)."""
-        return await self._component.wait_for_instances(n, timeout)
+        return await self._component.wait_for_workers(n, timeout)
 
     async def aclose(self) -> None:
         self._clients.clear()

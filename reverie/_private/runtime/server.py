@@ -1,7 +1,7 @@
 """The serving side: subscriptions for one endpoint, a Task per call, credit-based streaming.
 
-A request arrives on ``rv.{ns}.{comp}.{ep}.{instance}`` (routed) or ``rv.{ns}.{comp}.{ep}``
-(queue group, any instance). The handler runs in its own Task with the request context set; a
+A request arrives on ``rv.{ns}.{comp}.{ep}.{worker}`` (routed) or ``rv.{ns}.{comp}.{ep}``
+(queue group, any worker). The handler runs in its own Task with the request context set; a
 stream's producer sends at most the credit the caller granted, so a slow consumer holds it back.
 """
 
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import (
     CallError,
     DeadlineExceededError,
-    InstanceLostError,
     RemoteError,
     ValidationError,
+    WorkerLostError,
 )
 
 from ..call import tracing as _tracing
@@ -106,7 +106,7 @@ class ServerCall:
         self._stop(_CANCELLED)
 
     def shutdown(self) -> None:
-        """This process is closing: stop and tell the caller the instance is going."""
+        """This process is closing: stop and tell the caller the worker is going."""
         self._stop(_SHUTDOWN)
 
     def expire(self) -> None:
@@ -142,10 +142,10 @@ class Served:
         self.ns = comp.namespace.name
         self.component = comp.name
         self.name = endpoint.name
-        self.instance_id = self.rt.instance_id
+        self.worker_id = self.rt.worker_id
         self.subject = endpoint.subject
-        self.instance_subject = f"{self.subject}.{self.instance_id}"
-        self.key = wire.instance_key(self.ns, self.component, self.name, self.instance_id)
+        self.worker_subject = f"{self.subject}.{self.worker_id}"
+        self.key = wire.worker_key(self.ns, self.component, self.name, self.worker_id)
         self.direct_key = endpoint_key(self.ns, self.component, self.name)
         self.stats = EndpointStats()
         self._subs: list[Any] = []
@@ -154,11 +154,11 @@ class Served:
     def registration(self) -> dict[str, Any]:
         """What the lease carries: enough for a caller to route and describe."""
         return {
-            "instance": self.instance_id,
+            "worker": self.worker_id,
             "namespace": self.ns,
             "component": self.component,
             "endpoint": self.name,
-            "subject": self.instance_subject,
+            "subject": self.worker_subject,
             "streaming": self.streaming,
             "idempotent": self.idempotent,
             "request_type": self.request_info.name,
@@ -171,7 +171,7 @@ class Served:
 
     async def start(self) -> None:
         nc = self.rt.nc
-        self._subs.append(await nc.subscribe(self.instance_subject, cb=self._on_request))
+        self._subs.append(await nc.subscribe(self.worker_subject, cb=self._on_request))
         self._subs.append(await nc.subscribe(self.subject, queue=wire.QUEUE_GROUP,
                                              cb=self._on_request))
         from .micro import responder
@@ -269,11 +269,11 @@ class Served:
     def _stopped_frame(self, sc: ServerCall, ctx: RequestContext) -> bytes | None:
         if sc.reason == _DEADLINE:
             return self._error_frame(DeadlineExceededError(
-                f"deadline passed while {self.instance_id} was running the call",
+                f"deadline passed while {self.worker_id} was running the call",
                 service=self.component, endpoint=self.name), ctx)
         if sc.reason == _SHUTDOWN:
-            return self._error_frame(InstanceLostError(
-                f"instance {self.instance_id} shut down while running the call",
+            return self._error_frame(WorkerLostError(
+                f"worker {self.worker_id} shut down while running the call",
                 service=self.component, endpoint=self.name), ctx)
         return None
 
@@ -287,7 +287,7 @@ class Served:
         span = None
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
-                                             self.instance_id)
+                                             self.worker_id)
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)
@@ -332,7 +332,7 @@ class Served:
         span = None
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
-                                             self.instance_id)
+                                             self.worker_id)
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)
