@@ -1,1 +1,1 @@
-"""Transports: how a client call reaches its target (in-process, HTTP, NATS), behind one interface."""
+"""Transports: how a client call reaches its target (in-process, HTTP, NATS), one interface."""
