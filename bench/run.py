@@ -79,10 +79,13 @@ def is_number(v: Any) -> bool:
 
 
 def settle(rows: list[dict[str, Any]], quick: bool) -> list[dict[str, Any]]:
-    """Every row's mode, and its ratio from the two figures printed beside it (as printed)."""
+    """Every row's mode, and its ratio (where the bench gives one) from the two figures printed
+    beside it, as printed."""
     for row in rows:
         row["mode"] = row.get("mode") or ("quick" if quick else "full")
         mine, base = row.get("reverie"), row.get("baseline")
+        if row.get("ratio") is None:
+            continue  # the bench shows no ratio for this row (a count, a fraction of a window)
         if is_number(mine) and is_number(base) and float(shown(base)):
             row["ratio"] = float(shown(mine)) / float(shown(base))
         else:
