@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
-from reverie._private.runtime.serve import _MAX_BATCH_ITEMS, _array_header  # noqa: E402
 
 from reverie._private.runtime import DistributedRuntime  # noqa: E402
 from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
+from reverie._private.runtime.server import _MAX_BATCH_ITEMS, _array_header  # noqa: E402
 from reverie._private.runtime.wire import DEFAULT_WINDOW  # noqa: E402
 from reverie._private.transports.codec import msgpack_decode, msgpack_encode  # noqa: E402
 
