@@ -52,6 +52,13 @@ def _stamp(err: CallError, meta: ServiceMeta, ep: EndpointMeta, ctx: RequestCont
         err.request_id = ctx.request_id
 
 
+def result_check(meta: ServiceMeta, ep: EndpointMeta) -> Callable[[Any], Any] | None:
+    """The declared-result rule of an endpoint as one callable (None when the result is
+    untyped): the value as the declared type, else ``InvalidResultError``. The client runs it
+    where a result arrives; a host's HTTP application before it serializes one."""
+    return None if ep.response_info.is_any else _result_check(meta, ep)
+
+
 def _result_check(meta: ServiceMeta, ep: EndpointMeta) -> Any:
     """Convert a wire result to the declared type; a mismatch names the endpoint and the field
     and says it is the result (not an argument) that is wrong."""

@@ -28,6 +28,7 @@ from reverie.errors import (
 )
 
 from ..call import tracing as _tracing
+from ..call.client import result_check
 from ..call.context import CURRENT, RequestContext
 from ..call.failures import log_failure
 from ..declare.config_key import REQUIRED
@@ -193,6 +194,10 @@ class HostApp:
         self.access = access or AccessPolicy(env=host.env)
         self.max_body_size = max_body_size
         self._max_concurrent: dict[str, int | None] = {}
+        #: Per endpoint: the declared-result check run before an answer is serialized (None
+        #: when the result is untyped), so a plain HTTP caller gets the same InvalidResultError
+        #: a Reverie client raises.
+        self._checks: dict[int, tuple[Any, Callable[[Any], Any] | None]] = {}
         #: {request path: _Fast} for GET of a plain public feature, resolved once (see
         #: ``__call__``); cleared when mounts, exposure or limits change.
         self._fast: dict[str, _Fast] = {}
@@ -577,10 +582,16 @@ class HostApp:
             if value is REQUIRED:
                 value = None  # validation names the type the request needs
             args = (ep.request_info.validate(value),)
+        found = self._checks.get(id(ep))
+        if found is None or found[0] is not ep:
+            found = self._checks[id(ep)] = (ep, result_check(inst.meta, ep))
+        check = found[1]
         if ep.streaming:
-            await self._stream(receive, send, head, ctx, fn, args, {}, inst.meta.name, ep.name)
+            await self._stream(receive, send, head, ctx, fn, args, {}, inst.meta.name, ep.name,
+                               check)
         else:
-            await self._unary(receive, send, ctx, fn, args, {}, False, inst.meta.name, ep.name)
+            await self._unary(receive, send, ctx, fn, args, {}, False, inst.meta.name, ep.name,
+                              check)
 
     async def _feature(
         self, scope: Scope, receive: Receive, send: Send, inst: Instance, found: Match,
@@ -619,7 +630,9 @@ class HostApp:
         self, receive: Receive, send: Send, ctx: RequestContext, fn: Callable[..., Any],
         args: tuple[Any, ...], kwargs: dict[str, Any], head_only: bool = False,
         svc: str | None = None, name: str | None = None,
+        check: Callable[[Any], Any] | None = None,
     ) -> None:
+        """Run a unary handler and answer; ``check`` (endpoints) is the declared-result rule."""
         span = None
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, svc, name, "http", svc)
@@ -630,6 +643,8 @@ class HostApp:
                 result = await fn(*args, **kwargs)
             else:
                 result = await _under_deadline(fn(*args, **kwargs), ctx)
+            if check is not None:
+                result = check(result)
         except asyncio.CancelledError:
             if self.watch.gone(watch):
                 return  # the client left: the handler is cancelled, nobody to answer
@@ -693,6 +708,7 @@ class HostApp:
         self, receive: Receive, send: Send, head: _Head, ctx: RequestContext,
         fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
         svc: str | None = None, name: str | None = None,
+        check: Callable[[Any], Any] | None = None,
     ) -> None:
         """An async generator's items as SSE (default) or NDJSON (``Accept: application/x-ndjson``).
 
@@ -713,6 +729,8 @@ class HostApp:
             try:
                 first: Any = await (step() if ctx.deadline is None
                                     else _under_deadline(step(), ctx))
+                if check is not None:
+                    first = check(first)
                 empty = False
             except StopAsyncIteration:
                 empty = True
@@ -733,7 +751,7 @@ class HostApp:
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
             if not empty:
                 sent, failed = await _pump_items(receive, send, ctx, first, step, ndjson, svc,
-                                                 name)
+                                                 name, check)
                 if span is not None:  # the stream's server span: its items, how it ended
                     _tracing.end(span, failed, sent)
                     span = None
@@ -783,9 +801,10 @@ async def _under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
 async def _pump_items(
     receive: Receive, send: Send, ctx: RequestContext, first: Any,
     step: Callable[[], Awaitable[Any]], ndjson: bool, svc: str | None = None,
-    name: str | None = None,
+    name: str | None = None, check: Callable[[Any], Any] | None = None,
 ) -> tuple[int, CallError | None]:
-    """Send the items; returns how many went out and the error that ended the stream."""
+    """Send the items (each through ``check`` when given); returns how many went out and the
+    error that ended the stream."""
     sent = 0
     failed: CallError | None = None
 
@@ -793,9 +812,10 @@ async def _pump_items(
         yield first
         while True:
             try:
-                yield await step()
+                item = await step()
             except StopAsyncIteration:
                 return
+            yield item if check is None else check(item)
 
     async def body() -> None:
         nonlocal sent, failed
