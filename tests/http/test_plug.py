@@ -149,7 +149,9 @@ async def test_no_answer_at_all_is_deadline_exceeded_not_a_hang() -> None:
     server = await asyncio.start_server(mute, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        with pytest.raises(DeadlineExceededError, match=r"no answer within 0\.2 s"):
+        # The time left when the request went out: 0.2 s, or a hair less on a loaded machine.
+        with pytest.raises(DeadlineExceededError,
+                           match=r"GET http://127\.0\.0\.1:\d+/x: no answer within 0\.(2|1\d*) s"):
             await asyncio.wait_for(Plug(f"http://127.0.0.1:{port}/x").with_timeout(0.2).get(), 5)
     finally:
         server.close()
