@@ -14,6 +14,7 @@ from reverie import endpoint, service
 from reverie._private.call.context import RequestContext
 from reverie._private.declare.service import get_meta
 from reverie._private.host.host import Host
+from reverie._private.http.attach import attach_http
 from reverie._private.http.server import HttpServer
 from reverie._private.transports.http import HttpTransport
 from reverie.errors import ServiceError, TransportError, WorkerLostError
@@ -142,5 +143,22 @@ async def test_max_connections_caps_requests_in_flight() -> None:
             gate.open.set()
             results = await asyncio.wait_for(asyncio.gather(*calls), 10)
             assert gate.most == 2 and max(results) == 2
+    finally:
+        await host.stop()
+
+
+async def test_a_url_of_the_host_itself_is_called_in_process_leaving_the_context_alone(
+) -> None:
+    host = Host(env={}, name="selfcall")
+    await host.start(Feed)
+    try:
+        app = attach_http(host)
+        t = HttpTransport("local://selfcall/Feed", via=app.transport)  # no server runs
+        ctx = RequestContext("rid-self")
+        assert await t.call(DOUBLE, 21, ctx) == 42
+        assert [i async for i in t.stream(COUNT, 3, ctx)] == [0, 1, 2]
+        # The host set the endpoint's default deadline and its transport on a copy only.
+        assert ctx.deadline is None and ctx.plugs is None
+        assert t.plug.transport is app.transport
     finally:
         await host.stop()

@@ -84,8 +84,10 @@ class HttpTransport(Transport):
                  ) -> PlugRequest:
         body = b"" if ep.request_param is None else json_encode(request)
         headers = [(b"content-type", _JSON), (b"accept", accept), *self._raw]
+        # A copy: a host answering in-process sets its endpoint deadline and transport on the
+        # context it is given, and ``ctx`` may be the calling handler's own.
         return PlugRequest("POST", self._origin, f"{self._path}/{ep.name}", (), headers, body,
-                           ctx)
+                           ctx.child(None))
 
     async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
         resp = await self.via.send(self._request(endpoint, request, ctx, _JSON))
