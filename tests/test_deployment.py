@@ -334,9 +334,11 @@ def test_bind_unknown_sid() -> None:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("tests.no_such_module:X", "cannot import bind target 'tests.no_such_module:X': no module"),
+        ("tests.no_such_module:X", "bind target 'tests.no_such_module:X': cannot import module "
+                                   "'tests.no_such_module'"),
         ("tests.svc_config_impl:Nope", "module 'tests.svc_config_impl' has no attribute 'Nope'"),
-        ("tests.svc_config_impl:NOT_A_SERVICE", "is not a @service class"),
+        ("tests.svc_config_impl:NOT_A_SERVICE", "not a service class (decorate it with "
+                                                "@reverie.service)"),
         ("tests.svc_config_impl:NoSid", "does not declare sid://example.org/2026/config-cache "
                                         "(it declares: none)"),
         ("tests.svc_config_impl:FastWorker", "(it declares: sid://example.org/2026/config-worker)"),

@@ -159,16 +159,16 @@ def test_bind_a_plain_class() -> None:
 @pytest.mark.parametrize(
     ("ref", "why"),
     [
-        ("tests.no_such_module:X", "ModuleNotFoundError: No module named 'tests.no_such_module'"),
-        (
-            "tests.svc_declare:Nope",
-            "ValueError: module 'tests.svc_declare' has no attribute 'Nope'",
-        ),
-        ("tests.svc_declare:VALUE", "ValueError: tests.svc_declare:VALUE is 42, not a class"),
-        ("no_colon", "ValueError: 'no_colon' is not 'module:Class'"),
+        ("tests.no_such_module:X", "cannot import module 'tests.no_such_module': No module "
+                                   "named 'tests.no_such_module'"),
+        ("tests.svc_declare:Nope", "module 'tests.svc_declare' has no attribute 'Nope'"),
+        ("tests.svc_declare:VALUE", "tests.svc_declare:VALUE is 42, not a class"),
+        ("no_colon", "'no_colon' is not MODULE:CLASS (for example "
+                     "'examples.hello.graph:Frontend')"),
         (
             "tests.svc_broken_import:X",
-            "RuntimeError: svc_broken_import fails on purpose",
+            "importing tests.svc_broken_import failed: RuntimeError: svc_broken_import fails on "
+            "purpose",
         ),
     ],
 )

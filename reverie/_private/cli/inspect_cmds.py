@@ -17,17 +17,7 @@ __all__ = ["register"]
 
 def _load_service(spec: str) -> type:
     """Import ``MODULE:CLASS`` and check it is a service class; exit 2 with a message if not."""
-    from reverie._private.declare.service import is_service
-
-    try:
-        obj: Any = load_target(spec)
-    except typer.Exit:
-        raise
-    except Exception as exc:  # the module raised while importing: say so, without a traceback
-        fail(f"importing {spec.partition(':')[0]} failed: {type(exc).__name__}: {exc}")
-    if not is_service(obj):
-        fail(f"{spec} is {obj!r}, not a service class (decorate it with @reverie.service)")
-    cls: type = obj
+    cls: type = load_target(spec, "service")
     return cls
 
 
@@ -153,10 +143,10 @@ def graph_cmd(
 def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list[str], set[str]]:
     """The services reachable from ``entry`` (SIDs through the deployment's ``bind:``), notes on
     what was skipped, and every SID the graph declares or depends on."""
-    from reverie._private.config.deployment import import_target
     from reverie._private.declare.service import get_meta
     from reverie._private.host.graphview import GraphNode, walk
     from reverie._private.host.registry import Registry
+    from reverie._private.importer import import_ref
 
     registry = Registry()
     for sid, target in bind.items():
@@ -177,7 +167,7 @@ def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list
                 notes.append(f"{parent}.{node.attribute} -> {node.label}: {why}; skipped")
             return
         if node.ref not in metas:
-            metas[node.ref] = get_meta(import_target(node.ref))
+            metas[node.ref] = get_meta(import_ref(node.ref))
         for child in node.children:
             visit(child, metas[node.ref].name)
 

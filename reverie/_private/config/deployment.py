@@ -8,7 +8,6 @@ fails before anything starts with a message naming file, line and key.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from reverie.errors import DeploymentError
+from reverie.errors import ConfigError, DeploymentError
 
 from ..host.instance import mount_path_problem
 from ..suggest import did_you_mean
@@ -648,32 +647,14 @@ def dynamo_fix(key: str, meta: ServiceMeta | None = None) -> str | None:
 
 
 def _check_bind_target(sid: str, target: str) -> str | None:
-    from ..declare.service import get_meta, is_service
+    from ..declare.service import get_meta
+    from ..importer import import_ref
 
     try:
-        cls = import_target(target)
-    except ImportError as exc:
-        return f"cannot import bind target {target!r}: {exc}"
-    except Exception as exc:  # the module itself failed: bad markup, syntax, ...
-        return f"importing bind target {target!r} failed: {type(exc).__name__}: {exc}"
-    if not is_service(cls):
-        return f"bind target {target!r} is not a @service class"
+        cls = import_ref(target, kind="service")
+    except ConfigError as exc:
+        return f"bind target {target!r}: {exc.message}"
     if sid not in get_meta(cls).sids:
         declared = ", ".join(get_meta(cls).sids) or "none"
         return f"bind target {target!r} does not declare {sid} (it declares: {declared})"
     return None
-
-
-def import_target(target: str) -> Any:
-    """Import ``"module:Attr.Path"``; raises ``ImportError`` with a readable message."""
-    module_name, _, attr = target.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"no module {module_name!r} ({exc})") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return obj

@@ -22,12 +22,18 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
-from reverie.errors import DuplicateSIDError, GraphError, MarkupError, UnknownSIDError
+from reverie.errors import (
+    ConfigError,
+    DuplicateSIDError,
+    GraphError,
+    MarkupError,
+    UnknownSIDError,
+)
 
 from ..contract.blueprint import Blueprint, blueprint, class_ref
 from ..declare.service import get_meta, is_service
+from ..importer import import_ref
 
 __all__ = ["DiscoveryReport", "Registry", "name_key"]
 
@@ -80,22 +86,6 @@ def _user_traceback(exc: BaseException) -> str:
             break
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
-
-
-def _import_ref(ref: str) -> type:
-    """Import ``module:Qualname``."""
-    module_name, sep, qual = ref.partition(":")
-    if not sep or not module_name or not qual:
-        raise ValueError(f"{ref!r} is not 'module:Class' (for example 'workers.llm:Worker')")
-    obj: Any = importlib.import_module(module_name)
-    for part in qual.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(f"module {module_name!r} has no attribute {qual!r}") from None
-    if not isinstance(obj, type):
-        raise ValueError(f"{ref} is {obj!r}, not a class")
-    return obj
 
 
 class Registry:
@@ -166,12 +156,12 @@ class Registry:
         bound = self._bound.get(sid)
         if isinstance(bound, str):
             try:
-                cls = _import_ref(bound)
-            except Exception as exc:  # the module may raise anything while importing
+                cls = import_ref(bound, kind="class")
+            except ConfigError as exc:
                 who = f" (needed by {needed_by})" if needed_by else ""
                 raise GraphError(
                     f"the binding of {sid}{who} names {bound}, which cannot be imported: "
-                    f"{type(exc).__name__}: {exc}",
+                    f"{exc.message}",
                     fix="check the module path and class name in the binding",
                 ) from None
             self._check_claims(sid, cls, "binding for")

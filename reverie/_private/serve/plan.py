@@ -286,8 +286,9 @@ def prepare_host(
 
 def _check_by_markup(entry: type, deployment: Deployment) -> None:
     """Check the file against the services reachable by markup alone (graph resolution failed)."""
-    from ..config.deployment import check_deployment, import_target
+    from ..config.deployment import check_deployment
     from ..host.graphview import GraphNode, walk
+    from ..importer import import_ref
 
     metas: dict[str, Any] = {}
     sids: set[str] = set()
@@ -296,7 +297,7 @@ def _check_by_markup(entry: type, deployment: Deployment) -> None:
         sids.update(node.sids)
         if node.ref is not None and node.ref not in metas:
             try:
-                metas[node.ref] = get_meta(import_target(node.ref))
+                metas[node.ref] = get_meta(import_ref(node.ref))
             except Exception:
                 return
             for child in node.children:

@@ -77,43 +77,9 @@ class WorkerSpec:
 
 def load_entry(target: str, sys_path: list[str] | None = None) -> type:
     """Import ``MODULE:CLASS``, or ``MODULE`` whose ``entry`` attribute names the entry class."""
-    import importlib
+    from ..importer import import_ref
 
-    from reverie.errors import ConfigError
-
-    from ..declare.service import is_service
-
-    for p in reversed(sys_path or []):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    obj: Any = module
-    if not attr:
-        obj = getattr(module, "entry", None)
-        if obj is None:
-            raise ConfigError(
-                f"module {module_name!r} names no entry service", key=target,
-                fix=f"write {module_name}:ClassName, or set 'entry = ClassName' in the module",
-            )
-    else:
-        for part in attr.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                from ..suggest import services_hint
-
-                raise ConfigError(
-                    f"module {module_name!r} has no attribute {attr!r}"
-                    + services_hint(module, attr), key=target,
-                    fix="check the class name after ':'",
-                ) from None
-    if not is_service(obj):
-        raise ConfigError(
-            f"{target} is {obj!r}, not a service class", key=target,
-            fix="decorate the class with @reverie.service",
-        )
-    cls: type = obj
+    cls: type = import_ref(target, kind="service", entry=True, sys_path=sys_path)
     return cls
 
 

@@ -245,10 +245,10 @@ async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
 
 async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
                    ) -> dict[str, Any]:
-    from ..config.deployment import import_target
     from ..host.graph import resolve_graph
+    from ..importer import import_ref
 
-    cls = import_target(str(req["class"]))
+    cls = import_ref(str(req["class"]), kind="service")
     path = str(req["path"])
     doc = read_document(req["state"]) if req.get("state") is not None else None
     existing = host.instances.get(path)

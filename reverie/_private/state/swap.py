@@ -46,9 +46,9 @@ def _resolve(host: Host, target: type | str) -> type:
         if target in (class_ref(cls), get_meta(cls).name):
             return cls
     if ":" in target:
-        from ..config.deployment import import_target
+        from ..importer import import_ref
 
-        found = import_target(target)
+        found = import_ref(target)
         if is_service(found):
             host.register(found)
             return typing.cast(type, found)
