@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._private.http.response import Response, StreamingResponse
     from ._private.runtime import DistributedRuntime
     from ._private.runtime.attach import attach_runtime
+    from ._private.serve.options import ServeOptions, serve
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ __all__ = [
     "Request",
     "RequestContext",
     "Response",
+    "ServeOptions",
     "ServiceClient",
     "StreamingResponse",
     "__version__",
@@ -80,6 +82,7 @@ __all__ = [
     "on_config",
     "on_shutdown",
     "on_start",
+    "serve",
     "service",
     "state",
 ]
@@ -98,6 +101,8 @@ _LAZY = {
     "Response": "._private.http.response",
     "StreamingResponse": "._private.http.response",
     "DistributedRuntime": "._private.runtime",
+    "ServeOptions": "._private.serve.options",
+    "serve": "._private.serve.options",
     "attach_http": "._private.http.attach",
     "attach_runtime": "._private.runtime.attach",
     "enable_tracing": "._private.call.tracing",

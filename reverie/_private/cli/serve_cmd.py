@@ -6,34 +6,26 @@ required worker crash-looped), 2 when nothing started (bad target, deployment fi
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import fail
+from .common import fail, load_target
+
+if TYPE_CHECKING:
+    from reverie._private.serve.options import ServeOptions
+    from reverie._private.serve.plan import ServePlan
 
 __all__ = ["register"]
 
 
 def _load(target: str) -> type:
-    from reverie._private.serve.worker import load_entry
-    from reverie.errors import ReverieError
-
-    try:
-        return load_entry(target, [os.getcwd()])
-    except ReverieError as exc:
-        fail(str(exc))
-    except ModuleNotFoundError as exc:
-        from reverie._private.suggest import target_hint
-
-        fail(f"cannot import {target.partition(':')[0]!r}: {exc}" + target_hint(target))
-    except Exception as exc:
-        fail(f"importing {target.partition(':')[0]} failed: {type(exc).__name__}: {exc}")
+    """The entry class of ``MODULE:CLASS`` (or ``MODULE`` naming an ``entry``); exit 2 if not."""
+    cls: type = load_target(target, "service", entry=True)
+    return cls
 
 
 def serve_cmd(
@@ -121,23 +113,34 @@ def serve_cmd(
 ) -> None:
     """Run a service graph: in this process by default, as supervised workers when the
     deployment asks for workers > 1 or separate processes."""
-    from reverie._private.config.deployment import load_deployment
-    from reverie._private.serve.output import Output, plan_renderable
-    from reverie._private.serve.plan import EMBEDDED, build_plan
-    from reverie._private.serve.resources import detect_inventory
+    from reverie._private.serve.options import ServeOptions
+
+    options = ServeOptions(
+        file=file, nats=nats, nats_replicas=nats_replicas, nats_listen=nats_listen,
+        nats_cluster=nats_cluster, nats_cluster_listen=nats_cluster_listen,
+        nats_routes=nats_routes, nats_name=nats_name, discover=[str(d) for d in discover or []],
+        node=node, processes=processes, host=host, port=port, cpus=cpus, gpus=gpus,
+        drain_timeout=drain_timeout, grace=grace, start_timeout=start_timeout,
+        max_restarts=max_restarts, restart_window=restart_window, log_format=log_format,
+        log_level=log_level, access_log=access_log, trace=trace,
+        max_header_size=max_header_size, header_timeout=header_timeout,
+        body_timeout=body_timeout, max_concurrent=max_concurrent,
+    )
+    _serve(target, options, dry_run=dry_run, as_json=as_json, reload=reload)
+
+
+def _serve(target: str, options: ServeOptions, *, dry_run: bool, as_json: bool,
+           reload: bool) -> None:
+    """The steps of ``serve``: check the options, reload or load the entry, plan, then print
+    the plan (``--dry-run``) or open HTTP and run it. Exit 2 when nothing started."""
+    from reverie._private.serve.options import open_http, plan_serve, run_plan
     from reverie.errors import ReverieError
 
-    if log_format not in ("text", "json"):
-        fail(f"--log-format {log_format!r}: use text or json")
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
-        fail(f"--log-level {log_level!r}: use debug, info, warning or error")
-    log_level = log_level.lower()
-    if trace is not None:
-        if trace not in ("console", "otlp", "none"):
-            fail(f"--trace {trace!r}: use console, otlp or none")
-        os.environ["OTEL_TRACES_EXPORTER"] = trace  # every process of the run reads it
-    if not 0 <= port <= 65535:
-        fail(f"--port {port}: a port is a number from 0 to 65535 (0: any free port)")
+    try:
+        options.check()
+    except ReverieError as exc:
+        fail(str(exc))
+    options.export_trace()
     if reload and not dry_run:
         from reverie._private.serve.reload import run_with_reload
 
@@ -145,92 +148,28 @@ def serve_cmd(
         raise typer.Exit(run_with_reload(argv, Path.cwd()))
     entry = _load(target)
     try:
-        member = _cluster(nats, nats_cluster, nats_cluster_listen, nats_routes)
-        dep = load_deployment(file) if file is not None else None
-        inventory = detect_inventory(cpus, gpus)
-        plan = build_plan(target, entry, dep, inventory, processes=processes, http_host=host,
-                          http_port=port, nats=nats, node=node, nats_cluster=member,
-                          discover=[str(d) for d in discover or []])
-        from reverie._private.runtime.natsserver import parse_hostport
-
-        plan.nats_listen = parse_hostport(nats_listen, 0, "--nats-listen")
-        plan.nats_replicas = nats_replicas
-        if member is not None:
-            import socket
-
-            plan.nats_name = nats_name or node or socket.gethostname()
+        plan = plan_serve(target, entry, options)
     except ReverieError as exc:
         fail(str(exc))
-    if nats_replicas < 1 or nats_replicas > 5:
-        fail(f"--nats-replicas {nats_replicas}: JetStream keeps 1 to 5 copies")
     if dry_run:
-        if as_json:
-            typer.echo(json.dumps(plan.to_json(), indent=2))
-        else:
-            from rich.console import Console
-
-            Console(highlight=False, width=max(160, Console().width)).print(plan_renderable(plan))
+        _print_plan(plan, as_json)
         return
-    from reverie._private.serve.httpd import bind_socket
-
-    sock = None
-    if any(p.http for p in plan.processes):  # not when the entry runs on another node
-        try:
-            sock = bind_socket(host, port)
-        except ReverieError as exc:
-            fail(str(exc))
-        plan.http_port = sock.getsockname()[1]  # the real one when --port 0
-    out = Output(log_format)
-    limits = {"max_header_size": max_header_size, "header_timeout": header_timeout,
-              "body_timeout": body_timeout, "max_concurrent": max_concurrent or None}
-    if plan.mode == EMBEDDED:
-        from reverie._private.serve.embedded import run_embedded
-
-        code = _run(run_embedded(plan, entry, out, sock=sock, drain_timeout=drain_timeout,
-                                 log_format=log_format, access_log=access_log,
-                                 http_limits=limits),
-                    log_format, log_level, access_log)
-    else:
-        from reverie._private.serve.supervisor import RestartPolicy, Supervisor
-
-        policy = RestartPolicy(max_restarts=max_restarts, window=restart_window)
-        sup = Supervisor(plan, out, sock=sock, drain_timeout=drain_timeout, grace=grace,
-                         start_timeout=start_timeout, policy=policy, log_format=log_format,
-                         log_level=log_level, access_log=access_log, http_limits=limits)
-        code = _run(sup.run(), log_format, log_level, access_log)
-    raise typer.Exit(code)
-
-
-def _cluster(nats: str | None, name: str | None, listen: str, routes: str | None) -> Any:
-    """The embedded server's cluster membership from ``--nats-cluster`` and friends."""
-    from reverie._private.runtime.natsserver import NatsCluster, parse_hostport
-    from reverie.errors import ConfigError
-
-    if name is None:
-        if routes:
-            raise ConfigError("--nats-routes needs --nats-cluster NAME", key="nats-routes",
-                              fix="name the cluster the embedded nats-server joins")
-        return None
-    if nats:
-        raise ConfigError("--nats names an existing server, --nats-cluster starts one; give one",
-                          key="nats-cluster", fix="drop --nats to run an embedded member, or "
-                          "drop --nats-cluster to use the servers given with --nats")
-    host, port = parse_hostport(listen, 6222, "--nats-cluster-listen")
-    return NatsCluster(name=name, listen=f"{host}:{port}",
-                       routes=[r.strip() for r in (routes or "").split(",") if r.strip()])
-
-
-def _run(coro: Any, log_format: str, log_level: str, access_log: bool) -> int:
-    from reverie._private.serve.worker import setup_logging
-
-    setup_logging(log_format, log_level, access_log)
     try:
-        import uvloop
+        sock = open_http(plan)
+    except ReverieError as exc:
+        fail(str(exc))
+    raise typer.Exit(run_plan(plan, entry, options, sock))
 
-        result: int = uvloop.run(coro)
-    except ImportError:
-        result = asyncio.run(coro)
-    return result
+
+def _print_plan(plan: ServePlan, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(plan.to_json(), indent=2))
+        return
+    from rich.console import Console
+
+    from reverie._private.serve.output import plan_renderable
+
+    Console(highlight=False, width=max(160, Console().width)).print(plan_renderable(plan))
 
 
 def register(app: typer.Typer) -> None:
