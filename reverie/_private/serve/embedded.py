@@ -13,9 +13,10 @@ import signal
 import time
 from typing import Any
 
+from .child import SAME_SIGNAL_WINDOW
 from .output import Output
 from .plan import ServePlan
-from .supervisor import SAME_SIGNAL_WINDOW
+from .status import INSTANCE, ChildState
 from .worker import EXIT_START_FAILED, WorkerSpec, run_process
 
 __all__ = ["run_embedded"]
@@ -70,15 +71,15 @@ async def run_embedded(
 
     def status(event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "ready":
+        if kind == ChildState.READY:
             rows = [{"service": s.name, "processes": ["main"], "pids": [os.getpid()],
-                     "state": "ready",
+                     "state": ChildState.READY,
                      "url": f"{event.get('url')}/{s.url_path}" if s.url_path else None}
                     for s in plan.services]
             output.startup_table(rows, time.monotonic() - t0)
-        elif kind == "failed":
+        elif kind == ChildState.FAILED:
             output.error(f"start failed: {event.get('error')}")
-        elif kind == "instance":  # a progress line while each instance starts
+        elif kind == INSTANCE:  # a progress line while each instance starts
             name, state = event.get("service"), event.get("state")
             if state == "starting":
                 output.info(f"starting {name} ...", event="instance", service=name,

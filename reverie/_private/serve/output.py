@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+from .status import ChildState
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -130,7 +132,7 @@ class Output:
             state = str(r["state"])
             table.add_row(Text(r["service"], style="bold"), Text(", ".join(r["processes"])),
                           Text(", ".join(str(p) for p in r["pids"])),
-                          Text(state, style="green" if state == "ready" else "red"),
+                          Text(state, style="green" if state == ChildState.READY else "red"),
                           Text(r.get("url") or "-"))
         self._emit(lambda: self.console.print(table))
 
@@ -149,8 +151,8 @@ class Output:
             def mark(name: str, state: str) -> None:
                 t = tasks.get(name)
                 if t is not None:
-                    prog.update(t, description=f"{name}: {state}",
-                                completed=1 if state in ("ready", "failed") else 0)
+                    done = state in (ChildState.READY, ChildState.FAILED)
+                    prog.update(t, description=f"{name}: {state}", completed=1 if done else 0)
 
             yield mark
 

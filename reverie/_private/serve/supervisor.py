@@ -20,84 +20,18 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
+from .child import SAME_SIGNAL_WINDOW, Child, RestartPolicy, describe_exit, set_pdeathsig
 from .output import Output
-from .plan import ProcessPlan, ServePlan
+from .plan import ServePlan
+from .status import INSTANCE, ChildState
 from .worker import SPEC_ENV, WorkerSpec
 
 __all__ = ["Child", "RestartPolicy", "Supervisor", "set_pdeathsig"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-#: A second signal sooner than this after the first is the same request, not "kill now".
-SAME_SIGNAL_WINDOW = 1.0
-
-
-def set_pdeathsig() -> None:  # pragma: no cover - runs in the forked child before exec
-    """preexec_fn: the kernel sends SIGKILL to the child when the supervisor dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
-@dataclass
-class RestartPolicy:
-    """Backoff doubles from ``backoff`` up to ``max_backoff``; ``max_restarts`` crashes within
-    ``window`` seconds mark the worker failed."""
-
-    max_restarts: int = 5
-    window: float = 60.0
-    backoff: float = 0.2
-    max_backoff: float = 5.0
-
-    def delay(self, recent: int) -> float:
-        return float(min(self.max_backoff, self.backoff * (2 ** max(0, recent - 1))))
-
-
-@dataclass
-class Child:
-    """One worker process of the plan, across its restarts."""
-
-    plan: ProcessPlan
-    proc: asyncio.subprocess.Process | None = None
-    state: str = "pending"
-    ctl: int | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    url: str | None = None
-    crashes: deque[float] = field(default_factory=lambda: deque(maxlen=64))
-    restarts: int = 0
-    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
-    error: str | None = None
-    pgids: set[int] = field(default_factory=set)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.plan.name
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 class Supervisor:
@@ -237,7 +171,7 @@ class Supervisor:
                 continue
             kids = [c for c in self.children.values() if s.name in c.plan.services]
             states = {c.state for c in kids}
-            state = "ready" if states == {"ready"} else ",".join(sorted(states))
+            state = "ready" if states == {ChildState.READY} else ",".join(sorted(states))
             url = None if s.url_path is None else f"{self.plan.http_url}/{s.url_path}"
             rows.append({"service": s.name, "processes": [c.name for c in kids],
                          "pids": [c.pid for c in kids], "state": state, "url": url})
@@ -358,7 +292,7 @@ class Supervisor:
             self._nats.note_workers([c.pid for c in self.children.values()
                                      if c.alive and c.pid is not None])
         child.ctl = ctl_w
-        child.state = "loading"
+        child.state = ChildState.LOADING
         child.ready.clear()
         child.url = None
         child.tasks = [
@@ -409,31 +343,31 @@ class Supervisor:
 
     def _on_event(self, child: Child, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "ready":
-            child.state = "ready"
+        if kind == ChildState.READY:
+            child.state = ChildState.READY
             child.url = event.get("url")
             child.ready.set()
-            self._mark(child.name, "ready")
+            self._mark(child.name, ChildState.READY)
             if child.restarts:
                 self.out.info(f"{child.name} is back (pid {child.pid}, restart {child.restarts})")
                 if child.plan.http:
                     self._rebalance(child)
-        elif kind == "failed":
+        elif kind == ChildState.FAILED:
             child.error = str(event.get("error"))
-            child.state = "failed"
-            self._mark(child.name, "failed")
-        elif kind == "loaded":
-            if child.state == "loading":
-                child.state = "loaded"
-        elif kind in ("stopping", "stopped"):
-            child.state = kind
-        elif kind == "instance" and child.state != "ready":
+            child.state = ChildState.FAILED
+            self._mark(child.name, ChildState.FAILED)
+        elif kind == ChildState.LOADED:
+            if child.state == ChildState.LOADING:
+                child.state = ChildState.LOADED
+        elif kind in (ChildState.STOPPING, ChildState.STOPPED):
+            child.state = ChildState(kind)
+        elif kind == INSTANCE and child.state != ChildState.READY:
             self._mark(child.name, f"{event.get('service')} {event.get('state')}")
 
     def _replicas(self, service: str, besides: Child) -> list[Child]:
         """The other workers of ``service`` that have not been given up on."""
         return [c for c in self.children.values()
-                if c is not besides and service in c.plan.services and c.state != "failed"]
+                if c is not besides and service in c.plan.services and c.state != ChildState.FAILED]
 
     def _rebalance(self, back: Child) -> None:
         """An entry worker is back: the others' keep-alive clients would stay with them for
@@ -454,13 +388,13 @@ class Supervisor:
                 os.close(child.ctl)
             child.ctl = None
         if self.stopping:
-            child.state = "stopped"
+            child.state = ChildState.STOPPED
             return
-        how = _describe_exit(code)
+        how = describe_exit(code)
         if not child.ready.is_set() and child.restarts == 0:
             # Failed during the first start: that is a broken deployment, not a crash.
             why = child.error or (" | ".join(list(child.stderr_tail)[-3:]) or "no output")
-            child.state = "failed"
+            child.state = ChildState.FAILED
             self.fatal = f"{child.name} failed while starting ({how}): {why}"
             self.stop_requested.set()
             return
@@ -469,7 +403,7 @@ class Supervisor:
         recent = sum(1 for t in child.crashes if now - t <= self.policy.window)
         child.ready.clear()
         if recent > self.policy.max_restarts:
-            child.state = "failed"
+            child.state = ChildState.FAILED
             required = [s for s in child.plan.services if self.plan.service(s).required]
             msg = (f"{child.name} crashed {recent} times within {self.policy.window:g} s "
                    f"(last: {how}); not restarting it")
@@ -489,7 +423,7 @@ class Supervisor:
             self.out.error(f"{msg}; {kept} (reduced capacity)")
             return
         delay = self.policy.delay(recent)
-        child.state = "restarting"
+        child.state = ChildState.RESTARTING
         self.out.error(f"{child.name} (pid {proc.pid}) {how}; restarting in {delay:.2f} s "
                        f"(crash {recent} of {self.policy.max_restarts} allowed within "
                        f"{self.policy.window:g} s)")
@@ -532,7 +466,7 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     assert c.proc is not None
                     c.proc.send_signal(signal.SIGTERM)
-                    c.state = "stopping"
+                    c.state = ChildState.STOPPING
             if alive:
                 await self._wait_exit(alive, self.drain_timeout + self.grace)
         for c in self.children.values():

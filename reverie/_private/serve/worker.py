@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .status import INSTANCE, ChildState
+
 __all__ = ["SPEC_ENV", "WorkerSpec", "load_entry", "main", "run_process"]
 
 SPEC_ENV = "REVERIE_WORKER_SPEC"
@@ -153,7 +155,7 @@ async def run_process(
         from ..state.attach import attach_state  # checkpoints, migration
 
         await attach_state(host, dep, runtime, index=spec.index, count=spec.count)
-        status({"event": "loaded", "seconds": round(time.monotonic() - t0, 3)})
+        status({"event": ChildState.LOADED, "seconds": round(time.monotonic() - t0, 3)})
         if go is not None:
             await _first(go, stop)
             if stop.is_set():
@@ -177,15 +179,15 @@ async def run_process(
 
         if not isinstance(exc, StartError):  # a StartError's traceback is logged by the host
             log.error("start failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
-        status({"event": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        status({"event": ChildState.FAILED, "error": f"{type(exc).__name__}: {exc}"})
         await _shutdown(host, http, runtime)
         return EXIT_START_FAILED
-    status({"event": "ready", "pid": os.getpid(), "url": url, "exposed": exposed,
+    status({"event": ChildState.READY, "pid": os.getpid(), "url": url, "exposed": exposed,
             "services": sorted(host.instances), "seconds": round(time.monotonic() - t0, 3)})
     await stop.wait()
-    status({"event": "stopping"})
+    status({"event": ChildState.STOPPING})
     await _shutdown(host, http, runtime)
-    status({"event": "stopped"})
+    status({"event": ChildState.STOPPED})
     return 0
 
 
@@ -196,12 +198,12 @@ def _report_instances(host: Any, status: Status) -> None:
 
     async def starting(inst: Any) -> None:
         started[inst.path] = time.monotonic()
-        status({"event": "instance", "service": inst.meta.name, "path": inst.path,
+        status({"event": INSTANCE, "service": inst.meta.name, "path": inst.path,
                 "state": "starting"})
 
     async def running(inst: Any) -> None:
         t = started.pop(inst.path, None)
-        status({"event": "instance", "service": inst.meta.name, "path": inst.path,
+        status({"event": INSTANCE, "service": inst.meta.name, "path": inst.path,
                 "state": "running",
                 "seconds": None if t is None else round(time.monotonic() - t, 3)})
 
