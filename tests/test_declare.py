@@ -26,7 +26,7 @@ from reverie import (
     on_start,
     service,
 )
-from reverie.errors import MarkupError
+from reverie.errors import ConfigError, MarkupError
 from tests.svc_declare import CACHE_SID, WORKER_SID, Cache, Worker
 
 
@@ -133,6 +133,8 @@ def test_unknown_resource_with_did_you_mean() -> None:
     [
         ({"name": "my worker"}, "name", "my worker"),
         ({"name": "a.b"}, "name", "a.b"),
+        ({"name": "a:b"}, "name", "a:b"),
+        ({"namespace": "demo@2"}, "namespace", "demo@2"),
         ({"namespace": ""}, "namespace", ""),
         ({"namespace": "x/y"}, "namespace", "x/y"),
         ({"namespace": "a>"}, "namespace", "a>"),
@@ -148,8 +150,29 @@ def test_name_and_namespace_must_be_subject_safe(
             pass
 
     msg = str(info.value)
-    assert msg.startswith(f"Bad: {label} {value!r} must be a non-empty string without spaces")
-    assert "it becomes part of NATS subjects and URL paths" in msg
+    assert msg.startswith(
+        f"Bad: {label} {value!r} must be non-empty and contain only letters, digits, '_' and "
+        f"'-' (it becomes a NATS subject token and part of URL paths)"
+    )
+
+
+def test_a_name_nats_would_refuse_fails_at_import_with_the_fix() -> None:
+    """Markup and the runtime share one name rule: ``a:b`` passed markup once and failed only
+    when served over NATS."""
+    from reverie._private.runtime import wire
+
+    with pytest.raises(ConfigError, match="cannot be used on NATS"):
+        wire.check_token("component", "a:b")
+    with pytest.raises(MarkupError) as info:
+
+        @service(name="a:b")
+        class Bad:
+            pass
+
+    assert str(info.value) == (
+        "Bad: name 'a:b' must be non-empty and contain only letters, digits, '_' and '-' (it "
+        "becomes a NATS subject token and part of URL paths) (fix: @service(name='a-b'))"
+    )
 
 
 def test_unresolvable_class_annotation() -> None:
@@ -784,10 +807,10 @@ def test_uri_typed_optional_key_is_marked() -> None:
     assert get_meta(S).config_keys["feed"].uri
 
 
-@pytest.mark.parametrize("name", ["", "a b", "a.b", "a/b", 3])
+@pytest.mark.parametrize("name", ["", "a b", "a.b", "a/b", "a:b", 3])
 def test_endpoint_name_must_be_subject_safe(name: Any) -> None:
     with pytest.raises(MarkupError) as info:
         endpoint(name=name)
-    assert f"@endpoint(name={name!r}): an endpoint name must be a non-empty string" in (
+    assert f"@endpoint(name={name!r}): an endpoint name must be non-empty and contain only" in (
         str(info.value)
     )

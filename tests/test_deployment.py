@@ -226,7 +226,7 @@ def test_runtime_keys_checked() -> None:
     err = fails("W:\n  runtime:\n    namspace: demo\n")
     assert "unknown key 'namspace'; did you mean 'namespace'?" in str(err)
     err = fails("W:\n  runtime:\n    name: my.worker\n")
-    assert "name must be a non-empty string without spaces, '.'" in str(err)
+    assert "name must be non-empty and contain only letters, digits, '_' and '-'" in str(err)
     assert "W.runtime.name (from deploy.yaml:3)" in str(err)
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from reverie.errors import ConfigError, DeploymentError
 
+from ..declare.names import NAME_RULE, is_name
 from ..host.instance import mount_path_problem
 from ..suggest import did_you_mean
 
@@ -59,7 +60,6 @@ _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P|k)?$")
 _CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_BAD_NAME_CHARS = " ./*>$"
 
 
 @dataclass
@@ -464,12 +464,10 @@ class _Parser:
                 if not isinstance(v.value, bool):
                     raise self.err(f"enabled must be true or false, got {v.value!r}", vnode, dotted)
                 continue
-            bad_chars = isinstance(v.value, str) and any(c in v.value for c in _BAD_NAME_CHARS)
-            if not isinstance(v.value, str) or not v.value or bad_chars:
+            if not is_name(v.value):
                 raise self.err(
-                    f"{key} must be a non-empty string without spaces, '.', '/', '*', '>' or '$' "
-                    f"(it becomes part of NATS subjects and URL paths), got {v.value!r}",
-                    vnode, dotted,
+                    f"{key} must be {NAME_RULE} (it becomes a NATS subject token and part of "
+                    f"URL paths), got {v.value!r}", vnode, dotted,
                 )
             (sec.runtime if into is None else into)[key] = v
 

@@ -17,6 +17,7 @@ from reverie.errors import MarkupError
 
 from ..suggest import did_you_mean
 from .config_key import REQUIRED
+from .names import NAME_RULE, is_name, safe_name
 from .pattern import FeaturePattern, PatternSyntaxError, parse_pattern
 from .types import TypeInfo, UnsupportedTypeError, stream_item_type, type_info
 
@@ -204,12 +205,11 @@ def endpoint(
         raise MarkupError(
             "use @endpoint() with parentheses", member=getattr(name, "__qualname__", None)
         )
-    if name is not None and (
-        not isinstance(name, str) or not name or any(c in name for c in " ./*>$")
-    ):
+    if name is not None and not is_name(name):
         raise MarkupError(
-            f"@endpoint(name={name!r}): an endpoint name must be a non-empty string without "
-            f"spaces, '.', '/', '*', '>' or '$' (it becomes part of NATS subjects and URL paths)"
+            f"@endpoint(name={name!r}): an endpoint name must be {NAME_RULE} (it becomes a "
+            f"NATS subject token and part of URL paths)",
+            fix=f"@endpoint(name={safe_name(name)!r})",
         )
 
     def mark(func: F) -> F:

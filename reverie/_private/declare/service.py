@@ -36,6 +36,7 @@ from .handlers import (
     on_shutdown,
     on_start,
 )
+from .names import name_problem, safe_name
 from .types import UnsupportedTypeError
 
 __all__ = [
@@ -181,12 +182,10 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
             )
     namespace = kw.get("namespace", "default")
     for label, value in (("name", name), ("namespace", namespace)):
-        if not isinstance(value, str) or not value or any(c in value for c in " ./*>$"):
-            raise MarkupError(
-                f"{label} {value!r} must be a non-empty string without spaces, '.', '/', '*', "
-                f"'>' or '$' (it becomes part of NATS subjects and URL paths)",
-                service=cls.__name__,
-            )
+        problem = name_problem(label, value)
+        if problem is not None:
+            raise MarkupError(problem, service=cls.__name__,
+                              fix=f"@service({label}={safe_name(value)!r})")
 
     try:
         hints = typing.get_type_hints(cls)

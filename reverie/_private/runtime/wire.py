@@ -6,10 +6,11 @@ for people writing other clients.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 from reverie.errors import ConfigError
+
+from ..declare.names import NAME_RULE, is_name
 
 # -- subjects ------------------------------------------------------------------------------------
 
@@ -20,15 +21,12 @@ QUEUE_GROUP: Final = "rv"  # queue group of the shared (any-worker) subject
 WORKERS_BUCKET: Final = "rv_workers"  # keys: {ns}.{component}.{endpoint}.{worker}
 BLUEPRINTS_BUCKET: Final = "rv_blueprints"  # keys: {ns}.{component}
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
 def check_token(kind: str, value: str) -> str:
-    """Names become NATS subject tokens and KV keys: letters, digits, '_' and '-' only."""
-    if not isinstance(value, str) or not _TOKEN.match(value):
+    """Names become NATS subject tokens and KV keys: the one name rule of ``names``, which
+    markup checks at import too."""
+    if not is_name(value):
         raise ConfigError(
-            f"{kind} name {value!r} cannot be used on NATS: it must be non-empty and contain only "
-            f"letters, digits, '_' and '-'",
+            f"{kind} name {value!r} cannot be used on NATS: it must be {NAME_RULE}",
             key=kind,
             value=value,
             fix=f"rename the {kind}",
