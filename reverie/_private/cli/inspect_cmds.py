@@ -143,6 +143,7 @@ def graph_cmd(
 def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list[str], set[str]]:
     """The services reachable from ``entry`` (SIDs through the deployment's ``bind:``), notes on
     what was skipped, and every SID the graph declares or depends on."""
+    from reverie._private.config.deployment import known_sids
     from reverie._private.declare.service import get_meta
     from reverie._private.host.graphview import GraphNode, walk
     from reverie._private.host.registry import Registry
@@ -153,10 +154,8 @@ def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list
         registry.bind(sid, target)
     metas: dict[str, Any] = {}
     notes: list[str] = []
-    sids: set[str] = set()
 
     def visit(node: GraphNode, parent: str | None) -> None:
-        sids.update(node.sids)
         if node.uri:
             return
         if node.ref is None or node.note == "not a service":
@@ -172,7 +171,7 @@ def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list
             visit(child, metas[node.ref].name)
 
     visit(walk(entry, registry), None)
-    return list(metas.values()), notes, sids
+    return list(metas.values()), notes, known_sids(metas.values())
 
 
 def config_cmd(

@@ -21,6 +21,7 @@ from reverie.errors import ConfigError, DeploymentError
 from ..declare.names import NAME_RULE, is_name
 from ..host.instance import mount_path_problem
 from ..suggest import did_you_mean
+from .problems import raise_problems
 
 if TYPE_CHECKING:
     from ..declare.service import ServiceMeta
@@ -35,6 +36,7 @@ __all__ = [
     "Sourced",
     "check_deployment",
     "did_you_mean",
+    "known_sids",
     "load_deployment",
     "parse_deployment",
 ]
@@ -510,6 +512,16 @@ def _check_resource(key: str, value: Any) -> str | None:
 # -- checking against a graph ---------------------------------------------------------------------
 
 
+def known_sids(services: Iterable[ServiceMeta], also: Iterable[str] = ()) -> set[str]:
+    """What a ``bind:`` entry may name: every SID the services declare or depend on, and
+    ``also`` (a registry's SIDs)."""
+    sids = set(also)
+    for meta in services:
+        sids.update(meta.sids)
+        sids.update(d.target for d in meta.dependencies.values() if isinstance(d.target, str))
+    return sids
+
+
 def check_deployment(
     dep: Deployment, services: Mapping[str, ServiceMeta], known_sids: Iterable[str]
 ) -> None:
@@ -601,15 +613,8 @@ def check_deployment(
         if message:
             add(message, target.line, f"{BIND}.{sid}")
 
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        combined = DeploymentError(
-            f"{len(problems)} problems in the deployment file {dep.path}:\n{lines}"
-        )
-        combined.file = dep.path
-        raise combined
+    raise_problems(problems, f"problems in the deployment file {dep.path}", kind=DeploymentError,
+                   file=dep.path)
 
 
 def unknown_key_message(meta: ServiceMeta, key: str) -> str:

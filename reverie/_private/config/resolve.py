@@ -22,6 +22,7 @@ from reverie.errors import ConfigError, DeploymentError, ValidationError
 
 from ..declare.service import ConfigKey, ServiceMeta
 from .deployment import Deployment, Sourced, did_you_mean, dynamo_fix, unknown_key_message
+from .problems import raise_problems
 
 __all__ = [
     "CLASS_DEFAULT",
@@ -328,16 +329,6 @@ def _is_scalar(tp: Any) -> bool:
 # -- resolution -----------------------------------------------------------------------------------
 
 
-def _raise(problems: list[ConfigError], what: str, service: str | None = None) -> None:
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        err = ConfigError(f"{len(problems)} config problems in {what}:\n{lines}")
-        err.service = service
-        raise err
-
-
 def _how_to_set(meta: ServiceMeta, ck: ConfigKey) -> str:
     return (
         f"set it in the deployment file ('{meta.name}:' then '  {ck.name}: ...'), or with the "
@@ -465,7 +456,7 @@ def resolve_config(
         meta, deployment, os.environ if env is None else env, overrides or {},
         overrides_source, problems,
     )
-    _raise(problems, meta.name, meta.name)
+    raise_problems(problems, f"config problems in {meta.name}", service=meta.name)
     return resolved
 
 
@@ -496,7 +487,7 @@ def resolve_graph_config(
                          problems)
         for m in metas
     }
-    _raise(problems, "the graph")
+    raise_problems(problems, "config problems in the graph")
     return out
 
 

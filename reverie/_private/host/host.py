@@ -259,15 +259,12 @@ class Host:
 
     def _check_deployment(self, graph: Graph) -> None:
         """Every section, key and binding of the deployment file must fit the services."""
-        from ..config.deployment import check_deployment
+        from ..config.deployment import check_deployment, known_sids
 
         assert self.deployment is not None
         metas = {m.name: m for m in (get_meta(c) for c in self.registry.classes())}
         metas.update({m.name: m for m in graph.metas()})
-        sids = set(self.registry.sids())
-        for m in metas.values():
-            sids.update(m.sids)
-            sids.update(d.target for d in m.dependencies.values() if isinstance(d.target, str))
+        sids = known_sids(metas.values(), self.registry.sids())
         check_deployment(self.deployment, metas, sids)
 
     # -- resolvers ------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, GraphError
 
-from ..config.deployment import Deployment, Sourced
+from ..config.deployment import Deployment, Sourced, known_sids
+from ..config.problems import raise_problems
 from ..config.resolve import ServiceArgs, expand_env_refs, mask_env, resolve_service_args
 from ..declare.service import get_meta
 from .resources import Allocation, Inventory, WorkerRequest, allocate, parse_cpu, parse_memory
@@ -186,17 +187,6 @@ def _required(graph: Any) -> set[type]:
     return out
 
 
-def _known_sids(graph: Any) -> set[str]:
-    sids: set[str] = set()
-    for cls in graph.order:
-        meta = get_meta(cls)
-        sids.update(meta.sids)
-        for dep in meta.dependencies.values():
-            if isinstance(dep.target, str):
-                sids.add(dep.target)
-    return sids
-
-
 def _num(sv: Sourced | None, parse: Any) -> tuple[Any, str]:
     if sv is None:
         return None, ""
@@ -286,15 +276,13 @@ def prepare_host(
 
 def _check_by_markup(entry: type, deployment: Deployment) -> None:
     """Check the file against the services reachable by markup alone (graph resolution failed)."""
-    from ..config.deployment import check_deployment
+    from ..config.deployment import check_deployment, known_sids
     from ..host.graphview import GraphNode, walk
     from ..importer import import_ref
 
     metas: dict[str, Any] = {}
-    sids: set[str] = set()
 
     def visit(node: GraphNode) -> None:
-        sids.update(node.sids)
         if node.ref is not None and node.ref not in metas:
             try:
                 metas[node.ref] = get_meta(import_ref(node.ref))
@@ -302,11 +290,9 @@ def _check_by_markup(entry: type, deployment: Deployment) -> None:
                 return
             for child in node.children:
                 visit(child)
-        elif node.ref is None and node.label.startswith("sid://"):
-            sids.add(node.label)
 
     visit(walk(entry))
-    check_deployment(deployment, {m.name: m for m in metas.values()}, sids)
+    check_deployment(deployment, {m.name: m for m in metas.values()}, known_sids(metas.values()))
 
 
 def _resolve_config(metas: Any, deployment: Deployment | None) -> None:
@@ -323,11 +309,7 @@ def _resolve_config(metas: Any, deployment: Deployment | None) -> None:
             resolve_config(meta, deployment=deployment, env=env)
         except ConfigError as exc:
             problems.append(exc)
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"{len(problems)} services have config problems:\n{lines}")
+    raise_problems(problems, "services have config problems")
 
 
 def build_plan(
@@ -364,7 +346,7 @@ def build_plan(
         raise
     metas = {get_meta(c).name: get_meta(c) for c in graph.order}
     if deployment is not None:
-        check_deployment(deployment, metas, _known_sids(graph))
+        check_deployment(deployment, metas, known_sids(metas.values()))
     _resolve_config(metas.values(), deployment)
     required = _required(graph)
     services: list[ServicePlan] = []
