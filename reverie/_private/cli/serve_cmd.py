@@ -17,7 +17,7 @@ from .common import fail, load_target
 
 if TYPE_CHECKING:
     from reverie._private.serve.options import ServeOptions
-    from reverie._private.serve.plan import ServePlan
+    from reverie._private.serve.plan_types import ServePlan
 
 __all__ = ["register"]
 

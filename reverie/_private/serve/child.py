@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import ProcessPlan
+from .plan_types import ProcessPlan
 from .status import ChildState
 
 __all__ = ["SAME_SIGNAL_WINDOW", "Child", "RestartPolicy", "describe_exit", "set_pdeathsig"]

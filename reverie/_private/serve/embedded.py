@@ -15,7 +15,7 @@ from typing import Any
 
 from .child import SAME_SIGNAL_WINDOW
 from .output import Output
-from .plan import ServePlan
+from .plan_types import ServePlan
 from .status import INSTANCE, ChildState
 from .worker import EXIT_START_FAILED, WorkerSpec, run_process
 

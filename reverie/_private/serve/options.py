@@ -18,7 +18,7 @@ from reverie.errors import ConfigError
 
 if TYPE_CHECKING:
     from ..runtime.natsserver import NatsCluster
-    from .plan import ServePlan
+    from .plan_types import ServePlan
     from .supervisor import RestartPolicy
 
 __all__ = ["ServeOptions", "open_http", "plan_serve", "run_plan", "serve"]
@@ -166,7 +166,7 @@ def run_plan(plan: ServePlan, entry: type, options: ServeOptions,
              sock: socket.socket | None) -> int:
     """Run the plan until stopped (SIGINT/SIGTERM), embedded or supervised; the exit code."""
     from .output import Output
-    from .plan import EMBEDDED
+    from .plan_types import EMBEDDED
     from .worker import setup_logging
 
     out = Output(options.log_format)

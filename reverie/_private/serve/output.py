@@ -15,7 +15,7 @@ from .status import ChildState
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .plan import ServePlan
+    from .plan_types import ServePlan
 
 __all__ = ["Output", "plan_renderable"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from .child import SAME_SIGNAL_WINDOW, Child, RestartPolicy, describe_exit, set_pdeathsig
 from .output import Output
-from .plan import ServePlan
+from .plan_types import ServePlan
 from .status import INSTANCE, ChildState
 from .worker import SPEC_ENV, WorkerSpec
 
