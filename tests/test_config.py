@@ -11,15 +11,15 @@ import pytest
 
 from reverie import config, get_meta, service
 from reverie._private.config.deployment import Deployment, parse_deployment
+from reverie._private.config.render import format_config
 from reverie._private.config.resolve import (
     ResolvedConfig,
     ResolvedValue,
-    env_var_name,
-    format_config,
     resolve_config,
     resolve_graph_config,
-    resolve_service_args,
 )
+from reverie._private.config.service_args import resolve_service_args
+from reverie._private.config.values import env_var_name
 from reverie._private.declare.service import ServiceMeta
 from reverie.errors import ConfigError, DeploymentError
 from tests.svc_config_graph import Atom, Frontend, Worker

@@ -44,8 +44,11 @@ def import_ref(
     from .suggest import services_hint, target_hint
 
     module_name, colon, attr = ref.partition(":")
-    if (not colon and not entry) or not module_name or module_name.endswith(".py") or (
-        colon and not attr
+    if (
+        (not colon and not entry)
+        or not module_name
+        or module_name.endswith(".py")
+        or (colon and not attr)
     ):
         raise _error(f"{ref!r} is not MODULE:CLASS ({_EXAMPLE}){target_hint(ref)}", ref)
     for p in reversed(sys_path or []):
@@ -54,30 +57,35 @@ def import_ref(
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise _error(f"cannot import module {module_name!r}: {exc}{target_hint(ref)}", ref
-                     ) from None
+        raise _error(
+            f"cannot import module {module_name!r}: {exc}{target_hint(ref)}", ref
+        ) from None
     except Exception as exc:  # the module itself failed: bad markup, a syntax error, ...
-        raise _error(f"importing {module_name} failed: {type(exc).__name__}: {exc}", ref
-                     ) from exc
+        raise _error(f"importing {module_name} failed: {type(exc).__name__}: {exc}", ref) from exc
     obj: Any = module
     if not attr:
         obj = getattr(module, "entry", None)
         if obj is None:
-            raise _error(f"module {module_name!r} names no entry service", ref,
-                         fix=f"write {module_name}:ClassName, or set 'entry = ClassName' in "
-                         f"the module")
+            raise _error(
+                f"module {module_name!r} names no entry service",
+                ref,
+                fix=f"write {module_name}:ClassName, or set 'entry = ClassName' in the module",
+            )
     for part in attr.split(".") if attr else ():
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise _error(f"module {module_name!r} has no attribute {attr!r}"
-                         + services_hint(module, attr), ref) from None
+            raise _error(
+                f"module {module_name!r} has no attribute {attr!r}" + services_hint(module, attr),
+                ref,
+            ) from None
     if kind == "service":
         from .declare.service import is_service
 
         if not is_service(obj):
-            raise _error(f"{ref} is {obj!r}, not a service class (decorate it with "
-                         f"@reverie.service)", ref)
+            raise _error(
+                f"{ref} is {obj!r}, not a service class (decorate it with @reverie.service)", ref
+            )
     elif kind == "class" and not isinstance(obj, type):
         raise _error(f"{ref} is {obj!r}, not a class", ref)
     return obj

@@ -57,7 +57,7 @@ def test_a_reference_to_an_unset_variable_fails_before_start(tmp_path: Path) -> 
 
 
 def test_the_worker_gets_the_expanded_value() -> None:
-    from reverie._private.config.resolve import expand_env_refs
+    from reverie._private.config.values import expand_env_refs
 
     got = expand_env_refs("a-${X}-$${Y}", {"X": "1"}, service="S", key="k", source="f:1")
     assert got == "a-1-${Y}"

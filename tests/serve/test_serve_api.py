@@ -24,15 +24,18 @@ from .conftest import ROOT, free_port
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (ServeOptions(port=99999),
-         "--port 99999: a port is a number from 0 to 65535 (0: any free port)"),
+        (
+            ServeOptions(port=99999),
+            "--port 99999: a port is a number from 0 to 65535 (0: any free port)",
+        ),
         (ServeOptions(log_format="xml"), "--log-format 'xml': use text or json"),
         (ServeOptions(log_level="loud"), "--log-level 'loud': use debug, info, warning or error"),
         (ServeOptions(trace="jaeger"), "--trace 'jaeger': use console, otlp or none"),
     ],
 )
-def test_options_out_of_range_fail_before_anything_loads(options: ServeOptions,
-                                                         message: str) -> None:
+def test_options_out_of_range_fail_before_anything_loads(
+    options: ServeOptions, message: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         serve("tests.serve.no_such_module:Api", options)
     assert str(info.value) == message
@@ -42,7 +45,8 @@ def test_a_bad_target_fails_with_the_importer_message() -> None:
     with pytest.raises(ConfigError) as info:
         serve("tests.serve.svc_graph:Apx", ServeOptions(port=0))
     assert str(info.value).startswith(
-        "module 'tests.serve.svc_graph' has no attribute 'Apx'; did you mean 'Api'?")
+        "module 'tests.serve.svc_graph' has no attribute 'Apx'; did you mean 'Api'?"
+    )
 
 
 def test_nats_replicas_out_of_range() -> None:
@@ -60,9 +64,15 @@ def test_a_program_serves_its_graph_until_sigterm() -> None:
         "from tests.serve.svc_graph import Api\n"
         f"sys.exit(serve(Api, ServeOptions(port={port}, log_format='json')))\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         lines: list[str] = []

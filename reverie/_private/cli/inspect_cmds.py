@@ -186,11 +186,9 @@ def config_cmd(
     """Print the resolved config of every service in the graph: value and the layer that set
     it (deployment file, env var, @service(config=...), class default), plus ServiceArgs."""
     from reverie._private.config.deployment import check_deployment, load_deployment
-    from reverie._private.config.resolve import (
-        config_renderable,
-        resolve_graph_config,
-        resolve_service_args,
-    )
+    from reverie._private.config.render import config_renderable
+    from reverie._private.config.resolve import resolve_graph_config
+    from reverie._private.config.service_args import resolve_service_args
     from reverie.errors import ConfigError
 
     cls = _load_service(target)
@@ -220,7 +218,7 @@ def config_cmd(
 
 
 def _config_json(resolved: list[Any], args: list[Any], notes: list[str]) -> dict[str, Any]:
-    from reverie._private.config.resolve import MASK, mask_env, show_value
+    from reverie._private.config.values import MASK, mask_env, show_value
     from reverie._private.declare.types import to_builtins
 
     def plain(value: Any) -> Any:

@@ -531,7 +531,7 @@ def check_deployment(
     declared, values must have the declared type, and every ``bind`` entry must name a known SID
     and an importable service class that declares it.
     """
-    from .resolve import validate_file_value
+    from .layers import validate_file_value
 
     problems: list[DeploymentError] = []
 

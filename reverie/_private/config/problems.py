@@ -12,7 +12,10 @@ __all__ = ["raise_problems"]
 
 
 def raise_problems(
-    problems: Sequence[ConfigError], summary: str, *, kind: type[ConfigError] = ConfigError,
+    problems: Sequence[ConfigError],
+    summary: str,
+    *,
+    kind: type[ConfigError] = ConfigError,
     **attrs: Any,
 ) -> None:
     """Return when ``problems`` is empty; raise the only one; else raise one ``kind`` error:

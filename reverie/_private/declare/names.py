@@ -32,5 +32,7 @@ def name_problem(what: str, value: Any) -> str | None:
     """``"name 'a:b' must be non-empty and contain only ..."``, or None when it is a name."""
     if is_name(value):
         return None
-    return (f"{what} {value!r} must be {NAME_RULE} (it becomes a NATS subject token and part of "
-            f"URL paths)")
+    return (
+        f"{what} {value!r} must be {NAME_RULE} (it becomes a NATS subject token and part of "
+        f"URL paths)"
+    )

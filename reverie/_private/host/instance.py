@@ -119,7 +119,7 @@ class Instance:
 
     def namespace(self) -> str:
         """The runtime namespace: the deployment's ``runtime:`` section, else the markup's."""
-        from ..config.resolve import service_address
+        from ..config.service_args import service_address
 
         return service_address(self.meta, self.host.deployment)[0]
 

@@ -108,7 +108,7 @@ def expose_graph(host: Host, entry: type) -> dict[str, str]:
     """Serve publicly only the instances the deployment exposes (default: the entry's); the
     others answer 404 to anyone without the host's internal or API key. Returns {service: path}
     of the exposed ones."""
-    from ..config.resolve import is_exposed, resolve_service_args
+    from ..config.service_args import is_exposed, resolve_service_args
 
     shown: dict[str, str] = {}
     for inst in host.instances.values():

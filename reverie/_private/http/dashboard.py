@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..call.edges import BOUNDS
-from ..config.resolve import MASK
+from ..config.values import MASK
 
 if TYPE_CHECKING:
     from ..host.host import Host

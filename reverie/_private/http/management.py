@@ -21,7 +21,8 @@ from reverie.errors import (
     UnknownSIDError,
 )
 
-from ..config.resolve import MASK, ResolvedConfig, ResolvedValue
+from ..config.resolve import ResolvedConfig, ResolvedValue
+from ..config.values import MASK
 from ..host.instance import mount_path_problem
 from ..host.lifecycle import State
 from ..transports.codec import json_decode

@@ -31,7 +31,7 @@ log = logging.getLogger("reverie.host")
 
 def runtime_address(host: Host, meta: ServiceMeta) -> tuple[str, str]:
     """(namespace, component) of a service: the deployment's ``runtime:`` section, else markup."""
-    from ..config.resolve import service_address
+    from ..config.service_args import service_address
 
     return service_address(meta, host.deployment)
 

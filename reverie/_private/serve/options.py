@@ -76,20 +76,23 @@ class ServeOptions:
         if self.log_format not in _LOG_FORMATS:
             raise ConfigError(f"--log-format {self.log_format!r}: use text or json")
         if self.log_level.lower() not in _LOG_LEVELS:
-            raise ConfigError(
-                f"--log-level {self.log_level!r}: use debug, info, warning or error")
+            raise ConfigError(f"--log-level {self.log_level!r}: use debug, info, warning or error")
         self.log_level = self.log_level.lower()
         if self.trace is not None and self.trace not in _TRACE:
             raise ConfigError(f"--trace {self.trace!r}: use console, otlp or none")
         if not 0 <= self.port <= 65535:
             raise ConfigError(
-                f"--port {self.port}: a port is a number from 0 to 65535 (0: any free port)")
+                f"--port {self.port}: a port is a number from 0 to 65535 (0: any free port)"
+            )
 
     def http_limits(self) -> dict[str, Any]:
         """The per-request HTTP limits every process applies."""
-        return {"max_header_size": self.max_header_size, "header_timeout": self.header_timeout,
-                "body_timeout": self.body_timeout,
-                "max_concurrent": self.max_concurrent or None}
+        return {
+            "max_header_size": self.max_header_size,
+            "header_timeout": self.header_timeout,
+            "body_timeout": self.body_timeout,
+            "max_concurrent": self.max_concurrent or None,
+        }
 
     def export_trace(self) -> None:
         """``trace`` into ``OTEL_TRACES_EXPORTER``, which every process of the run reads."""
@@ -107,14 +110,19 @@ class ServeOptions:
 
         if self.nats_cluster is None:
             if self.nats_routes:
-                raise ConfigError("--nats-routes needs --nats-cluster NAME", key="nats-routes",
-                                  fix="name the cluster the embedded nats-server joins")
+                raise ConfigError(
+                    "--nats-routes needs --nats-cluster NAME",
+                    key="nats-routes",
+                    fix="name the cluster the embedded nats-server joins",
+                )
             return None
         if self.nats:
             raise ConfigError(
                 "--nats names an existing server, --nats-cluster starts one; give one",
-                key="nats-cluster", fix="drop --nats to run an embedded member, or drop "
-                "--nats-cluster to use the servers given with --nats")
+                key="nats-cluster",
+                fix="drop --nats to run an embedded member, or drop "
+                "--nats-cluster to use the servers given with --nats",
+            )
         host, port = parse_hostport(self.nats_cluster_listen, 6222, "--nats-cluster-listen")
         routes = [r.strip() for r in (self.nats_routes or "").split(",") if r.strip()]
         return NatsCluster(name=self.nats_cluster, listen=f"{host}:{port}", routes=routes)
@@ -136,17 +144,25 @@ def plan_serve(target: str, entry: type, options: ServeOptions) -> ServePlan:
     member = options.cluster()
     dep = load_deployment(options.file) if options.file is not None else None
     inventory = detect_inventory(options.cpus, options.gpus)
-    plan = build_plan(target, entry, dep, inventory, processes=options.processes,
-                      http_host=options.host, http_port=options.port, nats=options.nats,
-                      node=options.node, nats_cluster=member,
-                      discover=[str(d) for d in options.discover])
+    plan = build_plan(
+        target,
+        entry,
+        dep,
+        inventory,
+        processes=options.processes,
+        http_host=options.host,
+        http_port=options.port,
+        nats=options.nats,
+        node=options.node,
+        nats_cluster=member,
+        discover=[str(d) for d in options.discover],
+    )
     plan.nats_listen = parse_hostport(options.nats_listen, 0, "--nats-listen")
     plan.nats_replicas = options.nats_replicas
     if member is not None:
         plan.nats_name = options.nats_name or options.node or socket.gethostname()
     if not 1 <= options.nats_replicas <= 5:
-        raise ConfigError(f"--nats-replicas {options.nats_replicas}: JetStream keeps 1 to 5 "
-                          f"copies")
+        raise ConfigError(f"--nats-replicas {options.nats_replicas}: JetStream keeps 1 to 5 copies")
     return plan
 
 
@@ -162,8 +178,9 @@ def open_http(plan: ServePlan) -> socket.socket | None:
     return sock
 
 
-def run_plan(plan: ServePlan, entry: type, options: ServeOptions,
-             sock: socket.socket | None) -> int:
+def run_plan(
+    plan: ServePlan, entry: type, options: ServeOptions, sock: socket.socket | None
+) -> int:
     """Run the plan until stopped (SIGINT/SIGTERM), embedded or supervised; the exit code."""
     from .output import Output
     from .plan_types import EMBEDDED
@@ -174,17 +191,32 @@ def run_plan(plan: ServePlan, entry: type, options: ServeOptions,
     if plan.mode == EMBEDDED:
         from .embedded import run_embedded
 
-        coro = run_embedded(plan, entry, out, sock=sock, drain_timeout=options.drain_timeout,
-                            log_format=options.log_format, access_log=options.access_log,
-                            http_limits=options.http_limits())
+        coro = run_embedded(
+            plan,
+            entry,
+            out,
+            sock=sock,
+            drain_timeout=options.drain_timeout,
+            log_format=options.log_format,
+            access_log=options.access_log,
+            http_limits=options.http_limits(),
+        )
     else:
         from .supervisor import Supervisor
 
-        coro = Supervisor(plan, out, sock=sock, drain_timeout=options.drain_timeout,
-                          grace=options.grace, start_timeout=options.start_timeout,
-                          policy=options.restart_policy(), log_format=options.log_format,
-                          log_level=options.log_level, access_log=options.access_log,
-                          http_limits=options.http_limits()).run()
+        coro = Supervisor(
+            plan,
+            out,
+            sock=sock,
+            drain_timeout=options.drain_timeout,
+            grace=options.grace,
+            start_timeout=options.start_timeout,
+            policy=options.restart_policy(),
+            log_format=options.log_format,
+            log_level=options.log_level,
+            access_log=options.access_log,
+            http_limits=options.http_limits(),
+        ).run()
     setup_logging(options.log_format, options.log_level, options.access_log)
     try:
         import uvloop

@@ -17,7 +17,7 @@ from reverie.errors import ConfigError, GraphError
 
 from ..config.deployment import Deployment, known_sids
 from ..config.problems import raise_problems
-from ..config.resolve import resolve_service_args
+from ..config.service_args import resolve_service_args
 from ..declare.service import get_meta
 from .plan_types import EMBEDDED, PROCESSES, ProcessPlan, ServePlan, ServicePlan
 from .processes import lay_out, levels, plan_env, plan_exposure, plan_resources, process_deps

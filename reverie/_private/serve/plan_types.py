@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..config.resolve import ServiceArgs, mask_env
+from ..config.service_args import ServiceArgs
+from ..config.values import mask_env
 from .resources import Allocation, Inventory
 
 if TYPE_CHECKING:
@@ -66,10 +67,18 @@ class ProcessPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "services": self.services, "worker": self.index + 1,
-            "workers": self.count, "env": self.shown_env(), "env_sources": self.env_sources,
-            "cpus": self.alloc.cpus, "cpu": self.alloc.cpu, "gpus": self.alloc.gpus,
-            "gpu": self.alloc.gpu, "memory": self.alloc.memory, "http": self.http,
+            "name": self.name,
+            "services": self.services,
+            "worker": self.index + 1,
+            "workers": self.count,
+            "env": self.shown_env(),
+            "env_sources": self.env_sources,
+            "cpus": self.alloc.cpus,
+            "cpu": self.alloc.cpu,
+            "gpus": self.alloc.gpus,
+            "gpu": self.alloc.gpu,
+            "memory": self.alloc.memory,
+            "http": self.http,
             "start_level": self.level,
         }
 
@@ -124,33 +133,58 @@ class ServePlan:
     def to_json(self) -> dict[str, Any]:
         inv = self.inventory
         return {
-            "target": self.target, "entry": self.entry, "deployment": self.deployment,
-            "mode": self.mode, "reasons": self.reasons,
+            "target": self.target,
+            "entry": self.entry,
+            "deployment": self.deployment,
+            "mode": self.mode,
+            "reasons": self.reasons,
             "http": self.http_url if any(p.http for p in self.processes) else None,
-            "nats": self.nats, "nats_replicas": self.nats_replicas,
-            "nats_member": None if self.nats != "embedded" else {
+            "nats": self.nats,
+            "nats_replicas": self.nats_replicas,
+            "nats_member": None
+            if self.nats != "embedded"
+            else {
                 "listen": f"{self.nats_listen[0]}:{self.nats_listen[1]}",
                 "server_name": self.nats_name,
-                "cluster": asdict(self.nats_cluster) if self.nats_cluster else None},
-            "node": self.node, "nodes": self.nodes,
+                "cluster": asdict(self.nats_cluster) if self.nats_cluster else None,
+            },
+            "node": self.node,
+            "nodes": self.nodes,
             "inventory": {
-                "cpus": len(inv.cpus), "cpu_source": inv.cpu_source, "gpus": len(inv.gpus),
-                "gpu_source": inv.gpu_source, "memory": inv.memory,
+                "cpus": len(inv.cpus),
+                "cpu_source": inv.cpu_source,
+                "gpus": len(inv.gpus),
+                "gpu_source": inv.gpu_source,
+                "memory": inv.memory,
             },
             "services": [
-                {"name": s.name, "class": s.ref, "workers": s.workers,
-                 "workers_source": s.args.workers.source, "depends_on": s.depends_on,
-                 "required": s.required, "separate": s.separate,
-                 "namespace": s.args.namespace.value, "component": s.args.name.value,
-                 "nodes": s.nodes, "node_source": s.node_source, "local": s.local,
-                 "image": s.image,
-                 "remote_url": None if s.args.url is None else s.args.url.value,
-                 "url": None if s.url_path is None else f"{self.http_url}/{s.url_path}"}
+                {
+                    "name": s.name,
+                    "class": s.ref,
+                    "workers": s.workers,
+                    "workers_source": s.args.workers.source,
+                    "depends_on": s.depends_on,
+                    "required": s.required,
+                    "separate": s.separate,
+                    "namespace": s.args.namespace.value,
+                    "component": s.args.name.value,
+                    "nodes": s.nodes,
+                    "node_source": s.node_source,
+                    "local": s.local,
+                    "image": s.image,
+                    "remote_url": None if s.args.url is None else s.args.url.value,
+                    "url": None if s.url_path is None else f"{self.http_url}/{s.url_path}",
+                }
                 for s in self.services
             ],
             "expects": [
-                {"service": s.name, "nodes": s.nodes, "namespace": s.args.namespace.value,
-                 "component": s.args.name.value} for s in self.remote
+                {
+                    "service": s.name,
+                    "nodes": s.nodes,
+                    "namespace": s.args.namespace.value,
+                    "component": s.args.name.value,
+                }
+                for s in self.remote
             ],
             "processes": [p.to_json() for p in self.processes],
         }

@@ -9,7 +9,7 @@ from typing import Any
 from reverie.errors import ConfigError
 
 from ..config.deployment import Sourced
-from ..config.resolve import expand_env_refs, mask_env
+from ..config.values import expand_env_refs, mask_env
 from .plan_types import MAIN, ProcessPlan, ServicePlan
 from .resources import Inventory, WorkerRequest, allocate, parse_cpu, parse_memory
 
@@ -54,12 +54,10 @@ def levels(procs: list[ProcessPlan], deps: dict[str, set[str]]) -> None:
         p.level = level(p.name)
 
 
-def plan_exposure(
-    services: list[ServicePlan], procs: list[ProcessPlan], entry_name: str
-) -> None:
+def plan_exposure(services: list[ServicePlan], procs: list[ProcessPlan], entry_name: str) -> None:
     """Which services are public and at which URL path; the same rule as ``expose_graph``. An
     exposed service must run in the process that serves HTTP (the entry's)."""
-    from ..config.resolve import is_exposed
+    from ..config.service_args import is_exposed
 
     http_services = {n for p in procs if p.http for n in p.services}
     for s in services:
@@ -71,14 +69,16 @@ def plan_exposure(
             raise ConfigError(
                 f"{s.name} is exposed over HTTP ({src}) but runs in a process without HTTP; "
                 f"only the entry's process ({entry_name}) serves HTTP",
-                service=s.name, key="ServiceArgs.expose",
+                service=s.name,
+                key="ServiceArgs.expose",
                 fix=f"remove expose: true, or run {s.name} in the entry's process (no "
                 f"process: separate, workers: 1)",
             )
 
 
-def lay_out(services: list[ServicePlan], entry_name: str
-               ) -> tuple[list[ProcessPlan], dict[str, list[str]]]:
+def lay_out(
+    services: list[ServicePlan], entry_name: str
+) -> tuple[list[ProcessPlan], dict[str, list[str]]]:
     """The processes (``main`` for the shared services, one per worker of a separate one) and
     each service's processes."""
     procs: list[ProcessPlan] = []
@@ -100,8 +100,9 @@ def lay_out(services: list[ServicePlan], entry_name: str
     return procs, home
 
 
-def plan_env(procs: list[ProcessPlan], services: list[ServicePlan],
-              environ: Mapping[str, str]) -> None:
+def plan_env(
+    procs: list[ProcessPlan], services: list[ServicePlan], environ: Mapping[str, str]
+) -> None:
     """Each process's env: its services' own values; two services sharing a process must
     agree. ``${VAR}`` references are filled from ``environ`` and shown as written."""
     by_name = {s.name: s for s in services}
@@ -109,21 +110,25 @@ def plan_env(procs: list[ProcessPlan], services: list[ServicePlan],
         for sname in p.services:
             for key, sv in by_name[sname].args.env.items():
                 written = str(sv.value)
-                value = expand_env_refs(written, environ, service=sname,
-                                        key=f"ServiceArgs.env.{key}", source=sv.source)
+                value = expand_env_refs(
+                    written, environ, service=sname, key=f"ServiceArgs.env.{key}", source=sv.source
+                )
                 if key in p.env and p.env[key] != value:
                     raise ConfigError(
                         f"env {key} is {p.env[key]!r} ({p.env_sources[key]}) and {value!r} "
                         f"({sv.source}) for services sharing process {p.name!r}",
-                        service=sname, key=f"ServiceArgs.env.{key}", source=sv.source,
+                        service=sname,
+                        key=f"ServiceArgs.env.{key}",
+                        source=sv.source,
                         fix="give them one value, or run one of them with process: separate",
                     )
                 p.env[key], p.env_sources[key] = value, sv.source
                 p.env_shown[key] = mask_env(key, written)
 
 
-def plan_resources(procs: list[ProcessPlan], services: list[ServicePlan],
-                    inventory: Inventory) -> None:
+def plan_resources(
+    procs: list[ProcessPlan], services: list[ServicePlan], inventory: Inventory
+) -> None:
     """CPUs, GPUs and memory per worker (services sharing a process add up), allocated from
     ``inventory``; ``CUDA_VISIBLE_DEVICES`` says exactly which GPUs a worker sees."""
     by_name = {s.name: s for s in services}
@@ -150,8 +155,9 @@ def plan_resources(procs: list[ProcessPlan], services: list[ServicePlan],
             p.env_sources["CUDA_VISIBLE_DEVICES"] = "allocation"
 
 
-def process_deps(procs: list[ProcessPlan], services: list[ServicePlan],
-                  home: dict[str, list[str]]) -> dict[str, set[str]]:
+def process_deps(
+    procs: list[ProcessPlan], services: list[ServicePlan], home: dict[str, list[str]]
+) -> dict[str, set[str]]:
     """The processes each process depends on (through its services' dependencies)."""
     by_name = {s.name: s for s in services}
     proc_deps: dict[str, set[str]] = {}
@@ -159,5 +165,6 @@ def process_deps(procs: list[ProcessPlan], services: list[ServicePlan],
         for sname in p.services:
             for d in by_name[sname].depends_on:
                 proc_deps.setdefault(p.name, set()).update(
-                    h for h in home.get(d, []) if h != p.name)
+                    h for h in home.get(d, []) if h != p.name
+                )
     return proc_deps
