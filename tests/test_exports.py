@@ -27,11 +27,11 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 PUBLIC = {
     "reverie": [
         "Blueprint", "DistributedRuntime", "EndpointClient", "Host", "Instance", "Param", "Plug",
-        "PlugResponse", "REQUIRED", "Request", "RequestContext", "Response", "ServiceClient",
-        "StreamingResponse", "URI", "__version__", "api", "attach_http", "attach_runtime",
-        "blueprint", "config", "current_context", "depends", "disable_tracing", "enable_tracing",
-        "endpoint", "errors", "feature", "get_meta", "is_service", "on_config", "on_shutdown",
-        "on_start", "service", "state",
+        "PlugResponse", "REQUIRED", "Request", "RequestContext", "Response", "ServeOptions",
+        "ServiceClient", "StreamingResponse", "URI", "__version__", "api", "attach_http",
+        "attach_runtime", "blueprint", "config", "current_context", "depends", "disable_tracing",
+        "enable_tracing", "endpoint", "errors", "feature", "get_meta", "is_service", "on_config",
+        "on_shutdown", "on_start", "serve", "service", "state",
     ],
     "reverie.errors": [
         "AccessDeniedError", "BlueprintFormatError", "CallError", "ConfigError",
