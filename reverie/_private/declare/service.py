@@ -152,10 +152,48 @@ def service(cls: C | None = None, /, **kwargs: Any) -> Any:
 
 
 def _build(cls: Any, kw: dict[str, Any]) -> Any:
+    """Check the class's markup and record it as its ``ServiceMeta``; raises ``MarkupError``."""
     if not isinstance(cls, type):
         raise MarkupError(f"@service must decorate a class, not {cls!r}")
     name = kw.get("name") or cls.__name__
-    sids = kw.get("sid") or []
+    sids = _sids(name, kw.get("sid"))
+    workers, resources = _deployment_defaults(name, kw)
+    namespace = kw.get("namespace", "default")
+    for label, value in (("name", name), ("namespace", namespace)):
+        problem = name_problem(label, value)
+        if problem is not None:
+            raise MarkupError(problem, service=cls.__name__,
+                              fix=f"@service({label}={safe_name(value)!r})")
+    config_keys, dependencies = _members(cls, name)
+    endpoints, features, hooks, state_marks = _handlers(cls, name)
+    _check_features(name, features, endpoints)
+    _check_constructible(cls, name)
+    meta = ServiceMeta(
+        cls=cls,
+        name=name,
+        namespace=namespace,
+        sids=sids,
+        version=kw.get("version"),
+        description=kw.get("description") or inspect.getdoc(cls) or "",
+        copyright=kw.get("copyright"),
+        info=kw.get("info"),
+        workers=workers,
+        resources=resources,
+        config_values=_decorator_config(name, kw, config_keys),
+        config_keys=config_keys,
+        endpoints=endpoints,
+        features=sorted(features, key=lambda f: f.verb_path.specificity()),
+        dependencies=dependencies,
+        hooks=hooks,
+        state=state_meta(name, cls, state_marks),
+    )
+    setattr(cls, "__reverie_service__", meta)  # noqa: B010 - a dunder mypy cannot see
+    return cls
+
+
+def _sids(name: str, given: Any) -> list[str]:
+    """``sid=`` as a list; each must be a ``sid://`` URI."""
+    sids = given or []
     if not isinstance(sids, (list, tuple)):
         sids = [sids]
     for sid in sids:
@@ -169,6 +207,11 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                 service=name,
                 fix="write it like 'sid://example.org/2026/worker'",
             )
+    return list(sids)
+
+
+def _deployment_defaults(name: str, kw: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """``workers=`` and ``resources=``: the defaults a deployment file may override."""
     workers = kw.get("workers", 1)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise MarkupError(f"workers={workers!r} must be an integer >= 1", service=name)
@@ -180,13 +223,12 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                 f"resources are cpu, gpu and memory",
                 service=name,
             )
-    namespace = kw.get("namespace", "default")
-    for label, value in (("name", name), ("namespace", namespace)):
-        problem = name_problem(label, value)
-        if problem is not None:
-            raise MarkupError(problem, service=cls.__name__,
-                              fix=f"@service({label}={safe_name(value)!r})")
+    return workers, resources
 
+
+def _members(cls: type, name: str) -> tuple[dict[str, ConfigKey], dict[str, Dependency]]:
+    """The class's ``config()`` keys (by external name) and ``depends()`` dependencies, base
+    classes first; a key a subclass overrides with a plain attribute is dropped."""
     try:
         hints = typing.get_type_hints(cls)
     except NameError as exc:
@@ -195,14 +237,8 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
             service=name,
             fix="define or import the type before the class",
         ) from None
-
     config_keys: dict[str, ConfigKey] = {}
     dependencies: dict[str, Dependency] = {}
-    endpoints: dict[str, EndpointMeta] = {}
-    features: list[FeatureMeta] = []
-    hooks: dict[str, list[str]] = {"on_start": [], "on_shutdown": [], "on_config": []}
-    state_marks: list[tuple[str, Any, dict[str, Any]]] = []
-
     for klass in reversed(cls.__mro__):
         for attr, value in vars(klass).items():
             if isinstance(value, ConfigKey):
@@ -219,8 +255,22 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
         if not isinstance(inspect.getattr_static(cls, attr), ConfigKey):
             del config_keys[attr]  # overridden by a plain attribute in a subclass
     # Keyed by the external name ("feed.uri"), which may differ from the attribute (feed_uri).
-    config_keys = {k.name: k for k in config_keys.values()}
+    return {k.name: k for k in config_keys.values()}, dependencies
 
+
+_Handlers = tuple[
+    dict[str, EndpointMeta], list[FeatureMeta], dict[str, list[str]],
+    list[tuple[str, Any, dict[str, Any]]],
+]
+
+
+def _handlers(cls: type, name: str) -> _Handlers:
+    """What the methods' decorators recorded: endpoints (by name), features, lifecycle hooks
+    and state marks."""
+    endpoints: dict[str, EndpointMeta] = {}
+    features: list[FeatureMeta] = []
+    hooks: dict[str, list[str]] = {"on_start": [], "on_shutdown": [], "on_config": []}
+    state_marks: list[tuple[str, Any, dict[str, Any]]] = []
     for attr in dir(cls):
         func = inspect.getattr_static(cls, attr, None)
         marks: list[_Pending] = getattr(func, "__reverie_marks__", None) or []
@@ -241,7 +291,12 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                 state_marks.append((attr, func, mark.options))
             else:
                 hooks[mark.options["kind"]].append(attr)
+    return endpoints, features, hooks, state_marks
 
+
+def _check_features(name: str, features: list[FeatureMeta],
+                    endpoints: dict[str, EndpointMeta]) -> None:
+    """No two features bind one ``VERB:path``, and no feature hides an endpoint's POST."""
     seen: dict[str, str] = {}
     for feat in features:
         key = str(feat.verb_path)
@@ -269,6 +324,9 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                 f"endpoint with @endpoint(name=...)",
             )
 
+
+def _check_constructible(cls: type, name: str) -> None:
+    """The host makes instances with no arguments: settings come through config keys."""
     try:
         required = [
             p.name
@@ -285,6 +343,10 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
             fix="take settings through config() keys instead",
         )
 
+
+def _decorator_config(name: str, kw: dict[str, Any], config_keys: dict[str, ConfigKey]
+                      ) -> dict[str, Any]:
+    """``@service(config=...)``: values for declared keys only."""
     decorator_config = dict(kw.get("config") or {})
     for key in decorator_config:
         if key not in config_keys:
@@ -294,28 +356,7 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
                 f"{', '.join(config_keys) or 'none'}",
                 service=name,
             )
-
-    meta = ServiceMeta(
-        cls=cls,
-        name=name,
-        namespace=namespace,
-        sids=list(sids),
-        version=kw.get("version"),
-        description=kw.get("description") or inspect.getdoc(cls) or "",
-        copyright=kw.get("copyright"),
-        info=kw.get("info"),
-        workers=workers,
-        resources=resources,
-        config_values=decorator_config,
-        config_keys=config_keys,
-        endpoints=endpoints,
-        features=sorted(features, key=lambda f: f.verb_path.specificity()),
-        dependencies=dependencies,
-        hooks=hooks,
-        state=state_meta(name, cls, state_marks),
-    )
-    setattr(cls, "__reverie_service__", meta)  # noqa: B010 - a dunder mypy cannot see
-    return cls
+    return decorator_config
 
 
 def _is_uri_type(tp: Any) -> bool:
