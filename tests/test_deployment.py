@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from reverie import get_meta
+from reverie._private.config.check import check_deployment
 from reverie._private.config.deployment import (
     Deployment,
     Sourced,
-    check_deployment,
     load_deployment,
     parse_deployment,
 )

@@ -129,7 +129,7 @@ def test_a_core_service_with_a_dynamo_section_gets_a_hint() -> None:
         @endpoint()
         async def run(self) -> None: ...
 
-    from reverie._private.config.deployment import check_deployment
+    from reverie._private.config.check import check_deployment
 
     dep = parse_deployment(
         "Worker:\n  dynamo:\n    namespace: prod\n  model_path: /m\n", "deploy.yaml"

@@ -143,7 +143,7 @@ def graph_cmd(
 def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list[str], set[str]]:
     """The services reachable from ``entry`` (SIDs through the deployment's ``bind:``), notes on
     what was skipped, and every SID the graph declares or depends on."""
-    from reverie._private.config.deployment import known_sids
+    from reverie._private.config.check import known_sids
     from reverie._private.declare.service import get_meta
     from reverie._private.host.graphview import GraphNode, walk
     from reverie._private.host.registry import Registry
@@ -185,7 +185,8 @@ def config_cmd(
 ) -> None:
     """Print the resolved config of every service in the graph: value and the layer that set
     it (deployment file, env var, @service(config=...), class default), plus ServiceArgs."""
-    from reverie._private.config.deployment import check_deployment, load_deployment
+    from reverie._private.config.check import check_deployment
+    from reverie._private.config.deployment import load_deployment
     from reverie._private.config.render import config_renderable
     from reverie._private.config.resolve import resolve_graph_config
     from reverie._private.config.service_args import resolve_service_args

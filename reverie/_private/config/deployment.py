@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from reverie.errors import ConfigError, DeploymentError
+from reverie.errors import DeploymentError
 
 from ..declare.names import NAME_RULE, is_name
 from ..host.instance import mount_path_problem
 from ..suggest import did_you_mean
-from .problems import raise_problems
 
 if TYPE_CHECKING:
-    from ..declare.service import ServiceMeta
     from ..state.settings import StateSettings
     from .placement import NodeSection
 
@@ -34,9 +32,7 @@ __all__ = [
     "Deployment",
     "ServiceSection",
     "Sourced",
-    "check_deployment",
     "did_you_mean",
-    "known_sids",
     "load_deployment",
     "parse_deployment",
 ]
@@ -507,157 +503,3 @@ def _check_resource(key: str, value: Any) -> str | None:
     if isinstance(value, str) and _MEMORY.match(value.strip()):
         return None
     return f"memory must be bytes or a size like '8Gi' or '512Mi', got {value!r}"
-
-
-# -- checking against a graph ---------------------------------------------------------------------
-
-
-def known_sids(services: Iterable[ServiceMeta], also: Iterable[str] = ()) -> set[str]:
-    """What a ``bind:`` entry may name: every SID the services declare or depend on, and
-    ``also`` (a registry's SIDs)."""
-    sids = set(also)
-    for meta in services:
-        sids.update(meta.sids)
-        sids.update(d.target for d in meta.dependencies.values() if isinstance(d.target, str))
-    return sids
-
-
-def check_deployment(
-    dep: Deployment, services: Mapping[str, ServiceMeta], known_sids: Iterable[str]
-) -> None:
-    """Check the file against the graph's services; every problem is reported at once.
-
-    Section names must be services of the graph, config keys (in sections and ``Common``) must be
-    declared, values must have the declared type, and every ``bind`` entry must name a known SID
-    and an importable service class that declares it.
-    """
-    from .layers import validate_file_value
-
-    problems: list[DeploymentError] = []
-
-    def add(message: str, line: int, key: str, fix: str | None = None) -> None:
-        problems.append(
-            DeploymentError(message, file=dep.path, line=line or None, key=key, fix=fix)
-        )
-
-    names = list(services)
-    for sname, sec in dep.services.items():
-        meta = services.get(sname)
-        if meta is None:
-            add(
-                f"section {sname!r} names no service of this graph"
-                f"{did_you_mean(sname, [*names, COMMON, BIND])}; services: "
-                f"{', '.join(names) or 'none'}",
-                sec.line, sname,
-                fix="name a section after its service (@service(name=...), else the class name)",
-            )
-            continue
-        if sec.dynamo and meta.dialect != "dynamo":
-            add(unknown_key_message(meta, DYNAMO), sec.dynamo_line, f"{sname}.{DYNAMO}",
-                fix=dynamo_fix(DYNAMO))
-        for key, value in sec.config.items():
-            ck = meta.config_keys.get(key)
-            if ck is None:
-                if meta.dialect == "dynamo":
-                    continue  # Dynamo SDK: an undeclared value is set as a plain attribute
-                add(unknown_key_message(meta, key), value.line, f"{sname}.{key}",
-                    fix=dynamo_fix(key, meta))
-                continue
-            try:
-                validate_file_value(meta, ck, value)
-            except DeploymentError as err:
-                problems.append(err)
-
-    for key, value in dep.common.items():
-        users = [m for m in services.values() if key in m.config_keys]
-        if not users:
-            every = sorted({k for m in services.values() for k in m.config_keys})
-            add(
-                f"{COMMON} sets {key!r} but no service of this graph declares it"
-                f"{did_you_mean(key, every)}",
-                value.line, f"{COMMON}.{key}",
-            )
-            continue
-        for meta in users:
-            own = dep.section(meta.name)
-            if own is not None and key in own.config:
-                continue  # the service's own value wins; Common's is never used for it
-            try:
-                validate_file_value(meta, meta.config_keys[key], value)
-            except DeploymentError as err:
-                problems.append(err)
-
-    known = set(known_sids)
-    for sid, url in dep.sid_urls.items():
-        providers = [m for m in services.values() if sid in m.sids]
-        if not providers:
-            add(f"section {sid!r} names a SID that no service of this graph provides"
-                f"{did_you_mean(sid, known)}", url.line, sid,
-                fix="key the section by a SID a service declares (@service(sid=...)), or by "
-                    "the service's name")
-        for meta in providers:
-            own = dep.section(meta.name)
-            if own is not None and own.url is not None:
-                add(f"{meta.name}'s url is given twice: in its section ({own.url.source}) and "
-                    f"in the section of its SID {sid} ({url.source})", url.line, sid,
-                    fix="keep one of them")
-    for sid, target in dep.bind.items():
-        if sid not in known:
-            add(
-                f"bind names SID {sid!r}, which no service of this graph declares or depends on"
-                f"{did_you_mean(sid, known)}",
-                target.line, f"{BIND}.{sid}",
-            )
-            continue
-        message = _check_bind_target(sid, str(target.value))
-        if message:
-            add(message, target.line, f"{BIND}.{sid}")
-
-    raise_problems(problems, f"problems in the deployment file {dep.path}", kind=DeploymentError,
-                   file=dep.path)
-
-
-def unknown_key_message(meta: ServiceMeta, key: str) -> str:
-    """``unknown config key 'x'; did you mean ...; Svc declares a, b``."""
-    declared = list(meta.config_keys)
-    return (
-        f"unknown config key {key!r}{did_you_mean(key, declared)}; {meta.name} declares "
-        f"{', '.join(declared) or 'no config keys'}"
-    )
-
-
-def dynamo_fix(key: str, meta: ServiceMeta | None = None) -> str | None:
-    """The Reverie way to say what a Dynamo SDK deployment key says, or None."""
-    if key == DYNAMO:
-        return (
-            "this is a Dynamo SDK section; in Reverie write 'runtime: {namespace: ..., name: ...}' "
-            "in the service's section (or declare the service with reverie.compat.dynamo)"
-        )
-    if meta is None:
-        return None
-    hints = getattr(meta.cls, "__annotations__", {})
-    if key in hints and key in vars(meta.cls):
-        default = vars(meta.cls)[key]
-        tp = hints[key] if isinstance(hints[key], str) else getattr(
-            hints[key], "__name__", str(hints[key])
-        )
-        return (
-            f"{meta.name}.{key} is a plain class attribute (Dynamo SDK style), not a config key; "
-            f"declare it as '{key}: {tp} = config({default!r})' (or declare the service with "
-            f"reverie.compat.dynamo)"
-        )
-    return None
-
-
-def _check_bind_target(sid: str, target: str) -> str | None:
-    from ..declare.service import get_meta
-    from ..importer import import_ref
-
-    try:
-        cls = import_ref(target, kind="service")
-    except ConfigError as exc:
-        return f"bind target {target!r}: {exc.message}"
-    if sid not in get_meta(cls).sids:
-        declared = ", ".join(get_meta(cls).sids) or "none"
-        return f"bind target {target!r} does not declare {sid} (it declares: {declared})"
-    return None

@@ -21,7 +21,7 @@ import msgspec
 from reverie.errors import ConfigError, DeploymentError, ValidationError
 
 from ..declare.service import ConfigKey, ServiceMeta
-from .deployment import Deployment, Sourced, did_you_mean, dynamo_fix, unknown_key_message
+from .deployment import DYNAMO, Deployment, Sourced, did_you_mean
 from .values import CLASS_DEFAULT, DECORATOR, MASK, env_prefix, env_var_name, show_value
 
 __all__ = [
@@ -33,7 +33,9 @@ __all__ = [
     "Layer",
     "check_uri",
     "config_layers",
+    "dynamo_fix",
     "find_key",
+    "unknown_key_message",
     "uri_problem",
     "validate_file_value",
 ]
@@ -372,3 +374,38 @@ def config_layers(
         DecoratorLayer(meta),
         DefaultLayer(meta),
     ]
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+def unknown_key_message(meta: ServiceMeta, key: str) -> str:
+    """``unknown config key 'x'; did you mean ...; Svc declares a, b``."""
+    declared = list(meta.config_keys)
+    return (
+        f"unknown config key {key!r}{did_you_mean(key, declared)}; {meta.name} declares "
+        f"{', '.join(declared) or 'no config keys'}"
+    )
+
+
+def dynamo_fix(key: str, meta: ServiceMeta | None = None) -> str | None:
+    """The Reverie way to say what a Dynamo SDK deployment key says, or None."""
+    if key == DYNAMO:
+        return (
+            "this is a Dynamo SDK section; in Reverie write 'runtime: {namespace: ..., name: ...}' "
+            "in the service's section (or declare the service with reverie.compat.dynamo)"
+        )
+    if meta is None:
+        return None
+    hints = getattr(meta.cls, "__annotations__", {})
+    if key in hints and key in vars(meta.cls):
+        default = vars(meta.cls)[key]
+        tp = hints[key] if isinstance(hints[key], str) else getattr(
+            hints[key], "__name__", str(hints[key])
+        )
+        return (
+            f"{meta.name}.{key} is a plain class attribute (Dynamo SDK style), not a config key; "
+            f"declare it as '{key}: {tp} = config({default!r})' (or declare the service with "
+            f"reverie.compat.dynamo)"
+        )
+    return None

@@ -259,7 +259,7 @@ class Host:
 
     def _check_deployment(self, graph: Graph) -> None:
         """Every section, key and binding of the deployment file must fit the services."""
-        from ..config.deployment import check_deployment, known_sids
+        from ..config.check import check_deployment, known_sids
 
         assert self.deployment is not None
         metas = {m.name: m for m in (get_meta(c) for c in self.registry.classes())}

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, GraphError
 
-from ..config.deployment import Deployment, known_sids
+from ..config.check import known_sids
+from ..config.deployment import Deployment
 from ..config.problems import raise_problems
 from ..config.service_args import resolve_service_args
 from ..declare.service import get_meta
@@ -77,7 +78,7 @@ def prepare_host(
 
 def _check_by_markup(entry: type, deployment: Deployment) -> None:
     """Check the file against the services reachable by markup alone (graph resolution failed)."""
-    from ..config.deployment import check_deployment, known_sids
+    from ..config.check import check_deployment
     from ..host.graphview import GraphNode, walk
     from ..importer import import_ref
 
@@ -163,7 +164,7 @@ def _checked_graph(entry: type, deployment: Deployment | None, discover: list[st
                    ) -> Any:
     """The graph from ``entry``, with the deployment file checked against it and every
     service's config resolved as ``serve`` will."""
-    from ..config.deployment import check_deployment
+    from ..config.check import check_deployment
 
     host = prepare_host(entry, deployment, discover, env={})
     try:
