@@ -26,8 +26,6 @@ from .handlers import (
     FeatureMeta,
     FeatureParam,
     Param,
-    _endpoint_meta,
-    _feature_meta,
     _Pending,
     api,
     endpoint,
@@ -37,6 +35,7 @@ from .handlers import (
     on_start,
 )
 from .names import name_problem, safe_name
+from .signatures import endpoint_meta, feature_meta
 from .types import UnsupportedTypeError
 
 __all__ = [
@@ -276,7 +275,7 @@ def _handlers(cls: type, name: str) -> _Handlers:
         marks: list[_Pending] = getattr(func, "__reverie_marks__", None) or []
         for mark in marks:
             if mark.kind == "endpoint":
-                ep = _endpoint_meta(name, attr, func, mark.options)
+                ep = endpoint_meta(name, attr, func, mark.options)
                 if ep.name in endpoints:
                     raise MarkupError(
                         f"two methods declare endpoint {ep.name!r}: {endpoints[ep.name].method} "
@@ -286,7 +285,7 @@ def _handlers(cls: type, name: str) -> _Handlers:
                     )
                 endpoints[ep.name] = ep
             elif mark.kind == "feature":
-                features.append(_feature_meta(name, attr, func, mark.options))
+                features.append(feature_meta(name, attr, func, mark.options))
             elif mark.kind == "state":
                 state_marks.append((attr, func, mark.options))
             else:
