@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .child import SAME_SIGNAL_WINDOW
@@ -36,6 +37,36 @@ async def run_embedded(
     """Serve the plan in this process until SIGINT/SIGTERM; returns the exit code."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    on_signal = _signal_handler(output, stop, drain_timeout)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    proc = plan.processes[0]
+    for key, value in proc.env.items():  # the deployment's env, and CUDA_VISIBLE_DEVICES
+        os.environ[key] = value
+    output.register(["main"])
+    fd = sock.detach() if sock is not None else None
+    spec = WorkerSpec(
+        target=plan.target, deployment=plan.deployment, discover=plan.discover, nats=plan.nats,
+        http_fd=fd,
+        nats_replicas=plan.nats_replicas,
+        http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
+        log_format=log_format, access_log=access_log, http_limits=dict(http_limits or {}),
+    )
+    status = _status_printer(plan, output, time.monotonic())
+    try:
+        code = await run_process(spec, stop=stop, status=status, entry=entry)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if code == EXIT_START_FAILED:
+        return 1
+    output.info("stopped cleanly")
+    return code
+
+
+def _signal_handler(output: Output, stop: asyncio.Event, drain_timeout: float
+                    ) -> Callable[[int], None]:
+    """The first SIGINT/SIGTERM sets ``stop`` (a drain); a second one exits at once."""
     signals = 0
     first = 0.0
 
@@ -53,21 +84,13 @@ async def run_embedded(
                     f"{drain_timeout:g} s; send it again to exit at once)")
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    proc = plan.processes[0]
-    for key, value in proc.env.items():  # the deployment's env, and CUDA_VISIBLE_DEVICES
-        os.environ[key] = value
-    output.register(["main"])
-    fd = sock.detach() if sock is not None else None
-    spec = WorkerSpec(
-        target=plan.target, deployment=plan.deployment, discover=plan.discover, nats=plan.nats,
-        http_fd=fd,
-        nats_replicas=plan.nats_replicas,
-        http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
-        log_format=log_format, access_log=access_log, http_limits=dict(http_limits or {}),
-    )
-    t0 = time.monotonic()
+    return on_signal
+
+
+def _status_printer(plan: ServePlan, output: Output, t0: float
+                    ) -> Callable[[dict[str, Any]], None]:
+    """What the embedded run prints for each status event: the start-up table once ready, the
+    failure, a progress line while each instance starts."""
 
     def status(event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -89,12 +112,4 @@ async def run_embedded(
                             event="instance", service=name, state=state,
                             seconds=event.get("seconds"))
 
-    try:
-        code = await run_process(spec, stop=stop, status=status, entry=entry)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    if code == EXIT_START_FAILED:
-        return 1
-    output.info("stopped cleanly")
-    return code
+    return status

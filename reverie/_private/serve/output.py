@@ -158,12 +158,18 @@ class Output:
 
 
 def plan_renderable(plan: ServePlan) -> Any:
-    """The ``--dry-run`` view: mode, inventory, and one row per process."""
+    """The ``--dry-run`` view: mode, inventory, the services, one row per process, and what
+    this node expects from the others."""
     from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
 
-    from .resources import format_bytes
+    parts: list[Any] = [*_plan_head(plan), _services_table(plan), _processes_table(plan)]
+    if plan.remote:
+        parts.append(_expected_table(plan))
+    return Group(*parts)
+
+
+def _plan_head(plan: ServePlan) -> list[Any]:
+    from rich.text import Text
 
     head = [
         Text(f"plan for {plan.target} (entry {plan.entry})", style="bold"),
@@ -178,6 +184,15 @@ def plan_renderable(plan: ServePlan) -> Any:
     if plan.nodes:
         head.append(Text(f"node: {plan.node or '(all nodes here: no --node)'}; nodes: "
                          + "; ".join(f"{n} runs {', '.join(ss)}" for n, ss in plan.nodes.items())))
+    return head
+
+
+def _processes_table(plan: ServePlan) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    from .resources import format_bytes
+
     table = Table(title=Text("processes (start level: each level starts once the previous "
                              "one is ready)"), title_justify="left")
     for col in ("process", "level", "services", "cpus", "gpus (CUDA_VISIBLE_DEVICES)",
@@ -197,6 +212,13 @@ def plan_renderable(plan: ServePlan) -> Any:
         table.add_row(Text(p.name, style="bold"), Text(str(p.level)),
                       Text(", ".join(p.services)), Text(cpus), Text(gpus),
                       Text(format_bytes(a.memory) if a.memory else "-"), Text(env), Text(ports))
+    return table
+
+
+def _services_table(plan: ServePlan) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
     svc = Table(title=Text("services"), title_justify="left")
     cols = ["service", "class", "workers", "source", "depends on", "required"]
     if plan.nodes:
@@ -217,21 +239,25 @@ def plan_renderable(plan: ServePlan) -> Any:
         if images:
             row.append(Text(s.image or "-"))
         svc.add_row(*row)
-    parts: list[Any] = [*head, svc, table]
-    if plan.remote:
-        exp = Table(title=Text("expected from the other nodes (over NATS; this node waits "
-                               "for a live instance of each before starting what needs it)"),
-                    title_justify="left")
-        for col in ("service", "nodes", "placed by", "runtime address", "needed by"):
-            exp.add_column(col)
-        for s in plan.remote:
-            users = [u.name for u in plan.services if u.local and s.name in u.depends_on]
-            exp.add_row(Text(s.name, style="bold"), Text(", ".join(s.nodes)),
-                        Text(s.node_source),
-                        Text(f"{s.args.namespace.value}/{s.args.name.value}"),
-                        Text(", ".join(users) or "-"))
-        parts.append(exp)
-    return Group(*parts)
+    return svc
+
+
+def _expected_table(plan: ServePlan) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    exp = Table(title=Text("expected from the other nodes (over NATS; this node waits "
+                           "for a live instance of each before starting what needs it)"),
+                title_justify="left")
+    for col in ("service", "nodes", "placed by", "runtime address", "needed by"):
+        exp.add_column(col)
+    for s in plan.remote:
+        users = [u.name for u in plan.services if u.local and s.name in u.depends_on]
+        exp.add_row(Text(s.name, style="bold"), Text(", ".join(s.nodes)),
+                    Text(s.node_source),
+                    Text(f"{s.args.namespace.value}/{s.args.name.value}"),
+                    Text(", ".join(users) or "-"))
+    return exp
 
 
 def print_plan(plan: ServePlan, console: Console) -> None:
