@@ -167,61 +167,22 @@ def check_placement(dep: Deployment, services: Iterable[str],
     """Resolve and check placement; None when the file has no ``nodes:`` section (and no
     ``ServiceArgs.node``). ``node`` (``--node``) must name a declared node."""
     names = list(services)
-
-    def err(message: str, line: int, key: str | None, fix: str | None = None) -> DeploymentError:
-        return DeploymentError(message, file=dep.path, line=line or None, key=key, fix=fix)
-
     placed_by_args = {s: sec for s, sec in dep.services.items() if sec.node is not None}
     if not dep.nodes:
-        if placed_by_args:
-            s, sec = next(iter(placed_by_args.items()))
-            assert sec.node is not None
-            raise err(f"{s} is placed on node {sec.node.value[0]!r} but the file has no "
-                      f"nodes: section", sec.node.line, f"{s}.ServiceArgs.node",
-                      fix="declare the machines: nodes: {web: {}, gpu-a: {gpus: 1}}")
-        if node is not None:
-            raise DeploymentError(
-                f"--node {node}: the deployment file declares no nodes", file=dep.path,
-                key="nodes", fix="add a nodes: section and place services on its nodes, or "
-                "run without --node")
+        _check_no_nodes(dep, placed_by_args, node)
         return None
     declared = list(dep.nodes)
     defaults = [n for n in dep.nodes.values() if n.default is not None and n.default.value]
     if len(defaults) > 1:
-        raise err(f"nodes {defaults[0].name!r} and {defaults[1].name!r} are both default: true",
-                  defaults[1].default.line if defaults[1].default else 0,
-                  f"nodes.{defaults[1].name}.default", fix="mark one node as the default")
+        raise _err(dep, f"nodes {defaults[0].name!r} and {defaults[1].name!r} are both "
+                   f"default: true", defaults[1].default.line if defaults[1].default else 0,
+                   f"nodes.{defaults[1].name}.default", fix="mark one node as the default")
     if node is not None and node not in dep.nodes:
-        raise err(f"--node {node!r} is not a node of this deployment"
-                  f"{did_you_mean(node, declared)}; nodes: {', '.join(declared)}",
-                  dep.nodes_line, "nodes")
-    where: dict[str, list[str]] = {}
-    source: dict[str, str] = {}
-    for n in dep.nodes.values():
-        for sv in n.services:
-            if sv.value not in names:
-                raise err(f"node {n.name!r} lists {sv.value!r}, which is no service of this "
-                          f"graph{did_you_mean(sv.value, names)}; services: {', '.join(names)}",
-                          sv.line, f"nodes.{n.name}.services")
-            if n.name in where.get(sv.value, []):
-                raise err(f"{sv.value} is listed twice on node {n.name!r}", sv.line,
-                          f"nodes.{n.name}.services")
-            where.setdefault(sv.value, []).append(n.name)
-            source[sv.value] = sv.source
-    for s, sec in placed_by_args.items():
-        assert sec.node is not None
-        key = f"{s}.ServiceArgs.node"
-        for n in sec.node.value:
-            if n not in dep.nodes:
-                raise err(f"{s} is placed on node {n!r}, which the nodes: section does not "
-                          f"declare{did_you_mean(n, declared)}; nodes: {', '.join(declared)}",
-                          sec.node.line, key, fix=f"add {n} under nodes:, or fix the name")
-        if s in where:
-            raise err(f"{s} is placed twice: by ServiceArgs.node and by nodes.{where[s][0]}."
-                      f"services ({source[s]})", sec.node.line, key,
-                      fix="place each service in one of the two ways")
-        where[s] = list(sec.node.value)
-        source[s] = sec.node.source
+        raise _err(dep, f"--node {node!r} is not a node of this deployment"
+                   f"{did_you_mean(node, declared)}; nodes: {', '.join(declared)}",
+                   dep.nodes_line, "nodes")
+    where, source = _listed(dep, names)
+    _add_placed_by_args(dep, placed_by_args, where, source)
     default = defaults[0].name if defaults else declared[0]
     why = (f"{dep.path}:{defaults[0].line} (nodes.{default}.default)" if defaults
            else f"default: the first node, {dep.path}:{dep.nodes[default].line}")
@@ -234,7 +195,67 @@ def check_placement(dep: Deployment, services: Iterable[str],
             source[s] = why
     for n in dep.nodes.values():
         if not any(n.name in ns for ns in ordered.values()):
-            raise err(f"node {n.name!r} runs no service (every service is placed elsewhere)",
-                      n.line, f"nodes.{n.name}",
-                      fix=f"place a service on it (ServiceArgs: {{node: {n.name}}}) or remove it")
+            raise _err(dep, f"node {n.name!r} runs no service (every service is placed "
+                       f"elsewhere)", n.line, f"nodes.{n.name}",
+                       fix=f"place a service on it (ServiceArgs: {{node: {n.name}}}) or remove "
+                       f"it")
     return Placement(dict(dep.nodes), ordered, {s: source[s] for s in ordered}, default)
+
+
+def _err(dep: Deployment, message: str, line: int, key: str | None, fix: str | None = None
+         ) -> DeploymentError:
+    return DeploymentError(message, file=dep.path, line=line or None, key=key, fix=fix)
+
+
+def _check_no_nodes(dep: Deployment, placed_by_args: dict[str, Any], node: str | None) -> None:
+    """Without a ``nodes:`` section, nothing may be placed on a node, nor ``--node`` given."""
+    if placed_by_args:
+        s, sec = next(iter(placed_by_args.items()))
+        assert sec.node is not None
+        raise _err(dep, f"{s} is placed on node {sec.node.value[0]!r} but the file has no "
+                   f"nodes: section", sec.node.line, f"{s}.ServiceArgs.node",
+                   fix="declare the machines: nodes: {web: {}, gpu-a: {gpus: 1}}")
+    if node is not None:
+        raise DeploymentError(
+            f"--node {node}: the deployment file declares no nodes", file=dep.path,
+            key="nodes", fix="add a nodes: section and place services on its nodes, or "
+            "run without --node")
+
+
+def _listed(dep: Deployment, names: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Where the ``nodes:`` section's ``services:`` lists put each service, and the source."""
+    where: dict[str, list[str]] = {}
+    source: dict[str, str] = {}
+    for n in dep.nodes.values():
+        for sv in n.services:
+            if sv.value not in names:
+                raise _err(dep, f"node {n.name!r} lists {sv.value!r}, which is no service of "
+                           f"this graph{did_you_mean(sv.value, names)}; services: "
+                           f"{', '.join(names)}", sv.line, f"nodes.{n.name}.services")
+            if n.name in where.get(sv.value, []):
+                raise _err(dep, f"{sv.value} is listed twice on node {n.name!r}", sv.line,
+                           f"nodes.{n.name}.services")
+            where.setdefault(sv.value, []).append(n.name)
+            source[sv.value] = sv.source
+    return where, source
+
+
+def _add_placed_by_args(dep: Deployment, placed_by_args: dict[str, Any],
+                        where: dict[str, list[str]], source: dict[str, str]) -> None:
+    """Services placed by ``ServiceArgs.node``: declared nodes, and not placed twice."""
+    declared = list(dep.nodes)
+    for s, sec in placed_by_args.items():
+        assert sec.node is not None
+        key = f"{s}.ServiceArgs.node"
+        for n in sec.node.value:
+            if n not in dep.nodes:
+                raise _err(dep, f"{s} is placed on node {n!r}, which the nodes: section does "
+                           f"not declare{did_you_mean(n, declared)}; nodes: "
+                           f"{', '.join(declared)}", sec.node.line, key,
+                           fix=f"add {n} under nodes:, or fix the name")
+        if s in where:
+            raise _err(dep, f"{s} is placed twice: by ServiceArgs.node and by "
+                       f"nodes.{where[s][0]}.services ({source[s]})", sec.node.line, key,
+                       fix="place each service in one of the two ways")
+        where[s] = list(sec.node.value)
+        source[s] = sec.node.source
