@@ -94,7 +94,32 @@ def state_meta(
     """Check a class's state marks and build its ``StateMeta`` (``None`` when it has none)."""
     if not marks:
         return None
-    by_role: dict[str, list[tuple[str, Any, dict[str, Any]]]] = {}
+    by_role = _by_role(service, marks)
+    snap_attr, snap_fn, snap_opts = by_role["snapshot"][0]
+    rest_attr, rest_fn, _ = by_role["restore"][0]
+    tp, info = _snapshot_type(service, snap_attr, snap_fn)
+    _check_restore(service, rest_attr, rest_fn, snap_attr, tp, info)
+    mig_attr = None
+    if "migrate" in by_role:
+        mig_attr, mig_fn, _ = by_role["migrate"][0]
+        if len(_params(mig_fn)) != 2:
+            raise MarkupError(
+                "@state.migrate hook takes two arguments: the old version (int) and its "
+                "plain data", service=service, member=mig_attr,
+                fix=f"write 'def {mig_attr}(self, version: int, data: Any) -> {info.name}'",
+            )
+    return StateMeta(
+        type=tp, name=snap_opts["name"] or info.name, version=snap_opts["version"],
+        snapshot=snap_attr, restore=rest_attr, migrate=mig_attr,
+    )
+
+
+_Mark = tuple[str, Any, dict[str, Any]]
+
+
+def _by_role(service: str, marks: list[_Mark]) -> dict[str, list[_Mark]]:
+    """The marks by role; one method a role, and both snapshot and restore."""
+    by_role: dict[str, list[_Mark]] = {}
     for attr, func, options in marks:
         by_role.setdefault(options["role"], []).append((attr, func, options))
     for role, found in by_role.items():
@@ -114,8 +139,11 @@ def state_meta(
             fix="add 'def snapshot(self) -> T' marked @state.snapshot and "
                 "'def restore(self, state: T) -> None' marked @state.restore",
         )
-    snap_attr, snap_fn, snap_opts = by_role["snapshot"][0]
-    rest_attr, rest_fn, _ = by_role["restore"][0]
+    return by_role
+
+
+def _snapshot_type(service: str, snap_attr: str, snap_fn: Any) -> tuple[Any, TypeInfo]:
+    """The state type: what the snapshot method (no arguments) is annotated to return."""
     hints = _hints(service, snap_attr, snap_fn)
     params = _params(snap_fn)
     if params:
@@ -135,6 +163,12 @@ def state_meta(
         info = type_info(tp)
     except UnsupportedTypeError as exc:
         raise MarkupError(f"state type: {exc}", service=service, member=snap_attr) from None
+    return tp, info
+
+
+def _check_restore(service: str, rest_attr: str, rest_fn: Any, snap_attr: str, tp: Any,
+                   info: TypeInfo) -> None:
+    """The restore method takes one argument, of the snapshot's type when annotated."""
     rparams = _params(rest_fn)
     if len(rparams) != 1:
         raise MarkupError(
@@ -149,19 +183,6 @@ def state_meta(
             f"{info.name}; a state must round-trip", service=service, member=rest_attr,
             fix=f"annotate the parameter as {info.name}",
         )
-    mig_attr = None
-    if "migrate" in by_role:
-        mig_attr, mig_fn, _ = by_role["migrate"][0]
-        if len(_params(mig_fn)) != 2:
-            raise MarkupError(
-                "@state.migrate hook takes two arguments: the old version (int) and its "
-                "plain data", service=service, member=mig_attr,
-                fix=f"write 'def {mig_attr}(self, version: int, data: Any) -> {info.name}'",
-            )
-    return StateMeta(
-        type=tp, name=snap_opts["name"] or info.name, version=snap_opts["version"],
-        snapshot=snap_attr, restore=rest_attr, migrate=mig_attr,
-    )
 
 
 def _params(func: Any) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ReverieError, SwapError
 
-from ..declare.service import get_meta, is_service
+from ..declare.service import ServiceMeta, get_meta, is_service
 from ..host.graph import resolve_graph
 from ..host.instance import Instance
 from ..host.lifecycle import State
@@ -56,6 +56,27 @@ def _resolve(host: Host, target: type | str) -> type:
                       f"module:Class or by SID")
 
 
+def _check_replaces(path: str, old_meta: ServiceMeta, new_meta: ServiceMeta) -> None:
+    """The new class may replace the old: the same SID (or name, without one), and state
+    that is not lost."""
+    if not old_meta.sids and new_meta.name != old_meta.name:
+        raise SwapError(
+            path, f"{old_meta.name} declares no SID, so only another implementation named "
+            f"{old_meta.name!r} can replace it, not {new_meta.name!r}",
+            fix="give both @service(sid=...) the same SID, or @service(name=...) the same name",
+        )
+    if old_meta.sids and not set(old_meta.sids) & set(new_meta.sids):
+        raise SwapError(
+            path, f"{new_meta.name} implements {', '.join(new_meta.sids) or 'no SID'}, not "
+            f"{', '.join(old_meta.sids)}", fix="swap in an implementation of the same SID",
+        )
+    if old_meta.state is not None and new_meta.state is None:
+        raise SwapError(
+            path, f"{new_meta.name} declares no state, so {old_meta.name}'s state would be lost",
+            fix="declare @state.snapshot/@state.restore on the new implementation",
+        )
+
+
 async def swap(
     host: Host,
     path: str,
@@ -77,22 +98,7 @@ async def swap(
         raise SwapError(path, str(exc)) from None
     new_meta = get_meta(new_cls)
     old_meta = inst.meta
-    if not old_meta.sids and new_meta.name != old_meta.name:
-        raise SwapError(
-            path, f"{old_meta.name} declares no SID, so only another implementation named "
-            f"{old_meta.name!r} can replace it, not {new_meta.name!r}",
-            fix="give both @service(sid=...) the same SID, or @service(name=...) the same name",
-        )
-    if old_meta.sids and not set(old_meta.sids) & set(new_meta.sids):
-        raise SwapError(
-            path, f"{new_meta.name} implements {', '.join(new_meta.sids) or 'no SID'}, not "
-            f"{', '.join(old_meta.sids)}", fix="swap in an implementation of the same SID",
-        )
-    if old_meta.state is not None and new_meta.state is None:
-        raise SwapError(
-            path, f"{new_meta.name} declares no state, so {old_meta.name}'s state would be lost",
-            fix="declare @state.snapshot/@state.restore on the new implementation",
-        )
+    _check_replaces(path, old_meta, new_meta)
     # The new object, configured and linked aside: the old one serves meanwhile.
     graph = resolve_graph(new_cls, host._resolve_sid)
     for dep_cls in graph.order[:-1]:
