@@ -309,6 +309,7 @@ class _StreamCaller(_Caller):
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
         return self._iterate(req, ctx)
 
+    # long: the in-process stream's only per-item layer, one frame per item (bench_inprocess)
     async def _iterate(self, req: Any, ctx: RequestContext) -> AsyncIterator[Any]:
         # The only per-item layer on the in-process path: it sets the request context for the
         # producer, converts wire items, translates errors and closes the producer on exit.

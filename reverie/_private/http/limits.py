@@ -44,6 +44,7 @@ def _problem(status: int, title: str, message: str) -> bytes:
     ).encode() + body
 
 
+# long: one uvicorn protocol subclass whose overridden methods close over the limits
 def protocol_class(limits: HttpLimits) -> type | str:
     """The uvicorn ``http`` protocol for ``limits``: httptools' watched, else h11's with
     ``h11_max_incomplete_event_size`` doing the header count (set by the caller)."""
