@@ -35,21 +35,6 @@ __all__ = ["EMBEDDED", "PROCESSES", "ProcessPlan", "ServePlan", "ServicePlan", "
 # -- building -------------------------------------------------------------------------------------
 
 
-def _required(graph: Any) -> set[type]:
-    """Services reachable from the entry over non-optional edges."""
-    out: set[type] = set()
-    todo = [graph.entry]
-    while todo:
-        cls = todo.pop()
-        if cls in out:
-            continue
-        out.add(cls)
-        for e in graph.edges.get(cls, []):
-            if e.target is not None and not e.dependency.optional:
-                todo.append(e.target)
-    return out
-
-
 def prepare_host(
     entry: type, deployment: Deployment | None, discover: list[str] | None = None, **kw: Any
 ) -> Host:
@@ -182,7 +167,7 @@ def _checked_graph(entry: type, deployment: Deployment | None, discover: list[st
 
 def _service_plans(graph: Any, deployment: Deployment | None) -> list[ServicePlan]:
     """One ``ServicePlan`` per service of the graph, in start order, with its ServiceArgs."""
-    required = _required(graph)
+    required = graph.required()
     services: list[ServicePlan] = []
     for cls in graph.order:
         meta = get_meta(cls)
