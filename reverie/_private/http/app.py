@@ -528,6 +528,21 @@ class HostApp:
             405, f"/{inst.path}/{rest} does not answer {method}; it answers {allow.decode()}"
         ), [(b"allow", allow)])
 
+    async def read_json(
+        self, receive: Receive, head: _Head, *, empty: Any = None, what: str = "the request body"
+    ) -> Any:
+        """The body as JSON (``empty`` when there is none): a 413 ``ServiceError`` when it is
+        too large, a 400 when it is not JSON; other call errors (the body timeout) as they are."""
+        try:
+            body = await self.read_body(receive, head)
+            return json_decode(body) if body.strip() else empty
+        except _TooLarge:
+            raise ServiceError(413, f"{what} is too large") from None
+        except CallError:
+            raise
+        except Exception as exc:
+            raise ServiceError(400, f"{what} is not valid JSON: {exc}") from None
+
     async def read_body(self, receive: Receive, head: _Head) -> bytes:
         """The whole body, within ``max_body_size`` (``_TooLarge``) and ``body_timeout``
         (``BodyTimeoutError``)."""

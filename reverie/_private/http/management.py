@@ -25,7 +25,6 @@ from ..config.resolve import ResolvedConfig, ResolvedValue
 from ..config.values import MASK
 from ..host.instance import mount_path_problem
 from ..host.lifecycle import State
-from ..transports.codec import json_decode
 from .docs import asset, docs_page
 from .send import Send, send_bytes, send_json, send_problem
 
@@ -81,19 +80,15 @@ class Management:
             await send_json(send, {"stopped": inst.path, "state": inst.state.value})
 
     async def _put_config(self, receive: Receive, send: Send, inst: Instance, head: _Head) -> None:
-        from .app import _CLOSE, BodyTimeoutError, _TooLarge
+        from .app import _CLOSE, BodyTimeoutError
 
         try:
-            body = await self.app.read_body(receive, head)
-            values = json_decode(body) if body.strip() else {}
-        except _TooLarge:
-            await send_problem(send, ServiceError(413, "the config document is too large"))
-            return
+            values = await self.app.read_json(receive, head, empty={}, what="the config document")
         except BodyTimeoutError as err:
             await send_problem(send, err, _CLOSE)
             return
-        except Exception as exc:
-            await send_problem(send, ServiceError(400, f"the config body is not valid JSON: {exc}"))
+        except ServiceError as err:
+            await send_problem(send, err)
             return
         if not isinstance(values, dict):
             await send_problem(send, ServiceError(
@@ -225,17 +220,7 @@ class Management:
             await send_problem(send, err)
 
     async def _create(self, receive: Receive, send: Send, head: _Head) -> None:
-        from .app import BodyTimeoutError, _TooLarge
-
-        try:
-            body = await self.app.read_body(receive, head)
-            spec = json_decode(body) if body.strip() else None
-        except _TooLarge:
-            raise ServiceError(413, "the request body is too large") from None
-        except BodyTimeoutError:
-            raise
-        except Exception as exc:
-            raise ServiceError(400, f"the body is not valid JSON: {exc}") from None
+        spec = await self.app.read_json(receive, head)
         if not isinstance(spec, dict) or not ({"sid", "class"} & spec.keys()):
             raise ServiceError(
                 400, "POST /@host/services takes {\"sid\": ... | \"class\": ..., \"path\": ..., "

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
-    CallError,
     EndpointNotFoundError,
     ServiceError,
     StateError,
@@ -17,7 +16,6 @@ from reverie.errors import (
 )
 
 from ..http.send import Send, send_json, send_problem
-from ..transports.codec import json_decode
 from .ops import capture
 
 if TYPE_CHECKING:
@@ -48,17 +46,7 @@ async def send_state(send: Send, inst: Instance) -> None:
 
 async def read_json(mgmt: Management, receive: Receive, head: _Head, what: str) -> dict[str, Any]:
     """The JSON object body of a management request, or a 400/413 ``CallError``."""
-    from ..http.app import _TooLarge
-
-    try:
-        body = await mgmt.app.read_body(receive, head)
-        spec = json_decode(body) if body.strip() else {}
-    except _TooLarge:
-        raise ServiceError(413, "the request body is too large") from None
-    except CallError:
-        raise
-    except Exception as exc:
-        raise ServiceError(400, f"the body is not valid JSON: {exc}") from None
+    spec = await mgmt.app.read_json(receive, head, empty={})
     if not isinstance(spec, dict):
         raise ServiceError(400, f"{what} takes a JSON object, not {type(spec).__name__}")
     return spec
