@@ -293,7 +293,7 @@ def main() -> None:
         rows.append({"name": f"chaos RSS growth {name}", "reverie": round(kib / 1024, 1),
                      "baseline": round((rss_start[name] or 0) / 1024, 1),
                      "baseline_name": "RSS after warm-up", "unit": "MiB",
-                     "ratio": round((rss_end[name] or 0) / rss_start[name], 3)
+                     "ratio": round((rss_end[name] or 0) / (rss_start[name] or 1), 3)
                      if rss_start[name] else None, "target": "", "ok": None})
     summary = {
         "minutes": args.minutes, "rate": args.rate, "requests": len(log),

@@ -219,7 +219,7 @@ async def measure(url: str, port: int, blocks: int, n_seq: int, n_conc: int, rou
 
 def rows(m: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     d = m["direct"]
-    spec = [
+    spec: list[tuple[str, float, float, str, str, str, Callable[[float], bool] | None]] = [
         ("direct: unary p50, sequential", d["p50_us"], m["raw_tcp"]["p50_us"], "raw TCP",
          "us", "<= 2x raw", lambda r: r <= 2.0),
         ("direct: unary p50, sequential", d["p50_us"], m["raw_nats"]["p50_us"], "raw nats-py",

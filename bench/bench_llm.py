@@ -55,11 +55,11 @@ def gpu_absent() -> str:
 
 
 def request(max_tokens: int, stream: bool) -> Any:
-    from examples.llm.graph import ChatCompletionRequest, Message
+    from examples.llm.graph import ChatCompletionRequest, Message, StreamOptions
 
     return ChatCompletionRequest(
         messages=[Message(role="user", content=PROMPT)], max_tokens=max_tokens, stream=stream,
-        stream_options={"include_usage": True} if stream else None,
+        stream_options=StreamOptions(include_usage=True) if stream else None,
     )
 
 
@@ -179,8 +179,9 @@ async def bench_size(hidden: int, layers: int, args: argparse.Namespace) -> dict
 
     tokens = 128 if args.quick else 512
     repeats = 2 if args.quick else 5
-    cfg = {"Worker": {"hidden_size": hidden, "layers": layers, "threads": args.threads,
-                      "device": args.device, "train_steps": 0}}
+    cfg: dict[str | type, dict[str, Any]] = {
+        "Worker": {"hidden_size": hidden, "layers": layers, "threads": args.threads,
+                   "device": args.device, "train_steps": 0}}
     host = Host(env={})
     host.register(Frontend)
     await host.start(Frontend, config=cfg)

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from reverie import Host, depends, endpoint, feature, service
 from reverie._private.call import client as C
+from reverie._private.call import context as CX
 from reverie._private.notgiven import NOT_GIVEN
 from reverie.errors import CallError
 
@@ -83,12 +84,12 @@ async def before_call(self: Any, request: Any = NOT_GIVEN, /, *, timeout: float 
     """``_UnaryCaller.__call__`` as it is without the edge counters (main's code otherwise):
     the baseline."""
     req = self._request(request, fields)
-    parent = C.CURRENT.get()
+    parent = CX.CURRENT.get()
     if timeout is None and self._ep.timeout is not None and (
         parent is None or parent.deadline is None
     ):
         timeout = self._ep.timeout  # the endpoint's default deadline
-    ctx = parent if timeout is None and parent is not None else C.new_context(timeout)
+    ctx = parent if timeout is None and parent is not None else CX.new_context(timeout)
     try:
         if ctx.deadline is None:
             result = await self._transport.call(self._ep, req, ctx)

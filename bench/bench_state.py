@@ -121,7 +121,7 @@ def _launch(deploy: Path, port: int) -> tuple[subprocess.Popen[str], str, dict[s
     nats = ""
     assert proc.stdout is not None
     for line in proc.stdout:
-        ev = json.loads(line) if line.startswith("{") else {"message": line}
+        ev: dict[str, Any] = json.loads(line) if line.startswith("{") else {"message": line}
         msg = str(ev.get("message", ""))
         if "embedded nats-server on" in msg:
             nats = msg.split(" on ")[1].split(" ")[0]
@@ -130,7 +130,7 @@ def _launch(deploy: Path, port: int) -> tuple[subprocess.Popen[str], str, dict[s
             # logging, then their event loops.
             tail: list[str] = []
             threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True).start()
-            return proc, nats, {r["service"]: r["pids"][0] for r in ev["services"]}
+            return proc, nats, {str(r["service"]): int(r["pids"][0]) for r in ev["services"]}
     raise RuntimeError("reverie serve exited before it was ready")
 
 

@@ -92,7 +92,7 @@ def test_unknown_keyword_without_a_close_match_lists_accepted() -> None:
 
 def test_service_must_decorate_a_class() -> None:
     with pytest.raises(MarkupError, match=r"@service must decorate a class, not 42"):
-        service(42)
+        service(42)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("sid", ["http://x.org/a", "sid://", 7])
@@ -292,7 +292,7 @@ def test_subclass_plain_attribute_overrides_a_config_key() -> None:
 
     @service
     class Child(Base):
-        model = "fixed"  # type: ignore[assignment]
+        model = "fixed"
 
     assert list(get_meta(Base).config_keys) == ["model", "size"]
     assert list(get_meta(Child).config_keys) == ["size"]
@@ -384,7 +384,7 @@ def test_endpoint_without_parentheses() -> None:
 
         class Bad:
             @endpoint  # type: ignore[arg-type]
-            async def run(self) -> None:
+            async def run(self) -> None:  # type: ignore[misc]
                 pass
 
 
@@ -392,7 +392,7 @@ def test_endpoint_on_a_staticmethod() -> None:
     with pytest.raises(MarkupError, match=r"@endpoint must decorate an instance method"):
 
         class Bad:
-            @endpoint()  # type: ignore[type-var]
+            @endpoint()
             @staticmethod
             async def run() -> None:
                 pass
@@ -554,11 +554,11 @@ def test_unannotated_endpoint_is_any_to_any() -> None:
     @service
     class Loose:
         @endpoint()
-        async def run(self, x):  # type: ignore[no-untyped-def]
+        async def run(self, x):
             return x
 
         @endpoint()
-        async def stream(self):  # type: ignore[no-untyped-def]
+        async def stream(self):
             yield 1
 
     ep = get_meta(Loose).get_endpoint("run")

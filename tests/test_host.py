@@ -106,7 +106,7 @@ async def test_start_order_dependencies_first_stop_in_reverse(host: Host) -> Non
     assert await host.client(Api).lookup("ab") == ">AB"
     await host.stop()
     assert LOG[-2:] == ["stop Api", "stop Store"]
-    assert inst.state is State.STOPPED
+    assert inst.state is State.STOPPED  # type: ignore[comparison-overlap]  # stop() changed it
 
 
 async def test_failed_start_names_instance_state_and_cause_and_frees_the_path(host: Host) -> None:

@@ -92,8 +92,9 @@ def test_without_nodes_one_deployment_for_the_graph(tmp_path: Path) -> None:
 
 
 def test_validation_catches_a_bad_manifest() -> None:
-    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-           "spec": {"replicas": "two", "selector": {}, "template": {}, "bogus": 1}}
+    bad: dict[str, object] = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+        "spec": {"replicas": "two", "selector": {}, "template": {}, "bogus": 1}}
     problems = validate([bad], None)
     assert problems and problems[0].startswith("Deployment x: ")
 

@@ -164,7 +164,8 @@ def _chain(finished: list[ReadableSpan], root: ReadableSpan) -> list[tuple[str, 
     for s in finished:
         if s.parent is not None:
             by_parent.setdefault(s.parent.span_id, []).append(s)
-    out, node = [], root
+    out: list[Any] = []
+    node = root
     while True:
         kids = by_parent.get(node.context.span_id, [])
         assert len(kids) <= 1, f"{node.name} has {len(kids)} children"

@@ -26,7 +26,7 @@ def hello() -> Iterator[ServeRun]:
         run.kill_all()
 
 
-def _wait(browser: Browser, what: str, predicate: object, timeout: float = 30) -> None:
+def _wait(browser: Browser, what: str, predicate: Any, timeout: float = 30) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:

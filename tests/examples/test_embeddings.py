@@ -129,7 +129,7 @@ async def test_openai_client_models_and_errors(emb: Served) -> None:
         assert (bad.value.code, bad.value.param) == ("unsupported_parameter", "truncate")
         assert "truncate is not supported by this server" in bad.value.message
         with pytest.raises(openai.BadRequestError) as bad:
-            await oai.embeddings.create(model="all-MiniLM-L6-v2", input=[1.5])  # type: ignore[list-item]
+            await oai.embeddings.create(model="all-MiniLM-L6-v2", input=[1.5])  # type: ignore[arg-type]
         assert bad.value.param is not None and bad.value.param.startswith("input")
 
 

@@ -193,7 +193,7 @@ async def test_openai_client_exceptions_carry_the_error_envelope(llm: Served) ->
             nf.value.message)
         with pytest.raises(openai.BadRequestError) as bad:
             await oai.chat.completions.create(
-                model=MODEL, messages=[{"role": "wizard", "content": "x"}],  # type: ignore[list-item,misc]
+                model=MODEL, messages=[{"role": "wizard", "content": "x"}],
             )
         assert bad.value.param == "messages[0].role" and bad.value.code == "invalid_value"
 

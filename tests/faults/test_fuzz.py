@@ -145,7 +145,7 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
 
         def encode(frame: tuple[str, Any]) -> bytes:
             kind, value = frame
-            return value if kind == "raw" else msgspec.msgpack.encode(value)  # type: ignore[no-any-return]
+            return value if kind == "raw" else msgspec.msgpack.encode(value)
 
         @hypothesis.settings(max_examples=150, deadline=None, database=None,
                              suppress_health_check=list(hypothesis.HealthCheck))

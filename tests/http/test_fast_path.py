@@ -38,6 +38,7 @@ class Slow:
     @feature("GET:ctx")
     async def ctx(self) -> dict[str, object]:
         ctx = current_context()
+        assert ctx is not None
         return {"id": ctx.request_id, "has_deadline": ctx.deadline is not None}
 
 

@@ -25,7 +25,7 @@ async def test_the_embedded_server_answers_on_a_nodelay_socket() -> None:
             data = b""
             while not data.endswith(b'"hello"'):
                 data += await reader.read(4096)
-            conns = list(srv._server.server_state.connections)  # type: ignore[union-attr]
+            conns = list(srv._server.server_state.connections)
             assert len(conns) == 1
             sock = conns[0].transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

@@ -7,6 +7,7 @@ tests never skip silently. Everything made is removed at the end, even after a f
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -176,7 +177,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             for i in range(1, NODES + 1):
                 c.start_serve(i)
             for i in range(1, NODES + 1):
-                wait_until(lambda i=i: c.serve_ready(i), f"reverie serve --node n{i} ready", 120)
+                wait_until(functools.partial(c.serve_ready, i),
+                           f"reverie serve --node n{i} ready", 120)
             c.agent = AgentProc(machines[1], c.urls(1), tmp / "agent.log")
             c.agent("wait", n=2)
             yield c

@@ -116,13 +116,13 @@ class ServeRun:
                 raise AssertionError(f"no matching event within {timeout} s; output:\n"
                                      + "\n".join(self.lines[-40:]))
             try:
-                ev = self._q.get(timeout=left)
+                got = self._q.get(timeout=left)
             except queue.Empty:
                 continue
-            if ev is None:
+            if got is None:
                 raise AssertionError("serve exited; output:\n" + "\n".join(self.lines[-40:]))
-            if pred(ev):
-                return ev
+            if pred(got):
+                return got
 
     def ready(self, timeout: float = 30.0) -> dict[str, Any]:
         return self.wait_for(lambda e: e.get("event") == "ready", timeout)

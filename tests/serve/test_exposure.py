@@ -20,7 +20,7 @@ def _plan(tmp_path: Path, yaml_text: str, *args: str) -> dict[str, object]:
 
 
 def _urls(plan: dict[str, object]) -> dict[str, object]:
-    return {s["name"]: s["url"] for s in plan["services"]}  # type: ignore[attr-defined,index]
+    return {s["name"]: s["url"] for s in plan["services"]}  # type: ignore[attr-defined]
 
 
 BIND = "bind:\n  sid://reverie.dev/2026/examples/atom/feed: examples.atom.graph:FeedStore\n"

@@ -58,7 +58,8 @@ async def _kv_count(url: str, bucket: str, key: str, name: str, want: int) -> in
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                got = json.loads((await kv.get(key)).value)["data"]["counts"].get(name, -1)
+                value = (await kv.get(key)).value or b"null"
+                got = json.loads(value)["data"]["counts"].get(name, -1)
             except Exception:
                 got = -1
             if got == want:

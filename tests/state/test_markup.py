@@ -68,7 +68,7 @@ def test_untyped_snapshot_fails_at_import() -> None:
         @service
         class Untyped:
             @state.snapshot
-            def save(self):  # type: ignore[no-untyped-def]
+            def save(self):
                 return {}
 
             @state.restore

@@ -13,7 +13,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from reverie.errors import MarkupError
 
@@ -27,8 +27,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 MARK = "state"
 
 
+@overload
+def snapshot(func: F, /) -> F: ...
+
+
+@overload
 def snapshot(
-    func: F | None = None, *, version: int = 1, name: str | None = None
+    func: None = None, /, *, version: int = 1, name: str | None = None
+) -> Callable[[F], F]: ...
+
+
+def snapshot(
+    func: F | None = None, /, *, version: int = 1, name: str | None = None
 ) -> Any:
     """Mark the method that returns the instance's state (``def snapshot(self) -> T``).
 
