@@ -12,7 +12,7 @@ import reverie
 from reverie import Blueprint, Response, blueprint, depends, endpoint, feature, service
 from reverie._private.contract.blueprint import SCHEMA, BlueprintFormatError, ConfigKeyInfo
 from reverie._private.contract.openapi import openapi_document
-from reverie._private.host.graphview import render_mermaid, render_text, walk
+from reverie._private.host.graphview import dependency_tree, render_mermaid, render_text
 from reverie._private.host.registry import Registry
 from reverie.errors import MarkupError
 from tests import svc_declare as svc
@@ -365,7 +365,7 @@ def test_openapi_root_mount() -> None:
 
 
 def test_text_tree_without_a_registry_shows_sids() -> None:
-    text = render_text(walk(svc.Frontend))
+    text = render_text(dependency_tree(svc.Frontend))
     assert text.splitlines() == [
         "Frontend (tests.svc_declare:Frontend)",
         f"├── worker -> Worker (tests.svc_declare:Worker) [{svc.WORKER_SID}, {svc.WORKER_V2_SID}]",
@@ -384,7 +384,7 @@ def _registry() -> Registry:
 
 
 def test_text_tree_resolves_sids_through_a_registry() -> None:
-    lines = render_text(walk(svc.Frontend, _registry())).splitlines()
+    lines = render_text(dependency_tree(svc.Frontend, _registry())).splitlines()
     assert lines[3].startswith("├── worker_v2 -> Worker (tests.svc_declare:Worker)")
     assert lines[4].startswith("├── cache -> Cache (tests.svc_declare:Cache)")
     assert lines[4].endswith("(optional)")
@@ -392,7 +392,7 @@ def test_text_tree_resolves_sids_through_a_registry() -> None:
 
 
 def test_cycles_and_repeats_are_marked() -> None:
-    lines = render_text(walk(svc.CycleA, _registry())).splitlines()
+    lines = render_text(dependency_tree(svc.CycleA, _registry())).splitlines()
     assert lines[1].startswith("└── other -> CycleB")
     assert lines[2].startswith("    └── back -> CycleA") and lines[2].endswith("(cycle)")
 
@@ -401,7 +401,7 @@ def test_cycles_and_repeats_are_marked() -> None:
         a = depends(svc.CycleB)
         b = depends(svc.CycleB)
 
-    lines = render_text(walk(Twice, _registry())).splitlines()
+    lines = render_text(dependency_tree(Twice, _registry())).splitlines()
     assert lines[1].startswith("├── a -> CycleB") and "(see above)" not in lines[1]
     assert lines[-1].startswith("└── b -> CycleB") and lines[-1].endswith("(see above)")
 
@@ -418,7 +418,7 @@ def test_ambiguous_sid_and_plain_class_targets() -> None:
 
     reg = _registry()
     reg.register(OtherCache)
-    lines = render_text(walk(Uses, reg)).splitlines()
+    lines = render_text(dependency_tree(Uses, reg)).splitlines()
     assert lines[1] == (
         f"├── cache -> {svc.CACHE_SID} (ambiguous: tests.svc_declare:Cache, "
         f"{OtherCache.__module__}:{OtherCache.__qualname__})"
@@ -427,7 +427,7 @@ def test_ambiguous_sid_and_plain_class_targets() -> None:
 
 
 def test_mermaid() -> None:
-    text = render_mermaid(walk(svc.Frontend, _registry()))
+    text = render_mermaid(dependency_tree(svc.Frontend, _registry()))
     assert text.splitlines() == [
         "graph TD",
         '    n0["Frontend"]',
@@ -441,7 +441,7 @@ def test_mermaid() -> None:
         f'    n4(["{svc.MISSING_SID} (not registered)"])',
         "    n0 -.->|missing| n4",
     ]
-    cycle = render_mermaid(walk(svc.CycleA, _registry())).splitlines()
+    cycle = render_mermaid(dependency_tree(svc.CycleA, _registry())).splitlines()
     assert cycle[-2:] == ["    n0 -->|other| n1", "    n1 -->|back| n0"]
 
 
@@ -450,7 +450,7 @@ def test_mermaid_escapes_quotes() -> None:
     class Q:
         pass
 
-    assert render_mermaid(walk(Q)) == 'graph TD\n    n0["Quoted"]'
+    assert render_mermaid(dependency_tree(Q)) == 'graph TD\n    n0["Quoted"]'
     from reverie._private.host.graphview import GraphNode
 
     node = GraphNode('say "hi"', "m:C")

@@ -11,7 +11,7 @@ import socket
 
 from reverie._private.host.host import Host
 from reverie._private.http.server import HttpServer
-from reverie._private.serve.httpd import bind_socket
+from reverie._private.serve.httpd import listening_socket
 from tests.http.services import Feed
 
 
@@ -35,7 +35,7 @@ async def test_the_embedded_server_answers_on_a_nodelay_socket() -> None:
 
 
 def test_the_supervisor_socket_says_tcp() -> None:
-    sock = bind_socket("127.0.0.1", 0)
+    sock = listening_socket("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP
     finally:

@@ -112,7 +112,7 @@ def graph_cmd(
     ] = False,
 ) -> None:
     """Print the dependency graph under an entry service class."""
-    from reverie._private.host.graphview import render_mermaid, render_text, walk
+    from reverie._private.host.graphview import dependency_tree, render_mermaid, render_text
     from reverie._private.host.registry import Registry
 
     # SID targets resolve against what --discover finds plus the entry's own module; discovery
@@ -133,11 +133,13 @@ def graph_cmd(
     cls = _load_service(target)
     registry.register_module(sys.modules[cls.__module__])
     registry.register(cls)
-    root = walk(cls, registry)
+    root = dependency_tree(cls, registry)
     typer.echo(render_mermaid(root) if mermaid else render_text(root))
 
 
 # -- reverie config ---------------------------------------------------------------------------
+
+NOT_BOUND = "not bound in the deployment file's 'bind:'"
 
 
 def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list[str], set[str]]:
@@ -145,33 +147,22 @@ def _config_services(entry: type, bind: dict[str, str]) -> tuple[list[Any], list
     what was skipped, and every SID the graph declares or depends on."""
     from reverie._private.config.check import known_sids
     from reverie._private.declare.service import get_meta
-    from reverie._private.host.graphview import GraphNode, walk
+    from reverie._private.host.graph import resolve_graph
     from reverie._private.host.registry import Registry
-    from reverie._private.importer import import_ref
 
     registry = Registry()
     for sid, target in bind.items():
         registry.bind(sid, target)
-    metas: dict[str, Any] = {}
-    notes: list[str] = []
-
-    def visit(node: GraphNode, parent: str | None) -> None:
-        if node.uri:
-            return
-        if node.ref is None or node.note == "not a service":
-            if node.ref is None:
-                why = node.note if node.note and node.note != "not registered" else (
-                    "not bound in the deployment file's 'bind:'"
-                )
-                notes.append(f"{parent}.{node.attribute} -> {node.label}: {why}; skipped")
-            return
-        if node.ref not in metas:
-            metas[node.ref] = get_meta(import_ref(node.ref))
-        for child in node.children:
-            visit(child, metas[node.ref].name)
-
-    visit(walk(entry, registry), None)
-    return list(metas.values()), notes, known_sids(metas.values())
+    graph = resolve_graph(entry, registry.resolve, lenient=True)
+    metas = [get_meta(cls) for cls in graph.reached]
+    notes = [
+        f"{meta.name}.{edge.attribute} -> {edge.dependency.target_name}: "
+        f"{edge.note if edge.note and edge.note != 'not registered' else NOT_BOUND}; skipped"
+        for cls, meta in zip(graph.reached, metas, strict=True)
+        for edge in graph.edges[cls]
+        if edge.target is None  # a SID nothing resolved (a non-service class is left out)
+    ]
+    return metas, notes, known_sids(metas)
 
 
 def config_cmd(

@@ -57,6 +57,8 @@ class Graph:
     entry: type
     order: list[type]
     edges: dict[type, list[Edge]] = field(default_factory=dict)
+    #: The same services in the order the walk found them: the entry first.
+    reached: list[type] = field(default_factory=list)
 
     def metas(self) -> list[ServiceMeta]:
         return [get_meta(c) for c in self.order]
@@ -105,6 +107,7 @@ def resolve_graph(
     entry = overrides.get(entry, entry)
     get_meta(entry)  # raises a clear error if the entry is not a service
     order: list[type] = []
+    reached: list[type] = []
     edges: dict[type, list[Edge]] = {}
     visiting: list[type] = []
     done: set[type] = set()
@@ -147,6 +150,7 @@ def resolve_graph(
             cycle = [*visiting[visiting.index(cls) :], cls]
             raise DependencyCycleError([_name(c) for c in cycle])
         visiting.append(cls)
+        reached.append(cls)
         meta = get_meta(cls)
         es = [target_of(cls, dep) for dep in meta.dependencies.values()]
         edges[cls] = es
@@ -158,4 +162,4 @@ def resolve_graph(
         order.append(cls)
 
     visit(entry)
-    return Graph(entry, order, edges)
+    return Graph(entry, order, edges, reached)

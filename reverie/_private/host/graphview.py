@@ -17,7 +17,7 @@ from .graph import resolve_graph
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["GraphNode", "render_mermaid", "render_text", "walk"]
+__all__ = ["GraphNode", "dependency_tree", "render_mermaid", "render_text"]
 
 
 @dataclass
@@ -39,7 +39,7 @@ class GraphNode:
         return self.ref or self.label
 
 
-def walk(entry: type, registry: Registry | None = None) -> GraphNode:
+def dependency_tree(entry: type, registry: Registry | None = None) -> GraphNode:
     """The dependency tree under ``entry``. Each class is expanded once; later uses say so."""
     graph = resolve_graph(entry, registry.resolve if registry is not None else None, lenient=True)
     expanded: set[str] = set()

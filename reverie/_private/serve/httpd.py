@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..http.server import HttpServer
 
-__all__ = ["bind_socket", "start_http"]
+__all__ = ["listening_socket", "start_http"]
 
 log = logging.getLogger("reverie.serve")
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket. Not inheritable: the supervisor hands it to entry workers
     only, explicitly (a dup per spawn), so no other child holds the port."""
     from reverie.errors import ConfigError
@@ -63,7 +63,7 @@ async def start_http(
     from ..http.limits import HttpLimits
     from ..http.server import HttpServer
 
-    sock = socket.socket(fileno=fd) if fd is not None else bind_socket(bind_host, port)
+    sock = socket.socket(fileno=fd) if fd is not None else listening_socket(bind_host, port)
     sock.set_inheritable(False)  # what this process spawns must not hold the port
     server = HttpServer(
         host, sock=sock, handle_signals=False, graceful_timeout=drain_timeout,

@@ -169,11 +169,11 @@ def plan_serve(target: str, entry: type, options: ServeOptions) -> ServePlan:
 def open_http(plan: ServePlan) -> socket.socket | None:
     """The listening socket, when a process of this machine serves HTTP (not when the entry
     runs on another node); the plan learns the real port (``port=0``)."""
-    from .httpd import bind_socket
+    from .httpd import listening_socket
 
     if not any(p.http for p in plan.processes):
         return None
-    sock = bind_socket(plan.http_host, plan.http_port)
+    sock = listening_socket(plan.http_host, plan.http_port)
     plan.http_port = sock.getsockname()[1]
     return sock
 

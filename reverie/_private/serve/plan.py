@@ -64,22 +64,10 @@ def prepare_host(
 def _check_by_markup(entry: type, deployment: Deployment) -> None:
     """Check the file against the services reachable by markup alone (graph resolution failed)."""
     from ..config.check import check_deployment
-    from ..host.graphview import GraphNode, walk
-    from ..importer import import_ref
+    from ..host.graph import resolve_graph
 
-    metas: dict[str, Any] = {}
-
-    def visit(node: GraphNode) -> None:
-        if node.ref is not None and node.ref not in metas:
-            try:
-                metas[node.ref] = get_meta(import_ref(node.ref))
-            except Exception:
-                return
-            for child in node.children:
-                visit(child)
-
-    visit(walk(entry))
-    check_deployment(deployment, {m.name: m for m in metas.values()}, known_sids(metas.values()))
+    metas = {m.name: m for m in resolve_graph(entry, lenient=True).metas()}
+    check_deployment(deployment, metas, known_sids(metas.values()))
 
 
 def _resolve_config(metas: Any, deployment: Deployment | None) -> None:
