@@ -112,7 +112,7 @@ class Agent:
             bp = _err(exc)
         info = await self.rt._js.stream_info("KV_rv_workers")
         binfo = await self.rt._js.stream_info("KV_rv_blueprints")
-        return {"registrations": [[r["component"], r["endpoint"], r["instance"]] for r in regs],
+        return {"registrations": [[r["component"], r["endpoint"], r["worker"]] for r in regs],
                 "blueprint": bp is not None and "Worker" in str(bp),
                 "instances_last_seq": info.state.last_seq,
                 "blueprints_last_seq": binfo.state.last_seq,
