@@ -63,7 +63,8 @@ def commit() -> str:
                               check=False).stdout.strip()
 
     sha = git("rev-parse", "--short=10", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "reverie", "bench")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "reverie", "bench",
+                ":!bench/results", ":!bench/README.md")
     return f"{sha}+changes" if dirty else sha
 
 
