@@ -330,7 +330,7 @@ async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]
             lost_ms.append((time.perf_counter() - t0) * 1e3)
         await proc.wait()
         await victim.wait_for_workers(0, 1)
-        caller._suspects.clear()
+        caller.forget_suspects()
     await caller.close()
     await server.close()
     return {"cancel_p50_ms": statistics.median(cancel_ms), "cancel_max_ms": max(cancel_ms),

@@ -139,7 +139,7 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
         await attach_runtime(host, rt)
         await host.start(Backend)
         subject = wire.endpoint_subject("hello", "Backend", "generate")
-        inst = next(iter(rt._served)).worker_id
+        inst = rt.served()[0].worker_id
         ctl = wire.ctl_subject(inst)
         answered = 0
 

@@ -110,8 +110,8 @@ class Agent:
             bp = await self.rt.get_blueprint("mn", "Worker")
         except Exception as exc:
             bp = _err(exc)
-        info = await self.rt._js.stream_info("KV_rv_workers")
-        binfo = await self.rt._js.stream_info("KV_rv_blueprints")
+        info = await self.rt.js.stream_info("KV_rv_workers")
+        binfo = await self.rt.js.stream_info("KV_rv_blueprints")
         return {"registrations": [[r["component"], r["endpoint"], r["worker"]] for r in regs],
                 "blueprint": bp is not None and "Worker" in str(bp),
                 "instances_last_seq": info.state.last_seq,

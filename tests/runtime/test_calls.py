@@ -168,7 +168,7 @@ async def test_cancelling_the_caller_cancels_the_handler(make_runtime: RuntimeFa
     await asyncio.wait_for(started.wait(), 5)
     task.cancel()
     await asyncio.wait_for(stopped.wait(), 5)
-    assert not server._serving
+    assert not server.serving
 
 
 async def test_no_workers_is_immediate_and_says_what_to_do(runtime: DistributedRuntime

@@ -69,13 +69,13 @@ async def test_r3_buckets_calls_across_members_and_a_member_killed(
         await server.namespace("ns").component("svc").endpoint("echo").serve(
             echo, streaming=False)
         await server.put_blueprint("ns", "svc", '{"sid": "x"}')
-        info = await server._js.stream_info("KV_rv_workers")
+        info = await server.js.stream_info("KV_rv_workers")
         assert info.config.num_replicas == 3
         assert len(info.cluster.replicas or []) == 2  # a leader and two followers
         client = caller.namespace("ns").component("svc").endpoint("echo").client()
         await client.wait_for_workers(1, timeout=10)
         assert await client.call(1) == ["echo", 1]
-        before = (await server._js.stream_info("KV_rv_workers")).state.last_seq
+        before = (await server.js.stream_info("KV_rv_workers")).state.last_seq
 
         # kill the member the server is connected to (and maybe the buckets' leader)
         cluster[0].kill()
@@ -110,7 +110,7 @@ async def _has_echo(rt: DistributedRuntime) -> bool:
 
 async def _info(rt: DistributedRuntime, out: list[Any]) -> bool:
     try:
-        out.append(await rt._js.stream_info("KV_rv_workers"))
+        out.append(await rt.js.stream_info("KV_rv_workers"))
         return True
     except Exception:  # nats: timeout while the stream elects a leader
         return False

@@ -90,7 +90,7 @@ async def test_registration_carries_what_callers_need(make_runtime: RuntimeFacto
         echo, streaming=False, request_type=int, idempotent=True, metadata={"gpu": 1})
     client = rt.namespace("ns").component("svc").endpoint("echo").client()
     await client.wait_for_workers(1, 5)
-    info = client._watcher.info("i1")
+    info = client.watcher.info("i1")
     assert info is not None
     assert info["subject"] == "rv.ns.svc.echo.i1"
     assert info["idempotent"] is True and info["streaming"] is False

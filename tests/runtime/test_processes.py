@@ -50,8 +50,8 @@ async def test_idempotent_call_retries_once_on_another_instance(
         c = endpoint(runtime, name)
         await c.wait_for_workers(2, 10)
         task = asyncio.create_task(c.call(1.0))
-        await eventually(lambda: bool(runtime._calls))
-        target = next(iter(runtime._calls.values())).iid
+        await eventually(lambda: bool(runtime.calls))
+        target = runtime.calls.snapshot()[0].iid
         await asyncio.sleep(0.1)
         workers[target].kill()
         if expect_retry:

@@ -116,7 +116,7 @@ async def test_closing_the_iterator_cancels_the_producer(make_runtime: RuntimeFa
     assert closed_at[0] - t0 < 5  # no hang (bench/ measures the actual delay)
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
-    assert not server._serving
+    assert not server.serving
 
 
 async def test_cancelling_the_consumer_task_cancels_the_producer(

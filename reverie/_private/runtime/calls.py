@@ -47,7 +47,7 @@ class OutgoingCall:
 
     def __init__(self, client: EndpointRuntimeClient, ctx: RequestContext) -> None:
         self.client = client
-        self.rt: DistributedRuntime = client._rt
+        self.rt: DistributedRuntime = client.runtime
         self.ctx = ctx
         self.iid = ""
         #: the key the runtime finds the call by: a reply subject (NATS) or a call id (direct)
@@ -181,7 +181,7 @@ class StreamCall(OutgoingCall):
                         await self.rt.send_ctl(self.iid, [wire.CREDIT, self.reply, consumed])
                 else:
                     self._consumed = consumed
-                validate = self.client._validate
+                validate = self.client.validate
                 return item if validate is None else validate(item, strict=False)
             state = self._state
             if state == _OPEN:
@@ -230,8 +230,8 @@ class StreamCall(OutgoingCall):
     async def _open(self) -> None:
         client = self.client
         rt = self.rt
-        watcher = client._watcher
-        if not watcher._ready.is_set():
+        watcher = client.watcher
+        if not watcher.is_ready:
             await watcher.ready()
         iid = client.pick(self._tried)
         link = await client.link(iid)
@@ -244,7 +244,7 @@ class StreamCall(OutgoingCall):
                 raise client.deadline_error(iid, ctx)
             if self._timer is None:
                 self._timer = asyncio.get_running_loop().call_later(rem, self.expire)
-        reply: Any = next(rt._seq) if link is not None else rt.next_reply()
+        reply: Any = rt.calls.next_id() if link is not None else rt.next_reply()
         self.iid = iid
         self.reply = reply
         self.link = link
@@ -253,8 +253,7 @@ class StreamCall(OutgoingCall):
         self._consumed = 0
         self.alive = False
         self.last = time.monotonic()
-        rt._calls[reply] = self
-        rt._inflight[iid] += 1
+        rt.calls.add(reply, self)
         payload = msgpack_encode([ctx.to_wire(), self._request, client.window])
         try:
             if link is not None:
@@ -273,8 +272,7 @@ class StreamCall(OutgoingCall):
         self._state = _ENDED
         self._error = err
         rt = self.rt
-        if rt._calls.pop(self.reply, None) is not None:
-            rt._inflight[self.iid] -= 1
+        rt.calls.remove(self.reply)
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)

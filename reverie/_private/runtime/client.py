@@ -39,7 +39,7 @@ class EndpointRuntimeClient:
                  response_type: Any, window: int) -> None:
         rt = endpoint.runtime
         comp = endpoint.component
-        self._rt = rt
+        self.runtime = rt
         self.endpoint = endpoint
         self.path = endpoint.path
         self.component = comp.name
@@ -51,50 +51,51 @@ class EndpointRuntimeClient:
         self.router = make_router(router)
         self.idempotent = idempotent
         info = type_info(response_type)
-        self._validate = None if info.is_any else info.validate
+        #: checks a result against ``response_type`` (None: any)
+        self.validate = None if info.is_any else info.validate
         if window < 2:
             raise ValueError(f"window={window}: a stream window is at least 2 items")
         self.window = window
-        self._watcher = rt.watcher(f"{comp.namespace.name}.{comp.name}.{endpoint.name}.*",
+        self.watcher = rt.watcher(f"{comp.namespace.name}.{comp.name}.{endpoint.name}.*",
                                    endpoint.path)
 
     # -- discovery -------------------------------------------------------------------------------
 
     def workers(self) -> list[str]:
         """Live worker ids, sorted (those this process suspects are dead left out)."""
-        return self._rt.live(self._watcher.ids)
+        return self.runtime.live(self.watcher.ids)
 
     async def wait_for_workers(
         self, n: int = 1, timeout: float | None = 10.0
     ) -> list[str]:
         """Wait until ``n`` workers are live; NoWorkersError naming the count on timeout."""
-        return await self._watcher.wait_for(n, timeout, self.workers)
+        return await self.watcher.wait_for(n, timeout, self.workers)
 
     def registrations(self) -> list[dict[str, Any]]:
         """What each live worker registered (streaming, idempotent, host, pid, ...)."""
         live = set(self.workers())
-        entries = sorted(self._watcher.entries.items())  # keyed ns.comp.endpoint.<worker id>
+        entries = sorted(self.watcher.entries.items())  # keyed ns.comp.endpoint.<worker id>
         return [e for key, e in entries if key.rsplit(".", 1)[-1] in live]
 
     def idempotent_now(self) -> bool:
         if self.idempotent:
             return True
-        return any(e.get("idempotent") for e in self._watcher.entries.values())
+        return any(e.get("idempotent") for e in self.watcher.entries.values())
 
     def pick(self, exclude: set[str] | None = None) -> str:
-        ids = self._watcher.ids
-        if self._rt._suspects:
-            ids = self._rt.live(ids)
+        ids = self.watcher.ids
+        if self.runtime.has_suspects():
+            ids = self.runtime.live(ids)
         if exclude:
             ids = [i for i in ids if i not in exclude]
         if not ids:
             tried = f" (tried {', '.join(sorted(exclude))})" if exclude else ""
             raise NoWorkersError(
-                f"no live worker serves {self.path} on NATS at {self._rt.url}{tried}; fix: "
+                f"no live worker serves {self.path} on NATS at {self.runtime.url}{tried}; fix: "
                 f"start a process serving {self.endpoint.component.path}, or wait with "
                 f"client.wait_for_workers()",
                 service=self.component, endpoint=self.name)
-        return self.router.choose(ids, self._rt._inflight)
+        return self.router.choose(ids, self.runtime.calls.inflight)
 
     async def link(self, iid: str) -> DirectLink | None:
         """The direct connection to ``iid``, or None: call it over NATS."""
@@ -103,7 +104,7 @@ class EndpointRuntimeClient:
             return None
         link = plane.links.get(iid)
         if link is None and plane.worth_trying(iid):
-            link = await plane.open(iid, self._watcher.info)
+            link = await plane.open(iid, self.watcher.info)
         return link
 
     def deadline_error(self, iid: str, ctx: RequestContext) -> DeadlineExceededError:
@@ -115,8 +116,8 @@ class EndpointRuntimeClient:
 
     async def call(self, request: Any, ctx: RequestContext | None = None) -> Any:
         """Call the unary endpoint; returns the result as plain data (or ``response_type``)."""
-        if not self._watcher._ready.is_set():
-            await self._watcher.ready()
+        if not self.watcher.is_ready:
+            await self.watcher.ready()
         if ctx is None:
             ctx = new_context()
         payload = msgpack_encode([ctx.to_wire(), request, 0])
@@ -127,25 +128,25 @@ class EndpointRuntimeClient:
             try:
                 result = await self._unary(iid, payload, ctx)
             except NoResponders:
-                self._rt.suspect(iid)
+                self.runtime.suspect(iid)
             except WorkerLostError:
                 if retried or not self.idempotent_now():
                     raise
                 retried = True
             else:
-                return result if self._validate is None else self._validate(result, strict=False)
+                return result if self.validate is None else self.validate(result, strict=False)
             if tried is None:
                 tried = set()
             tried.add(iid)
 
     async def _unary(self, iid: str, payload: bytes, ctx: RequestContext) -> Any:
-        rt = self._rt
+        rt = self.runtime
         plane = self._plane
         link = None
         if plane is not None:
             link = plane.links.get(iid)
             if link is None and plane.worth_trying(iid):
-                link = await plane.open(iid, self._watcher.info)
+                link = await plane.open(iid, self.watcher.info)
         if link is None and not rt.nc.is_connected:
             await rt.wait_connected(ctx, self.path)
         loop = asyncio.get_running_loop()
@@ -153,13 +154,12 @@ class EndpointRuntimeClient:
         deadline = ctx.deadline
         if deadline is not None and deadline <= time.monotonic():
             raise self.deadline_error(iid, ctx)
-        reply: Any = next(rt._seq) if link is not None else rt.next_reply()
+        reply: Any = rt.calls.next_id() if link is not None else rt.next_reply()
         fut = loop.create_future()
         call = UnaryCall(self, ctx, fut, iid, reply)
         call.link = link
-        rt._calls[reply] = call
-        inflight = rt._inflight
-        inflight[iid] += 1
+        table = rt.calls
+        table.add(reply, call)
         try:
             try:
                 if link is not None:
@@ -181,8 +181,7 @@ class EndpointRuntimeClient:
                 call.ctl_soon([wire.CANCEL, reply])
             raise
         finally:
-            del rt._calls[reply]
-            inflight[iid] -= 1
+            table.remove(reply)
             if timer is not None:
                 timer.cancel()
 

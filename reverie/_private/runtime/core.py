@@ -10,12 +10,9 @@ worker leases and the KV watchers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
 import os
 import time
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, TransportError, UnavailableError, WorkerLostError
@@ -23,56 +20,25 @@ from reverie.errors import ConfigError, TransportError, UnavailableError, Worker
 from ..call.context import RequestContext
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
+from .blueprints import BlueprintStore
+from .connection import close_quietly, ensure_buckets, open_nats
 from .direct import DirectPlane, direct_setting
 from .discovery import Leases, WorkerWatcher
+from .heartbeat import Heartbeat
+from .tables import CallTable, ServingTable
 
 if TYPE_CHECKING:
     from .addressing import Namespace
     from .calls import OutgoingCall
     from .direct import DirectLink
     from .micro import MicroResponder
-    from .server import ServerCall
+    from .server import Served
 
 __all__ = ["DistributedRuntime"]
 
 log = logging.getLogger("reverie.runtime")
 
 _STATUS = "Status"
-#: seconds a new process waits for a forming JetStream cluster to accept the runtime's buckets
-BUCKET_PATIENCE = 20.0
-
-
-async def js_retry(fn: Any, what: str, patience: float = 10.0) -> Any:
-    """``await fn()``, retried while JetStream answers "no response from stream" or times out
-    (a replicated stream electing a leader, after a member died or when it was just made)."""
-    import nats.errors
-    import nats.js.errors
-
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            return await fn()
-        except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
-            if time.monotonic() >= deadline:
-                raise TransportError(f"{what}: JetStream did not answer for {patience:g} s "
-                                     f"({exc}); fix: check that the NATS cluster has a "
-                                     f"quorum of its members up") from None
-            log.debug("%s: %s; retrying", what, exc)
-            await asyncio.sleep(0.2)
-
-
-def _permanent(exc: Exception) -> bool:
-    """An answer that waiting will not change (permissions, JetStream off, a bad config)."""
-    import nats.errors
-    import nats.js.errors
-
-    if isinstance(exc, nats.errors.NoRespondersError):
-        return True  # nobody serves the JetStream API: JetStream is off
-    if isinstance(exc, nats.js.errors.ServiceUnavailableError) and not exc.err_code:
-        return True  # the same, as nats-py reports it (a forming cluster gives err_code 10008)
-    text = str(exc).lower()
-    return any(w in text for w in ("permission", "not enabled", "invalid", "authorization",
-                                    "not supported"))
 
 
 class DistributedRuntime:
@@ -90,21 +56,18 @@ class DistributedRuntime:
         self.nc: Any = None
         self._js: Any = None
         self._kv_workers: Any = None
-        self._kv_blueprints: Any = None
         self._inbox = ""
-        self._seq = itertools.count(1)
-        #: outgoing calls by reply subject
-        self._calls: dict[Any, OutgoingCall] = {}
-        #: calls this process is serving, by the caller's reply subject
-        self._serving: dict[Any, ServerCall] = {}
-        self._inflight: defaultdict[str, int] = defaultdict(int)
+        #: the calls this process makes, and the calls it serves
+        self.calls = CallTable()
+        self.serving = ServingTable()
+        self.blueprints = BlueprintStore(None)
+        self._heartbeat = Heartbeat(self.calls, self.serving, self._nats_up, self.send_ctl)
         self._suspects: dict[str, float] = {}
         self._watchers: dict[str, WorkerWatcher] = {}
         self._connected = asyncio.Event()
-        self._ticker: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
-        self._served: list[Any] = []
+        self._served: list[Served] = []
         self.micro: MicroResponder | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         #: the direct data plane (None: every call over NATS)
@@ -138,75 +101,24 @@ class DistributedRuntime:
         the same machine, TCP bound on ``direct_host`` otherwise), NATS staying the control
         plane; default on, ``$REVERIE_DIRECT=0`` turns it off. ``direct_host`` defaults to
         ``$REVERIE_DIRECT_HOST``, else 127.0.0.1."""
-        import nats.aio.client
-
         if replicas < 1 or replicas > 5:
             raise ConfigError(f"replicas must be 1 to 5 (JetStream's limit), got {replicas}",
                               key="replicas", fix="use 1 for one server, 3 for a 3-member "
                               "cluster")
-        servers = [u.strip() for u in url.split(",") if u.strip()]
         rt = cls(url, worker_id or os.urandom(8).hex(), lease_ttl, replicas, direct,
                  direct_host)
-        user_cbs = {k: nats_options.pop(k, None) for k in
-                    ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")}
-
-        async def disconnected() -> None:
-            rt._on_disconnected()
-            if user_cbs["disconnected_cb"]:
-                await user_cbs["disconnected_cb"]()
-
-        async def reconnected() -> None:
-            rt._spawn(rt._on_reconnected())
-            if user_cbs["reconnected_cb"]:
-                await user_cbs["reconnected_cb"]()
-
-        async def error(exc: Exception) -> None:
-            log.debug("nats error: %s", exc)
-            if user_cbs["error_cb"]:
-                await user_cbs["error_cb"](exc)
-
-        async def closed() -> None:
-            rt._connected.clear()
-            if user_cbs["closed_cb"]:
-                await user_cbs["closed_cb"]()
-
-        opts: dict[str, Any] = {
-            "name": f"reverie-{rt.worker_id}",
-            "max_reconnect_attempts": -1,
-            "reconnect_time_wait": 0.25,
-            "connect_timeout": 2,
-            "ping_interval": 5,
-            "max_outstanding_pings": 2,
-            # several URLs: in the order given (list the local member first), not shuffled
-            "dont_randomize": True,
-        }
-        opts.update(nats_options)
-        nc = nats.aio.client.Client()
-        try:
-            await asyncio.wait_for(
-                nc.connect(servers=servers, disconnected_cb=disconnected,
-                           reconnected_cb=reconnected, error_cb=error, closed_cb=closed, **opts),
-                connect_timeout,
-            )
-        except BaseException as exc:
-            with contextlib.suppress(BaseException):
-                await nc.close()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or \
-                type(exc).__name__
-            raise TransportError(
-                f"cannot connect to NATS at {url} ({reason}) within {connect_timeout} s; "
-                f"fix: start nats-server there (or run with the embedded server), check the URL, "
-                f"credentials and TLS options"
-            ) from None
+        nc = await open_nats(url, connect_timeout, f"reverie-{rt.worker_id}",
+                             on_disconnected=rt._on_disconnected,
+                             on_reconnected=lambda: rt.spawn(rt._on_reconnected()),
+                             on_closed=rt._connected.clear, nats_options=nats_options)
         rt.nc = nc
         try:
             await rt._setup()
         except BaseException:
             rt._closing = rt._closed = True
-            with contextlib.suppress(BaseException):
-                await nc.close()
+            if rt.direct is not None:
+                await rt.direct.close()
+            await close_quietly(nc)
             raise
         return rt
 
@@ -220,49 +132,16 @@ class DistributedRuntime:
         if self.direct is not None:
             await self.direct.start()
         self._connected.set()
-        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        self._heartbeat.start()
 
-    async def _ensure_buckets(self, patience: float = BUCKET_PATIENCE) -> None:
-        """Open (or create, with ``replicas`` copies) the runtime's buckets. A cluster that is
-        still forming (no JetStream leader yet, too few peers for the replicas) answers with
-        errors for a few seconds: retried until ``patience`` runs out."""
-        import nats.js.errors
+    async def _ensure_buckets(self) -> None:
+        kvs = await ensure_buckets(self._js, self.url, self.replicas,
+                                   (self.workers_bucket, self.blueprints_bucket))
+        self._kv_workers = kvs[0]
+        self.blueprints.use(kvs[1])
 
-        js = self._js
-        deadline = time.monotonic() + patience
-        for attr, bucket, marker in (("_kv_workers", self.workers_bucket, 1.0),
-                                     ("_kv_blueprints", self.blueprints_bucket, None)):
-            while True:
-                try:
-                    try:
-                        kv = await js.key_value(bucket)
-                    except nats.js.errors.BucketNotFoundError:
-                        kv = await js.create_key_value(bucket=bucket, history=1,
-                                                       limit_marker_ttl=marker,
-                                                       replicas=self.replicas,
-                                                       # reads from any replica: no wait for a
-                                                       # new leader after a member dies
-                                                       direct=True)
-                    info = await js.stream_info(f"KV_{bucket}")
-                    if info.cluster is not None and not info.cluster.leader:
-                        # a new replicated stream elects its leader first; writes before that
-                        # get "no response from stream"
-                        raise TransportError(f"the stream of {bucket!r} has no leader yet")
-                    break
-                except Exception as exc:
-                    if time.monotonic() < deadline and not _permanent(exc):
-                        await asyncio.sleep(0.25)
-                        continue
-                    raise TransportError(
-                        f"cannot open the KV bucket {bucket!r} on NATS at {self.url} (replicas "
-                        f"{self.replicas}; {type(exc).__name__}: {exc}); fix: enable "
-                        f"JetStream on the server (nats-server -js, 2.11 or later), allow this "
-                        f"user to manage the bucket, and ask for no more replicas than the "
-                        f"cluster has members"
-                    ) from None
-            setattr(self, attr, kv)
-
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background; cancelled when the runtime closes."""
         task = asyncio.get_running_loop().create_task(coro)
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
@@ -279,26 +158,43 @@ class DistributedRuntime:
     async def put_blueprint(self, ns: str, component: str, blueprint_json: str) -> None:
         """Publish a component's blueprint (JSON text) so hosts that know it only remotely can
         build clients for it."""
-        key = f"{wire.check_token('namespace', ns)}.{wire.check_token('component', component)}"
-        value = blueprint_json.encode()
-        await js_retry(lambda: self._kv_blueprints.put(key, value), f"publish blueprint {key}")
+        await self.blueprints.put(ns, component, blueprint_json)
 
     async def get_blueprint(self, ns: str, component: str) -> str | None:
         """The blueprint JSON a host published for ``ns/component``, or None."""
-        import nats.js.errors
-
-        key = f"{wire.check_token('namespace', ns)}.{wire.check_token('component', component)}"
-        try:
-            entry = await self._kv_blueprints.get(key)
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        if not entry.value:
-            return None
-        return bytes(entry.value).decode()
+        return await self.blueprints.get(ns, component)
 
     async def delete_blueprint(self, ns: str, component: str) -> None:
-        with contextlib.suppress(Exception):
-            await self._kv_blueprints.purge(f"{ns}.{component}")
+        await self.blueprints.delete(ns, component)
+
+    # -- the parts other modules use ---------------------------------------------------------------
+
+    @property
+    def js(self) -> Any:
+        """The JetStream context (leases publish through it)."""
+        return self._js
+
+    @property
+    def workers_kv(self) -> Any:
+        """The workers bucket (watchers read it)."""
+        return self._kv_workers
+
+    def served(self) -> list[Served]:
+        """The endpoints this process serves now."""
+        return list(self._served)
+
+    def add_served(self, served: Served) -> None:
+        self._served.append(served)
+
+    def remove_served(self, served: Served) -> None:
+        if served in self._served:
+            self._served.remove(served)
+
+    def nats_up(self) -> bool:
+        return self._nats_up()
+
+    def _nats_up(self) -> bool:
+        return bool(self.nc is not None and self.nc.is_connected)
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -329,6 +225,13 @@ class DistributedRuntime:
                 out.append(iid)
         return out
 
+    def has_suspects(self) -> bool:
+        return bool(self._suspects)
+
+    def forget_suspects(self) -> None:
+        """Route to every live worker again (tests and benchmarks that restart peers)."""
+        self._suspects.clear()
+
     def suspect(self, iid: str) -> None:
         """Stop routing to ``iid`` until it refreshes its lease (or its lease would expire)."""
         self._suspects[iid] = time.monotonic() + self.leases.ttl + 1.0
@@ -339,9 +242,8 @@ class DistributedRuntime:
             return
         if not crashed:
             return  # a clean goodbye: its calls in flight still finish (graceful close)
-        for call in list(self._calls.values()):
-            if call.iid == iid:
-                call.lost("its lease expired: the process stopped refreshing it")
+        for call in self.calls.snapshot(lambda c: c.iid == iid):
+            call.lost("its lease expired: the process stopped refreshing it")
 
     async def registrations(self) -> list[dict[str, Any]]:
         """Every registration in the workers bucket (one per worker and endpoint)."""
@@ -384,12 +286,10 @@ class DistributedRuntime:
         if self._closing:
             return
         # Calls on the direct plane go on: only the broker went away.
-        for call in list(self._calls.values()):
-            if call.link is None:
-                call.fail_transport("the connection to NATS was lost mid-call")
-        for sc in list(self._serving.values()):
-            if not sc.direct:
-                sc.cancel()
+        for call in self.calls.snapshot(lambda c: c.link is None):
+            call.fail_transport("the connection to NATS was lost mid-call")
+        for sc in self.serving.snapshot(lambda sc: not sc.direct):
+            sc.cancel()
 
     async def _on_reconnected(self) -> None:
         self._connected.set()
@@ -420,11 +320,13 @@ class DistributedRuntime:
     # -- wire plumbing -----------------------------------------------------------------------------
 
     def next_reply(self) -> str:
-        return f"{self._inbox}.{next(self._seq)}"
+        return f"{self._inbox}.{self.calls.next_id()}"
 
     async def _on_reply(self, msg: Any) -> None:
-        call = self._calls.get(msg.subject)
+        call = self.calls.get(msg.subject)
         if call is None:
+            log.debug("dropped a reply frame on %s: no call waits for it (it ended)",
+                      msg.subject)
             return
         data = msg.data
         if not data:
@@ -453,7 +355,7 @@ class DistributedRuntime:
         """A caller's control frame (credit, cancel, keepalive) for the call served under
         ``key`` (its reply subject on NATS, (connection, call id) on the direct plane)."""
         try:  # a control frame off the wire may hold anything: drop what is malformed
-            sc = self._serving.get(key)
+            sc = self.serving.get(key)
             kind = frame[0]
             credit = frame[2] if kind == wire.CREDIT else 0
             if type(credit) is not int or not 0 <= credit <= wire.MAX_WINDOW:
@@ -472,100 +374,60 @@ class DistributedRuntime:
 
     def call_for(self, key: Any) -> OutgoingCall | None:
         """The outgoing call under ``key`` (reply subject, or direct call id), if in flight."""
-        return self._calls.get(key)
+        return self.calls.get(key)
 
     def caller_gone(self, conn: Any) -> None:
         """A direct caller's connection closed: stop the calls it made here."""
-        for key, sc in list(self._serving.items()):
-            if type(key) is tuple and key[0] is conn:
-                sc.cancel()
+        for sc in self.serving.snapshot(lambda sc: type(sc.key) is tuple and sc.key[0] is conn):
+            sc.cancel()
 
     def link_lost(self, link: DirectLink, reason: str) -> None:
         """The direct connection to a peer closed: its calls in flight lost their worker."""
-        for call in list(self._calls.values()):
-            if call.link is link:
-                call.lost(reason)
+        for call in self.calls.snapshot(lambda c: c.link is link):
+            call.lost(reason)
 
     @property
     def closing(self) -> bool:
         return self._closing
 
     async def send_ctl(self, iid: str, frame: list[Any]) -> None:
-        with contextlib.suppress(Exception):
+        """A control frame to worker ``iid`` over NATS; a failure is logged, never raised
+        (the call it concerns ends by its own deadline or liveness check)."""
+        try:
             await self.nc.publish(wire.ctl_subject(iid), msgpack_encode(frame))
+        except Exception as exc:
+            log.info("could not send a control frame %r to worker %s: %s", frame[:2], iid, exc)
 
     def send_ctl_soon(self, iid: str, frame: list[Any]) -> None:
         """Send a control frame from synchronous code (a callback or a cancelled task)."""
         if self.nc is not None and not self.nc.is_closed:
-            self._spawn(self.send_ctl(iid, frame))
-
-    async def _tick(self) -> None:
-        """Heartbeats for the calls this process serves; liveness of the calls it makes."""
-        loop = asyncio.get_running_loop()
-        tick = wire.WATCHDOG_TICK
-        hb_every = max(1, round(wire.HEARTBEAT_INTERVAL / tick))
-        ka_every = max(1, round(wire.KEEPALIVE_INTERVAL / tick))
-        hb_frame = msgpack_encode([wire.HB])
-        n = 0
-        expected = loop.time() + tick
-        while True:
-            await asyncio.sleep(tick)
-            n += 1
-            now = time.monotonic()
-            lag = loop.time() - expected
-            expected = loop.time() + tick
-            connected = self.nc.is_connected
-            try:
-                if self._calls:
-                    stalled = lag > tick  # our own loop stalled: frames may sit unread
-                    for call in list(self._calls.values()):
-                        call.check(now, stalled)
-                    if n % ka_every == 0:
-                        for call in list(self._calls.values()):
-                            if not call.is_stream:
-                                continue
-                            if call.link is not None:
-                                call.link.ctl([wire.KEEPALIVE, call.reply])
-                            elif connected:
-                                await self.send_ctl(call.iid, [wire.KEEPALIVE, call.reply])
-                if self._serving and n % hb_every == 0:
-                    for sc in list(self._serving.values()):
-                        if sc.heartbeat_due(now) and (connected or sc.direct):
-                            await sc.send(hb_frame)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("runtime tick: %s", exc)
+            self.spawn(self.send_ctl(iid, frame))
 
     # -- shutdown ----------------------------------------------------------------------------------
 
     async def close(self, grace: float = 2.0) -> None:
         """Deregister every worker at once (callers stop routing here), give the calls being
-        served ``grace`` seconds to finish, end the rest with WorkerLostError, then drain."""
+        served ``grace`` seconds to finish, end the rest with WorkerLostError, then drain.
+        Each step runs even when the one before failed (the failure is logged)."""
         if self._closed:
             return
         self._closing = True
-        with contextlib.suppress(Exception):
-            await self.leases.close()
+        await self._step("delete the leases", self.leases.close())
         for served in list(self._served):
-            with contextlib.suppress(Exception):
-                await served.stop(deregister=False)
-        if self._serving and grace > 0:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._drain_serving(), grace)
-        for sc in list(self._serving.values()):
+            await self._step(f"stop serving {served.name}", served.stop(deregister=False))
+        if self.serving and grace > 0:
+            await self.serving.drain(grace)
+        for sc in self.serving.snapshot():
             sc.shutdown()
-        if self._serving:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._drain_serving(), 1.0)
+        if self.serving and not await self.serving.drain(1.0):
+            log.warning("%d call(s) still running 1 s after the shutdown", len(self.serving))
         for w in self._watchers.values():
             w.stop()
-        if self._ticker is not None:
-            self._ticker.cancel()
-        for call in list(self._calls.values()):
+        self._heartbeat.stop()
+        for call in self.calls.snapshot():
             call.fail(UnavailableError("the runtime was closed while the call was in flight"))
         if self.direct is not None:
-            await self.direct.close()
+            await self._step("close the direct plane", self.direct.close())
         self._closed = True
         for task in list(self._bg):
             task.cancel()
@@ -573,13 +435,15 @@ class DistributedRuntime:
         if nc is not None and not nc.is_closed:
             try:
                 await asyncio.wait_for(nc.drain(), 5.0)
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await nc.close()
+            except Exception as exc:
+                log.info("draining the NATS connection failed (%s); closing it", exc)
+                await close_quietly(nc)
 
-    async def _drain_serving(self) -> None:
-        while self._serving:  # noqa: ASYNC110 - calls end on their own; poll briefly
-            await asyncio.sleep(0.01)
+    async def _step(self, what: str, aw: Any) -> None:
+        try:
+            await aw
+        except Exception:
+            log.exception("closing the runtime: could not %s", what)
 
     async def __aenter__(self) -> DistributedRuntime:
         return self

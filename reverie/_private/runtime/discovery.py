@@ -47,12 +47,12 @@ class Leases:
         return f"$KV.{self._rt.workers_bucket}.{key}"
 
     async def _put(self, key: str, value: bytes) -> None:
-        js = self._rt._js
+        js = self._rt.js
         await js.publish(self._subject(key), value, msg_ttl=max(1, round(self.ttl)))
 
     async def acquire(self, key: str, value: bytes) -> None:
         """Register a key now and keep it alive."""
-        from .core import js_retry
+        from .connection import js_retry
 
         self._entries[key] = value
         await js_retry(lambda: self._put(key, value), f"register {key}")
@@ -62,15 +62,18 @@ class Leases:
     async def _delete(self, key: str) -> None:
         # A KV delete marker (a clean goodbye, unlike the server's expiry marker for a crash)
         # that itself expires, so markers of past processes do not pile up in the bucket.
-        await self._rt._js.publish(self._subject(key), b"", headers={"KV-Operation": "DEL"},
+        await self._rt.js.publish(self._subject(key), b"", headers={"KV-Operation": "DEL"},
                                    msg_ttl=_MARKER_TTL)
 
     async def release(self, key: str) -> None:
         """Remove a key at once (clean shutdown of one endpoint)."""
         if self._entries.pop(key, None) is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             await self._delete(key)
+        except Exception as exc:  # the lease then expires within its TTL instead
+            log.warning("could not delete the lease %s at once (%s); it expires within %g s",
+                        key, exc, self.ttl)
 
     async def refresh_all(self) -> None:
         """Re-put every key (after a reconnect, or on the lease timer), all at once: one
@@ -92,10 +95,11 @@ class Leases:
     async def close(self) -> None:
         """Stop refreshing and purge every key."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            # wait for it to end without taking its CancelledError as ours: a cancellation of
+            # the caller itself still propagates from this await
+            await asyncio.wait([task])
         keys, self._entries = list(self._entries), {}
         if keys:
             await asyncio.gather(*(self._delete(k) for k in keys), return_exceptions=True)
@@ -139,6 +143,11 @@ class WorkerWatcher:
                     f"check that nats-server is reachable and runs with JetStream (-js)"
                 ) from None
 
+    @property
+    def is_ready(self) -> bool:
+        """Whether the first full snapshot has been read."""
+        return self._ready.is_set()
+
     def on_change(self, fn: Callable[[str, bool, bool], None]) -> None:
         """Call ``fn(worker_id, alive, crashed)`` when a worker appears or goes; ``crashed``
         when its lease expired (the server's marker) rather than being deleted."""
@@ -155,7 +164,7 @@ class WorkerWatcher:
                 await asyncio.sleep(0.25)
 
     async def _watch_once(self) -> None:
-        watcher = await self._rt._kv_workers.watch(self.pattern)
+        watcher = await self._rt.workers_kv.watch(self.pattern)
         probe = asyncio.get_running_loop().create_task(self._probe(watcher))
         try:
             snapshot: dict[str, dict[str, Any]] = {}
@@ -183,8 +192,10 @@ class WorkerWatcher:
                     self._changed(key.rsplit(".", 1)[-1], True, False)
         finally:
             probe.cancel()
-            with contextlib.suppress(Exception):
+            try:
                 await watcher.stop()
+            except Exception as exc:  # the connection is gone: so is the consumer
+                log.debug("stopping the watch of %s: %s", self.pattern, exc)
 
     async def _probe(self, watcher: Any) -> None:
         """Restart the watch when its consumer is gone.
@@ -275,6 +286,11 @@ class WorkerWatcher:
 def _decode_info(value: bytes) -> dict[str, Any]:
     try:
         info = msgpack_decode(value)
-    except Exception:
+    except Exception as exc:
+        log.warning("a registration in the workers bucket could not be decoded (%s); "
+                    "its worker is listed without details", exc)
         return {}
-    return info if isinstance(info, dict) else {}
+    if not isinstance(info, dict):
+        log.warning("a registration in the workers bucket is not a map: %r", info)
+        return {}
+    return info

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from .server import Served
 
 __all__ = ["MicroResponder", "responder"]
+
+log = logging.getLogger("reverie.runtime")
 
 PREFIX = "$SRV"
 _TYPES = {
@@ -81,7 +84,7 @@ class MicroResponder:
             svc.endpoints.remove(served)
         if not svc.endpoints:
             for sub in svc.subs:
-                self.rt._spawn(sub.unsubscribe())
+                self.rt.spawn(sub.unsubscribe())
             svc.subs.clear()
 
     async def _on_request(self, msg: Any) -> None:
@@ -99,8 +102,10 @@ class MicroResponder:
             if not svc.endpoints or (name is not None and svc.name != name):
                 continue
             body = self._answer(verb, svc)
-            with contextlib.suppress(Exception):
+            try:
                 await self.rt.nc.publish(msg.reply, json.dumps(body).encode())
+            except Exception as exc:
+                log.info("could not answer %s: %s", msg.subject, exc)
 
     def _answer(self, verb: str, svc: _Service) -> dict[str, Any]:
         meta = {"reverie.namespace": svc.ns, "reverie.version": __version__, **svc.metadata}

@@ -8,7 +8,6 @@ stream's producer sends at most the credit the caller granted, so a slow consume
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import logging
@@ -179,7 +178,7 @@ class Served:
         await responder(self.rt).add(self)
         if self.rt.direct is not None:
             self.rt.direct.add(self.direct_key, self)
-        self.rt._served.append(self)
+        self.rt.add_served(self)
         await self.rt.leases.acquire(self.key, msgpack_encode(self.registration()))
 
     async def stop(self, *, deregister: bool = True) -> None:
@@ -187,16 +186,17 @@ class Served:
         if deregister:
             await self.rt.leases.release(self.key)
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            try:
                 await sub.unsubscribe()
+            except Exception as exc:  # the connection is closed: the subscription with it
+                log.debug("unsubscribing %s: %s", self.subject, exc)
         self._subs.clear()
         if self.rt.direct is not None:
             self.rt.direct.remove(self.direct_key)
         from .micro import responder
 
         responder(self.rt).remove(self)
-        with contextlib.suppress(ValueError):
-            self.rt._served.remove(self)
+        self.rt.remove_served(self)
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -236,7 +236,7 @@ class Served:
                 service=self.component, endpoint=self.name, request_id=ctx.request_id)
             return msgpack_encode([wire.ERR, err.to_wire()])
         sc = ServerCall(int(window), key, send, type(key) is tuple)
-        rt._serving[key] = sc
+        rt.serving.add(key, sc)
         loop = asyncio.get_running_loop()
         if self.streaming:
             sc.task = loop.create_task(self._run_stream(body, ctx, sc))
@@ -309,11 +309,20 @@ class Served:
                 _tracing.end(span, error)
         await self._send_last(sc, payload)
 
+    async def _close_generator(self, agen: Any, ctx: RequestContext) -> None:
+        """Run the generator's cleanup; a failure there is logged (the call's outcome is
+        already decided), a cancellation propagates."""
+        try:
+            await agen.aclose()
+        except Exception:
+            log.exception("%s/%s: the stream's generator failed while closing (request %s)",
+                          self.component, self.name, ctx.request_id)
+
     def _done(self, sc: ServerCall, timer: asyncio.TimerHandle | None, t0: int) -> None:
         """A call ended: disarm its deadline, forget it, count it."""
         if timer is not None:
             timer.cancel()
-        self.rt._serving.pop(sc.key, None)
+        self.rt.serving.remove(sc.key)
         stats = self.stats
         stats.num_requests += 1
         stats.processing_time += time.perf_counter_ns() - t0
@@ -354,12 +363,13 @@ class Served:
             error = exc
             payload = self._error_frame(exc, ctx)
         finally:
-            if agen is not None and hasattr(agen, "aclose"):
-                with contextlib.suppress(BaseException):
-                    await agen.aclose()
-            self._done(sc, timer, t0)
-            if span is not None:
-                _tracing.end(span, error, count)
+            try:
+                if agen is not None and hasattr(agen, "aclose"):
+                    await self._close_generator(agen, ctx)
+            finally:  # a second cancellation while closing still forgets and counts the call
+                self._done(sc, timer, t0)
+                if span is not None:
+                    _tracing.end(span, error, count)
         await self._send_last(sc, payload)
 
 

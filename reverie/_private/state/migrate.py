@@ -171,7 +171,7 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
             def seen(c: Any = client) -> list[str]:
                 return [i for i in c.workers() if i == to]
 
-            await client._watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
+            await client.watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
         inst.forward = forward
         # Callers stop routing here (the registrations go now), but the subscriptions stay for
         # RETIRE_GRACE seconds, so requests already on their way are received and forwarded
@@ -198,7 +198,7 @@ class _Forward(NatsTransport):
 def _served_of(runtime: DistributedRuntime, ns: str, component: str, inst: Instance
                ) -> list[Any]:
     """The runtime's served endpoints of ``inst`` (the NATS layer keeps them)."""
-    return [s for s in list(runtime._served)
+    return [s for s in runtime.served()
             if (s.ns, s.component) == (ns, component) and s.name in inst.meta.endpoints]
 
 
