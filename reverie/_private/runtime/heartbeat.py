@@ -51,11 +51,11 @@ class Heartbeat:
             lag = loop.time() - expected
             expected = loop.time() + tick
             try:
-                await self._once(n, lag > tick, n % ka_every == 0, n % hb_every == 0)
+                await self._once(lag > tick, n % ka_every == 0, n % hb_every == 0)
             except Exception:  # never let one bad call stop every heartbeat of the process
                 log.exception("runtime heartbeat tick failed")
 
-    async def _once(self, n: int, stalled: bool, keepalive: bool, heartbeat: bool) -> None:
+    async def _once(self, stalled: bool, keepalive: bool, heartbeat: bool) -> None:
         now = time.monotonic()
         up = self._nats_up()
         calls = self._calls
