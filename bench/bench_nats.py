@@ -28,7 +28,7 @@ import nats  # noqa: E402
 
 from reverie._private.runtime import DistributedRuntime  # noqa: E402
 from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
-from reverie._private.runtime.server import _MAX_BATCH_ITEMS, _array_header  # noqa: E402
+from reverie._private.runtime.produce import MAX_BATCH_ITEMS, array_header  # noqa: E402
 from reverie._private.runtime.wire import DEFAULT_WINDOW  # noqa: E402
 from reverie._private.transports.codec import msgpack_decode, msgpack_encode  # noqa: E402
 
@@ -36,7 +36,7 @@ PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
 STREAM_ITEMS = 1000
 # The most items Reverie puts in one stream message: a BATCH frame holds up to 128, and no more
 # than the caller's credit (the default window, 64). The raw side packs as many, with no credit.
-BATCH = min(_MAX_BATCH_ITEMS, DEFAULT_WINDOW)
+BATCH = min(MAX_BATCH_ITEMS, DEFAULT_WINDOW)
 
 
 async def sequential(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
@@ -98,7 +98,7 @@ async def raw_side(url: str) -> Side:
         # Reverie's own batching: up to BATCH items a message, one msgpack array of them.
         for start in range(0, STREAM_ITEMS, BATCH):
             items = [msgpack_encode(i) for i in range(start, min(start + BATCH, STREAM_ITEMS))]
-            await srv.publish(msg.reply, _array_header(len(items)) + b"".join(items))
+            await srv.publish(msg.reply, array_header(len(items)) + b"".join(items))
         await srv.publish(msg.reply, b"")
 
     await srv.subscribe("raw.echo", cb=echo)
