@@ -5,14 +5,23 @@ the server and removes its temp dir: nothing is left behind, no in-flight call i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from typing import Any
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..runtime.natsserver import NatsServer
 from .natsguard import PIDS_FILE
 
-__all__ = ["OwnedNatsServer"]
+if TYPE_CHECKING:
+    from .child import RestartPolicy
+    from .output import Output
+    from .plan_types import ServePlan
+
+__all__ = ["OwnedNatsServer", "keep_alive", "start_embedded"]
 
 
 class OwnedNatsServer(NatsServer):
@@ -43,3 +52,46 @@ class OwnedNatsServer(NatsServer):
         with open(tmp, "w") as fh:
             fh.write(" ".join(map(str, pids)))
         os.replace(tmp, path)
+
+
+async def start_embedded(plan: ServePlan, out: Output) -> OwnedNatsServer:
+    """Start the plan's embedded nats-server (a cluster member when the plan says so) and say
+    where it listens and keeps its store."""
+    host, port = plan.nats_listen
+    nats = OwnedNatsServer(port, host=host, cluster=plan.nats_cluster,
+                           server_name=plan.nats_name)
+    await nats.start()
+    member = ""
+    if plan.nats_cluster is not None:
+        c = plan.nats_cluster
+        member = (f", member {plan.nats_name!r} of cluster {c.name!r}, routes on "
+                  f"{c.listen} to {', '.join(c.routes) or 'nobody yet'}")
+    out.info(f"embedded nats-server on {nats.url} (pid {nats.pid}{member})")
+    out.info(f"embedded nats-server keeps its JetStream store in {nats.workdir} "
+             f"(removed when serve stops, even if it is killed)")
+    return nats
+
+
+async def keep_alive(nats: OwnedNatsServer, out: Output, policy: RestartPolicy,
+                     stopping: Callable[[], bool]) -> str | None:
+    """Restart ``nats`` on its port whenever it dies, until ``stopping()``; the reason to give
+    up (it died too often, or cannot start again), or None."""
+    crashes: deque[float] = deque(maxlen=64)
+    while not stopping():
+        await asyncio.sleep(0.25)
+        if nats.running or stopping():
+            continue
+        now = time.monotonic()
+        crashes.append(now)
+        recent = sum(1 for t in crashes if now - t <= policy.window)
+        if recent > policy.max_restarts:
+            return (f"the embedded nats-server died {recent} times within "
+                    f"{policy.window:g} s; see {nats.log_file}")
+        out.error(f"the embedded nats-server died; restarting it on {nats.url} "
+                  f"(workers reconnect)")
+        try:
+            await nats.start()
+        except Exception as exc:
+            return f"cannot restart the embedded nats-server: {exc}"
+        out.info(f"embedded nats-server is back on {nats.url} (pid {nats.pid})")
+    return None

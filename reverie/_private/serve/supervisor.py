@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
 import time
-from collections import deque
 from typing import Any
 
 from .child import SAME_SIGNAL_WINDOW, Child, RestartPolicy, describe_exit, set_pdeathsig
 from .output import Output
 from .plan_types import ServePlan
-from .status import INSTANCE, ChildState
+from .status import INSTANCE, ChildState, read_lines, read_status
 from .worker import SPEC_ENV, WorkerSpec
 
 __all__ = ["Child", "RestartPolicy", "Supervisor", "set_pdeathsig"]
@@ -189,49 +187,21 @@ class Supervisor:
         if self.plan.nats and self.plan.nats != "embedded":
             self.nats_url = self.plan.nats
             return
-        from .natsd import OwnedNatsServer
+        from .natsd import start_embedded
 
-        host, port = self.plan.nats_listen
-        self._nats = OwnedNatsServer(port, host=host, cluster=self.plan.nats_cluster,
-                                     server_name=self.plan.nats_name)
-        await self._nats.start()
+        self._nats = await start_embedded(self.plan, self.out)
         self.nats_url = self._nats.url
-        member = ""
-        if self.plan.nats_cluster is not None:
-            c = self.plan.nats_cluster
-            member = (f", member {self.plan.nats_name!r} of cluster {c.name!r}, routes on "
-                      f"{c.listen} to {', '.join(c.routes) or 'nobody yet'}")
-        self.out.info(f"embedded nats-server on {self.nats_url} (pid {self._nats.pid}{member})")
-        self.out.info(f"embedded nats-server keeps its JetStream store in {self._nats.workdir} "
-                      f"(removed when serve stops, even if it is killed)")
 
     async def _watch_nats(self) -> None:
         """Restart the embedded nats-server on its port if it dies; workers reconnect."""
-        nats = self._nats
-        if nats is None:
+        if self._nats is None:
             return
-        crashes: deque[float] = deque(maxlen=64)
-        while not self.stopping:
-            await asyncio.sleep(0.25)
-            if nats.running or self.stopping:
-                continue
-            now = time.monotonic()
-            crashes.append(now)
-            recent = sum(1 for t in crashes if now - t <= self.policy.window)
-            if recent > self.policy.max_restarts:
-                self.fatal = (f"the embedded nats-server died {recent} times within "
-                              f"{self.policy.window:g} s; see {nats.log_file}")
-                self.stop_requested.set()
-                return
-            self.out.error(f"the embedded nats-server died; restarting it on {nats.url} "
-                           f"(workers reconnect)")
-            try:
-                await nats.start()
-            except Exception as exc:
-                self.fatal = f"cannot restart the embedded nats-server: {exc}"
-                self.stop_requested.set()
-                return
-            self.out.info(f"embedded nats-server is back on {nats.url} (pid {nats.pid})")
+        from .natsd import keep_alive
+
+        fatal = await keep_alive(self._nats, self.out, self.policy, lambda: self.stopping)
+        if fatal is not None:
+            self.fatal = fatal
+            self.stop_requested.set()
 
     # -- children ---------------------------------------------------------------------------------
 
@@ -308,38 +278,14 @@ class Supervisor:
                 os.write(child.ctl, b"go\n")
 
     async def _pump(self, child: Child, stream: asyncio.StreamReader | None, name: str) -> None:
-        if stream is None:
-            return
-        while True:
-            try:
-                raw = await stream.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                raw = await stream.read(65536)
-            if not raw:
-                return
-            text = raw.decode(errors="replace").rstrip("\n")
+        async for text in read_lines(stream):
             if name == "stderr":
                 child.stderr_tail.append(text)
             self.out.line(child.name, text, name)
 
     async def _status(self, child: Child, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        pipe = os.fdopen(fd, "rb", 0)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    return
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                self._on_event(child, event)
-        finally:
-            transport.close()
+        async for event in read_status(fd):
+            self._on_event(child, event)
 
     def _on_event(self, child: Child, event: dict[str, Any]) -> None:
         kind = event.get("event")
