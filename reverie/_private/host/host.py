@@ -16,19 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
     ConfigError,
-    ConfigRejectedError,
-    MissingDependencyError,
-    ReverieError,
-    StartError,
-    StateError,
 )
 
 from ..call.client import ServiceClient
 from ..call.edges import Edges
 from ..declare.service import ServiceMeta, get_meta, is_service
 from ..transports.inprocess import InProcessTransport
-from .graph import Edge, Graph, resolve_graph
-from .instance import Instance, Mounts, construct, mount_path_problem
+from .bringup import restart, start_one, stop_one
+from .graph import Graph, resolve_graph
+from .instance import Instance, Mounts
 from .lifecycle import State
 from .resolver import Resolver
 
@@ -241,7 +237,7 @@ class Host:
                     continue  # served elsewhere; dependents get a client over a resolver
                 if cls in self._primary and self._primary[cls].state is State.RUNNING:
                     continue
-                inst = await self._start_one(
+                inst = await start_one(self,
                     cls,
                     self.mount_path(meta),
                     graph.edges.get(cls, []),
@@ -251,7 +247,7 @@ class Host:
                 started.append(inst)
         except BaseException:
             for inst in reversed(started):
-                await self._stop_one(inst)
+                await stop_one(self, inst)
                 self.instances.pop(inst.path, None)
             raise
         entry_cls = graph.entry
@@ -325,7 +321,7 @@ class Host:
         for dep_cls in graph.order[:-1]:
             if dep_cls not in self._primary:
                 await self.start(dep_cls)
-        return await self._start_one(
+        return await start_one(self,
             cls, path or meta.name, graph.edges.get(cls, []), config, config_source, doc
         )
 
@@ -351,80 +347,6 @@ class Host:
 
         return await swap(self, path, target, config=config, drain_timeout=drain_timeout)
 
-    async def _start_one(
-        self,
-        cls: type,
-        path: str,
-        edges: list[Edge],
-        config: Mapping[str, Any] | None,
-        config_source: str,
-        state: StateDocument | None = None,
-    ) -> Instance:
-        meta = get_meta(cls)
-        path = path.strip("/")
-        problem = mount_path_problem(path)
-        if problem is not None:
-            raise ConfigError(f"cannot mount {meta.name} at {path[:80]!r}: {problem}",
-                              key="path", fix="choose a path such as 'v1' or 'api/feed'")
-        if path in self.instances:
-            existing = self.instances[path]
-            if existing.state not in (State.STOPPED, State.FAILED):
-                raise ReverieError(
-                    f"path {path!r} is in use by {existing.meta.name} ({existing.state})",
-                    fix="choose another path, or stop that instance first",
-                )
-        inst = Instance(self, cls, meta, path)
-        inst.edges = edges
-        inst.restore_from = state
-        self.instances[path] = inst
-        self.stopped.pop(path, None)
-        await self._bring_up(inst, config, config_source)
-        return inst
-
-    async def _bring_up(
-        self, inst: Instance, config: Mapping[str, Any] | None, config_source: str,
-        resolved: ResolvedConfig | None = None,
-    ) -> None:
-        """Configure, link and start ``inst``; on failure free its path and say where it failed.
-
-        ``resolved`` (a config resolved before, with its layers) wins over ``config``."""
-        try:
-            inst.config = resolved if resolved is not None else self.resolve_config(
-                inst.cls, config, config_source)
-            await self._configure(inst)
-            await self._link(inst, inst.edges)
-            if inst.meta.state is not None or inst.restore_from is not None:
-                from ..state.ops import restore_pending
-
-                await restore_pending(inst)
-            inst.transition(State.STARTING)
-            for listener in self.on_instance_starting:
-                await listener(inst)
-            await inst.run_hooks("on_start")
-            inst.transition(State.RUNNING)
-            for listener in self.on_instance_running:
-                await listener(inst)
-        except BaseException as exc:
-            failed_in = ("restoring state" if isinstance(exc, StateError)
-                         else _ACTIVITY.get(inst.state, inst.state.value))
-            inst.restore_from = None
-            await self._release(inst)
-            inst.error = exc
-            inst.failed_in = failed_in
-            if inst.state is not State.FAILED:
-                inst.transition(State.FAILED)
-            self.instances.pop(inst.path, None)  # the path is free again
-            if isinstance(exc, (ConfigError, MissingDependencyError, StateError)):
-                raise
-            if not isinstance(exc, Exception):
-                raise
-            log.error("instance %s (%s) failed while %s: %s: %s", inst.path, inst.meta.name,
-                      failed_in, type(exc).__name__, exc, exc_info=exc)
-            raise StartError(inst.path, failed_in, exc) from exc
-        inst.error = inst.failed_in = None
-        self._primary.setdefault(inst.cls, inst)
-        self._order.append(inst)
-
     async def restart_instance(
         self, path: str, *, config: Mapping[str, Any] | None = None, config_source: str = "code"
     ) -> Instance:
@@ -443,118 +365,19 @@ class Host:
             from ..state.gate import quiesced
 
             async with quiesced(inst):
-                await self._restart(inst, config, config_source, await take_state(inst))
+                await restart(self, inst, config, config_source, await take_state(inst))
             return inst
-        await self._restart(inst, config, config_source, None)
+        await restart(self, inst, config, config_source, None)
         return inst
 
-    async def _restart(
-        self, inst: Instance, config: Mapping[str, Any] | None, config_source: str,
-        state: StateDocument | None,
-    ) -> None:
-        old = inst.config
-        await self._stop_one(inst)
-        inst.clients = {}
-        inst.restore_from = state
-        inst.restarts += 1
-        try:
-            await self._bring_up(inst, config, config_source)
-        except (StartError, ConfigError) as exc:
-            if old is None:
-                raise
-            # The service refused the new values (its on_start raised, or they do not
-            # resolve): bring it back as it was, so a bad PUT never removes a service.
-            self.instances[inst.path] = inst
-            inst.clients = {}
-            inst.restore_from = state
-            try:
-                await self._bring_up(inst, None, config_source, resolved=old)
-            except Exception as again:
-                raise StartError(inst.path, "restoring its previous config", again) from exc
-            raise ConfigRejectedError(inst.path, exc) from exc
-
-    async def _configure(self, inst: Instance) -> None:
-        assert inst.config is not None
-        inst.obj = construct(inst.cls, inst.config.by_attr())
-        inst.transition(State.CONFIGURED)
-
-    async def _link(self, inst: Instance, edges: list[Edge]) -> None:
-        for edge in edges:
-            client = await self._client_for(inst, edge)
-            if isinstance(client, ServiceClient):
-                client.track_edges(self.edges, inst.meta.name)
-            inst.clients[edge.attribute] = client
-            inst.obj.__dict__[edge.attribute] = client
-        inst.collect_handlers()
-        inst.linked = True
-        inst.transition(State.LINKED)
-
-    async def _client_for(self, inst: Instance, edge: Edge) -> Any:
-        if edge.stand_in is not None:
-            return edge.stand_in
-        if edge.target is None:
-            return None  # optional dependency that nothing provides
-        meta = get_meta(edge.target)
-        local = self._primary.get(edge.target)
-        if local is not None and local.state is State.RUNNING:
-            return ServiceClient(
-                meta,
-                InProcessTransport(local, serialize=self.serialize),
-                features=lambda: self.features_for(local),
-            )
-        for resolver in self.resolvers:
-            transport = await resolver.transport(edge, meta)
-            if transport is not None:
-                return ServiceClient(meta, transport, plug=getattr(transport, "plug", None))
-        if edge.dependency.optional:
-            return None
-        raise MissingDependencyError(
-            meta.sids[0] if meta.sids else meta.name,
-            needed_by=f"{inst.meta.name}.{edge.attribute}",
-        )
-
     # -- stopping -------------------------------------------------------------------------------
-
-    async def _release(self, inst: Instance) -> None:
-        """Give back what the host acquired for an instance: its clients' transports."""
-        for client in inst.clients.values():
-            aclose = getattr(client, "aclose", None)
-            if isinstance(client, ServiceClient) and aclose is not None:
-                try:
-                    await aclose()
-                except Exception:  # pragma: no cover - best effort on the way down
-                    log.exception("closing a client of %s", inst.path)
-        inst.clients.clear()
-
-    async def _stop_one(self, inst: Instance) -> None:
-        if inst.state in (State.STOPPED,):
-            return
-        if inst.state is State.RUNNING:
-            inst.transition(State.STOPPING)
-            for listener in self.on_instance_stopping:
-                try:
-                    await listener(inst)
-                except Exception:
-                    log.exception("stop listener for %s", inst.path)
-            try:
-                await inst.run_hooks("on_shutdown")
-            except Exception as exc:
-                inst.error = exc
-                log.exception("on_shutdown of %s (%s) failed: %s: %s", inst.path,
-                              inst.meta.name, type(exc).__name__, exc)
-        await self._release(inst)
-        _finish_stop(inst)
-        if self._primary.get(inst.cls) is inst:
-            del self._primary[inst.cls]
-        if inst in self._order:
-            self._order.remove(inst)
 
     async def stop_instance(self, path: str) -> Instance:
         """Stop one instance and free its path."""
         inst = self.instances.get(path.strip("/"))
         if inst is None:
             raise LookupError(f"no instance at path {path!r}")
-        await self._stop_one(inst)
+        await stop_one(self, inst)
         del self.instances[inst.path]
         self.stopped[inst.path] = inst.meta.name
         return inst
@@ -562,7 +385,7 @@ class Host:
     async def stop(self) -> None:
         """Stop every instance, dependents first."""
         for inst in reversed(list(self._order)):
-            await self._stop_one(inst)
+            await stop_one(self, inst)
         self.instances.clear()
 
     async def __aenter__(self) -> Host:
@@ -576,22 +399,6 @@ class Host:
 
 
 #: What an instance was doing when it failed, by the state it had reached.
-_ACTIVITY = {
-    State.CREATED: "configuring",
-    State.CONFIGURED: "linking",
-    State.LINKED: "starting",
-    State.STARTING: "starting",
-    State.RUNNING: "starting",
-}
-
-
-def _finish_stop(inst: Instance) -> None:
-    """Move an instance to stopped from wherever stopping (or a rollback) left it."""
-    if inst.state is State.STARTING:
-        inst.transition(State.FAILED)
-    inst.transition(State.STOPPED)
-
-
 def _per_service_config(
     config: Mapping[str | type, Mapping[str, Any]] | None,
 ) -> dict[Any, Mapping[str, Any]]:

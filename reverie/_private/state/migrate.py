@@ -24,6 +24,7 @@ import msgspec
 
 from reverie.errors import ReverieError, StateError, SwapError
 
+from ..host.bringup import bring_up, configure, link, release, start_one, stop_one
 from ..host.instance import Instance
 from ..host.lifecycle import State
 from ..runtime.routing import DirectRouter
@@ -206,7 +207,7 @@ async def _retire_later(host: Host, inst: Instance) -> None:
     await asyncio.sleep(RETIRE_GRACE)
     _retiring.pop(inst, None)
     if inst.forward is not None and inst.state is State.RUNNING:
-        await host._stop_one(inst)  # unsubscribes; it stays mounted as a forwarder
+        await stop_one(host, inst)  # unsubscribes; it stays mounted as a forwarder
 
 
 async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
@@ -221,15 +222,15 @@ async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
     shadow = Instance(host, inst.cls, inst.meta, inst.path)
     shadow.edges = inst.edges
     shadow.config = host.resolve_config(inst.cls, config, "migration")
-    await host._configure(shadow)
-    await host._link(shadow, shadow.edges)
+    configure(shadow)
+    await link(host, shadow, shadow.edges)
     try:
         if doc is not None:
             await apply_state(shadow, await decode_state(shadow.meta, shadow.obj, doc))
         shadow.transition(State.STARTING)
         await shadow.run_hooks("on_start")
     except BaseException:
-        await host._release(shadow)
+        await release(shadow)
         raise
     old = _switch(host, inst, shadow)
     inst.forward = None
@@ -263,14 +264,14 @@ async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
         # It comes back to a process it once left: the forwarder serves again, so this
         # process's dependents (whose clients point at it) reach it directly once more.
         existing.forward, existing.restore_from, existing.clients = None, doc, {}
-        await host._bring_up(existing, config, "migration")
+        await bring_up(host, existing, config, "migration")
         inst = existing
     else:
         if existing is not None:
             del host.instances[path]  # something stopped or failed at that path
         host.register(cls)
         edges = resolve_graph(cls, host._resolve_sid).edges.get(cls, [])
-        inst = await host._start_one(cls, path, edges, config, "migration", doc)
+        inst = await start_one(host, cls, path, edges, config, "migration", doc)
     log.warning("%s (%s) received by migration%s", path, inst.meta.name,
                 "" if doc is None else f" with state {doc.name} version {doc.version}")
     return {"received": path}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import ReverieError, SwapError
 
 from ..declare.service import ServiceMeta, get_meta, is_service
+from ..host.bringup import configure, link, release
 from ..host.graph import resolve_graph
 from ..host.instance import Instance
 from ..host.lifecycle import State
@@ -109,9 +110,9 @@ async def swap(
     step = "configuring"
     try:
         shadow.config = host.resolve_config(new_cls, config, "swap(config=...)")
-        await host._configure(shadow)
+        configure(shadow)
         step = "linking"
-        await host._link(shadow, shadow.edges)
+        await link(host, shadow, shadow.edges)
         step = "draining"
         async with quiesced(inst, drain_timeout):
             if old_meta.state is not None:
@@ -124,7 +125,7 @@ async def swap(
             await shadow.run_hooks("on_start")
             old = _switch(host, inst, shadow)
     except Exception as exc:
-        await host._release(shadow)
+        await release(shadow)
         log.error("swap of %s to %s failed while %s: %s", path, new_meta.name, step, exc)
         raise SwapError(path, f"{_label(new_meta)} failed while {step}: "
                               f"{type(exc).__name__}: {exc}; {_label(old_meta)} keeps "
