@@ -160,7 +160,9 @@ def _resources(plan: ServePlan) -> dict[str, Any]:
 
 def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployment_name: str,
               opts: K8sOptions) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """Every manifest, each with the comments for its env values (name -> source)."""
+    """Every manifest, each with the comments for its env values (name -> source): the
+    ConfigMap with the deployment file, then per node group a Deployment (and a Service when
+    it serves HTTP)."""
     from ..declare.service import get_meta
 
     app = dns_name(opts.name or get_meta(entry).name)
@@ -176,38 +178,7 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
         part = dns_name(g.node) if g.node else "all"
         name = f"{app}-{part}"
         sel = {**labels, "reverie.dev/node": part}
-        args = ["serve", target, "-f", f"{MOUNT}/deploy.yaml", "--nats", "$(REVERIE_NATS)",
-                "--nats-replicas", str(opts.replicas), "--host", "0.0.0.0",
-                "--port", str(HTTP_PORT), "--log-format", "json"]
-        if g.node:
-            args[2:2] = ["--node", g.node]
-        env: list[dict[str, Any]] = [{"name": "REVERIE_NATS", "value": opts.nats}]
-        comments = {"REVERIE_NATS": opts.nats_source}
-        for e in g.env:
-            env.append({"name": e.name, "value": e.value})
-            comments[e.name] = e.source
-        for ref in sorted(g.secrets):
-            env.append({"name": ref, "valueFrom": {"secretKeyRef": {
-                "name": f"{app}-secrets", "key": ref, "optional": False}}})
-            comments[ref] = (f"the deployment file refers to ${{{ref}}}: create Secret "
-                             f"{app}-secrets with key {ref}")
-        container: dict[str, Any] = {
-            "name": "reverie", "image": _image(g, opts), "command": ["reverie"], "args": args,
-            "env": env,
-            "volumeMounts": [{"name": "deployment", "mountPath": MOUNT, "readOnly": True}],
-        }
-        resources = _resources(g.plan)
-        if resources:
-            container["resources"] = resources
-        serves_http = any(p.http for p in g.plan.processes)
-        if serves_http:
-            container["ports"] = [{"name": "http", "containerPort": HTTP_PORT}]
-            container["livenessProbe"] = {
-                "httpGet": {"path": "/health/live", "port": "http"},
-                "periodSeconds": 10, "failureThreshold": 3}
-            container["readinessProbe"] = {
-                "httpGet": {"path": "/health/ready", "port": "http"},
-                "periodSeconds": 5, "failureThreshold": 2}
+        container, comments = _container(target, g, app, opts)
         out.append(({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, **meta_ns, "labels": sel},
@@ -226,7 +197,7 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
                 },
             },
         }, comments))
-        if serves_http:
+        if "ports" in container:
             out.append(({
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, **meta_ns, "labels": sel},
@@ -234,6 +205,44 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
                          "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}]},
             }, {}))
     return out
+
+
+def _container(target: str, g: Any, app: str, opts: K8sOptions
+               ) -> tuple[dict[str, Any], dict[str, str]]:
+    """One node group's container: ``reverie serve`` for its share, its env (secrets from a
+    Secret), resources, and the HTTP port and probes when it serves HTTP; with env comments."""
+    args = ["serve", target, "-f", f"{MOUNT}/deploy.yaml", "--nats", "$(REVERIE_NATS)",
+            "--nats-replicas", str(opts.replicas), "--host", "0.0.0.0",
+            "--port", str(HTTP_PORT), "--log-format", "json"]
+    if g.node:
+        args[2:2] = ["--node", g.node]
+    env: list[dict[str, Any]] = [{"name": "REVERIE_NATS", "value": opts.nats}]
+    comments = {"REVERIE_NATS": opts.nats_source}
+    for e in g.env:
+        env.append({"name": e.name, "value": e.value})
+        comments[e.name] = e.source
+    for ref in sorted(g.secrets):
+        env.append({"name": ref, "valueFrom": {"secretKeyRef": {
+            "name": f"{app}-secrets", "key": ref, "optional": False}}})
+        comments[ref] = (f"the deployment file refers to ${{{ref}}}: create Secret "
+                         f"{app}-secrets with key {ref}")
+    container: dict[str, Any] = {
+        "name": "reverie", "image": _image(g, opts), "command": ["reverie"], "args": args,
+        "env": env,
+        "volumeMounts": [{"name": "deployment", "mountPath": MOUNT, "readOnly": True}],
+    }
+    resources = _resources(g.plan)
+    if resources:
+        container["resources"] = resources
+    if any(p.http for p in g.plan.processes):
+        container["ports"] = [{"name": "http", "containerPort": HTTP_PORT}]
+        container["livenessProbe"] = {
+            "httpGet": {"path": "/health/live", "port": "http"},
+            "periodSeconds": 10, "failureThreshold": 3}
+        container["readinessProbe"] = {
+            "httpGet": {"path": "/health/ready", "port": "http"},
+            "periodSeconds": 5, "failureThreshold": 2}
+    return container, comments
 
 
 class _Dumper(yaml.SafeDumper):
