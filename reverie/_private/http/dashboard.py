@@ -40,10 +40,32 @@ def _transport_of(client: Any) -> str:
 
 def dashboard_data(host: Host) -> dict[str, Any]:
     """A JSON-ready snapshot of the host's graph, instances and edge counters."""
+    node = socket.gethostname()
+    services, edges = _local(host, node)
+    _add_remote(host, services)
+    _add_counters(host, edges)
+    return {
+        "host": host.name, "node": node, "process": os.getpid(), "time": time.time(),
+        "bounds": list(BOUNDS), "services": list(services.values()),
+        "edges": list(edges.values()),
+    }
+
+
+def _edge_row(caller: str, callee: str, attribute: str | None, transport: str | None
+              ) -> dict[str, Any]:
+    return {
+        "from": caller, "to": callee, "attribute": attribute, "transport": transport,
+        "calls": 0, "ok": 0, "errors": 0, "in_flight": 0, "items": 0,
+        "buckets": [0] * (len(BOUNDS) + 1), "timed": 0, "endpoints": [],
+    }
+
+
+def _local(host: Host, node: str
+           ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """The host's own instances, and an edge row for each of their dependencies."""
     from ..contract.blueprint import blueprint
     from ..declare.service import get_meta
 
-    node = socket.gethostname()
     services: dict[str, dict[str, Any]] = {}
     edges: dict[tuple[str, str], dict[str, Any]] = {}
     for inst in list(host.instances.values()):
@@ -62,12 +84,16 @@ def dashboard_data(host: Host) -> dict[str, Any]:
                 continue
             callee = get_meta(edge.target).name if edge.stand_in is None else \
                 type(edge.stand_in).__name__
-            edges[(name, callee)] = {
-                "from": name, "to": callee, "attribute": edge.attribute,
-                "transport": _transport_of(inst.clients.get(edge.attribute)),
-                "calls": 0, "ok": 0, "errors": 0, "in_flight": 0, "items": 0,
-                "buckets": [0] * (len(BOUNDS) + 1), "timed": 0, "endpoints": [],
-            }
+            edges[(name, callee)] = _edge_row(
+                name, callee, edge.attribute, _transport_of(inst.clients.get(edge.attribute)))
+    return services, edges
+
+
+def _add_remote(host: Host, services: dict[str, dict[str, Any]]) -> None:
+    """The services the instances reach elsewhere (over HTTP or NATS)."""
+    from ..contract.blueprint import blueprint
+    from ..declare.service import get_meta
+
     for inst in list(host.instances.values()):
         for edge in inst.edges:
             if edge.target is None or edge.stand_in is not None:
@@ -82,25 +108,21 @@ def dashboard_data(host: Host) -> dict[str, Any]:
                     "uptime": None, "restarts": None, "requests": {}, "error": None,
                     "config": [], "blueprint": blueprint(edge.target).to_dict(),
                 }
+
+
+def _add_counters(host: Host, edges: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Each edge's call counters, summed over its endpoints."""
     stats = getattr(host, "edges", None)
     for st in stats if stats is not None else ():
         row = edges.get((st.caller, st.callee))
         if row is None:
-            row = edges[(st.caller, st.callee)] = {
-                "from": st.caller, "to": st.callee, "attribute": None,
-                "transport": st.transport, "calls": 0, "ok": 0, "errors": 0, "in_flight": 0,
-                "items": 0, "buckets": [0] * (len(BOUNDS) + 1), "timed": 0, "endpoints": [],
-            }
+            row = edges[(st.caller, st.callee)] = _edge_row(st.caller, st.callee, None,
+                                                             st.transport)
         snap = st.snapshot()
         for key in ("calls", "ok", "errors", "in_flight", "items", "timed"):
             row[key] += snap[key]
         row["buckets"] = [a + b for a, b in zip(row["buckets"], snap["buckets"], strict=True)]
         row["endpoints"].append(snap)
-    return {
-        "host": host.name, "node": node, "process": os.getpid(), "time": time.time(),
-        "bounds": list(BOUNDS), "services": list(services.values()),
-        "edges": list(edges.values()),
-    }
 
 
 def merge_views(mine: dict[str, Any], views: list[dict[str, Any]]) -> dict[str, Any]:
