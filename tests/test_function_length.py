@@ -13,7 +13,6 @@ LIMIT = 60
 PENDING = {
     "reverie/_private/runtime/core.py connect": "runtime internals: being split (issue 14)",
     "reverie/_private/declare/pattern.py parse_pattern": "a parser read top to bottom (61 lines)",
-    "reverie/_private/http/management.py host_request": "not split yet (issue 15)",
 }
 
 

@@ -165,16 +165,7 @@ class Management:
             await send_bytes(send, 200, self.openapi_bytes())
             return
         if first == "metrics" and len(parts) == 1:
-            if method not in ("GET", "HEAD"):
-                await _not_allowed(send, method, "GET, HEAD")
-                return
-            from .metrics import render_metrics
-
-            body, content_type = render_metrics(self.host)
-            source = getattr(self.host, "metrics_source", None)
-            if source is not None:  # --processes: every process of the graph, labelled
-                body = await source()
-            await send_bytes(send, 200, body, content_type)
+            await self._metrics(send, method)
             return
         if first == "docs":
             await self._docs(send, method, parts)
@@ -188,36 +179,55 @@ class Management:
             await send_problem(send, AccessDeniedError(denied[1], status=denied[0]),
                                [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
             return
-        rest = parts[1:]
         try:
-            if rest == ["blueprints"] and method == "GET":
-                bps = self.host.registry.blueprints()
-                await send_json(send, {k: bp.to_dict() for k, bp in bps.items()})
-            elif rest == ["services"] and method == "GET":
-                await send_json(send, [i.about() for i in self.host.instances.values()])
-            elif rest == ["services"] and method == "POST":
-                await self._create(receive, send, head)
-            elif len(rest) >= 2 and rest[0] == "services" and method == "DELETE":
-                path = "/".join(rest[1:])
-                if path not in self.host.instances:
-                    raise EndpointNotFoundError(f"no instance at path {path!r}")
-                inst = await self.host.stop_instance(path)
-                await send_json(send, {"stopped": inst.path, "state": inst.state.value})
-            elif len(rest) >= 2 and rest[0] == "services" and method == "PUT":
-                from ..state.routes import swap_route  # a live swap
-
-                await swap_route(self, receive, send, head, "/".join(rest[1:]))
-            elif rest in (["blueprints"], ["services"]) or (rest and rest[0] == "services"):
-                allow = "GET" if rest == ["blueprints"] else (
-                    "GET, POST" if rest == ["services"] else "PUT, DELETE")
-                await _not_allowed(send, method, allow)
-            else:
-                raise EndpointNotFoundError(
-                    f"the host has no route /{stripped}; it has /@host/blueprints, "
-                    f"/@host/services, /@host/services/<path> and /@host/dashboard"
-                )
+            await self._private(receive, send, method, stripped, head)
         except CallError as err:
             await send_problem(send, err)
+
+    async def _metrics(self, send: Send, method: str) -> None:
+        """Prometheus text: this process's metrics, or every process's under --processes."""
+        if method not in ("GET", "HEAD"):
+            await _not_allowed(send, method, "GET, HEAD")
+            return
+        from .metrics import render_metrics
+
+        body, content_type = render_metrics(self.host)
+        source = getattr(self.host, "metrics_source", None)
+        if source is not None:  # --processes: every process of the graph, labelled
+            body = await source()
+        await send_bytes(send, 200, body, content_type)
+
+    async def _private(self, receive: Receive, send: Send, method: str, stripped: str,
+                       head: _Head) -> None:
+        """The private host routes (access already checked): blueprints, services (list,
+        create, stop, swap)."""
+        rest = stripped.split("/")[1:]
+        if rest == ["blueprints"] and method == "GET":
+            bps = self.host.registry.blueprints()
+            await send_json(send, {k: bp.to_dict() for k, bp in bps.items()})
+        elif rest == ["services"] and method == "GET":
+            await send_json(send, [i.about() for i in self.host.instances.values()])
+        elif rest == ["services"] and method == "POST":
+            await self._create(receive, send, head)
+        elif len(rest) >= 2 and rest[0] == "services" and method == "DELETE":
+            path = "/".join(rest[1:])
+            if path not in self.host.instances:
+                raise EndpointNotFoundError(f"no instance at path {path!r}")
+            inst = await self.host.stop_instance(path)
+            await send_json(send, {"stopped": inst.path, "state": inst.state.value})
+        elif len(rest) >= 2 and rest[0] == "services" and method == "PUT":
+            from ..state.routes import swap_route  # a live swap
+
+            await swap_route(self, receive, send, head, "/".join(rest[1:]))
+        elif rest in (["blueprints"], ["services"]) or (rest and rest[0] == "services"):
+            allow = "GET" if rest == ["blueprints"] else (
+                "GET, POST" if rest == ["services"] else "PUT, DELETE")
+            await _not_allowed(send, method, allow)
+        else:
+            raise EndpointNotFoundError(
+                f"the host has no route /{stripped}; it has /@host/blueprints, "
+                f"/@host/services, /@host/services/<path> and /@host/dashboard"
+            )
 
     async def _create(self, receive: Receive, send: Send, head: _Head) -> None:
         spec = await self.app.read_json(receive, head)
