@@ -136,6 +136,7 @@ class Feed:
 
     @feature("GET:slow")
     async def slow(self, seconds: float = 5.0) -> str:
+        event("feature-slow:started").set()
         try:
             await asyncio.sleep(seconds)
         except asyncio.CancelledError:

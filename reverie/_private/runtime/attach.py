@@ -121,17 +121,23 @@ class RuntimeResolver(Resolver):
         self.dependency_timeout = dependency_timeout
 
     async def transport(self, edge: Edge, meta: ServiceMeta) -> Transport | None:
+        from ..http.plug import Plug
         from ..transports.nats import NatsTransport
+        from .features import RuntimeFeatures, RuntimePlugTransport
 
         ns, comp = runtime_address(self.host, meta)
         transport = NatsTransport(self.runtime, ns, comp)
+        features = RuntimeFeatures(self.runtime, ns, comp)  # the .plug, over the runtime
+        transport.plug = Plug(features.origin, transport=RuntimePlugTransport(features))
         timeout = self.dependency_timeout
-        if not edge.dependency.optional and meta.endpoints:
+        if not edge.dependency.optional:
             try:
                 # Every endpoint, not just the component: a process registers its endpoints one
-                # by one, and a call to one not yet seen would fail with NoWorkersError.
+                # by one, and a call to one not yet seen would fail with NoWorkersError. The
+                # features (the .plug) are one more endpoint.
                 for ep in meta.endpoints.values():
                     await transport.client_for(ep).wait_for_workers(1, timeout)
+                await features.wait_for_workers(1, timeout)
             except NoWorkersError:
                 raise NoWorkersError(
                     f"dependency {edge.dependency.owner}.{edge.attribute} -> {meta.name} has no "
@@ -156,16 +162,21 @@ async def attach_runtime(
     ``dependency_timeout`` bounds the wait for a required remote dependency's first worker.
     """
     served: dict[str, list[Served]] = {}
+    features_of: dict[tuple[str, str], str] = {}  # (ns, comp) -> the path answering features
 
     async def serve(inst: Instance) -> None:
+        from ..http.attach import attach_http
+        from .features import serve_features
+
         meta = inst.meta
-        if not meta.endpoints:
-            return
         ns, comp = runtime_address(host, meta)
         component = runtime.namespace(ns).component(comp)
         component.set_info(version=meta.version, description=meta.description.split("\n")[0])
         await runtime.put_blueprint(ns, comp, inst.blueprint().to_json(indent=None))
         mine = served.setdefault(inst.path, [])
+        if (ns, comp) not in features_of:  # one answer per component and process
+            features_of[ns, comp] = inst.path
+            mine.append(await serve_features(runtime, attach_http(host), inst, ns, comp))
         for ep in meta.endpoints.values():
             mine.append(
                 await component.endpoint(ep.name).serve(
@@ -178,6 +189,9 @@ async def attach_runtime(
             )
 
     async def withdraw(inst: Instance) -> None:
+        for key, path in list(features_of.items()):
+            if path == inst.path:
+                del features_of[key]
         for s in served.pop(inst.path, []):
             await s.stop()
 

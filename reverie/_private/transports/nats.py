@@ -17,6 +17,7 @@ from ..declare.service import EndpointMeta
 from .base import Transport
 
 if TYPE_CHECKING:
+    from ..http.plug import Plug
     from ..runtime import DistributedRuntime, EndpointRuntimeClient, Router
 
 __all__ = ["NatsTransport"]
@@ -33,6 +34,8 @@ class NatsTransport(Transport):
         self.router = router
         self._component = runtime.namespace(namespace).component(component)
         self._clients: dict[str, EndpointRuntimeClient] = {}
+        #: The target's features over the runtime (set by the host's runtime layer).
+        self.plug: Plug | None = None
 
     def client_for(self, endpoint: EndpointMeta) -> EndpointRuntimeClient:
         client = self._clients.get(endpoint.name)
