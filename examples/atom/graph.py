@@ -22,7 +22,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from reverie import URI, Plug, Response, config, depends, endpoint, feature, on_start, service
-from reverie.errors import CallError, ServiceError, TransportError
+from reverie.errors import ServiceError, TransportError, UnavailableError
 
 FEED_SID = "sid://reverie.dev/2026/examples/atom/feed"
 ATOM_SID = "sid://reverie.dev/2026/examples/atom"
@@ -170,21 +170,10 @@ class AtomService:
 
     async def _fetch(self, limit: int | None) -> FeedPage:
         """The feed through a Plug: to ``feed.uri`` when set (any host), else to the bound
-        dependency. A dependency in another process (``reverie serve --processes``) has no Plug
-        here, only its RPC endpoints, so then its ``list`` endpoint is called instead."""
+        dependency's features, wherever it runs (in this process, over HTTP, over NATS)."""
         if self.feed_uri:
             return await _get_page(Plug(self.feed_uri), limit, self.feed_uri)
-        try:
-            plug: Plug = self.feed.plug
-        except AttributeError:
-            try:
-                page: FeedPage = await self.feed.list(limit)
-            except CallError as exc:
-                raise ServiceError(
-                    502, f"the bound {FEED_SID} failed: {exc.message}"
-                ) from None
-            return page
-        return await _get_page(plug, limit, f"the bound {FEED_SID}")
+        return await _get_page(self.feed.plug, limit, f"the bound {FEED_SID}")
 
     @feature("GET:feed", "Retrieve the feed as Atom")
     async def get_feed(self, limit: int | None = None) -> Any:
@@ -204,7 +193,7 @@ async def _get_page(source: Plug, limit: int | None, where: str) -> FeedPage:
     """``GET <source>/entries?limit=N``; a transport failure or an error answer is a 502."""
     try:
         resp = await source.at("entries").with_(limit=limit).get()
-    except TransportError as exc:
+    except (TransportError, UnavailableError) as exc:
         raise ServiceError(502, f"the feed service at {where} is unreachable: {exc}") from None
     err = resp.error()
     if err is not None:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +30,7 @@ from .conftest import EXAMPLES, ServeProcess, free_port, served
 
 DEPLOY = str(EXAMPLES / "atom" / "deploy.yaml")
 DEPLOY_ALT = str(EXAMPLES / "atom" / "deploy-alt.yaml")
+ALT_TEXT = Path(DEPLOY_ALT).read_text()
 A = f"{{{ATOM_NS}}}"
 
 
@@ -189,31 +192,26 @@ async def test_seeded_store_with_a_missing_file_fails_the_start() -> None:
     assert "set FeedStore.source in the deployment file" in str(info.value)
 
 
-async def test_without_a_plug_the_feed_is_read_through_its_endpoint() -> None:
-    """A feed in another process is a NATS client with endpoints and no Plug."""
+async def test_a_bound_feed_that_cannot_be_reached_is_a_502() -> None:
+    """The feed is always read through its dependency's Plug; a failure there is a 502."""
 
-    class RemoteFeed:  # what a dependency client in another process offers: endpoints only
-        def __init__(self, fail: bool) -> None:
-            self.fail = fail
+    class Unreachable:  # a dependency client whose features are at a port nobody listens on
+        plug = Plug(f"http://127.0.0.1:{free_port()}/FeedStore")
 
-        async def list(self, limit: int | None) -> FeedPage:
-            if self.fail:
-                raise ServiceError(503, "no FeedStore instance answered")
-            when = datetime(2026, 5, 1, tzinfo=UTC)
-            return FeedPage(title="remote", entries=[
-                Entry(id=f"urn:x:{i}", title=f"t{i}", updated=when) for i in range(limit or 3)
-            ])
-
-    atom = make_instance(AtomService, feed=RemoteFeed(fail=False))
-    resp = await atom.get_feed(limit=2)
-    assert titles(parse(resp.body)) == ["t0", "t1"]
-    atom = make_instance(AtomService, feed=RemoteFeed(fail=True))
+    atom = make_instance(AtomService, feed=Unreachable())
     with pytest.raises(ServiceError) as info:
         await atom.get_feed()
     assert info.value.status == 502
-    assert info.value.message == (
-        f"the bound {FEED_SID} failed: no FeedStore instance answered"
-    )
+    assert info.value.message.startswith(f"the feed service at the bound {FEED_SID} is "
+                                         f"unreachable: ")
+
+
+async def _reference_feed() -> bytes:
+    """GET /AtomService/feed?limit=2 with the seeded store (deploy-alt.yaml), in one process."""
+    async with run_graph(AtomService, deployment=DEPLOY_ALT) as g:
+        resp = await g.http(AtomService).get("feed", params={"limit": 2})
+        assert resp.status == 200, resp.text
+        return resp.content
 
 
 # -- over HTTP, and through `reverie serve` -------------------------------------------------------
@@ -257,15 +255,76 @@ def test_reverie_serve(
         assert added.status_code == 404 and titles(root) == ['Config < features & "escaping"']
 
 
+def test_plug_over_http_between_two_hosts_same_bytes(
+    serve_process: type[ServeProcess], tmp_path: Path
+) -> None:
+    """The store served by one host, the Atom service by another (``ServiceArgs: url``): the
+    feed is read through the dependency's Plug over HTTP, with the same bytes as in one
+    process."""
+    reference = asyncio.run(_reference_feed())
+    (tmp_path / "store.yaml").write_text("FeedStore: {}\n")
+    store = serve_process("examples.atom.seeded:SeededFeedStore", str(tmp_path / "store.yaml"))
+    store.wait_ready("/FeedStore/entries", timeout=60)
+    deploy = tmp_path / "deploy.yaml"
+    deploy.write_text(ALT_TEXT + f"FeedStore:\n  ServiceArgs:\n    url: {store.url}/FeedStore\n")
+    atom = serve_process("examples.atom.graph:AtomService", str(deploy))
+    atom.wait_ready("/AtomService/feed", timeout=60)
+    resp = httpx.get(f"{atom.url}/AtomService/feed?limit=2", timeout=10)
+    assert resp.status_code == 200
+    assert resp.content == reference
+    assert "GET /FeedStore/entries?limit=2" in store.output()  # it came over HTTP
+
+
 def test_reverie_serve_processes(serve_process: type[ServeProcess]) -> None:
-    """Each service in its own process, joined over NATS: the feed is read through its endpoint."""
-    proc = serve_process("examples.atom.graph:AtomService", DEPLOY_ALT, "--processes")
+    """Each service in its own process, joined over NATS: the feed is read through its Plug,
+    over the runtime, with the same bytes as in one process; the same public surface."""
+    reference = asyncio.run(_reference_feed())
+    proc = serve_process("examples.atom.graph:AtomService", DEPLOY_ALT, "--processes",
+                         env={"REVERIE_API_KEY": "k-atom"})
     proc.wait_ready("/AtomService/feed", timeout=60)
     resp = httpx.get(f"{proc.url}/AtomService/feed?limit=2", timeout=10)
     assert resp.status_code == 200
+    assert resp.content == reference
     root = parse(resp.content)
     assert root.findtext(f"{A}title") == "Dream archive"
     assert titles(root) == ['Config < features & "escaping"', "Calls through a Plug"]
-    # the same public surface as embedded: the store is not exposed, so it is not found
+    # the same public surface as embedded: the store is not exposed, so it is not found ...
     gone = httpx.post(f"{proc.url}/FeedStore/entries", json={"title": "x"}, timeout=10)
     assert gone.status_code == 404
+    assert "no service is mounted at /FeedStore; mounted: /AtomService" in gone.text
+    # ... except for the operator, whose key reaches it in its own process
+    key = {"Authorization": "Bearer k-atom"}
+    page = httpx.get(f"{proc.url}/FeedStore/entries?limit=1", headers=key, timeout=10)
+    assert page.status_code == 200 and page.json()["title"] == "Dream archive"
+
+
+def test_one_http_surface_embedded_and_processes(
+    serve_process: type[ServeProcess], tmp_path: Path
+) -> None:
+    """An exposed store in its own process answers at the same URL, with the same status,
+    headers and bytes, as in one process: the HTTP process carries it over the runtime."""
+    deploy = tmp_path / "deploy.yaml"
+    deploy.write_text(ALT_TEXT + "FeedStore:\n  ServiceArgs:\n    expose: true\n")
+    one = serve_process("examples.atom.graph:AtomService", str(deploy))
+    many = serve_process("examples.atom.graph:AtomService", str(deploy), "--processes")
+    one.wait_ready("/FeedStore/entries", timeout=60)
+    many.wait_ready("/FeedStore/entries", timeout=60)
+    requests: list[tuple[str, str, dict[str, object]]] = [
+        ("GET", "/FeedStore/entries?limit=1", {}),
+        ("GET", "/FeedStore/entries?limit=-x", {}),
+        ("POST", "/FeedStore/entries", {"json": {"title": "x"}}),
+        ("POST", "/FeedStore/entries", {"content": b"{not json"}),
+        ("GET", "/FeedStore/nowhere", {}),
+        ("DELETE", "/FeedStore/entries", {}),
+        ("GET", "/AtomService/feed?limit=2", {}),
+        ("GET", "/Nothing/here", {}),
+    ]
+    for method, path, kw in requests:
+        answers = []
+        for proc in (one, many):
+            r = httpx.request(method, proc.url + path, timeout=10,
+                              headers={"X-Request-Id": "same-id"}, **kw)  # type: ignore[arg-type]
+            head = {k: v for k, v in r.headers.items() if k not in ("date", "server")}
+            answers.append((r.status_code, head, r.content))
+        assert answers[0] == answers[1], (method, path)
+    assert answers[0][0] == 404

@@ -40,14 +40,16 @@ def test_expose_makes_a_dependency_public(tmp_path: Path) -> None:
                            "FeedStore": "http://127.0.0.1:8000/FeedStore"}
 
 
-def test_an_exposed_service_outside_the_http_process_is_refused(tmp_path: Path) -> None:
-    deploy = tmp_path / "deploy.yaml"
-    deploy.write_text(BIND + "FeedStore:\n  ServiceArgs:\n    expose: true\n")
-    proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run",
-                   "--processes")
-    assert proc.returncode != 0
-    assert "FeedStore is exposed over HTTP" in proc.stderr
-    assert "only the entry's process (AtomService) serves HTTP" in proc.stderr
+def test_an_exposed_service_in_another_process_keeps_its_url(tmp_path: Path) -> None:
+    """Under --processes the HTTP process answers for it (carried over the runtime)."""
+    yaml_text = BIND + "FeedStore:\n  ServiceArgs:\n    expose: true\n"
+    embedded = _plan(tmp_path, yaml_text)
+    many = _plan(tmp_path, yaml_text, "--processes")
+    assert _urls(many) == _urls(embedded) == {
+        "AtomService": "http://127.0.0.1:8000/AtomService",
+        "FeedStore": "http://127.0.0.1:8000/FeedStore"}
+    procs = {p["name"]: p["services"] for p in many["processes"]}  # type: ignore[attr-defined]
+    assert procs["FeedStore"] == ["FeedStore"]
 
 
 def test_expose_must_be_a_boolean(tmp_path: Path) -> None:

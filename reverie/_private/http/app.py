@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -170,6 +170,16 @@ class BodyTimeoutError(ServiceError):
 _CLOSE = [(b"connection", b"close")]
 
 
+def _mount_in(mounts: Mapping[str, Any], stripped: str) -> str | None:
+    """The longest mount path ``stripped`` lies under, or None."""
+    found = None
+    for m in mounts:
+        if (stripped == m or stripped.startswith(m + "/")) and (found is None
+                                                              or len(m) > len(found)):
+            found = m
+    return found
+
+
 class HostApp:
     """The ASGI application of one host. Get it with ``attach_http(host)``.
 
@@ -207,6 +217,10 @@ class HostApp:
         self.aliases: list[str] = []
         self.watch = DisconnectWatch()  # a client that goes away cancels its handler
         self._exposed: set[str] | None = None
+        #: {mount path: ASGI callable} of services running in another process: a request under
+        #: one is carried to it over the runtime (``forward_graph``, ``reverie serve
+        #: --processes``), so every mode has the same HTTP surface.
+        self.forwards: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
         self.local_alias = f"local://{host.name}"
         #: Origins (``scheme://host:port``, lower case) that are this host: Plugs on its
         #: transport reach them in-process.
@@ -372,20 +386,22 @@ class HostApp:
             instances = self.host.instances  # one lookup unless a mount below `first` exists
             nested = first in instances.nested
             inst = self._instance(stripped) if nested else instances.get(first)
+            if inst is None and self.forwards:
+                mount = _mount_in(self.forwards, stripped)
+                if mount is not None and self._reaches(scope, method, stripped, mount):
+                    await self.forwards[mount](scope, receive, send)
+                    return
             if inst is None and first in self.host.stopped:
                 await send_problem(send, UnavailableError(
                     f"instance {first!r} is stopped, not running",
                     service=self.host.stopped[first]))
                 return
             exposed = self.exposed
-            if inst is not None and exposed is not None and inst.path not in exposed and (
-                # an operator built-in (internal or private) answers by its own access level
-                BUILTINS.get((method, stripped[len(inst.path) + 1:]), _PUBLIC)[1] == "public"
-                and self.access.check("internal", _Head(scope["headers"]).auth) is not None
-            ):
+            if inst is not None and not self._reaches(scope, method, stripped, inst.path):
                 inst = None  # not exposed: only its dependents (and the operator) reach it
             if inst is None:
-                shown = [p for p in self.host.instances if exposed is None or p in exposed]
+                shown = sorted(p for p in [*self.host.instances, *self.forwards]
+                               if exposed is None or p in exposed)  # same in every mode
                 await send_problem(send, EndpointNotFoundError(
                     f"no service is mounted at /{first}; mounted: "
                     f"{', '.join('/' + p for p in shown) or 'none'}"
@@ -492,6 +508,15 @@ class HostApp:
             await send_problem(send, ServiceError(
                 413, f"the request body exceeds this host's limit of {self.max_body_size} bytes"
             ))
+
+    def _reaches(self, scope: Scope, method: str, stripped: str, mount: str) -> bool:
+        """Whether a request may reach the service mounted at ``mount``: it is exposed, or the
+        caller holds a host key, or it asks for an operator built-in (internal or private),
+        which answers by its own access level."""
+        exposed = self.exposed
+        return exposed is None or mount in exposed or (
+            BUILTINS.get((method, stripped[len(mount) + 1:]), _PUBLIC)[1] != "public"
+            or self.access.check("internal", _Head(scope["headers"]).auth) is None)
 
     def _instance(self, stripped: str) -> Instance | None:
         instances = self.host.instances

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .server import Served
 
 __all__ = [
-    "FEATURES_ENDPOINT", "RuntimeFeatures", "RuntimePlugTransport", "forward", "forwards_for",
+    "FEATURES_ENDPOINT", "RuntimeFeatures", "RuntimePlugTransport", "forward", "forward_graph",
     "runtime_plug", "serve_features",
 ]
 
@@ -278,22 +278,36 @@ async def forward(
             await stream.aclose()
 
 
-def forwards_for(
-    host: Host, entry: type, runtime: DistributedRuntime
-) -> dict[str, RuntimeFeatures]:
-    """{mount path: features over the runtime} of each service of the host's graph that runs in
-    another process (the entry's HTTP answers for them as if they were here)."""
+def forward_graph(host: Host, entry: type, runtime: DistributedRuntime) -> dict[str, str]:
+    """Mount, in this host's HTTP application, every service of ``entry``'s graph that runs in
+    another process: its requests are carried to it over the runtime, where its own host applies
+    exposure and access as it would here. Returns {service: path} of those the deployment
+    exposes (the start-up table and ``ready`` status show them)."""
+    from functools import partial
+
+    from ..config.service_args import is_exposed, resolve_service_args
+    from ..http.attach import attach_http, http_layer
     from .attach import runtime_address
 
-    http = host.resolver("http")
-    out: dict[str, RuntimeFeatures] = {}
+    app = attach_http(host)
+    http = http_layer(host)
+    shown: dict[str, str] = {}
     for meta in host.graph(entry).metas():
         mount = host.mount_path(meta).strip("/")
         if mount in host.instances or (http is not None and http.elsewhere(meta)):
             continue  # runs here, or at an HTTP URL of its own
         ns, comp = runtime_address(host, meta)
-        out[mount] = RuntimeFeatures(runtime, ns, comp, internal=False)
-    return out
+        features = RuntimeFeatures(runtime, ns, comp, internal=False)
+        app.forwards[mount] = partial(_forward_to, features, mount, app)
+        if is_exposed(resolve_service_args(meta, host.deployment), meta.cls is entry):
+            shown[meta.name] = mount
+            app.expose(mount)
+    return shown
+
+
+async def _forward_to(features: RuntimeFeatures, mount: str, app: HostApp, scope: Any,
+                      receive: Any, send: Any) -> None:
+    await forward(features, mount, scope, receive, send, app.max_body_size)
 
 
 class RuntimePlugTransport(PlugTransport):

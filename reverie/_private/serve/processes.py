@@ -55,25 +55,14 @@ def levels(procs: list[ProcessPlan], deps: dict[str, set[str]]) -> None:
 
 
 def plan_exposure(services: list[ServicePlan], procs: list[ProcessPlan], entry_name: str) -> None:
-    """Which services are public and at which URL path; the same rule as ``expose_graph``. An
-    exposed service must run in the process that serves HTTP (the entry's)."""
+    """Which services are public and at which URL path; the same rule as ``expose_graph``. A
+    service in a process without HTTP is served at the same URL by the HTTP process, which
+    carries its requests over the runtime (``forward_graph``)."""
     from ..config.service_args import is_exposed
 
-    http_services = {n for p in procs if p.http for n in p.services}
     for s in services:
-        if not is_exposed(s.args, s.name == entry_name):
-            continue
-        s.url_path = str(s.args.path.value) if s.args.path is not None else s.name
-        if s.local and procs and s.name not in http_services:
-            src = s.args.expose.source if s.args.expose is not None else "default"
-            raise ConfigError(
-                f"{s.name} is exposed over HTTP ({src}) but runs in a process without HTTP; "
-                f"only the entry's process ({entry_name}) serves HTTP",
-                service=s.name,
-                key="ServiceArgs.expose",
-                fix=f"remove expose: true, or run {s.name} in the entry's process (no "
-                f"process: separate, workers: 1)",
-            )
+        if is_exposed(s.args, s.name == entry_name):
+            s.url_path = str(s.args.path.value) if s.args.path is not None else s.name
 
 
 def lay_out(

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import time
 from typing import Any
 
+from ..http.access import INTERNAL_KEY_ENV
 from .child import SAME_SIGNAL_WINDOW, Child, RestartPolicy, describe_exit, set_pdeathsig
 from .output import Output
 from .plan_types import ServePlan
@@ -52,6 +54,9 @@ class Supervisor:
     ) -> None:
         self.plan = plan
         self.http_limits = dict(http_limits or {})
+        #: One internal key for every process of this run (unless the environment sets one):
+        #: a request the HTTP process carries to another process is checked against the same key.
+        self.internal_key = os.environ.get(INTERNAL_KEY_ENV) or secrets.token_urlsafe(32)
         self.log_level = log_level
         self.access_log = access_log
         self.out = output
@@ -241,6 +246,7 @@ class Supervisor:
         spec = self._spec(child, ctl_r, st_w, http_fd)
         env = dict(os.environ)
         env.update(child.plan.env)
+        env.setdefault(INTERNAL_KEY_ENV, self.internal_key)
         env[SPEC_ENV] = spec.to_json()
         env["PYTHONUNBUFFERED"] = "1"
         fds = [ctl_r, st_w] + ([http_fd] if http_fd is not None else [])

@@ -173,6 +173,11 @@ async def run_process(
         from ..http.attach import expose_graph
 
         exposed = expose_graph(host, cls)  # the same public surface in every mode
+        if runtime is not None and spec.http:
+            from ..runtime.features import forward_graph
+
+            # Services of other processes answer here too, carried over the runtime.
+            exposed.update(forward_graph(host, cls, runtime))
         url = await http.start(host, spec) if spec.http else None
     except Exception as exc:
         from reverie.errors import StartError
