@@ -70,9 +70,10 @@ def test_one_nats_member_killed_loses_no_lease_or_blueprint(cluster: Cluster) ->
     agent = cluster.agent
     assert agent is not None
     pids = _worker_pids(cluster)
-    # Front.where + Worker.{whoami,ticks} x 2; read again if a read timed out (the buckets are
-    # R3 across machines: a read can time out while a stream's leader is being elected)
-    before = wait_until(lambda: _state_with(agent, 5), "all five registrations readable", 30)
+    # Front.where + Worker.{whoami,ticks} x 2, and each instance's features (rv-http) x 3; read
+    # again if a read timed out (the buckets are R3 across machines: a read can time out while
+    # a stream's leader is being elected)
+    before = wait_until(lambda: _state_with(agent, 8), "all eight registrations readable", 30)
     assert before["replicas"] == 3 and before["blueprint"]
     _streams_on(cluster, {"n2", "n3"})
     t_kill = time.monotonic()
@@ -94,7 +95,7 @@ def test_one_nats_member_killed_loses_no_lease_or_blueprint(cluster: Cluster) ->
         else:
             assert s["error"] is None or s["error"].split(":")[0] in (*LOST, "TransportError"), s
     # no lease or blueprint lost; the stream kept its history (not rebuilt from nothing)
-    after = wait_until(lambda: _state_with(agent, 5), "all five registrations readable", 30)
+    after = wait_until(lambda: _state_with(agent, 8), "all eight registrations readable", 30)
     assert after["blueprint"] and after["replicas"] == 3
     assert after["instances_last_seq"] >= before["instances_last_seq"]
     assert after["blueprints_last_seq"] >= before["blueprints_last_seq"]

@@ -120,9 +120,12 @@ def _check_registered(
             f"registered: {', '.join(sorted(here))}",
             code=1,
         )
+    from reverie._private.runtime.features import FEATURES_ENDPOINT
+
     eps = sorted({
         str(r.get("endpoint")) for r in known
         if r.get("namespace") == ns and r.get("component") == comp
+        and r.get("endpoint") != FEATURES_ENDPOINT  # its HTTP features, not an endpoint
     })
     if endpoint not in eps:
         fail(
@@ -207,6 +210,8 @@ async def _ls_http(url: str, key: str | None) -> list[dict[str, Any]]:
 
 
 async def _ls_nats(url: str) -> list[dict[str, Any]]:
+    from reverie._private.runtime.features import FEATURES_ENDPOINT
+
     rt = await _connect(url.partition("#")[0])
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
@@ -215,7 +220,8 @@ async def _ls_nats(url: str) -> list[dict[str, Any]]:
                 "namespace": reg["namespace"], "component": reg["component"],
                 "worker": reg["worker"], "host": reg.get("host"), "pid": reg.get("pid"),
                 "endpoints": []})
-            row["endpoints"].append(reg["endpoint"])
+            if reg["endpoint"] != FEATURES_ENDPOINT:  # its HTTP features, not an endpoint
+                row["endpoints"].append(reg["endpoint"])
     finally:
         await rt.close()
     return [rows[k] for k in sorted(rows)]

@@ -198,9 +198,13 @@ class _Forward(NatsTransport):
 
 def _served_of(runtime: DistributedRuntime, ns: str, component: str, inst: Instance
                ) -> list[Any]:
-    """The runtime's served endpoints of ``inst`` (the NATS layer keeps them)."""
+    """The runtime's served endpoints of ``inst``, its features included (the NATS layer
+    keeps them)."""
+    from ..runtime.features import FEATURES_ENDPOINT
+
     return [s for s in runtime.served()
-            if (s.ns, s.component) == (ns, component) and s.name in inst.meta.endpoints]
+            if (s.ns, s.component) == (ns, component)
+            and (s.name in inst.meta.endpoints or s.name == FEATURES_ENDPOINT)]
 
 
 async def _retire_later(host: Host, inst: Instance) -> None:
