@@ -194,8 +194,9 @@ async def check_transport(kind: Any, rules: list[str] | None = None) -> dict[str
     keeps them all, else ``{rule: what went wrong}``.
 
     ``kind(entry)`` is an async context manager giving an object with ``client(service)`` (a
-    ``ServiceClient`` over the transport) and ``async stop(service)``; it must run ``entry``'s
-    graph so that service→service calls use the transport too (see
+    ``ServiceClient`` over the transport, whose ``.plug`` reaches the service's features) and
+    ``async stop(service)``; it must run ``entry``'s graph so that service→service calls (and a
+    service's Plug to its dependency) use the transport too (see
     ``reverie._private.conformance.kinds`` for the built-in kinds).
     """
     from reverie._private.conformance import RULES

@@ -92,7 +92,11 @@ async def http_kind(entry: type) -> AsyncIterator[Deployed]:
 
     urls: dict[str, str] = {}
     servers: list[HttpServer] = []
-    spread = _Spread(lambda meta, host: ServiceClient(meta, HttpTransport(urls[meta.name])))
+    def make(meta: Any, host: Host) -> ServiceClient:
+        transport = HttpTransport(urls[meta.name])
+        return ServiceClient(meta, transport, plug=transport.plug)
+
+    spread = _Spread(make)
     try:
         for cls in resolve_graph(entry).order:  # dependencies first
             meta = get_meta(cls)
@@ -138,6 +142,7 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
     from ..host.host import Host
     from ..runtime import DistributedRuntime
     from ..runtime.attach import attach_runtime
+    from ..runtime.features import FEATURES_ENDPOINT, runtime_plug
     from ..runtime.natsserver import NatsServer
     from ..transports.nats import NatsTransport
 
@@ -152,7 +157,8 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
         caller = await DistributedRuntime.connect(members[0], direct=direct)
         runtimes.append(caller)
         spread = _Spread(lambda meta, host: ServiceClient(
-            meta, NatsTransport(caller, meta.namespace, meta.name)))
+            meta, NatsTransport(caller, meta.namespace, meta.name),
+            plug=runtime_plug(caller, meta.namespace, meta.name)))
         graph = resolve_graph(entry)
         order = graph.order
         own: dict[type, DistributedRuntime] = {}
@@ -175,7 +181,7 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
                                   if any(e.target is cls for e in es)]
             for rt in seen_by:
                 component = rt.namespace(meta.namespace).component(meta.name)
-                for name in meta.endpoints:
+                for name in [*meta.endpoints, FEATURES_ENDPOINT]:
                     await component.endpoint(name).client().wait_for_workers(1, 10.0)
         yield spread
     finally:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from reverie import current_context, depends, endpoint, service
+from reverie import Response, current_context, depends, endpoint, feature, service
 from reverie.errors import CallError, ServiceError
 
 
@@ -115,6 +115,30 @@ class Echo:
         """Hands its argument back; in-process without a codec it must be the caller's object."""
         return p
 
+    # -- features (HTTP, through a client's .plug) ---------------------------------------------
+
+    @feature("GET:hello")
+    async def hello(self, name: str) -> dict[str, str]:
+        return {"hello": name}
+
+    @feature("GET:raw")
+    async def raw(self) -> Response:
+        return Response(b"raw \x00 body", status=201, headers={"X-Conformance": "yes"},
+                        media_type="application/octet-stream")
+
+    @feature("POST:points")
+    async def double_point(self, p: Point) -> Point:
+        return Point(x=p.x * 2, y=p.y)
+
+    @feature("GET:teapot")
+    async def teapot(self) -> str:
+        raise ServiceError(418, "I am a teapot")
+
+    @feature("GET:ticks")
+    async def ticks(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
 
 @service(namespace="conformance")
 class Relay:
@@ -159,3 +183,17 @@ class Relay:
     async def relay_count(self, n: int) -> AsyncIterator[int]:
         async for i in self.echo.count(Count(n=n)):
             yield i
+
+    @feature("GET:via/{what}")
+    async def via(self, what: str) -> dict[str, object]:
+        """Echo's feature ``what`` through this service's dependency Plug: the hop under test."""
+        plug = self.echo.plug
+        if what == "ticks":
+            async with plug.at("ticks").with_(n=3).stream() as resp:
+                events = [[e["event"], e["data"]] async for e in resp.aiter_events()]
+            return {"status": resp.status, "type": resp.headers["content-type"],
+                    "events": events}
+        resp = await (plug.at("hello").with_(name="relay") if what == "hello"
+                      else plug.at(what)).get()
+        return {"status": resp.status, "type": resp.headers["content-type"],
+                "body": resp.content.decode("latin-1"), "header": resp.headers.get("x-conformance")}

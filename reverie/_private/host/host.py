@@ -134,7 +134,8 @@ class Host:
     def client(self, target: str | type) -> ServiceClient:
         """A client for a local instance, for code outside any service (tests, scripts)."""
         inst = self.instance(target)
-        return ServiceClient(inst.meta, InProcessTransport(inst, serialize=self.serialize))
+        return ServiceClient(inst.meta, InProcessTransport(inst, serialize=self.serialize),
+                             features=lambda: self.features_for(inst))
 
     def ready(self) -> bool:
         """True once every instance runs and each required dependency has a live target."""
