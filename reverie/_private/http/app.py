@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from reverie.errors import (
     AccessDeniedError,
     CallError,
-    DeadlineExceededError,
     EndpointNotFoundError,
     ServiceError,
     UnavailableError,
-    ValidationError,
 )
 
 from ..call import tracing as _tracing
@@ -36,12 +33,14 @@ from ..notgiven import NOT_GIVEN
 from ..transports.codec import json_decode, json_encode
 from .access import AccessPolicy
 from .disconnect import DisconnectWatch
+from .head import CONTEXT_HEADERS, BodyTimeoutError, Head, TooLarge, context_of
 from .limits import HttpLimits
 from .params import bad_json, build_kwargs
 from .request import Request
 from .response import Response, StreamingResponse
 from .routes import BUILTINS, Match, Route, allow_header, routes_for
 from .send import Send, send_bytes, send_problem, sse
+from .streams import pump_items, pump_raw, under_deadline, until_disconnect
 
 if TYPE_CHECKING:
     from ..host.host import Host
@@ -70,50 +69,6 @@ _SSE_HEADERS = [
 _NDJSON_HEADERS = [(b"content-type", _NDJSON), (b"cache-control", b"no-cache")]
 
 
-class _Head:
-    """The headers a request's handling needs, read in one pass."""
-
-    __slots__ = ("accept", "auth", "length", "request_id", "timeout", "trace")
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self.auth: bytes | None = None
-        self.request_id: str | None = None
-        self.timeout: bytes | None = None
-        self.trace: str | None = None
-        self.accept: bytes = b""
-        self.length: bytes | None = None
-        for k, v in raw:
-            if k == b"authorization":
-                self.auth = v
-            elif k == b"accept":
-                self.accept = v
-            elif k == b"content-length":
-                self.length = v
-            elif k == b"x-request-id":
-                self.request_id = v.decode("latin-1")
-            elif k == b"x-reverie-timeout":
-                self.timeout = v
-            elif k == b"traceparent":
-                self.trace = v.decode("latin-1")
-
-    def context(self) -> RequestContext:
-        """The request context; a malformed ``X-Reverie-Timeout`` is a 400 naming it."""
-        deadline = None
-        if self.timeout is not None:
-            deadline = time.monotonic() + _timeout_seconds(self.timeout)
-        trace = {"traceparent": self.trace} if self.trace else None
-        return RequestContext(self.request_id, deadline, trace)
-
-
-_CONTEXT_HEADERS = frozenset({b"x-request-id", b"x-reverie-timeout", b"traceparent"})
-
-
-def _context_of(rid: str | None, timeout: bytes | None, trace: str | None) -> RequestContext:
-    """The context from these headers' values; a malformed timeout is a 400 naming it."""
-    deadline = None if timeout is None else time.monotonic() + _timeout_seconds(timeout)
-    return RequestContext(rid, deadline, {"traceparent": trace} if trace else None)
-
-
 class _Fast:
     """A resolved GET path: the instance, its plain public feature and the concurrency limit."""
 
@@ -131,41 +86,6 @@ _FAST_MAX = 4096  # resolved paths kept (bounded: paths come from clients)
 _CONTENT_JSON = (b"content-type", b"application/json")
 _NLENGTHS = 4096
 _LENGTHS = [(b"content-length", str(n).encode()) for n in range(_NLENGTHS)]
-
-#: The longest ``X-Reverie-Timeout`` taken: a year. Larger values would overflow timer arithmetic.
-MAX_TIMEOUT = 365 * 24 * 3600.0
-
-
-def _timeout_seconds(raw: bytes) -> float:
-    """Seconds left from the header: a finite number (<= 0 means already expired)."""
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value > MAX_TIMEOUT:
-        shown = raw[:32].decode("latin-1")
-        raise ValidationError(
-            f"header X-Reverie-Timeout must be a finite number of seconds up to {MAX_TIMEOUT:g}, "
-            f"not {shown!r}",
-            details=[{"loc": ["header", "x-reverie-timeout"], "msg": "not a finite number",
-                      "expected": "seconds", "input": shown}],
-            status=400,
-        )
-    return value
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class BodyTimeoutError(ServiceError):
-    """The request body did not arrive within the host's ``body_timeout`` (408; the
-    connection is closed after the answer, as its framing can no longer be trusted)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(408, f"the request body did not arrive within {seconds:g} s "
-                              f"(this host's body_timeout)")
-
 
 _CLOSE = [(b"connection", b"close")]
 
@@ -300,9 +220,9 @@ class HostApp:
             inst.requests[fast.name] += 1  # counted once by the resolving path: a key
             ctx = scope.get("reverie.context")  # an in-process Plug passes it
             if ctx is None:
-                rid = timeout = trace = None  # _Head(...).context(), inline: one test a header
+                rid = timeout = trace = None  # Head(...).context(), inline: one test a header
                 for k, v in scope["headers"]:
-                    if k in _CONTEXT_HEADERS:
+                    if k in CONTEXT_HEADERS:
                         if k == b"x-request-id":
                             rid = v.decode("latin-1")
                         elif k == b"x-reverie-timeout":
@@ -313,7 +233,7 @@ class HostApp:
                     ctx = RequestContext(rid)
                 else:
                     try:
-                        ctx = _context_of(rid, timeout, trace)
+                        ctx = context_of(rid, timeout, trace)
                     except CallError as err:
                         await send_problem(send, err)
                         return
@@ -328,7 +248,7 @@ class HostApp:
                     if ctx.deadline is None:
                         result = await getattr(inst.obj, fast.method)()
                     else:
-                        result = await _under_deadline(getattr(inst.obj, fast.method)(), ctx)
+                        result = await under_deadline(getattr(inst.obj, fast.method)(), ctx)
                 except asyncio.CancelledError:
                     if self.watch.gone(watch):
                         return  # the client left: the handler is cancelled, nobody to answer
@@ -416,7 +336,7 @@ class HostApp:
                 await self._no_route(send, method, inst, rest, found)  # type: ignore[arg-type]
                 return
             route = found.route
-            head = _Head(scope["headers"])
+            head = Head(scope["headers"])
             if route.access != "public":
                 denied = self.access.check(route.access, head.auth)
                 if denied is not None:
@@ -486,7 +406,7 @@ class HostApp:
 
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, method: str, inst: Instance,
-        found: Match, head: _Head, ctx: RequestContext,
+        found: Match, head: Head, ctx: RequestContext,
     ) -> None:
         route = found.route
         try:
@@ -504,7 +424,7 @@ class HostApp:
             await send_problem(send, err, _CLOSE)
         except CallError as err:
             await send_problem(send, CallError.from_handler(err, ctx.request_id))
-        except _TooLarge:
+        except TooLarge:
             await send_problem(send, ServiceError(
                 413, f"the request body exceeds this host's limit of {self.max_body_size} bytes"
             ))
@@ -516,7 +436,7 @@ class HostApp:
         exposed = self.exposed
         return exposed is None or mount in exposed or (
             BUILTINS.get((method, stripped[len(mount) + 1:]), _PUBLIC)[1] != "public"
-            or self.access.check("internal", _Head(scope["headers"]).auth) is None)
+            or self.access.check("internal", Head(scope["headers"]).auth) is None)
 
     def _instance(self, stripped: str) -> Instance | None:
         instances = self.host.instances
@@ -554,22 +474,22 @@ class HostApp:
         ), [(b"allow", allow)])
 
     async def read_json(
-        self, receive: Receive, head: _Head, *, empty: Any = None, what: str = "the request body"
+        self, receive: Receive, head: Head, *, empty: Any = None, what: str = "the request body"
     ) -> Any:
         """The body as JSON (``empty`` when there is none): a 413 ``ServiceError`` when it is
         too large, a 400 when it is not JSON; other call errors (the body timeout) as they are."""
         try:
             body = await self.read_body(receive, head)
             return json_decode(body) if body.strip() else empty
-        except _TooLarge:
+        except TooLarge:
             raise ServiceError(413, f"{what} is too large") from None
         except CallError:
             raise
         except Exception as exc:
             raise ServiceError(400, f"{what} is not valid JSON: {exc}") from None
 
-    async def read_body(self, receive: Receive, head: _Head) -> bytes:
-        """The whole body, within ``max_body_size`` (``_TooLarge``) and ``body_timeout``
+    async def read_body(self, receive: Receive, head: Head) -> bytes:
+        """The whole body, within ``max_body_size`` (``TooLarge``) and ``body_timeout``
         (``BodyTimeoutError``)."""
         seconds = self.limits.body_timeout
         if seconds is None:
@@ -580,12 +500,12 @@ class HostApp:
         except TimeoutError:
             raise BodyTimeoutError(seconds) from None
 
-    async def _read_body(self, receive: Receive, head: _Head) -> bytes:
+    async def _read_body(self, receive: Receive, head: Head) -> bytes:
         limit = self.max_body_size
         if head.length is not None:
             try:
                 if int(head.length) > limit:
-                    raise _TooLarge
+                    raise TooLarge
             except ValueError:
                 pass
         chunks: list[bytes] = []
@@ -598,7 +518,7 @@ class HostApp:
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise _TooLarge
+                    raise TooLarge
                 chunks.append(chunk)
             if not msg.get("more_body", False):
                 break
@@ -608,7 +528,7 @@ class HostApp:
 
     async def _endpoint(
         self, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
-        head: _Head, ctx: RequestContext, body: bytes,
+        head: Head, ctx: RequestContext, body: bytes,
     ) -> None:
         ep = route.endpoint
         assert ep is not None
@@ -637,7 +557,7 @@ class HostApp:
 
     async def _feature(
         self, scope: Scope, receive: Receive, send: Send, inst: Instance, found: Match,
-        head: _Head, ctx: RequestContext, body: bytes,
+        head: Head, ctx: RequestContext, body: bytes,
     ) -> None:
         route = found.route
         args = route.args
@@ -684,7 +604,7 @@ class HostApp:
             if ctx.deadline is None:
                 result = await fn(*args, **kwargs)
             else:
-                result = await _under_deadline(fn(*args, **kwargs), ctx)
+                result = await under_deadline(fn(*args, **kwargs), ctx)
             if check is not None:
                 result = check(result)
         except asyncio.CancelledError:
@@ -731,7 +651,7 @@ class HostApp:
             if head_only:
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await _until_disconnect(receive, _pump_raw(send, result))
+            await until_disconnect(receive, pump_raw(send, result))
             return
         try:
             body = json_encode(result)
@@ -747,7 +667,7 @@ class HostApp:
         await send({"type": "http.response.body", "body": b"" if head_only else body})
 
     async def _stream(
-        self, receive: Receive, send: Send, head: _Head, ctx: RequestContext,
+        self, receive: Receive, send: Send, head: Head, ctx: RequestContext,
         fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
         svc: str | None = None, name: str | None = None,
         check: Callable[[Any], Any] | None = None,
@@ -770,7 +690,7 @@ class HostApp:
             watch = self.watch.enter(receive)
             try:
                 first: Any = await (step() if ctx.deadline is None
-                                    else _under_deadline(step(), ctx))
+                                    else under_deadline(step(), ctx))
                 if check is not None:
                     first = check(first)
                 empty = False
@@ -792,7 +712,7 @@ class HostApp:
             await send({"type": "http.response.start", "status": 200,
                         "headers": _NDJSON_HEADERS if ndjson else _SSE_HEADERS})
             if not empty:
-                sent, failed = await _pump_items(receive, send, ctx, first, step, ndjson, svc,
+                sent, failed = await pump_items(receive, send, ctx, first, step, ndjson, svc,
                                                  name, check)
                 if span is not None:  # the stream's server span: its items, how it ended
                     _tracing.end(span, failed, sent)
@@ -809,120 +729,6 @@ class HostApp:
             CURRENT.reset(token)
             if span is not None:
                 _tracing.end(span)
-
-
-def _expire(task: asyncio.Task[Any], fired: list[bool]) -> None:
-    fired.append(True)
-    task.cancel()
-
-
-async def _under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
-    """Await under the context's deadline. A bare timer handle, not ``asyncio.timeout``: this
-    runs on every call that carries a deadline and the handle costs a fraction as much."""
-    deadline = ctx.deadline
-    assert deadline is not None
-    left = deadline - time.monotonic()
-    if left <= 0:
-        awaitable.close()
-        raise DeadlineExceededError("deadline exceeded before the handler ran",
-                                    request_id=ctx.request_id)
-    task = asyncio.current_task()
-    assert task is not None
-    fired: list[bool] = []
-    handle = asyncio.get_running_loop().call_later(left, _expire, task, fired)
-    try:
-        return await awaitable
-    except asyncio.CancelledError:
-        if fired and task.uncancel() == 0:
-            raise DeadlineExceededError("deadline exceeded", request_id=ctx.request_id) from None
-        raise
-    finally:
-        handle.cancel()
-
-
-async def _pump_items(
-    receive: Receive, send: Send, ctx: RequestContext, first: Any,
-    step: Callable[[], Awaitable[Any]], ndjson: bool, svc: str | None = None,
-    name: str | None = None, check: Callable[[Any], Any] | None = None,
-) -> tuple[int, CallError | None]:
-    """Send the items (each through ``check`` when given); returns how many went out and the
-    error that ended the stream."""
-    sent = 0
-    failed: CallError | None = None
-
-    async def items() -> AsyncIterator[Any]:
-        yield first
-        while True:
-            try:
-                item = await step()
-            except StopAsyncIteration:
-                return
-            yield item if check is None else check(item)
-
-    async def body() -> None:
-        nonlocal sent, failed
-        try:
-            async with asyncio.timeout_at(ctx.deadline):
-                async for item in items():
-                    data = json_encode(item)
-                    await send({"type": "http.response.body", "more_body": True,
-                                "body": data + b"\n" if ndjson else sse(data)})
-                    sent += 1
-        except TimeoutError:
-            err: CallError = DeadlineExceededError("deadline exceeded", request_id=ctx.request_id)
-        except Exception as exc:
-            log_failure(exc, svc, name, ctx.request_id, "stream")
-            err = CallError.from_handler(exc, ctx.request_id)
-        else:
-            await send({"type": "http.response.body",
-                        "body": b"" if ndjson else sse(b"null", b"end")})
-            return
-        failed = err
-        wire = json_encode(err.to_wire())
-        await send({"type": "http.response.body",
-                    "body": b'{"@error":' + wire + b"}\n" if ndjson else sse(wire, b"error")})
-
-    await _until_disconnect(receive, body())
-    return sent, failed
-
-
-async def _pump_raw(send: Send, result: StreamingResponse) -> None:
-    content = result.content
-    try:
-        async for chunk in content:
-            data = chunk.encode() if isinstance(chunk, str) else chunk
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-    finally:
-        aclose = getattr(content, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-async def _until_disconnect(receive: Receive, work: Awaitable[None]) -> None:
-    """Run ``work`` in this task; a client disconnect cancels it (and so its producer)."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                gone = True
-                task.cancel()
-                return
-
-    watcher = asyncio.get_running_loop().create_task(watch())
-    try:
-        await work
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-    finally:
-        watcher.cancel()
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -30,7 +30,8 @@ from .send import Send, send_bytes, send_json, send_problem
 
 if TYPE_CHECKING:
     from ..host.instance import Instance
-    from .app import HostApp, _Head
+    from .app import HostApp
+    from .head import Head
     from .routes import Route
 
 __all__ = ["Management"]
@@ -60,7 +61,7 @@ class Management:
 
     async def builtin(
         self, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
-        head: _Head,
+        head: Head,
     ) -> None:
         name = route.name
         if name == "@about":
@@ -79,8 +80,9 @@ class Management:
             await self.host.stop_instance(inst.path)
             await send_json(send, {"stopped": inst.path, "state": inst.state.value})
 
-    async def _put_config(self, receive: Receive, send: Send, inst: Instance, head: _Head) -> None:
-        from .app import _CLOSE, BodyTimeoutError
+    async def _put_config(self, receive: Receive, send: Send, inst: Instance, head: Head) -> None:
+        from .app import _CLOSE
+        from .head import BodyTimeoutError
 
         try:
             values = await self.app.read_json(receive, head, empty={}, what="the config document")
@@ -151,7 +153,7 @@ class Management:
     async def host_request(
         self, scope: Scope, receive: Receive, send: Send, method: str, stripped: str
     ) -> None:
-        from .app import _Head
+        from .head import Head
 
         parts = stripped.split("/")
         first = parts[0]
@@ -170,7 +172,7 @@ class Management:
         if first == "docs":
             await self._docs(send, method, parts)
             return
-        head = _Head(scope["headers"])
+        head = Head(scope["headers"])
         if parts[1:2] == ["dashboard"]:
             await self._dashboard(send, method, parts, head)
             return
@@ -198,7 +200,7 @@ class Management:
         await send_bytes(send, 200, body, content_type)
 
     async def _private(self, receive: Receive, send: Send, method: str, stripped: str,
-                       head: _Head) -> None:
+                       head: Head) -> None:
         """The private host routes (access already checked): blueprints, services (list,
         create, stop, swap)."""
         rest = stripped.split("/")[1:]
@@ -229,7 +231,7 @@ class Management:
                 f"/@host/services, /@host/services/<path> and /@host/dashboard"
             )
 
-    async def _create(self, receive: Receive, send: Send, head: _Head) -> None:
+    async def _create(self, receive: Receive, send: Send, head: Head) -> None:
         spec = await self.app.read_json(receive, head)
         if not isinstance(spec, dict) or not ({"sid", "class"} & spec.keys()):
             raise ServiceError(
@@ -328,7 +330,7 @@ class Management:
         body, kind = found
         await send_bytes(send, 200, body, kind, [(b"cache-control", b"max-age=3600")])
 
-    async def _dashboard(self, send: Send, method: str, parts: list[str], head: _Head) -> None:
+    async def _dashboard(self, send: Send, method: str, parts: list[str], head: Head) -> None:
         """``/@host/dashboard`` (the page), ``…/data`` (JSON), ``…/assets/<file>``: internal
         access. A browser sends the key by HTTP Basic auth (any user name, the key as password;
         it asks once, then sends it with every request of the page); tools send a Bearer key."""

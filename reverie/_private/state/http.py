@@ -15,7 +15,8 @@ from .gate import admit
 
 if TYPE_CHECKING:
     from ..host.instance import Instance
-    from ..http.app import HostApp, _Head
+    from ..http.app import HostApp
+    from ..http.head import Head
     from ..http.routes import Route
 
 __all__ = ["held_request"]
@@ -26,7 +27,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 async def held_request(
     app: HostApp, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
-    head: _Head,
+    head: Head,
 ) -> None:
     try:
         if await admit(inst, route.name):

@@ -20,7 +20,7 @@ from .ops import capture
 
 if TYPE_CHECKING:
     from ..host.instance import Instance
-    from ..http.app import _Head
+    from ..http.head import Head
     from ..http.management import Management
 
 __all__ = ["read_json", "send_state", "swap_route"]
@@ -44,7 +44,7 @@ async def send_state(send: Send, inst: Instance) -> None:
     await send_json(send, doc.to_dict())
 
 
-async def read_json(mgmt: Management, receive: Receive, head: _Head, what: str) -> dict[str, Any]:
+async def read_json(mgmt: Management, receive: Receive, head: Head, what: str) -> dict[str, Any]:
     """The JSON object body of a management request, or a 400/413 ``CallError``."""
     spec = await mgmt.app.read_json(receive, head, empty={})
     if not isinstance(spec, dict):
@@ -53,7 +53,7 @@ async def read_json(mgmt: Management, receive: Receive, head: _Head, what: str) 
 
 
 async def swap_route(
-    mgmt: Management, receive: Receive, send: Send, head: _Head, path: str
+    mgmt: Management, receive: Receive, send: Send, head: Head, path: str
 ) -> None:
     """``PUT /@host/services/<path>`` with ``{"class" | "sid": ..., "config": {...}}``."""
     spec = await read_json(mgmt, receive, head, f"PUT /@host/services/{path}")
