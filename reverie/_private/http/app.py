@@ -317,7 +317,8 @@ class HostApp:
                     service=self.host.stopped[first]))
                 return
             exposed = self.exposed
-            if inst is not None and not self._reaches(scope, method, stripped, inst.path):
+            if inst is not None and exposed is not None and inst.path not in exposed and (
+                    not self._reaches(scope, method, stripped, inst.path)):
                 inst = None  # not exposed: only its dependents (and the operator) reach it
             if inst is None:
                 shown = sorted(p for p in [*self.host.instances, *self.forwards]
