@@ -12,7 +12,6 @@ LIMIT = 60
 #: Long functions not split yet, each with why it is still long. Keep this list short.
 PENDING = {
     "reverie/_private/runtime/core.py connect": "runtime internals: being split (issue 14)",
-    "reverie/_private/declare/pattern.py parse_pattern": "a parser read top to bottom (61 lines)",
 }
 
 

@@ -91,6 +91,37 @@ class FeaturePattern:
         return f"{self.verb}:{self.pattern}"
 
 
+def _segment(text: str, raw: str, names: list[str]) -> Segment:
+    """One path segment: a constant, ``{param}`` (added to ``names``), or ``*``; ``?`` at the
+    end makes it optional."""
+    optional = raw.endswith("?")
+    body = raw[:-1] if optional else raw
+    if not body:
+        raise PatternSyntaxError(f"feature pattern {text!r}: empty path segment")
+    if body == "*":
+        return Segment("wildcard", "*", optional)
+    if body.startswith("{") and body.endswith("}"):
+        name = body[1:-1]
+        if not _NAME.match(name):
+            raise PatternSyntaxError(
+                f"feature pattern {text!r}: {{{name}}} is not a valid parameter name"
+            )
+        if name in names:
+            raise PatternSyntaxError(f"feature pattern {text!r}: {{{name}}} appears twice")
+        names.append(name)
+        return Segment("param", name, optional)
+    if "{" in body or "}" in body or "*" in body:
+        raise PatternSyntaxError(
+            f"feature pattern {text!r}: segment {raw!r} mixes text with {{}} or *; a "
+            f"parameter or wildcard must be a whole segment"
+        )
+    if not _CONST.match(body):
+        raise PatternSyntaxError(
+            f"feature pattern {text!r}: segment {raw!r} has characters not allowed in a path"
+        )
+    return Segment("const", body, optional)
+
+
 def parse_pattern(text: str) -> FeaturePattern:
     """Parse ``VERB:path``; raises ``PatternSyntaxError`` naming the bad part."""
     if ":" not in text:
@@ -118,33 +149,8 @@ def parse_pattern(text: str) -> FeaturePattern:
     names: list[str] = []
     seen_optional = False
     for raw in path.split("/") if path else []:
-        optional = raw.endswith("?")
-        body = raw[:-1] if optional else raw
-        if not body:
-            raise PatternSyntaxError(f"feature pattern {text!r}: empty path segment")
-        if body == "*":
-            seg = Segment("wildcard", "*", optional)
-        elif body.startswith("{") and body.endswith("}"):
-            name = body[1:-1]
-            if not _NAME.match(name):
-                raise PatternSyntaxError(
-                    f"feature pattern {text!r}: {{{name}}} is not a valid parameter name"
-                )
-            if name in names:
-                raise PatternSyntaxError(f"feature pattern {text!r}: {{{name}}} appears twice")
-            names.append(name)
-            seg = Segment("param", name, optional)
-        elif "{" in body or "}" in body or "*" in body:
-            raise PatternSyntaxError(
-                f"feature pattern {text!r}: segment {raw!r} mixes text with {{}} or *; a "
-                f"parameter or wildcard must be a whole segment"
-            )
-        elif not _CONST.match(body):
-            raise PatternSyntaxError(
-                f"feature pattern {text!r}: segment {raw!r} has characters not allowed in a path"
-            )
-        else:
-            seg = Segment("const", body, optional)
+        seg = _segment(text, raw, names)
+        optional = seg.optional
         if seen_optional and not optional:
             raise PatternSyntaxError(
                 f"feature pattern {text!r}: segment {raw!r} follows an optional segment, so it "
