@@ -12,7 +12,6 @@ from reverie.errors import (
     AccessDeniedError,
     CallError,
     ConfigError,
-    ConfigRejectedError,
     EndpointNotFoundError,
     ReverieError,
     ServiceError,
@@ -21,10 +20,9 @@ from reverie.errors import (
     UnknownSIDError,
 )
 
-from ..config.resolve import ResolvedConfig, ResolvedValue
-from ..config.values import MASK
 from ..host.instance import mount_path_problem
 from ..host.lifecycle import State
+from .config_route import config_error, put_config, shown_config
 from .docs import asset, docs_page
 from .send import Send, send_bytes, send_json, send_problem
 
@@ -40,12 +38,6 @@ log = logging.getLogger("reverie.http")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-
-
-def _config_error(exc: ConfigError, what: str) -> ServiceError:
-    details = [{"key": exc.key, "source": exc.source, "expected": exc.expected,
-                "message": str(exc)}]
-    return ServiceError(400, f"{what}: {exc}", details=details)
 
 
 class Management:
@@ -69,9 +61,9 @@ class Management:
         elif name == "@blueprint":
             await send_json(send, inst.blueprint().to_dict())
         elif name == "@config":
-            await send_json(send, _shown(inst.config))
+            await send_json(send, shown_config(inst.config))
         elif name == "@config:put":
-            await self._put_config(receive, send, inst, head)
+            await put_config(self.app, receive, send, inst, head)
         elif name == "@state":
             from ..state.routes import send_state
 
@@ -79,74 +71,6 @@ class Management:
         else:  # @stop
             await self.host.stop_instance(inst.path)
             await send_json(send, {"stopped": inst.path, "state": inst.state.value})
-
-    async def _put_config(self, receive: Receive, send: Send, inst: Instance, head: Head) -> None:
-        from .app import _CLOSE
-        from .head import BodyTimeoutError
-
-        try:
-            values = await self.app.read_json(receive, head, empty={}, what="the config document")
-        except BodyTimeoutError as err:
-            await send_problem(send, err, _CLOSE)
-            return
-        except ServiceError as err:
-            await send_problem(send, err)
-            return
-        if not isinstance(values, dict):
-            await send_problem(send, ServiceError(
-                400, f"PUT @config takes a JSON object of config keys, not {type(values).__name__}"
-            ))
-            return
-        old = inst.config
-        current = {k: rv.value for k, rv in (old or {}).items()}
-        for key, value in list(values.items()):
-            if value == MASK and old is not None and key in old and old[key].secret:
-                values[key] = old[key].value  # a masked secret sent back unchanged
-        try:
-            new = self.host.resolve_config(inst.cls, {**current, **values}, "PUT @config")
-        except ConfigError as exc:
-            await send_problem(send, _config_error(exc, f"config of {inst.path} not changed"))
-            return
-        merged = ResolvedConfig(inst.meta.name, {
-            k: (rv if k in values or old is None or k not in old else old[k])
-            for k, rv in new.items()
-        })
-        if inst.meta.hooks.get("on_config"):
-            await self._apply_in_place(send, inst, old, merged)
-            return
-        await self._restart(send, inst, merged)
-
-    async def _apply_in_place(
-        self, send: Send, inst: Instance, old: ResolvedConfig | None, new: ResolvedConfig
-    ) -> None:
-        previous = {attr: inst.obj.__dict__.get(attr) for attr in new.by_attr()}
-        inst.obj.__dict__.update(new.by_attr())
-        try:
-            await inst.run_hooks("on_config", new.as_dict())
-        except Exception as exc:
-            inst.obj.__dict__.update(previous)
-            await send_problem(send, ServiceError(
-                400, f"{inst.meta.name}'s on_config hook refused the config "
-                f"({type(exc).__name__}: {exc}); the old config stays in force",
-            ))
-            return
-        inst.config = new
-        await send_json(send, {"applied": "on_config", "config": _shown(new)})
-
-    async def _restart(self, send: Send, inst: Instance, new: ResolvedConfig) -> None:
-        path = inst.path
-        try:
-            fresh = await self.host.restart_instance(path, config=new.as_dict(),
-                                                     config_source="PUT @config")
-        except ConfigRejectedError as exc:
-            log.warning("PUT @config of %s refused: %s", path, exc.message)
-            await send_problem(send, ServiceError(400, exc.message))
-            return
-        except Exception as exc:
-            log.error("restart of %s failed: %s", path, exc)
-            await send_problem(send, ServiceError(500, f"restart of {path} failed: {exc}"))
-            return
-        await send_json(send, {"applied": "restart", "config": _shown(fresh.config)})
 
     # -- host routes -----------------------------------------------------------------------------
 
@@ -266,7 +190,7 @@ class Management:
         except StateError as exc:
             raise ServiceError(400, f"cannot start {path}: {exc}") from None
         except ConfigError as exc:
-            raise _config_error(exc, f"cannot start {path}") from None
+            raise config_error(exc, f"cannot start {path}") from None
         except StartError as exc:
             raise ServiceError(500, str(exc), details={"state": exc.state,
                                "cause": f"{type(exc.cause).__name__}: {exc.cause}"}) from None
@@ -443,17 +367,6 @@ def _dist_version(top: str) -> str:
         return metadata.version("reverie")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
-
-
-def _shown(config: ResolvedConfig | None) -> dict[str, Any]:
-    """A config for output: plain values, secrets masked."""
-    if config is None:
-        return {}
-    out: dict[str, Any] = {}
-    for key, rv in config.items():
-        assert isinstance(rv, ResolvedValue)
-        out[key] = MASK if rv.secret else rv.value
-    return out
 
 
 async def _not_allowed(send: Send, method: str, allow: str) -> None:
