@@ -168,7 +168,7 @@ async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
             from reverie._private.state.migrate import discover_hosts, request_migration
 
             rt = await DistributedRuntime.connect(nats)
-            ids = {h["pid"]: h["instance"] for h in await discover_hosts(rt)}
+            ids = {h["pid"]: h["worker"] for h in await discover_hosts(rt)}
             main_id, counter_id = ids[pids["Front"]], ids[pids["Counter"]]
 
             async def migrator() -> None:

@@ -114,7 +114,7 @@ class Agent:
         binfo = await self.rt.js.stream_info("KV_rv_blueprints")
         return {"registrations": [[r["component"], r["endpoint"], r["worker"]] for r in regs],
                 "blueprint": bp is not None and "Worker" in str(bp),
-                "instances_last_seq": info.state.last_seq,
+                "workers_last_seq": info.state.last_seq,
                 "blueprints_last_seq": binfo.state.last_seq,
                 "replicas": info.config.num_replicas,
                 "connected": str(self.rt.nc.connected_url.netloc)}

@@ -97,7 +97,7 @@ def test_one_nats_member_killed_loses_no_lease_or_blueprint(cluster: Cluster) ->
     # no lease or blueprint lost; the stream kept its history (not rebuilt from nothing)
     after = wait_until(lambda: _state_with(agent, 8), "all eight registrations readable", 30)
     assert after["blueprint"] and after["replicas"] == 3
-    assert after["instances_last_seq"] >= before["instances_last_seq"]
+    assert after["workers_last_seq"] >= before["workers_last_seq"]
     assert after["blueprints_last_seq"] >= before["blueprints_last_seq"]
     # the n2 Worker moved to another member by itself: same process, reachable again
     assert wait_until(lambda: _both_answer(cluster), "both Workers answer again", 30) == pids
