@@ -197,12 +197,7 @@ class TracedUnaryCaller(_WireUnaryCaller):
         ctx = self._plain_context(timeout)
         st = self._stats
         st.calls += 1
-        span, out = start_client(ctx, self._meta.name, self._ep.name, st.transport,
-                                         self._transport.describe())
-        server = None
-        if st.transport == "in-process":
-            server, out = server_span(out, self._meta.name, self._ep.name,
-                                              st.transport, _target_path(self._transport))
+        spans, out = _open_spans(self, ctx)
         error: BaseException | None = None
         try:
             result = await self._timed(st, req, out)
@@ -210,9 +205,7 @@ class TracedUnaryCaller(_WireUnaryCaller):
             error = exc
             raise
         finally:
-            if server is not None:
-                end(server, error)
-            end(span, error)
+            _close_spans(spans, error)
         if self._convert is not None:
             result = self._convert(result)
         return result
@@ -231,13 +224,7 @@ class TracedStreamCaller(_StreamCaller):
         return self._traced(req, ctx)
 
     async def _traced(self, req: Any, ctx: RequestContext) -> AsyncIterator[Any]:
-        kind = self._stats.transport
-        span, out = start_client(ctx, self._meta.name, self._ep.name, kind,
-                                         self._transport.describe())
-        server = None
-        if kind == "in-process":
-            server, out = server_span(out, self._meta.name, self._ep.name, kind,
-                                              _target_path(self._transport))
+        spans, out = _open_spans(self, ctx)
         items = 0
         error: BaseException | None = None
         inner = cast("AsyncGenerator[Any, None]", self._iterate(req, out))
@@ -252,9 +239,25 @@ class TracedStreamCaller(_StreamCaller):
             raise
         finally:
             await inner.aclose()
-            if server is not None:
-                end(server, error, items)
-            end(span, error, items)
+            _close_spans(spans, error, items)
+
+
+def _open_spans(caller: Any, ctx: RequestContext) -> tuple[list[Span], RequestContext]:
+    """The CLIENT span of a call and, in-process, its SERVER span too (no server sees the
+    call); the context the call carries on."""
+    kind = caller._stats.transport
+    span, out = start_client(ctx, caller._meta.name, caller._ep.name, kind,
+                             caller._transport.describe())
+    if kind != "in-process":
+        return [span], out
+    server, out = server_span(out, caller._meta.name, caller._ep.name, kind,
+                              _target_path(caller._transport))
+    return [server, span], out
+
+
+def _close_spans(spans: list[Span], error: BaseException | None, items: int | None = None) -> None:
+    for span in spans:  # the server's first: it ends inside the client's
+        end(span, error, items)
 
 
 def _target_path(transport: Transport) -> str | None:
