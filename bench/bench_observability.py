@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from reverie import Host, depends, endpoint, feature, service
 from reverie._private.call import client as C
 from reverie._private.call import context as CX
-from reverie._private.notgiven import NOT_GIVEN
+from reverie._private.markers import NOT_GIVEN
 from reverie.errors import CallError
 
 

@@ -16,7 +16,7 @@ from reverie._private.declare.service import get_meta
 from reverie._private.host.host import Host
 from reverie._private.host.instance import Instance, construct
 from reverie._private.http.attach import attach_http
-from reverie._private.notgiven import NOT_GIVEN
+from reverie._private.markers import NOT_GIVEN
 
 if TYPE_CHECKING:
     from reverie._private.http.plug import PlugResponse

@@ -24,7 +24,7 @@ from reverie.errors import (
 )
 
 from ..declare.service import REQUIRED, EndpointMeta, ServiceMeta
-from ..notgiven import NOT_GIVEN
+from ..markers import NOT_GIVEN
 from ..suggest import did_you_mean
 from ..transports.base import Transport
 from .context import CURRENT, RequestContext, new_context

@@ -18,7 +18,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
-from ..notgiven import NOT_GIVEN
+from ..markers import NOT_GIVEN
 from ..transports.base import Transport
 from .client import _StreamCaller, _WireUnaryCaller
 from .context import RequestContext

@@ -10,29 +10,10 @@ from typing import Any, overload
 
 from reverie.errors import MarkupError
 
+from ..markers import REQUIRED
 from .types import TypeInfo, type_info
 
 __all__ = ["REQUIRED", "ConfigKey", "config"]
-
-
-class _Required:
-    """Marks a config key with no default: the deployment must set it."""
-
-    _inst: _Required | None = None
-
-    def __new__(cls) -> _Required:
-        if cls._inst is None:
-            cls._inst = super().__new__(cls)
-        return cls._inst
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-    def __reduce__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
 
 
 class ConfigKey:

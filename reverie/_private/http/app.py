@@ -29,7 +29,7 @@ from ..call.client import result_check
 from ..call.context import CURRENT, RequestContext
 from ..call.failures import log_failure
 from ..declare.config_key import REQUIRED
-from ..notgiven import NOT_GIVEN
+from ..markers import NOT_GIVEN
 from ..transports.codec import json_decode, json_encode
 from .access import AccessPolicy
 from .disconnect import DisconnectWatch

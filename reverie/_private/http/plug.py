@@ -32,7 +32,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from reverie.errors import TransportError
 
 from ..call.context import CURRENT, RequestContext
-from ..notgiven import NOT_GIVEN
+from ..markers import NOT_GIVEN
 from ..transports.codec import json_encode
 from .plugtransport import GRACE, Headers, PlugRequest, PlugResponse, PlugTransport
 
