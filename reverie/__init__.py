@@ -30,7 +30,7 @@ from ._private.declare.service import (
 from ._private.declare.uri import URI
 
 if TYPE_CHECKING:
-    from ._private.call.client import EndpointClient, ServiceClient
+    from ._private.call.service_client import EndpointClient, ServiceClient
     from ._private.call.tracing import disable_tracing, enable_tracing
     from ._private.contract.blueprint import Blueprint, blueprint
     from ._private.host.host import Host, Instance
@@ -91,8 +91,8 @@ __all__ = [
 _LAZY = {
     "Blueprint": "._private.contract.blueprint",
     "blueprint": "._private.contract.blueprint",
-    "EndpointClient": "._private.call.client",
-    "ServiceClient": "._private.call.client",
+    "EndpointClient": "._private.call.service_client",
+    "ServiceClient": "._private.call.service_client",
     "Host": "._private.host.host",
     "Instance": "._private.host.host",
     "Plug": "._private.http.plug",

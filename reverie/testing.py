@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from reverie._private.call.client import ServiceClient
+from reverie._private.call.service_client import ServiceClient
 from reverie._private.declare.service import get_meta
 from reverie._private.host.host import Host
 from reverie._private.host.instance import Instance, construct

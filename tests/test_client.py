@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from reverie import Host, current_context, depends, endpoint, service
-from reverie._private.call.client import ServiceClient
+from reverie._private.call.service_client import ServiceClient
 from reverie._private.transports.inprocess import InProcessTransport
 from reverie.errors import DeadlineExceededError
 

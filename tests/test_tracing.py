@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from reverie import Host, depends, endpoint, get_meta, service
 from reverie._private.call import tracing
-from reverie._private.call.client import ServiceClient
+from reverie._private.call.service_client import ServiceClient
 from reverie.errors import RemoteError
 
 

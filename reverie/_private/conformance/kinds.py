@@ -13,7 +13,7 @@ from ..declare.service import get_meta
 from ..host.graph import resolve_graph
 
 if TYPE_CHECKING:
-    from ..call.client import ServiceClient
+    from ..call.service_client import ServiceClient
     from ..host.host import Host
 
 __all__ = ["KINDS", "Deployed", "Kind"]
@@ -84,7 +84,7 @@ def _in_one_host(serialize: bool) -> Kind:
 async def http_kind(entry: type) -> AsyncIterator[Deployed]:
     """Each service in its own host behind its own uvicorn; a dependent reaches its dependency
     through ``attach_http(host, remote=...)``, the test through ``HttpTransport``."""
-    from ..call.client import ServiceClient
+    from ..call.service_client import ServiceClient
     from ..host.host import Host
     from ..http.attach import attach_http
     from ..http.server import HttpServer
@@ -138,7 +138,7 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
     """
     import os
 
-    from ..call.client import ServiceClient
+    from ..call.service_client import ServiceClient
     from ..host.host import Host
     from ..runtime import DistributedRuntime
     from ..runtime.attach import attach_runtime

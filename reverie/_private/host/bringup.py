@@ -18,7 +18,7 @@ from reverie.errors import (
     StateError,
 )
 
-from ..call.client import ServiceClient
+from ..call.service_client import ServiceClient
 from ..declare.service import get_meta
 from ..transports.inprocess import InProcessTransport
 from .instance import Instance, construct, mount_path_problem

@@ -18,8 +18,8 @@ from reverie.errors import (
     ConfigError,
 )
 
-from ..call.client import ServiceClient
 from ..call.edges import Edges
+from ..call.service_client import ServiceClient
 from ..declare.service import ServiceMeta, get_meta, is_service
 from ..transports.inprocess import InProcessTransport
 from .bringup import restart, start_one, stop_one
