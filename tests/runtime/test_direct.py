@@ -165,3 +165,21 @@ async def test_a_caller_going_away_cancels_its_stream(make_runtime: RuntimeFacto
     assert caller.direct is not None
     caller.direct.links[server.worker_id].close()  # the caller's side of the link goes
     await asyncio.wait_for(stopped.wait(), 10)
+
+
+async def test_closing_a_connection_sends_what_is_queued_first() -> None:
+    """Frames queued in this loop turn (a stream's last items, its END) go out before the
+    close: a transport closed first would drop them, and the caller would see the worker lost."""
+    import socket
+
+    from reverie._private.runtime.links import Conn
+
+    here, there = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.create_unix_connection(Conn, sock=here)
+    reader, writer = await asyncio.open_unix_connection(sock=there)
+    conn.write(b"last items")
+    conn.write(b" and END")
+    conn.close()
+    assert await asyncio.wait_for(reader.read(), 5) == b"last items and END"
+    writer.close()

@@ -242,8 +242,7 @@ class DirectPlane:
         for link in list(self.links.values()):
             link.close()
         for conn in list(self.conns):
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.close()
         for server in self._servers:
             try:
                 async with asyncio.timeout(1.0):

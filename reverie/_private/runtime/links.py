@@ -80,6 +80,13 @@ class Conn(asyncio.Protocol):
             self._loop.call_soon(self._flush)
         out.append(data)
 
+    def close(self) -> None:
+        """Send what is queued, then close (a transport closed first drops later writes: a
+        stream's last items and its END would be lost)."""
+        self._flush()
+        if self.transport is not None:
+            self.transport.close()
+
     def _flush(self) -> None:
         out = self._out
         if not out or self.closed or self.transport is None:
@@ -290,6 +297,3 @@ class DirectLink(Conn):
             self.ready.exception()  # retrieved: a failed open is reported by open()
         self.plane.link_lost(self, exc)
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
