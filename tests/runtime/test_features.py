@@ -16,7 +16,7 @@ from reverie._private.http.attach import attach_http
 from reverie._private.http.plug import Plug
 from reverie._private.runtime import DistributedRuntime
 from reverie._private.runtime.natsserver import NatsServer
-from reverie.errors import DeadlineExceededError, NoWorkersError
+from reverie.errors import DeadlineExceededError, NoWorkersError, TransportError
 from tests.http.services import Feed, Reader, event
 
 
@@ -165,3 +165,12 @@ async def test_no_worker_is_unavailable(server: NatsServer) -> None:
         plug = runtime_plug(rt, "httptests", "Nobody")
         with pytest.raises(NoWorkersError, match="no live worker serves httptests/Nobody"):
             await plug.at("hello").get()
+
+
+async def test_a_body_over_what_one_message_carries_is_refused_naming_the_limit(
+    pair: Pair,
+) -> None:
+    with pytest.raises(TransportError, match=r"over the \d+ one runtime message carries"):
+        await pair.remote.at("items").post(content=b"x" * (2 << 20))
+    ok = await pair.remote.at("items").post(json={"name": "x" * 500_000})
+    assert ok.status == 200  # half a megabyte fits

@@ -94,6 +94,9 @@ async def test_exposed_answers_as_if_it_were_here(server: NatsServer, tmp_path: 
             body = b"".join([c async for c in resp.aiter_bytes()])
         assert resp.headers["content-type"].startswith("text/event-stream")
         assert body.count(b"data:") == 4
+        big = await http.post("/Feed/items", content=b"x" * (2 << 20))
+        assert big.status_code == 413
+        assert "what one runtime message carries to the process serving it" in big.text
 
 
 async def test_a_client_that_leaves_cancels_the_stream(server: NatsServer, tmp_path: Path) -> None:

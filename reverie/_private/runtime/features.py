@@ -51,6 +51,8 @@ log = logging.getLogger("reverie.http")
 FEATURES_ENDPOINT = "rv-http"
 #: Most bytes of body in one stream item (a NATS message is at most ~1 MB by default).
 CHUNK = 256 * 1024
+#: Room left in a runtime message for everything but a request's body.
+_HEAD_ROOM = 64 * 1024
 #: ASGI messages buffered between the app and the runtime stream before the app waits.
 _PIPE_LIMIT = 16
 
@@ -189,6 +191,12 @@ class RuntimeFeatures:
     async def wait_for_workers(self, n: int = 1, timeout: float | None = 10.0) -> list[str]:
         return await self.client.wait_for_workers(n, timeout)
 
+    def max_body(self) -> int:
+        """The largest request body one runtime message carries: the server's ``max_payload``
+        (1 MiB unless configured) less 64 KiB for the rest of the request."""
+        max_payload = getattr(self.runtime.nc, "max_payload", 0) or (1 << 20)
+        return int(max_payload) - _HEAD_ROOM
+
     async def open(
         self, method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]],
         body: bytes, deadline: float | None, request_id: str | None = None,
@@ -196,6 +204,13 @@ class RuntimeFeatures:
         """Send; returns (status, headers, the open stream of body pieces). ``deadline``
         (absolute, ``time.monotonic()``) bounds the call on the runtime. Close the stream
         (``aclose()``) when done: that cancels the handler if it still runs."""
+        limit = self.max_body()
+        if len(body) > limit:
+            raise TransportError(
+                f"{method} {self.origin}{path}: the request body is {len(body)} bytes, over the "
+                f"{limit} one runtime message carries (the NATS server's max_payload less room "
+                f"for the headers); send less, or raise max_payload in the nats-server config",
+                request_id=request_id)
         request = [method, path.lstrip("/"), query, [[k, v] for k, v in headers], body,
                    self.internal]
         stream = self.client.stream(request, RequestContext(request_id, deadline))
@@ -228,11 +243,14 @@ async def forward(
             return
         chunk = msg.get("body", b"")
         size += len(chunk)
-        if size > max_body:
+        if size > min(max_body, features.max_body()):
             from reverie.errors import ServiceError
 
+            why = ("the host's limit" if max_body <= features.max_body() else
+                   "what one runtime message carries to the process serving it")
             await send_problem(send, ServiceError(
-                413, f"the request body is over {max_body} bytes, the host's limit"))
+                413, f"the request body is over {min(max_body, features.max_body())} bytes, "
+                     f"{why}"))
             return
         chunks.append(chunk)
         if not msg.get("more_body", False):
