@@ -8,11 +8,11 @@ stream's producer sends at most the credit the caller granted, so a slow consume
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -33,7 +33,7 @@ from ..declare.types import describe, type_info
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 from .direct import endpoint_key
-from .produce import continue_step, produce
+from .produce import produce
 
 if TYPE_CHECKING:
     from .addressing import Endpoint
@@ -44,6 +44,15 @@ __all__ = ["Served", "ServerCall"]
 log = logging.getLogger("reverie.runtime")
 
 _OK, _CANCELLED, _DEADLINE, _SHUTDOWN = 0, 1, 2, 3
+
+
+if sys.version_info >= (3, 12):
+    def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+        """A Task started eagerly: a handler that finishes without waiting costs no loop turn."""
+        return asyncio.eager_task_factory(loop, coro)
+else:
+    def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+        return loop.create_task(coro)
 
 
 class EndpointStats:
@@ -242,13 +251,11 @@ class Served:
         if self.streaming:
             sc.task = loop.create_task(self._run_stream(body, ctx, sc))
             return None
-        coro = self._run_unary(body, ctx, sc)
-        context = contextvars.copy_context()
-        try:
-            pending = context.run(coro.send, None)
-        except StopIteration:
-            return None
-        sc.task = loop.create_task(continue_step(coro, pending), context=context)
+        # The handler runs in its own Task from its first step, so asyncio.timeout(),
+        # current_task() and cancellation inside it concern the handler, never the connection
+        # or subscription that read the request (a first step run inline here let a handler's
+        # asyncio.timeout cancel the connection's reader).
+        sc.task = start_task(loop, self._run_unary(body, ctx, sc))
         return None
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
