@@ -59,10 +59,25 @@ class Serve:
     def __init__(self, deploy: str, port: int) -> None:
         self.port = port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reverie.cli", "serve", "tests.serve.svc_graph:Api", "-f",
-             deploy, "--processes", "--port", str(port), "--log-format", "json",
-             "--no-access-log"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "reverie.cli",
+                "serve",
+                "tests.serve.svc_graph:Api",
+                "-f",
+                deploy,
+                "--processes",
+                "--port",
+                str(port),
+                "--log-format",
+                "json",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
         )
         self.events: list[tuple[float, dict[str, Any]]] = []
@@ -93,11 +108,17 @@ class Serve:
             except queue.Empty:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError("serve exited:\n" + "\n".join(
-                    str(e.get("message")) for _, e in self.events[-30:]))
-        raise TimeoutError(f"no line with {text!r} within {timeout} s; last lines:\n" + "\n".join(
-            str(e.get("process", "")) + " | " + str(e.get("message"))[:300]
-            for _, e in self.events[-40:]))
+                raise RuntimeError(
+                    "serve exited:\n"
+                    + "\n".join(str(e.get("message")) for _, e in self.events[-30:])
+                )
+        raise TimeoutError(
+            f"no line with {text!r} within {timeout} s; last lines:\n"
+            + "\n".join(
+                str(e.get("process", "")) + " | " + str(e.get("message"))[:300]
+                for _, e in self.events[-40:]
+            )
+        )
 
     def table(self) -> dict[str, list[int]]:
         for _, ev in self.events:
@@ -150,7 +171,9 @@ async def load(url: str, rate: float, until: float, log: list[tuple[float, float
                     if i % 4 == 3:
                         items = []
                         async with client.stream(
-                            "POST", "/Api/count", json={"n": 5},
+                            "POST",
+                            "/Api/count",
+                            json={"n": 5},
                             headers={"accept": "application/x-ndjson"},
                         ) as r:
                             async for line in r.aiter_lines():
@@ -189,18 +212,27 @@ def p99(lat: list[float]) -> float | None:
     return lat[min(len(lat) - 1, int(0.99 * len(lat)))]
 
 
-def _run(srv: Serve, port: int, args: Any, total: float, faults: list[str], interval: float
-         ) -> tuple[dict[str, list[int]], float, list[tuple[float, float, bool]],
-                    list[dict[str, Any]], dict[str, int | None], dict[str, int | None]]:
+def _run(
+    srv: Serve, port: int, args: Any, total: float, faults: list[str], interval: float
+) -> tuple[
+    dict[str, list[int]],
+    float,
+    list[tuple[float, float, bool]],
+    list[dict[str, Any]],
+    dict[str, int | None],
+    dict[str, int | None],
+]:
     """Start the load, inject the faults in turn, wait for the load to end."""
     srv.wait_for("ready", 120)
     pids = srv.table()
     t0 = time.monotonic()
     log: list[tuple[float, float, bool]] = []
     loop = asyncio.new_event_loop()
-    loader = threading.Thread(target=loop.run_until_complete,
-                              args=(load(f"http://127.0.0.1:{port}", args.rate, t0 + total, log),),
-                              daemon=True)
+    loader = threading.Thread(
+        target=loop.run_until_complete,
+        args=(load(f"http://127.0.0.1:{port}", args.rate, t0 + total, log),),
+        daemon=True,
+    )
     loader.start()
     time.sleep(args.warmup)
     rss_start = {name: rss_kib(p[0]) for name, p in pids.items()}
@@ -246,8 +278,7 @@ def main() -> None:
     port = free_port()
     srv = Serve(deploy, port)
     try:
-        pids, t0, log, marks, rss_start, rss_end = _run(srv, port, args, total, faults,
-                                                         interval)
+        pids, t0, log, marks, rss_start, rss_end = _run(srv, port, args, total, faults, interval)
     finally:  # whatever happened, nothing is left behind
         code = srv.stop()
         import shutil
@@ -266,7 +297,9 @@ def main() -> None:
         failed = [t for t, ok in window if not ok]
         recover = max([m["back"]] + [t for t in failed]) - m["at"]
         entry = {
-            "fault": m["fault"], "lost": len(failed), "requests": len(window),
+            "fault": m["fault"],
+            "lost": len(failed),
+            "requests": len(window),
             "p99_during_ms": round((p99([lat for _, lat, ok in during if ok]) or 0) * 1e3, 2),
             "p99_after_ms": round((p99([lat for _, lat, ok in after if ok]) or 0) * 1e3, 2),
             "replacement_ready_s": round(m["back"] - m["at"], 3),
@@ -275,30 +308,71 @@ def main() -> None:
         report.append(entry)
         for key, unit in (("p99_during_ms", "ms"), ("p99_after_ms", "ms")):
             value = entry[key]
-            rows.append({
-                "name": f"chaos {m['fault']}: {key.replace('_ms', '')}", "reverie": value,
-                "baseline": round((base_p99 or 0) * 1e3, 2), "baseline_name": "steady p99",
-                "unit": unit, "ratio": round(value / (base_p99 * 1e3), 2) if base_p99 else None,
-                "target": "", "ok": None,
-            })
-        rows.append({"name": f"chaos {m['fault']}: requests lost", "reverie": entry["lost"],
-                     "baseline": entry["requests"], "baseline_name": "requests in window",
-                     "unit": "requests", "ratio": None, "target": "", "ok": None})
-        rows.append({"name": f"chaos {m['fault']}: time to recover", "reverie": entry["recover_s"],
-                     "baseline": None, "unit": "s", "ratio": None, "target": "", "ok": None})
-    growth = {name: (rss_end.get(name) or 0) - (rss_start.get(name) or 0)
-              for name in rss_start if rss_start.get(name) and rss_end.get(name)
-              and (name == "supervisor" or len(pids.get(name, [])) == 1)}
+            rows.append(
+                {
+                    "name": f"chaos {m['fault']}: {key.replace('_ms', '')}",
+                    "reverie": value,
+                    "baseline": round((base_p99 or 0) * 1e3, 2),
+                    "baseline_name": "steady p99",
+                    "unit": unit,
+                    "ratio": round(value / (base_p99 * 1e3), 2) if base_p99 else None,
+                    "target": "",
+                    "ok": None,
+                }
+            )
+        rows.append(
+            {
+                "name": f"chaos {m['fault']}: requests lost",
+                "reverie": entry["lost"],
+                "baseline": entry["requests"],
+                "baseline_name": "requests in window",
+                "unit": "requests",
+                "ratio": None,
+                "target": "",
+                "ok": None,
+            }
+        )
+        rows.append(
+            {
+                "name": f"chaos {m['fault']}: time to recover",
+                "reverie": entry["recover_s"],
+                "baseline": None,
+                "unit": "s",
+                "ratio": None,
+                "target": "",
+                "ok": None,
+            }
+        )
+    growth = {
+        name: (rss_end.get(name) or 0) - (rss_start.get(name) or 0)
+        for name in rss_start
+        if rss_start.get(name)
+        and rss_end.get(name)
+        and (name == "supervisor" or len(pids.get(name, [])) == 1)
+    }
     for name, kib in sorted(growth.items()):
-        rows.append({"name": f"chaos RSS growth {name}", "reverie": round(kib / 1024, 1),
-                     "baseline": round((rss_start[name] or 0) / 1024, 1),
-                     "baseline_name": "RSS after warm-up", "unit": "MiB",
-                     "ratio": round((rss_end[name] or 0) / (rss_start[name] or 1), 3)
-                     if rss_start[name] else None, "target": "", "ok": None})
+        rows.append(
+            {
+                "name": f"chaos RSS growth {name}",
+                "reverie": round(kib / 1024, 1),
+                "baseline": round((rss_start[name] or 0) / 1024, 1),
+                "baseline_name": "RSS after warm-up",
+                "unit": "MiB",
+                "ratio": round((rss_end[name] or 0) / (rss_start[name] or 1), 3)
+                if rss_start[name]
+                else None,
+                "target": "",
+                "ok": None,
+            }
+        )
     summary = {
-        "minutes": args.minutes, "rate": args.rate, "requests": len(log),
-        "failed": sum(1 for *_, ok in log if not ok), "steady_p99_ms": round(
-            (base_p99 or 0) * 1e3, 2), "faults": report, "rss_growth_kib": growth,
+        "minutes": args.minutes,
+        "rate": args.rate,
+        "requests": len(log),
+        "failed": sum(1 for *_, ok in log if not ok),
+        "steady_p99_ms": round((base_p99 or 0) * 1e3, 2),
+        "faults": report,
+        "rss_growth_kib": growth,
         "serve_exit": code,
     }
     print(json.dumps(summary, indent=2))

@@ -63,8 +63,8 @@ class _Framed(asyncio.Protocol):
             (n,) = _LEN.unpack_from(buf)
             if len(buf) < 4 + n:
                 break
-            frame = bytes(buf[4:4 + n])
-            del buf[:4 + n]
+            frame = bytes(buf[4 : 4 + n])
+            del buf[: 4 + n]
             self.on_frame(self, frame)
 
     def send(self, frame: bytes) -> None:
@@ -160,8 +160,9 @@ async def stream_rate(fn: Callable[[], Awaitable[int]], rounds: int) -> float:
     return count / (time.perf_counter() - t0)
 
 
-async def measure(url: str, port: int, blocks: int, n_seq: int, n_conc: int, rounds: int
-                  ) -> dict[str, dict[str, float]]:
+async def measure(
+    url: str, port: int, blocks: int, n_seq: int, n_conc: int, rounds: int
+) -> dict[str, dict[str, float]]:
     import nats
 
     nc = await nats.connect(url)
@@ -220,26 +221,76 @@ async def measure(url: str, port: int, blocks: int, n_seq: int, n_conc: int, rou
 def rows(m: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     d = m["direct"]
     spec: list[tuple[str, float, float, str, str, str, Callable[[float], bool] | None]] = [
-        ("direct: unary p50, sequential", d["p50_us"], m["raw_tcp"]["p50_us"], "raw TCP",
-         "us", "<= 2x raw", lambda r: r <= 2.0),
-        ("direct: unary p50, sequential", d["p50_us"], m["raw_nats"]["p50_us"], "raw nats-py",
-         "us", "<= 0.5x raw", lambda r: r <= 0.5),
-        ("direct: unary calls/s, 32 in flight", d["rps_32"], m["raw_nats"]["rps_32"],
-         "raw nats-py", "calls/s", ">= 1.5x raw", lambda r: r >= 1.5),
-        (f"direct: {STREAM_ITEMS}-item stream, items/s", d["stream_items_per_s"],
-         m["nats_path"]["stream_items_per_s"], "Reverie over NATS", "items/s",
-         ">= 2x NATS path", lambda r: r >= 2.0),
-        ("NATS path: unary p50, sequential", m["nats_path"]["p50_us"], m["raw_nats"]["p50_us"],
-         "raw nats-py", "us", "", None),
-        ("NATS path: unary calls/s, 32 in flight", m["nats_path"]["rps_32"],
-         m["raw_nats"]["rps_32"], "raw nats-py", "calls/s", "", None),
+        (
+            "direct: unary p50, sequential",
+            d["p50_us"],
+            m["raw_tcp"]["p50_us"],
+            "raw TCP",
+            "us",
+            "<= 2x raw",
+            lambda r: r <= 2.0,
+        ),
+        (
+            "direct: unary p50, sequential",
+            d["p50_us"],
+            m["raw_nats"]["p50_us"],
+            "raw nats-py",
+            "us",
+            "<= 0.5x raw",
+            lambda r: r <= 0.5,
+        ),
+        (
+            "direct: unary calls/s, 32 in flight",
+            d["rps_32"],
+            m["raw_nats"]["rps_32"],
+            "raw nats-py",
+            "calls/s",
+            ">= 1.5x raw",
+            lambda r: r >= 1.5,
+        ),
+        (
+            f"direct: {STREAM_ITEMS}-item stream, items/s",
+            d["stream_items_per_s"],
+            m["nats_path"]["stream_items_per_s"],
+            "Reverie over NATS",
+            "items/s",
+            ">= 2x NATS path",
+            lambda r: r >= 2.0,
+        ),
+        (
+            "NATS path: unary p50, sequential",
+            m["nats_path"]["p50_us"],
+            m["raw_nats"]["p50_us"],
+            "raw nats-py",
+            "us",
+            "",
+            None,
+        ),
+        (
+            "NATS path: unary calls/s, 32 in flight",
+            m["nats_path"]["rps_32"],
+            m["raw_nats"]["rps_32"],
+            "raw nats-py",
+            "calls/s",
+            "",
+            None,
+        ),
     ]
     out = []
     for name, rev, base, base_name, unit, target, ok in spec:
         ratio = rev / base
-        out.append({"name": name, "reverie": round(rev, 1), "baseline": round(base, 1),
-                    "baseline_name": base_name, "unit": unit, "ratio": round(ratio, 2),
-                    "target": target, "ok": None if ok is None else ok(ratio)})
+        out.append(
+            {
+                "name": name,
+                "reverie": round(rev, 1),
+                "baseline": round(base, 1),
+                "baseline_name": base_name,
+                "unit": unit,
+                "ratio": round(ratio, 2),
+                "target": target,
+                "ok": None if ok is None else ok(ratio),
+            }
+        )
     return out
 
 
@@ -256,8 +307,14 @@ async def main() -> None:
     started = time.perf_counter()
     async with NatsServer() as server:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve", server.url, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            sys.executable,
+            __file__,
+            "--serve",
+            server.url,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert proc.stdout is not None and proc.stdin is not None
         try:
             line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
@@ -271,15 +328,23 @@ async def main() -> None:
             except TimeoutError:
                 proc.kill()
     table = rows(m)
-    print(f"\nReverie direct data plane, two processes ({platform.python_version()}, "
-          f"{os.cpu_count()} cpus, {'quick' if args.quick else 'full'} run)\n")
+    print(
+        f"\nReverie direct data plane, two processes ({platform.python_version()}, "
+        f"{os.cpu_count()} cpus, {'quick' if args.quick else 'full'} run)\n"
+    )
     print(f"{'measure':40} {'reverie':>10} {'baseline':>10} {'':18} {'ratio':>6}  target")
     for r in table:
         verdict = "" if r["ok"] is None else f"{r['target']} {'ok' if r['ok'] else 'MISSED'}"
-        print(f"{r['name']:40} {r['reverie']:10.1f} {r['baseline']:10.1f} "
-              f"{r['baseline_name']:18} {r['ratio']:6.2f}  {verdict}")
-    results = {"raw": m, "rows": table, "quick": args.quick,
-               "elapsed_s": time.perf_counter() - started}
+        print(
+            f"{r['name']:40} {r['reverie']:10.1f} {r['baseline']:10.1f} "
+            f"{r['baseline_name']:18} {r['ratio']:6.2f}  {verdict}"
+        )
+    results = {
+        "raw": m,
+        "rows": table,
+        "quick": args.quick,
+        "elapsed_s": time.perf_counter() - started,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {args.json} ({results['elapsed_s']:.1f} s)")

@@ -106,15 +106,22 @@ async def main() -> None:
         await server.stop()
         server.cleanup()
     raw_us, rev_us = statistics.median(raws), statistics.median(revs)
-    print(f"\nFeatures over the runtime vs raw nats-py request/reply "
-          f"({platform.python_version()}, {'quick' if args.quick else 'full'})")
+    print(
+        f"\nFeatures over the runtime vs raw nats-py request/reply "
+        f"({platform.python_version()}, {'quick' if args.quick else 'full'})"
+    )
     print(f"{'measure':40} {'raw nats-py':>12} {'reverie':>12} {'ratio':>7}")
-    print(f"{'Plug GET over NATS, p50 (us)':40} {raw_us:12.1f} {rev_us:12.1f} "
-          f"{rev_us / raw_us:7.2f}")
+    print(
+        f"{'Plug GET over NATS, p50 (us)':40} {raw_us:12.1f} {rev_us:12.1f} {rev_us / raw_us:7.2f}"
+    )
     out = ROOT / "bench" / "results" / "features.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"raw_us": raw_us, "reverie_us": rev_us,
-                               "ratio": rev_us / raw_us, "quick": args.quick}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"raw_us": raw_us, "reverie_us": rev_us, "ratio": rev_us / raw_us, "quick": args.quick},
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

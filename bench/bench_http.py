@@ -86,9 +86,18 @@ def serve(kind: str, port: int) -> None:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level="warning", lifespan="off",
-                server_header=False, date_header=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+    )
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -118,8 +127,9 @@ def run_wrk(wrk: str, url: str, seconds: int, connections: int) -> dict[str, flo
     return wrk_run(url, seconds, connections, core=1)
 
 
-def bench_servers(wrk: str, seconds: int, connections: int, rounds: int
-                  ) -> dict[str, dict[str, Any]]:
+def bench_servers(
+    wrk: str, seconds: int, connections: int, rounds: int
+) -> dict[str, dict[str, Any]]:
     """Start the three servers (each pinned to core 0; only the one under load is busy), then
     run wrk round-robin so a noisy neighbour hits every server alike; keep each one's best."""
     procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
@@ -127,9 +137,19 @@ def bench_servers(wrk: str, seconds: int, connections: int, rounds: int
         for kind in KINDS:
             port = free_port()
             proc = subprocess.Popen(
-                ["taskset", "-c", "0", sys.executable, __file__, "--serve", kind,
-                 "--port", str(port)],
-                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                [
+                    "taskset",
+                    "-c",
+                    "0",
+                    sys.executable,
+                    __file__,
+                    "--serve",
+                    kind,
+                    "--port",
+                    str(port),
+                ],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
             procs[kind] = (proc, port)
         for kind, (_, port) in procs.items():
@@ -144,8 +164,11 @@ def bench_servers(wrk: str, seconds: int, connections: int, rounds: int
         for kind, results in runs.items():
             best = max(results, key=lambda r: r["rps"])
             rps = sorted(r["rps"] for r in results)
-            out[kind] = {**best, "median_rps": rps[len(rps) // 2],
-                         "rounds_rps": [r["rps"] for r in results]}
+            out[kind] = {
+                **best,
+                "median_rps": rps[len(rps) // 2],
+                "rounds_rps": [r["rps"] for r in results],
+            }
         return out
     finally:
         for proc, _ in procs.values():
@@ -180,7 +203,6 @@ def bench_plug(calls: int = 20000, rounds: int = 5) -> float:
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main())
-
 
 
 # -- server CPU per request, no socket ----------------------------------------------------------
@@ -227,7 +249,8 @@ def bench_cpu(n: int, rounds: int) -> dict[str, float]:
 
         def get_extra_info(self, name: str, default: Any = None) -> Any:
             return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-                name, default)
+                name, default
+            )
 
     async def hello(request: Any) -> JSONResponse:
         return JSONResponse("hello")
@@ -242,13 +265,19 @@ def bench_cpu(n: int, rounds: int) -> dict[str, float]:
         await send({"type": "http.response.body", "body": body})
 
     async def per_request(app: Any, options: dict[str, Any]) -> float:
-        config = Config(app, lifespan="off", access_log=False, server_header=False,
-                        date_header=False, log_config=None, **options)
+        config = Config(
+            app,
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            log_config=None,
+            **options,
+        )
         config.load()
         loop = asyncio.get_running_loop()
         factory: Any = config.http_protocol_class
-        proto = factory(config=config, server_state=ServerState(),
-                        app_state={}, _loop=loop)
+        proto = factory(config=config, server_state=ServerState(), app_state={}, _loop=loop)
         stub = Stub()
         proto.connection_made(stub)
         gc.disable()
@@ -271,9 +300,11 @@ def bench_cpu(n: int, rounds: int) -> dict[str, float]:
         host.register(svc)
         await host.start(svc)
         plain = {"http": "httptools"}  # uvicorn.run's defaults otherwise, as serve() runs them
-        servers = {"reverie": (app_for(host), uvicorn_options(HttpLimits())),
-                   "starlette": (Starlette(routes=[Route("/Hello/hello", hello)]), plain),
-                   "bare": (bare, plain)}
+        servers = {
+            "reverie": (app_for(host), uvicorn_options(HttpLimits())),
+            "starlette": (Starlette(routes=[Route("/Hello/hello", hello)]), plain),
+            "bare": (bare, plain),
+        }
         best = {k: float("inf") for k in servers}
         for _ in range(rounds):
             for kind, (app, options) in servers.items():
@@ -306,47 +337,97 @@ def main() -> None:
     st, bare, rev = results["starlette"], results["bare"], results["reverie"]
     full = rev["median_rps"]
     vs_st, vs_bare = full / st["median_rps"], full / bare["median_rps"]
-    print(f"\nGET hello, wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds "
-          f"round-robin, servers on core 0, wrk on core 1; req/s = median of the rounds")
-    print(f"{'server':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'full/this':>11}"
-          f"{'CPU us/req':>12}")
+    print(
+        f"\nGET hello, wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds "
+        f"round-robin, servers on core 0, wrk on core 1; req/s = median of the rounds"
+    )
+    print(
+        f"{'server':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'full/this':>11}{'CPU us/req':>12}"
+    )
     for k in KINDS:
         r = results[k]
-        print(f"{k:<14}{r['median_rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-              f"{full / r['median_rps']:>10.2f}x{cpu[k]:>12.2f}")
-    print(f"\nfull stack / Starlette = {vs_st:.2f}x (target >= 1.3x), full stack / bare ASGI = "
-          f"{vs_bare:.2f}x (target >= 0.92x); in-process Plug GET: {plug_us:.2f} us/call "
-          f"(target <= 10 us)")
+        print(
+            f"{k:<14}{r['median_rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+            f"{full / r['median_rps']:>10.2f}x{cpu[k]:>12.2f}"
+        )
+    print(
+        f"\nfull stack / Starlette = {vs_st:.2f}x (target >= 1.3x), full stack / bare ASGI = "
+        f"{vs_bare:.2f}x (target >= 0.92x); in-process Plug GET: {plug_us:.2f} us/call "
+        f"(target <= 10 us)"
+    )
     mode = "quick" if args.quick else "full"
 
-    def row(name: str, mine: Any, base: Any, base_name: str, unit: str, target: str,
-            ok: bool | None, ratio: float | None = None) -> dict[str, Any]:
+    def row(
+        name: str,
+        mine: Any,
+        base: Any,
+        base_name: str,
+        unit: str,
+        target: str,
+        ok: bool | None,
+        ratio: float | None = None,
+    ) -> dict[str, Any]:
         if ratio is None and isinstance(mine, float) and isinstance(base, float):
             ratio = mine / base
-        return {"name": name, "reverie": mine, "baseline": base, "baseline_name": base_name,
-                "unit": unit, "ratio": ratio, "target": target, "ok": ok, "mode": mode}
+        return {
+            "name": name,
+            "reverie": mine,
+            "baseline": base,
+            "baseline_name": base_name,
+            "unit": unit,
+            "ratio": ratio,
+            "target": target,
+            "ok": ok,
+            "mode": mode,
+        }
 
     rows = [
-        row("HTTP GET hello, full stack vs Starlette (wrk, 1 core)", full, st["median_rps"],
-            "Starlette on uvicorn", "req/s", ">= 1.3x", vs_st >= 1.3),
-        row("HTTP GET hello, full stack vs bare ASGI (wrk, 1 core)", full, bare["median_rps"],
-            "bare ASGI on uvicorn", "req/s", ">= 0.92x", vs_bare >= 0.92),
-        row("HTTP GET hello p50 (wrk)", rev["p50_ms"], bare["p50_ms"], "bare ASGI", "ms", "",
-            None),
+        row(
+            "HTTP GET hello, full stack vs Starlette (wrk, 1 core)",
+            full,
+            st["median_rps"],
+            "Starlette on uvicorn",
+            "req/s",
+            ">= 1.3x",
+            vs_st >= 1.3,
+        ),
+        row(
+            "HTTP GET hello, full stack vs bare ASGI (wrk, 1 core)",
+            full,
+            bare["median_rps"],
+            "bare ASGI on uvicorn",
+            "req/s",
+            ">= 0.92x",
+            vs_bare >= 0.92,
+        ),
+        row("HTTP GET hello p50 (wrk)", rev["p50_ms"], bare["p50_ms"], "bare ASGI", "ms", "", None),
         row(CPU_ROW, cpu["reverie"], cpu["starlette"], "Starlette", "us/req", "", None),
         row(CPU_ROW, cpu["reverie"], cpu["bare"], "bare ASGI", "us/req", "", None),
-        row("Plug GET, in-process", plug_us, None, "-", "us/call", "<= 10 us",
-            plug_us <= 10.0),
+        row("Plug GET, in-process", plug_us, None, "-", "us/call", "<= 10 us", plug_us <= 10.0),
     ]
     out: Path = args.json
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "rows": rows, "quick": args.quick,
-        "settings": {"connections": args.connections, "seconds": args.seconds,
-                     "rounds": args.rounds, "server_core": 0, "wrk_core": 1,
-                     "cpus": os.cpu_count()},
-        "servers": results, "cpu_us_per_request": cpu, "plug_inprocess_us": plug_us,
-    }, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "quick": args.quick,
+                "settings": {
+                    "connections": args.connections,
+                    "seconds": args.seconds,
+                    "rounds": args.rounds,
+                    "server_core": 0,
+                    "wrk_core": 1,
+                    "cpus": os.cpu_count(),
+                },
+                "servers": results,
+                "cpu_us_per_request": cpu,
+                "plug_inprocess_us": plug_us,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -124,25 +124,68 @@ async def run(quick: bool) -> dict[str, Any]:
     imp_reverie = _import_ms("reverie")
     imp_asyncio = _import_ms("asyncio")
     rows = [
-        _row("unary call through a depends client, from a handler", rev_in, raw, "ns/call",
-             "<= 1000 ns", rev_in <= 1000, "await obj.method(x)"),
-        _row("unary call through a depends client, outside any handler (new context)", rev,
-             raw, "ns/call", "<= 2000 ns", rev <= 2000, "await obj.method(x)"),
-        _row("unary call, serialize=True (test mode)", ser, raw, "ns/call", "", None,
-             "await obj.method(x)"),
-        _row("stream through a depends client", rev_s, raw_s, "ns/item", "<= 1.6x",
-             rev_s / raw_s <= 1.6, "bare async generator"),
-        _row("import reverie", imp_reverie, imp_asyncio, "ms", "<= 150 ms",
-             imp_reverie <= 150, "import asyncio"),
+        _row(
+            "unary call through a depends client, from a handler",
+            rev_in,
+            raw,
+            "ns/call",
+            "<= 1000 ns",
+            rev_in <= 1000,
+            "await obj.method(x)",
+        ),
+        _row(
+            "unary call through a depends client, outside any handler (new context)",
+            rev,
+            raw,
+            "ns/call",
+            "<= 2000 ns",
+            rev <= 2000,
+            "await obj.method(x)",
+        ),
+        _row(
+            "unary call, serialize=True (test mode)",
+            ser,
+            raw,
+            "ns/call",
+            "",
+            None,
+            "await obj.method(x)",
+        ),
+        _row(
+            "stream through a depends client",
+            rev_s,
+            raw_s,
+            "ns/item",
+            "<= 1.6x",
+            rev_s / raw_s <= 1.6,
+            "bare async generator",
+        ),
+        _row(
+            "import reverie",
+            imp_reverie,
+            imp_asyncio,
+            "ms",
+            "<= 150 ms",
+            imp_reverie <= 150,
+            "import asyncio",
+        ),
     ]
     return {"rows": rows, "quick": quick}
 
 
-def _row(name: str, mine: float, base: float, unit: str, target: str, ok: bool | None,
-         base_name: str) -> dict[str, Any]:
-    return {"name": name, "reverie": round(mine, 1), "baseline": round(base, 1),
-            "baseline_name": base_name, "unit": unit, "ratio": round(mine / base, 2),
-            "target": target, "ok": ok}
+def _row(
+    name: str, mine: float, base: float, unit: str, target: str, ok: bool | None, base_name: str
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "reverie": round(mine, 1),
+        "baseline": round(base, 1),
+        "baseline_name": base_name,
+        "unit": unit,
+        "ratio": round(mine / base, 2),
+        "target": target,
+        "ok": ok,
+    }
 
 
 def main() -> None:
@@ -153,8 +196,10 @@ def main() -> None:
     res = asyncio.run(run(args.quick))
     print(f"{'in-process':42s} {'reverie':>10s} {'baseline':>10s} {'ratio':>7s}  target")
     for r in res["rows"]:
-        print(f"{r['name']:42s} {r['reverie']:10.1f} {r['baseline']:10.1f} {r['ratio']:6.2f}x  "
-              f"{r['target']} ({r['unit']}; baseline: {r['baseline_name']})")
+        print(
+            f"{r['name']:42s} {r['reverie']:10.1f} {r['baseline']:10.1f} {r['ratio']:6.2f}x  "
+            f"{r['target']} ({r['unit']}; baseline: {r['baseline_name']})"
+        )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -58,7 +58,9 @@ def request(max_tokens: int, stream: bool) -> Any:
     from examples.llm.graph import ChatCompletionRequest, Message, StreamOptions
 
     return ChatCompletionRequest(
-        messages=[Message(role="user", content=PROMPT)], max_tokens=max_tokens, stream=stream,
+        messages=[Message(role="user", content=PROMPT)],
+        max_tokens=max_tokens,
+        stream=stream,
         stream_options=StreamOptions(include_usage=True) if stream else None,
     )
 
@@ -83,8 +85,10 @@ def raw_concurrent_rate(lm: Any, max_tokens: int, streams: int) -> float:
     tok = lm.tokenizer
     prompt = tok.apply_chat_template([{"role": "user", "content": PROMPT}])
     t0 = time.perf_counter()
-    live = [lm.steps(prompt, max_tokens, stop_ids=tok.stop_ids, suppress_ids=tok.suppress_ids)
-            for _ in range(streams)]
+    live = [
+        lm.steps(prompt, max_tokens, stop_ids=tok.stop_ids, suppress_ids=tok.suppress_ids)
+        for _ in range(streams)
+    ]
     count = 0
     while live:
         for steps in list(live):
@@ -133,12 +137,21 @@ async def http_rate(url: str, max_tokens: int, repeats: int) -> tuple[float, int
     rates, n = [], 0
     for _ in range(repeats):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--sse-client", url, "--tokens", str(max_tokens),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            __file__,
+            "--sse-client",
+            url,
+            "--tokens",
+            str(max_tokens),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         if proc.returncode != 0:
-            raise RuntimeError(f"the SSE client failed (exit {proc.returncode}): "
-                               f"{err.decode(errors='replace')[-500:]}")
+            raise RuntimeError(
+                f"the SSE client failed (exit {proc.returncode}): "
+                f"{err.decode(errors='replace')[-500:]}"
+            )
         got = json.loads(out)
         rates.append(got["rate"])
         n = int(got["tokens"])
@@ -165,11 +178,24 @@ def sse_client(url: str, max_tokens: int) -> None:
     print(json.dumps({"rate": n / dt, "tokens": n}))
 
 
-def row(name: str, mine: float, base: float, target: str, ok: bool | None,
-        base_name: str = "raw generation loop") -> dict[str, Any]:
-    return {"name": name, "reverie": round(mine, 1), "baseline": round(base, 1),
-            "baseline_name": base_name, "unit": "tokens/s",
-            "ratio": round(mine / base, 3), "target": target, "ok": ok}
+def row(
+    name: str,
+    mine: float,
+    base: float,
+    target: str,
+    ok: bool | None,
+    base_name: str = "raw generation loop",
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "reverie": round(mine, 1),
+        "baseline": round(base, 1),
+        "baseline_name": base_name,
+        "unit": "tokens/s",
+        "ratio": round(mine / base, 3),
+        "target": target,
+        "ok": ok,
+    }
 
 
 async def bench_size(hidden: int, layers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -180,8 +206,14 @@ async def bench_size(hidden: int, layers: int, args: argparse.Namespace) -> dict
     tokens = 128 if args.quick else 512
     repeats = 2 if args.quick else 5
     cfg: dict[str | type, dict[str, Any]] = {
-        "Worker": {"hidden_size": hidden, "layers": layers, "threads": args.threads,
-                   "device": args.device, "train_steps": 0}}
+        "Worker": {
+            "hidden_size": hidden,
+            "layers": layers,
+            "threads": args.threads,
+            "device": args.device,
+            "train_steps": 0,
+        }
+    }
     host = Host(env={})
     host.register(Frontend)
     await host.start(Frontend, config=cfg)
@@ -208,21 +240,45 @@ async def bench_size(hidden: int, layers: int, args: argparse.Namespace) -> dict
         over_http, conc = statistics.median(https), statistics.median(concs)
         raw4 = statistics.median(raw4s)
         label = f"{hidden}x{layers}"
-        info = {"hidden_size": hidden, "layers": layers, "parameters": lm.parameters,
-                "device": lm.device, "device_name": lm.device_name, "tokens_per_stream": n_raw}
+        info = {
+            "hidden_size": hidden,
+            "layers": layers,
+            "parameters": lm.parameters,
+            "device": lm.device,
+            "device_name": lm.device_name,
+            "tokens_per_stream": n_raw,
+        }
         cpu = lm.device == "cpu"
-        return {"model": info, "rows": [
-            # On a CPU a token of this tiny model takes well under a millisecond, so per-token
-            # work outside the model (detokenising, the chat chunks) weighs more than it would
-            # on a GPU, where the target is 0.98x (the GPU row, measured with --device cuda).
-            row(f"llm {label}: 1 stream, in-process graph ({lm.device})", mine, raw,
-                ">= 0.8x raw (CPU)" if cpu else ">= 0.98x raw (GPU)",
-                mine / raw >= (0.8 if cpu else 0.98)),
-            row(f"llm {label}: 1 stream, HTTP SSE (client in its own process)", over_http, raw,
-                "", None),
-            row(f"llm {label}: 4 streams, in-process graph (aggregate)", conc, raw4, "", None,
-                "4 raw loops in turn (aggregate)"),
-        ]}
+        return {
+            "model": info,
+            "rows": [
+                # On a CPU a token of this tiny model takes well under a millisecond, so per-token
+                # work outside the model (detokenising, the chat chunks) weighs more than it would
+                # on a GPU, where the target is 0.98x (the GPU row, measured with --device cuda).
+                row(
+                    f"llm {label}: 1 stream, in-process graph ({lm.device})",
+                    mine,
+                    raw,
+                    ">= 0.8x raw (CPU)" if cpu else ">= 0.98x raw (GPU)",
+                    mine / raw >= (0.8 if cpu else 0.98),
+                ),
+                row(
+                    f"llm {label}: 1 stream, HTTP SSE (client in its own process)",
+                    over_http,
+                    raw,
+                    "",
+                    None,
+                ),
+                row(
+                    f"llm {label}: 4 streams, in-process graph (aggregate)",
+                    conc,
+                    raw4,
+                    "",
+                    None,
+                    "4 raw loops in turn (aggregate)",
+                ),
+            ],
+        }
     finally:
         await host.stop()
 
@@ -245,10 +301,19 @@ async def main() -> None:
     results = [await bench_size(h, layer, args) for h, layer in sizes]
     rows = [r for res in results for r in res["rows"]]
     if results[0]["model"]["device"] != "cuda":
-        rows.append({"name": "llm: 1 stream, in-process graph (GPU)", "reverie": None,
-                     "note": f"unmeasured ({gpu_absent()})", "baseline": None,
-                     "baseline_name": "raw generation loop", "unit": "tokens/s", "ratio": None,
-                     "target": ">= 0.98x raw (GPU)", "ok": None})
+        rows.append(
+            {
+                "name": "llm: 1 stream, in-process graph (GPU)",
+                "reverie": None,
+                "note": f"unmeasured ({gpu_absent()})",
+                "baseline": None,
+                "baseline_name": "raw generation loop",
+                "unit": "tokens/s",
+                "ratio": None,
+                "target": ">= 0.98x raw (GPU)",
+                "ok": None,
+            }
+        )
     device = results[0]["model"]["device_name"]
     device = cpu_name() if device == "cpu" else device
     print(f"device: {results[0]['model']['device']} ({device}); torch threads: {args.threads}")
@@ -257,15 +322,25 @@ async def main() -> None:
         if r["reverie"] is None:
             print(f"{r['name']:50s} {r['note']}")
             continue
-        print(f"{r['name']:50s} {r['reverie']:10.1f} {r['baseline']:10.1f} {r['ratio']:6.2f}x  "
-              f"{r['target']}{'' if r['ok'] is None else (' ok' if r['ok'] else ' MISSED')}")
+        print(
+            f"{r['name']:50s} {r['reverie']:10.1f} {r['baseline']:10.1f} {r['ratio']:6.2f}x  "
+            f"{r['target']}{'' if r['ok'] is None else (' ok' if r['ok'] else ' MISSED')}"
+        )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({  # noqa: ASYNC240 - one small file after the measurements
-        "device": results[0]["model"]["device"], "device_name": device,
-        "threads": args.threads, "quick": args.quick,
-        "models": [res["model"] for res in results], "rows": rows,
-    }, indent=2))
+    out.write_text(  # noqa: ASYNC240 - one small file after the measurements
+        json.dumps(
+            {
+                "device": results[0]["model"]["device"],
+                "device_name": device,
+                "threads": args.threads,
+                "quick": args.quick,
+                "models": [res["model"] for res in results],
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

@@ -197,8 +197,9 @@ async def _until_ok(call: Callable[[], Awaitable[Any]]) -> None:
     await call()
 
 
-async def compare(url: str, blocks: int, n_seq: int, n_conc: int, rounds: int
-                  ) -> tuple[dict[str, float], dict[str, float]]:
+async def compare(
+    url: str, blocks: int, n_seq: int, n_conc: int, rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
     """Alternate raw and Reverie in short blocks so machine drift hits both alike."""
     sides = {"raw": await raw_side(url), "reverie": await reverie_side(url)}
     lat: dict[str, list[float]] = {k: [] for k in sides}
@@ -216,10 +217,12 @@ async def compare(url: str, blocks: int, n_seq: int, n_conc: int, rounds: int
         await side.close()
     out = {}
     for name in sides:
-        out[name] = {"p50_us": statistics.median(lat[name]) * 1e6,
-                     "p99_us": _p99(lat[name]) * 1e6,
-                     "rps_32": statistics.median(rps[name]),
-                     "stream_msgs_per_s": statistics.median(srate[name])}
+        out[name] = {
+            "p50_us": statistics.median(lat[name]) * 1e6,
+            "p99_us": _p99(lat[name]) * 1e6,
+            "rps_32": statistics.median(rps[name]),
+            "stream_msgs_per_s": statistics.median(srate[name]),
+        }
     # Reverie's stream beside both raw streams: the same batching (the like-for-like one) and
     # one message per item (what a plain nats-py stream does).
     out["raw"]["stream_batched_per_s"] = statistics.median(brate)
@@ -254,8 +257,7 @@ async def bench_discovery(url: str, n: int) -> dict[str, float]:
     await cold_rt.close()
     await reg.close()
     await watcher_rt.close()
-    return {"instances": n, "register_s": t_reg, "visible_live_s": t_live,
-            "visible_cold_s": t_cold}
+    return {"instances": n, "register_s": t_reg, "visible_live_s": t_live, "visible_cold_s": t_cold}
 
 
 _VICTIM = """
@@ -315,8 +317,13 @@ async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]
     root = str(ROOT)
     for _ in range(kills):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _VICTIM, url, stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": root})
+            sys.executable,
+            "-c",
+            _VICTIM,
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": root},
+        )
         assert proc.stdout is not None
         await asyncio.wait_for(proc.stdout.readline(), 20)
         await victim.wait_for_workers(1, 10)
@@ -333,9 +340,13 @@ async def bench_failures(url: str, kills: int, cancels: int) -> dict[str, float]
         caller.forget_suspects()
     await caller.close()
     await server.close()
-    return {"cancel_p50_ms": statistics.median(cancel_ms), "cancel_max_ms": max(cancel_ms),
-            "lost_p50_ms": statistics.median(lost_ms), "lost_max_ms": max(lost_ms),
-            "kills": len(lost_ms)}
+    return {
+        "cancel_p50_ms": statistics.median(cancel_ms),
+        "cancel_max_ms": max(cancel_ms),
+        "lost_p50_ms": statistics.median(lost_ms),
+        "lost_max_ms": max(lost_ms),
+        "kills": len(lost_ms),
+    }
 
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "nats.json"
@@ -367,16 +378,32 @@ async def main() -> None:
         ("unary p50, sequential (us)", "p50_us", "<= 1.25x raw", lambda r: r <= 1.25),
         ("unary p99, sequential (us)", "p99_us", "", None),
         ("unary calls/s, 32 in flight", "rps_32", ">= 0.85x raw", lambda r: r >= 0.85),
-        (f"{STREAM_ITEMS}-item stream, items/s (raw: same batching, <= {BATCH} a message)",
-         "stream_batched_per_s", ">= 0.8x raw", lambda r: r >= 0.8),
-        (f"{STREAM_ITEMS}-item stream, items/s (raw: one message per item)",
-         "stream_msgs_per_s", "", None),
+        (
+            f"{STREAM_ITEMS}-item stream, items/s (raw: same batching, <= {BATCH} a message)",
+            "stream_batched_per_s",
+            ">= 0.8x raw",
+            lambda r: r >= 0.8,
+        ),
+        (
+            f"{STREAM_ITEMS}-item stream, items/s (raw: one message per item)",
+            "stream_msgs_per_s",
+            "",
+            None,
+        ),
     ]
-    print(f"\nReverie NATS runtime vs raw nats-py ({platform.python_version()}, "
-          f"{os.cpu_count()} cpus)\n")
+    print(
+        f"\nReverie NATS runtime vs raw nats-py ({platform.python_version()}, "
+        f"{os.cpu_count()} cpus)\n"
+    )
     print(f"{'measure':34} {'raw nats-py':>12} {'reverie':>12} {'ratio':>7}  target")
-    results: dict[str, Any] = {"raw": raw, "reverie": rev, "ratios": {}, "targets_met": {},
-                               "rows": [], "quick": args.quick}
+    results: dict[str, Any] = {
+        "raw": raw,
+        "reverie": rev,
+        "ratios": {},
+        "targets_met": {},
+        "rows": [],
+        "quick": args.quick,
+    }
     for label, key, target, ok in rows:
         ratio = rev[key] / raw[key]
         results["ratios"][key] = ratio
@@ -386,36 +413,64 @@ async def main() -> None:
             results["targets_met"][key] = met
             verdict = f"{target} {'ok' if met else 'MISSED'}"
         print(f"{label:34} {raw[key]:12.1f} {rev[key]:12.1f} {ratio:7.2f}  {verdict}")
-        results["rows"].append({
-            "name": f"NATS {label}", "reverie": round(rev[key], 1), "baseline": round(raw[key], 1),
-            "baseline_name": "raw nats-py", "unit": "", "ratio": round(ratio, 2),
-            "target": target, "ok": None if ok is None else ok(ratio)})
+        results["rows"].append(
+            {
+                "name": f"NATS {label}",
+                "reverie": round(rev[key], 1),
+                "baseline": round(raw[key], 1),
+                "baseline_name": "raw nats-py",
+                "unit": "",
+                "ratio": round(ratio, 2),
+                "target": target,
+                "ok": None if ok is None else ok(ratio),
+            }
+        )
     disc_ok = disc["visible_live_s"] <= 2.0
     results["discovery"] = disc
     results["targets_met"]["discovery_1000_within_2s"] = disc_ok
-    print(f"\n{disc['instances']} instances: registered in {disc['register_s']:.2f} s, visible to "
-          f"a watching client {disc['visible_live_s']:.2f} s after the first registration "
-          f"(target <= 2 s {'ok' if disc_ok else 'MISSED'}); a new watcher saw all in "
-          f"{disc['visible_cold_s']:.2f} s")
+    print(
+        f"\n{disc['instances']} instances: registered in {disc['register_s']:.2f} s, visible to "
+        f"a watching client {disc['visible_live_s']:.2f} s after the first registration "
+        f"(target <= 2 s {'ok' if disc_ok else 'MISSED'}); a new watcher saw all in "
+        f"{disc['visible_cold_s']:.2f} s"
+    )
     results["failures"] = fail
-    print(f"closing a stream's iterator ended the producer's generator in "
-          f"{fail['cancel_p50_ms']:.1f} ms p50, {fail['cancel_max_ms']:.1f} ms max "
-          f"(target <= 100 ms {'ok' if fail['cancel_max_ms'] <= 100 else 'MISSED'})")
-    print(f"kill -9 of a serving process mid-stream -> WorkerLostError in "
-          f"{fail['lost_p50_ms']:.0f} ms p50, {fail['lost_max_ms']:.0f} ms max over "
-          f"{fail['kills']} kills (target <= 1000 ms "
-          f"{'ok' if fail['lost_max_ms'] <= 1000 else 'MISSED'})")
+    print(
+        f"closing a stream's iterator ended the producer's generator in "
+        f"{fail['cancel_p50_ms']:.1f} ms p50, {fail['cancel_max_ms']:.1f} ms max "
+        f"(target <= 100 ms {'ok' if fail['cancel_max_ms'] <= 100 else 'MISSED'})"
+    )
+    print(
+        f"kill -9 of a serving process mid-stream -> WorkerLostError in "
+        f"{fail['lost_p50_ms']:.0f} ms p50, {fail['lost_max_ms']:.0f} ms max over "
+        f"{fail['kills']} kills (target <= 1000 ms "
+        f"{'ok' if fail['lost_max_ms'] <= 1000 else 'MISSED'})"
+    )
     results["targets_met"]["cancel_within_100ms"] = fail["cancel_max_ms"] <= 100
     results["targets_met"]["instance_lost_within_1s"] = fail["lost_max_ms"] <= 1000
     # (discovery of 1,000 lease puts from one connection is printed above; the table's scale
     # figures come from bench_scale.py, which counts real served endpoints)
     results["rows"] += [
-        {"name": "NATS: closing a stream ends the producer", "reverie":
-         round(fail["cancel_max_ms"], 1), "baseline": None, "baseline_name": "-", "unit": "ms max",
-         "ratio": None, "target": "<= 100 ms", "ok": fail["cancel_max_ms"] <= 100},
-        {"name": "NATS: kill -9 mid-stream -> WorkerLostError", "reverie":
-         round(fail["lost_max_ms"]), "baseline": None, "baseline_name": "-", "unit": "ms max",
-         "ratio": None, "target": "<= 1000 ms", "ok": fail["lost_max_ms"] <= 1000},
+        {
+            "name": "NATS: closing a stream ends the producer",
+            "reverie": round(fail["cancel_max_ms"], 1),
+            "baseline": None,
+            "baseline_name": "-",
+            "unit": "ms max",
+            "ratio": None,
+            "target": "<= 100 ms",
+            "ok": fail["cancel_max_ms"] <= 100,
+        },
+        {
+            "name": "NATS: kill -9 mid-stream -> WorkerLostError",
+            "reverie": round(fail["lost_max_ms"]),
+            "baseline": None,
+            "baseline_name": "-",
+            "unit": "ms max",
+            "ratio": None,
+            "target": "<= 1000 ms",
+            "ok": fail["lost_max_ms"] <= 1000,
+        },
     ]
     results["elapsed_s"] = time.perf_counter() - started
     out = _write(results, args.json)

@@ -79,14 +79,17 @@ class Frontend:
         return int(await self.middle.run(x))
 
 
-async def before_call(self: Any, request: Any = NOT_GIVEN, /, *, timeout: float | None = None,
-                      **fields: Any) -> Any:
+async def before_call(
+    self: Any, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
+) -> Any:
     """``_UnaryCaller.__call__`` as it is without the edge counters (main's code otherwise):
     the baseline."""
     req = self._request(request, fields)
     parent = CX.CURRENT.get()
-    if timeout is None and self._ep.timeout is not None and (
-        parent is None or parent.deadline is None
+    if (
+        timeout is None
+        and self._ep.timeout is not None
+        and (parent is None or parent.deadline is None)
     ):
         timeout = self._ep.timeout  # the endpoint's default deadline
     ctx = parent if timeout is None and parent is not None else CX.new_context(timeout)
@@ -103,8 +106,9 @@ async def before_call(self: Any, request: Any = NOT_GIVEN, /, *, timeout: float 
     return result
 
 
-async def _per_call_ns(fns: dict[str, Callable[[], Coroutine[Any, Any, Any]]], n: int,
-                       rounds: int) -> dict[str, float]:
+async def _per_call_ns(
+    fns: dict[str, Callable[[], Coroutine[Any, Any, Any]]], n: int, rounds: int
+) -> dict[str, float]:
     """Best (least disturbed) ns per call of each, the candidates interleaved round by round."""
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
@@ -155,8 +159,13 @@ async def _asgi_ns(n: int, rounds: int, traced: bool) -> float:
         async with Host(env={}) as host:
             await host.start(Hello)
             app = attach_http(host)
-            scope = {"type": "http", "method": "GET", "path": "/ObsHello/hello",
-                     "headers": [], "query_string": b""}
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": "/ObsHello/hello",
+                "headers": [],
+                "query_string": b"",
+            }
 
             async def receive() -> dict[str, Any]:
                 return {"type": "http.request", "body": b"", "more_body": False}
@@ -176,33 +185,69 @@ async def run(quick: bool) -> dict[str, Any]:
         await host.start(Caller)
         caller = host.instance(Caller).obj.target.unary
         req = Req(x=1)
-        got = await _per_call_ns({"now": lambda: caller(req),
-                                  "before": lambda: before_call(caller, req)}, n, rounds)
+        got = await _per_call_ns(
+            {"now": lambda: caller(req), "before": lambda: before_call(caller, req)}, n, rounds
+        )
     asgi_off = await _asgi_ns(n // 2, rounds, traced=False)
     asgi_on = await _asgi_ns(n // 2, rounds, traced=True)
     off = await _chain_ns(n // 5, rounds, traced=False)
     on = await _chain_ns(n // 5, rounds, traced=True)
     per_hop = (on - off) / 3 / 1000
     rows = [
-        _row("in-process unary call, tracing off (edge counters on)", got["now"],
-             got["before"], "ns/call", "<= 1.05x", got["now"] / got["before"] <= 1.05,
-             "the same call, caller before issue 11"),
-        _row("HTTP GET feature through the host's ASGI app, tracing on (server span)",
-             asgi_on / 1000, asgi_off / 1000, "us/request", "", None, "tracing off"),
-        _row("3-hop in-process chain, tracing on (SDK, no exporter)", on / 1000, off / 1000,
-             "us/call", "", None, "tracing off"),
-        {"name": "tracing on: cost per in-process hop (CLIENT + SERVER span)",
-         "reverie": round(per_hop, 2), "baseline": None, "baseline_name": "-",
-         "unit": "us/hop", "ratio": None, "target": "", "ok": None},
+        _row(
+            "in-process unary call, tracing off (edge counters on)",
+            got["now"],
+            got["before"],
+            "ns/call",
+            "<= 1.05x",
+            got["now"] / got["before"] <= 1.05,
+            "the same call, caller before issue 11",
+        ),
+        _row(
+            "HTTP GET feature through the host's ASGI app, tracing on (server span)",
+            asgi_on / 1000,
+            asgi_off / 1000,
+            "us/request",
+            "",
+            None,
+            "tracing off",
+        ),
+        _row(
+            "3-hop in-process chain, tracing on (SDK, no exporter)",
+            on / 1000,
+            off / 1000,
+            "us/call",
+            "",
+            None,
+            "tracing off",
+        ),
+        {
+            "name": "tracing on: cost per in-process hop (CLIENT + SERVER span)",
+            "reverie": round(per_hop, 2),
+            "baseline": None,
+            "baseline_name": "-",
+            "unit": "us/hop",
+            "ratio": None,
+            "target": "",
+            "ok": None,
+        },
     ]
     return {"rows": rows}
 
 
-def _row(name: str, mine: float, base: float, unit: str, target: str, ok: bool | None,
-         base_name: str) -> dict[str, Any]:
-    return {"name": name, "reverie": round(mine, 2), "baseline": round(base, 2),
-            "baseline_name": base_name, "unit": unit, "ratio": round(mine / base, 3),
-            "target": target, "ok": ok}
+def _row(
+    name: str, mine: float, base: float, unit: str, target: str, ok: bool | None, base_name: str
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "reverie": round(mine, 2),
+        "baseline": round(base, 2),
+        "baseline_name": base_name,
+        "unit": unit,
+        "ratio": round(mine / base, 3),
+        "target": target,
+        "ok": ok,
+    }
 
 
 def main() -> None:
@@ -215,8 +260,10 @@ def main() -> None:
     for r in res["rows"]:
         base = "-" if r["baseline"] is None else f"{r['baseline']:9.2f}"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}x"
-        print(f"{r['name']:58s} {r['reverie']:9.2f} {base:>9s} {ratio:>7s}  {r['target']} "
-              f"({r['unit']}; baseline: {r['baseline_name']})")
+        print(
+            f"{r['name']:58s} {r['reverie']:9.2f} {base:>9s} {ratio:>7s}  {r['target']} "
+            f"({r['unit']}; baseline: {r['baseline_name']})"
+        )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

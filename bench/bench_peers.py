@@ -67,8 +67,7 @@ class Settings:
     rounds: int
 
 
-FULL = Settings(warm_seq=200, warm_s=2.0, seq_n=1500, seq_s=8.0, thr_n=20000, thr_s=6.0,
-                rounds=2)
+FULL = Settings(warm_seq=200, warm_s=2.0, seq_n=1500, seq_s=8.0, thr_n=20000, thr_s=6.0, rounds=2)
 QUICK = Settings(warm_seq=30, warm_s=0.5, seq_n=200, seq_s=3.0, thr_n=3000, thr_s=3.0, rounds=1)
 
 
@@ -106,13 +105,21 @@ def install() -> str:
     """Create ``.venv-peers`` and pip-install the peers into it; '' on success, else the error."""
     try:
         if not venv_python().exists():
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True,
-                           capture_output=True, text=True, timeout=120)
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(VENV)],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         (VENV / ".gitignore").write_text("*\n")  # as newer venvs do: never committed
-        print(f"installing {' '.join(PEER_PACKAGES)} into {VENV.name} (a few minutes)",
-              flush=True)
-        proc = subprocess.run([str(venv_python()), "-m", "pip", "install", "-q", *PEER_PACKAGES],
-                              capture_output=True, text=True, timeout=1200)
+        print(f"installing {' '.join(PEER_PACKAGES)} into {VENV.name} (a few minutes)", flush=True)
+        proc = subprocess.run(
+            [str(venv_python()), "-m", "pip", "install", "-q", *PEER_PACKAGES],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         if proc.returncode != 0:
             return f"pip install failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"
     except (OSError, subprocess.SubprocessError) as exc:
@@ -124,15 +131,18 @@ def peer_versions() -> dict[str, str]:
     """Installed versions in ``.venv-peers`` ({} when it is missing or broken)."""
     if not venv_python().exists():
         return {}
-    code = ("import importlib.metadata as m, json\n"
-            "out = {}\n"
-            "for d in ('bentoml', 'ray', 'httpx'):\n"
-            "    try: out[d] = m.version(d)\n"
-            "    except m.PackageNotFoundError: pass\n"
-            "print(json.dumps(out))")
+    code = (
+        "import importlib.metadata as m, json\n"
+        "out = {}\n"
+        "for d in ('bentoml', 'ray', 'httpx'):\n"
+        "    try: out[d] = m.version(d)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
     try:
-        proc = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [str(venv_python()), "-c", code], capture_output=True, text=True, timeout=60
+        )
         return dict(json.loads(proc.stdout)) if proc.returncode == 0 else {}
     except (OSError, subprocess.SubprocessError, ValueError):
         return {}
@@ -151,35 +161,69 @@ def reverie_cmd(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("reverie")
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-c", "import sys; from reverie.cli import main; "
-            "sys.argv[0] = 'reverie'; main()", *args]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from reverie.cli import main; sys.argv[0] = 'reverie'; main()",
+        *args,
+    ]
 
 
 def make_server(key: str, port: int, home: Path) -> Server:
     """The command line that serves ``key``'s graph on 127.0.0.1:``port``."""
     py = str(venv_python())
     if key == "reverie":
-        return Server(key, "Reverie, one process",
-                      reverie_cmd("serve", "reverie_graph:Frontend", "--port", str(port)),
-                      "/Frontend/generate", 30.0)
+        return Server(
+            key,
+            "Reverie, one process",
+            reverie_cmd("serve", "reverie_graph:Frontend", "--port", str(port)),
+            "/Frontend/generate",
+            30.0,
+        )
     if key == "reverie-processes":
-        return Server(key, "Reverie --processes",
-                      reverie_cmd("serve", "reverie_graph:Frontend", "--processes", "--port",
-                                  str(port)),
-                      "/Frontend/generate", 30.0)
+        return Server(
+            key,
+            "Reverie --processes",
+            reverie_cmd("serve", "reverie_graph:Frontend", "--processes", "--port", str(port)),
+            "/Frontend/generate",
+            30.0,
+        )
     if key == "ceiling":
-        return Server(key, "bare ASGI (no second service)",
-                      [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
-                      "/generate", 30.0)
+        return Server(
+            key,
+            "bare ASGI (no second service)",
+            [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
+            "/generate",
+            30.0,
+        )
     if key == "bentoml":
-        return Server(key, "BentoML",
-                      [py, "-m", "bentoml", "serve", "bento_service:Frontend",
-                       "--host", "127.0.0.1", "--port", str(port)],
-                      "/generate", 90.0,
-                      {"BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(home / "bentoml")})
+        return Server(
+            key,
+            "BentoML",
+            [
+                py,
+                "-m",
+                "bentoml",
+                "serve",
+                "bento_service:Frontend",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            "/generate",
+            90.0,
+            {"BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(home / "bentoml")},
+        )
     if key == "ray":
-        return Server(key, "Ray Serve", [py, "ray_app.py", str(port)], "/generate", 120.0,
-                      {"RAY_USAGE_STATS_ENABLED": "0"})
+        return Server(
+            key,
+            "Ray Serve",
+            [py, "ray_app.py", str(port)],
+            "/generate",
+            120.0,
+            {"RAY_USAGE_STATS_ENABLED": "0"},
+        )
     raise ValueError(f"unknown server {key!r}: use reverie, reverie-processes, bentoml or ray")
 
 
@@ -204,7 +248,7 @@ def session_pids(sid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(entry))
     return pids
@@ -268,8 +312,7 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, log: Pat
     with httpx.Client(timeout=5) as client:
         while time.monotonic() < end:
             if proc.poll() is not None:
-                raise RuntimeError(f"exited with {proc.returncode} before it answered: "
-                                   f"{tail(log)}")
+                raise RuntimeError(f"exited with {proc.returncode} before it answered: {tail(log)}")
             try:
                 resp = client.post(url, json=BODY)
                 if resp.status_code == 200 and resp.json() == EXPECT:
@@ -293,20 +336,28 @@ def netguard_missing() -> str:
     """Why the loopback guard cannot be used ('' when it can)."""
     if (NETGUARD / "sitecustomize.py").is_file():
         return ""
-    return (f"the loopback guard is not at {NETGUARD} (its sitecustomize.py); set "
-            f"REVERIE_NETGUARD to its folder")
+    return (
+        f"the loopback guard is not at {NETGUARD} (its sitecustomize.py); set "
+        f"REVERIE_NETGUARD to its folder"
+    )
 
 
 def throughput(url: str, seconds: float) -> dict[str, Any]:
     """wrk at CONCURRENCY connections, one thread, POSTing the request body."""
     got = run_wrk(url, seconds, CONCURRENCY, body=BODY)
     errors = got["non_2xx"] + got["socket_errors"]
-    out: dict[str, Any] = {"rps": got["rps"], "thr_n": got["requests"], "thr_errors": errors,
-                           "thr_s": seconds, "wrk_p50_ms": got["p50_ms"],
-                           "wrk_p99_ms": got["p99_ms"]}
+    out: dict[str, Any] = {
+        "rps": got["rps"],
+        "thr_n": got["requests"],
+        "thr_errors": errors,
+        "thr_s": seconds,
+        "wrk_p50_ms": got["p50_ms"],
+        "wrk_p99_ms": got["p99_ms"],
+    }
     if errors:
-        out["thr_first_error"] = (f"wrk: {got['non_2xx']:.0f} non-2xx answers, "
-                                  f"{got['socket_errors']:.0f} socket errors")
+        out["thr_first_error"] = (
+            f"wrk: {got['non_2xx']:.0f} non-2xx answers, {got['socket_errors']:.0f} socket errors"
+        )
     return out
 
 
@@ -322,9 +373,16 @@ def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
     print(f"-- {server.label}: starting", flush=True)
     t0 = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen(server.cmd, cwd=PEERS, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            server.cmd,
+            cwd=PEERS,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
     try:
         wait_ready(proc, url, server.start_timeout, log)
         res.start_s = time.perf_counter() - t0
@@ -344,15 +402,27 @@ def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
         res.figures["rounds_p50_ms"] = [r.get("p50_ms") for r in seqs]
         res.figures["rounds_rps"] = [r["rps"] for r in thrs]
         f = res.figures
-        print(f"   up in {res.start_s:.1f} s; p50 {f.get('p50_ms', float('nan')):.2f} ms, "
-              f"p99 {f.get('p99_ms', float('nan')):.2f} ms, {f.get('rps', 0):.0f} req/s at "
-              f"{CONCURRENCY}", flush=True)
+        print(
+            f"   up in {res.start_s:.1f} s; p50 {f.get('p50_ms', float('nan')):.2f} ms, "
+            f"p99 {f.get('p99_ms', float('nan')):.2f} ms, {f.get('rps', 0):.0f} req/s at "
+            f"{CONCURRENCY}",
+            flush=True,
+        )
         if f.get("seq_errors") or f.get("thr_errors") or "p50_ms" not in f:
-            first = next((r[k] for r in seqs + thrs for k in ("seq_first_error",
-                          "thr_first_error") if r.get(k)), "")
-            res.error = (f"{f.get('seq_errors', 0):.0f} sequential and "
-                         f"{f.get('thr_errors', 0):.0f} concurrent requests failed; first: "
-                         f"{first}")[:500]
+            first = next(
+                (
+                    r[k]
+                    for r in seqs + thrs
+                    for k in ("seq_first_error", "thr_first_error")
+                    if r.get(k)
+                ),
+                "",
+            )
+            res.error = (
+                f"{f.get('seq_errors', 0):.0f} sequential and "
+                f"{f.get('thr_errors', 0):.0f} concurrent requests failed; first: "
+                f"{first}"
+            )[:500]
     except Exception as exc:
         res.error = f"{type(exc).__name__}: {exc}"[:500]
         print(f"   failed: {res.error}", flush=True)
@@ -363,8 +433,11 @@ def measure(server: Server, cfg: Settings, port: int, logdir: Path) -> Result:
 
 # -- report --------------------------------------------------------------------------------------
 
-METRICS = (("seq p50", "p50_ms", "ms p50"), ("seq p99", "p99_ms", "ms p99"),
-           (f"req/s at {CONCURRENCY}", "rps", "req/s"))
+METRICS = (
+    ("seq p50", "p50_ms", "ms p50"),
+    ("seq p99", "p99_ms", "ms p99"),
+    (f"req/s at {CONCURRENCY}", "rps", "req/s"),
+)
 
 
 def rows(results: dict[str, Result]) -> list[dict[str, Any]]:
@@ -383,10 +456,13 @@ def rows(results: dict[str, Result]) -> list[dict[str, Any]]:
                 error = rv.error or pr.error
                 row: dict[str, Any] = {
                     "name": f"two-service graph over HTTP, {title} (Reverie {short})",
-                    "reverie": mine, "baseline": theirs,
-                    "baseline_name": f"{pr.label} {pr.version}".strip(), "unit": unit,
+                    "reverie": mine,
+                    "baseline": theirs,
+                    "baseline_name": f"{pr.label} {pr.version}".strip(),
+                    "unit": unit,
                     "ratio": mine / theirs if mine and theirs else None,
-                    "target": "", "ok": None,
+                    "target": "",
+                    "ok": None,
                 }
                 if error:
                     row["error"] = error
@@ -398,12 +474,16 @@ def rows(results: dict[str, Result]) -> list[dict[str, Any]]:
 
 def print_table(results: dict[str, Result], cfg: Settings) -> None:
     base = results["reverie-processes"].figures
-    print(f"\nPOST generate -> Backend.upper; sequential (httpx, keep-alive): {cfg.seq_n} "
-          f"requests (<= {cfg.seq_s:g} s); throughput: wrk, {CONCURRENCY} connections, "
-          f"{cfg.thr_s:g} s; best of {cfg.rounds} round(s) each; 127.0.0.1, "
-          f"{os.cpu_count()} cores shared")
-    print(f"{'graph':<28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'start s':>9}"
-          f"{'p50 vs':>9}{'req/s vs':>10}")
+    print(
+        f"\nPOST generate -> Backend.upper; sequential (httpx, keep-alive): {cfg.seq_n} "
+        f"requests (<= {cfg.seq_s:g} s); throughput: wrk, {CONCURRENCY} connections, "
+        f"{cfg.thr_s:g} s; best of {cfg.rounds} round(s) each; 127.0.0.1, "
+        f"{os.cpu_count()} cores shared"
+    )
+    print(
+        f"{'graph':<28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'start s':>9}"
+        f"{'p50 vs':>9}{'req/s vs':>10}"
+    )
     for res in results.values():
         f = res.figures
         if res.error and not f.get("rps"):
@@ -413,16 +493,21 @@ def print_table(results: dict[str, Result], cfg: Settings) -> None:
         rps = f.get("rps", float("nan"))
         lat_x = p50 / base["p50_ms"] if base.get("p50_ms") else float("nan")
         thr_x = base["rps"] / rps if base.get("rps") and rps else float("nan")
-        print(f"{res.label + ' ' + res.version:<28}{p50:>9.2f}{f.get('p99_ms', float('nan')):>9.2f}"
-              f"{rps:>9.0f}{res.start_s:>9.1f}{lat_x:>8.2f}x{thr_x:>9.2f}x")
-    print("(p50 vs: this / Reverie --processes, latency; req/s vs: Reverie --processes / this;\n"
-          " bare ASGI: one uvicorn process giving the same answer with no second service)")
+        print(
+            f"{res.label + ' ' + res.version:<28}{p50:>9.2f}{f.get('p99_ms', float('nan')):>9.2f}"
+            f"{rps:>9.0f}{res.start_s:>9.1f}{lat_x:>8.2f}x{thr_x:>9.2f}x"
+        )
+    print(
+        "(p50 vs: this / Reverie --processes, latency; req/s vs: Reverie --processes / this;\n"
+        " bare ASGI: one uvicorn process giving the same answer with no second service)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    ap.add_argument("--install", action="store_true",
-                    help=f"create {VENV.name} and pip-install the peers first")
+    ap.add_argument(
+        "--install", action="store_true", help=f"create {VENV.name} and pip-install the peers first"
+    )
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the rows")
     ap.add_argument("--peers", default="bentoml,ray", help="comma-separated: bentoml, ray")
@@ -458,8 +543,9 @@ def main() -> None:
             elif guard_error:
                 res = Result(server.label, error=f"skipped: {guard_error}")
             elif pkg not in versions:
-                why = install_error or (f"{pkg} is not installed in {VENV.name}; run "
-                                        f"bench/bench_peers.py --install")
+                why = install_error or (
+                    f"{pkg} is not installed in {VENV.name}; run bench/bench_peers.py --install"
+                )
                 res = Result(server.label, error=why)
                 print(f"-- {server.label}: skipped: {why}", flush=True)
             else:
@@ -470,19 +556,38 @@ def main() -> None:
         blocked = guard_log.read_text().splitlines() if guard_log.exists() else []
     print_table(results, cfg)
     if blocked:
-        print(f"netguard refused {len(blocked)} non-loopback connection(s) or lookup(s); first: "
-              f"{blocked[0]}")
+        print(
+            f"netguard refused {len(blocked)} non-loopback connection(s) or lookup(s); first: "
+            f"{blocked[0]}"
+        )
     data = {
         "rows": rows(results),
         "quick": args.quick,
-        "settings": {"quick": args.quick, "concurrency": CONCURRENCY, **cfg.__dict__,
-                     "cpus": os.cpu_count(), "throughput": "wrk -t1", "latency": "httpx",
-                     "netguard": "" if guard_error else str(NETGUARD)},
+        "settings": {
+            "quick": args.quick,
+            "concurrency": CONCURRENCY,
+            **cfg.__dict__,
+            "cpus": os.cpu_count(),
+            "throughput": "wrk -t1",
+            "latency": "httpx",
+            "netguard": "" if guard_error else str(NETGUARD),
+        },
         "netguard_blocked": blocked,
-        "versions": {"reverie": version("reverie"), "httpx (latency)": version("httpx"),
-                     **{f"{k} (peers)": v for k, v in versions.items()}},
-        "servers": {k: {"label": r.label, "version": r.version, "error": r.error,
-                        "start_s": r.start_s, **r.figures} for k, r in results.items()},
+        "versions": {
+            "reverie": version("reverie"),
+            "httpx (latency)": version("httpx"),
+            **{f"{k} (peers)": v for k, v in versions.items()},
+        },
+        "servers": {
+            k: {
+                "label": r.label,
+                "version": r.version,
+                "error": r.error,
+                "start_s": r.start_s,
+                **r.figures,
+            }
+            for k, r in results.items()
+        },
         "elapsed_s": time.perf_counter() - t_all,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

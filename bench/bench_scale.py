@@ -74,23 +74,46 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-async def run_case(url: str, nats_pid: int, workers: int, endpoints: int, calls: int,
-                   window: float) -> dict[str, Any]:
+async def run_case(
+    url: str, nats_pid: int, workers: int, endpoints: int, calls: int, window: float
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="reverie-scale-"))
     deploy = tmp / "deploy.yaml"
     deploy.write_text(f"Shard:\n  ServiceArgs:\n    workers: {workers}\n    process: separate\n")
-    env = {**os.environ, "REVERIE_BENCH_ENDPOINTS": str(endpoints),
-           "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = {
+        **os.environ,
+        "REVERIE_BENCH_ENDPOINTS": str(endpoints),
+        "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
     rt = await DistributedRuntime.connect(url)
     comp = rt.namespace("scale").component("Shard")
     clients = [comp.endpoint(f"ep{i:03d}").client() for i in range(endpoints)]
     log = open(tmp / "serve.log", "w")  # noqa: SIM115, ASYNC230 - closed below
     t0 = time.perf_counter()
     proc = subprocess.Popen(  # noqa: ASYNC220 - one launch, timed from here
-        [sys.executable, "-m", "reverie.cli", "serve", "scale_graph:Shard", "-f", str(deploy),
-         "--nats", url, "--port", "0", "--log-format", "json", "--start-timeout", "600",
-         "--no-access-log"],
-        cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "reverie.cli",
+            "serve",
+            "scale_graph:Shard",
+            "-f",
+            str(deploy),
+            "--nats",
+            url,
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--start-timeout",
+            "600",
+            "--no-access-log",
+        ],
+        cwd=HERE,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         # a client watching every endpoint: when does it see every instance?
@@ -120,13 +143,19 @@ async def run_case(url: str, nats_pid: int, workers: int, endpoints: int, calls:
         await asyncio.sleep(window)
         nats_cpu = (_cpu_seconds(nats_pid) - c0) / (time.perf_counter() - w0) * 100
         return {
-            "workers": workers, "endpoints": endpoints, "instances": seen,
+            "workers": workers,
+            "endpoints": endpoints,
+            "instances": seen,
             "visible_s": visible_s,
-            "call_p50_us": statistics.median(lat), "call_p99_us": lat[int(len(lat) * 0.99) - 1],
+            "call_p50_us": statistics.median(lat),
+            "call_p99_us": lat[int(len(lat) * 0.99) - 1],
             "direct_p50_us": statistics.median(lat_direct),
-            "direct_p99_us": lat_direct[int(len(lat_direct) * 0.99) - 1], "pick_ns": pick_ns,
-            "processes": len(rss), "rss_mean_mib": statistics.mean(rss) / 2**20 if rss else 0,
-            "rss_total_mib": sum(rss) / 2**20, "nats_cpu_pct": nats_cpu,
+            "direct_p99_us": lat_direct[int(len(lat_direct) * 0.99) - 1],
+            "pick_ns": pick_ns,
+            "processes": len(rss),
+            "rss_mean_mib": statistics.mean(rss) / 2**20 if rss else 0,
+            "rss_total_mib": sum(rss) / 2**20,
+            "nats_cpu_pct": nats_cpu,
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -172,63 +201,124 @@ async def main() -> None:
     async with NatsServer() as server:
         assert server.pid is not None
         small = await run_case(server.url, server.pid, 1, 10, args.calls, args.window)
-        large = await run_case(server.url, server.pid, args.workers, args.endpoints,
-                               args.calls, args.window)
+        large = await run_case(
+            server.url, server.pid, args.workers, args.endpoints, args.calls, args.window
+        )
     p50 = large["call_p50_us"] / small["call_p50_us"]
     d50 = large["direct_p50_us"] / small["direct_p50_us"]
     pick = large["pick_ns"] / small["pick_ns"]
     p99 = large["call_p99_us"] / small["call_p99_us"]
     rss = large["rss_mean_mib"] / small["rss_mean_mib"]
-    print(f"\nscale: {large['workers']} worker processes x {large['endpoints']} endpoints = "
-          f"{large['instances']:,} endpoint instances (baseline: 1 x 10 = {small['instances']})")
-    print(f"  visible to a client (launch -> all seen): {large['visible_s']:.1f} s "
-          f"(baseline {small['visible_s']:.2f} s)")
-    print(f"  routing decision (client.pick) {large['pick_ns']:.0f} ns vs "
-          f"{small['pick_ns']:.0f} ns = {pick:.2f}x")
-    print(f"  call to one instance (direct) p50 {large['direct_p50_us']:.0f} us vs "
-          f"{small['direct_p50_us']:.0f} us = {d50:.2f}x (target <= 1.1x "
-          f"{'ok' if d50 <= 1.1 else 'MISSED'})")
-    print(f"  call round robin p50 {large['call_p50_us']:.0f} us vs {small['call_p50_us']:.0f} us"
-          f" = {p50:.2f}x (each call in another of {large['workers']} idle processes); p99 "
-          f"{large['call_p99_us']:.0f} vs {small['call_p99_us']:.0f} us")
-    print(f"  RSS per worker process {large['rss_mean_mib']:.1f} MiB (baseline "
-          f"{small['rss_mean_mib']:.1f} MiB), {large['rss_total_mib']:.0f} MiB in all")
-    print(f"  nats-server CPU, leases only: {large['nats_cpu_pct']:.1f}% of a core "
-          f"(baseline {small['nats_cpu_pct']:.1f}%)")
+    print(
+        f"\nscale: {large['workers']} worker processes x {large['endpoints']} endpoints = "
+        f"{large['instances']:,} endpoint instances (baseline: 1 x 10 = {small['instances']})"
+    )
+    print(
+        f"  visible to a client (launch -> all seen): {large['visible_s']:.1f} s "
+        f"(baseline {small['visible_s']:.2f} s)"
+    )
+    print(
+        f"  routing decision (client.pick) {large['pick_ns']:.0f} ns vs "
+        f"{small['pick_ns']:.0f} ns = {pick:.2f}x"
+    )
+    print(
+        f"  call to one instance (direct) p50 {large['direct_p50_us']:.0f} us vs "
+        f"{small['direct_p50_us']:.0f} us = {d50:.2f}x (target <= 1.1x "
+        f"{'ok' if d50 <= 1.1 else 'MISSED'})"
+    )
+    print(
+        f"  call round robin p50 {large['call_p50_us']:.0f} us vs {small['call_p50_us']:.0f} us"
+        f" = {p50:.2f}x (each call in another of {large['workers']} idle processes); p99 "
+        f"{large['call_p99_us']:.0f} vs {small['call_p99_us']:.0f} us"
+    )
+    print(
+        f"  RSS per worker process {large['rss_mean_mib']:.1f} MiB (baseline "
+        f"{small['rss_mean_mib']:.1f} MiB), {large['rss_total_mib']:.0f} MiB in all"
+    )
+    print(
+        f"  nats-server CPU, leases only: {large['nats_cpu_pct']:.1f}% of a core "
+        f"(baseline {small['nats_cpu_pct']:.1f}%)"
+    )
     n = f"{large['instances']:,}"
     rows = [
-        {"name": f"scale: {n} served endpoint instances ({large['workers']} processes x "
-                 f"{large['endpoints']}) visible to a client", "reverie":
-         round(large["visible_s"], 1), "baseline": round(small["visible_s"], 2),
-         "baseline_name": "10 instances (1 process)", "unit": "s from launch",
-         "ratio": round(large["visible_s"] / small["visible_s"], 1), "target": "", "ok": None},
-        {"name": f"scale: routing decision per call with {n} instances", "reverie":
-         round(large["pick_ns"]), "baseline": round(small["pick_ns"]),
-         "baseline_name": "10 instances", "unit": "ns", "ratio": round(pick, 2),
-         "target": "<= 1.1x", "ok": pick <= 1.1},
-        {"name": f"scale: unary call p50 to one instance with {n} registered", "reverie":
-         round(large["direct_p50_us"]), "baseline": round(small["direct_p50_us"]),
-         "baseline_name": "10 registered", "unit": "us", "ratio": round(d50, 2),
-         "target": "<= 1.1x", "ok": d50 <= 1.1},
-        {"name": f"scale: unary call p50, round robin over {large['workers']} processes",
-         "reverie": round(large["call_p50_us"]), "baseline": round(small["call_p50_us"]),
-         "baseline_name": "1 process", "unit": "us", "ratio": round(p50, 2),
-         "target": "", "ok": None},
-        {"name": f"scale: unary call p99, round robin over {large['workers']} processes",
-         "reverie": round(large["call_p99_us"]), "baseline": round(small["call_p99_us"]),
-         "baseline_name": "1 process", "unit": "us", "ratio": round(p99, 2),
-         "target": "", "ok": None},
-        {"name": f"scale: RSS per worker process ({large['endpoints']} endpoints)", "reverie":
-         round(large["rss_mean_mib"], 1), "baseline": round(small["rss_mean_mib"], 1),
-         "baseline_name": "1 process, 10 endpoints", "unit": "MiB", "ratio": round(rss, 2),
-         "target": "", "ok": None},
-        {"name": f"scale: nats-server CPU refreshing {n} leases", "reverie":
-         round(large["nats_cpu_pct"], 1), "baseline": round(small["nats_cpu_pct"], 1),
-         "baseline_name": "10 leases", "unit": "% of a core", "ratio": None, "target": "",
-         "ok": None},
+        {
+            "name": f"scale: {n} served endpoint instances ({large['workers']} processes x "
+            f"{large['endpoints']}) visible to a client",
+            "reverie": round(large["visible_s"], 1),
+            "baseline": round(small["visible_s"], 2),
+            "baseline_name": "10 instances (1 process)",
+            "unit": "s from launch",
+            "ratio": round(large["visible_s"] / small["visible_s"], 1),
+            "target": "",
+            "ok": None,
+        },
+        {
+            "name": f"scale: routing decision per call with {n} instances",
+            "reverie": round(large["pick_ns"]),
+            "baseline": round(small["pick_ns"]),
+            "baseline_name": "10 instances",
+            "unit": "ns",
+            "ratio": round(pick, 2),
+            "target": "<= 1.1x",
+            "ok": pick <= 1.1,
+        },
+        {
+            "name": f"scale: unary call p50 to one instance with {n} registered",
+            "reverie": round(large["direct_p50_us"]),
+            "baseline": round(small["direct_p50_us"]),
+            "baseline_name": "10 registered",
+            "unit": "us",
+            "ratio": round(d50, 2),
+            "target": "<= 1.1x",
+            "ok": d50 <= 1.1,
+        },
+        {
+            "name": f"scale: unary call p50, round robin over {large['workers']} processes",
+            "reverie": round(large["call_p50_us"]),
+            "baseline": round(small["call_p50_us"]),
+            "baseline_name": "1 process",
+            "unit": "us",
+            "ratio": round(p50, 2),
+            "target": "",
+            "ok": None,
+        },
+        {
+            "name": f"scale: unary call p99, round robin over {large['workers']} processes",
+            "reverie": round(large["call_p99_us"]),
+            "baseline": round(small["call_p99_us"]),
+            "baseline_name": "1 process",
+            "unit": "us",
+            "ratio": round(p99, 2),
+            "target": "",
+            "ok": None,
+        },
+        {
+            "name": f"scale: RSS per worker process ({large['endpoints']} endpoints)",
+            "reverie": round(large["rss_mean_mib"], 1),
+            "baseline": round(small["rss_mean_mib"], 1),
+            "baseline_name": "1 process, 10 endpoints",
+            "unit": "MiB",
+            "ratio": round(rss, 2),
+            "target": "",
+            "ok": None,
+        },
+        {
+            "name": f"scale: nats-server CPU refreshing {n} leases",
+            "reverie": round(large["nats_cpu_pct"], 1),
+            "baseline": round(small["nats_cpu_pct"], 1),
+            "baseline_name": "10 leases",
+            "unit": "% of a core",
+            "ratio": None,
+            "target": "",
+            "ok": None,
+        },
     ]
-    results = {"small": small, "large": large, "rows": rows,
-               "elapsed_s": time.perf_counter() - started}
+    results = {
+        "small": small,
+        "large": large,
+        "rows": rows,
+        "elapsed_s": time.perf_counter() - started,
+    }
     out = _write(results, args.json)
     print(f"\nwrote {out} ({results['elapsed_s']:.1f} s)")
 

@@ -67,11 +67,24 @@ def one_run(deploy: str | None, timeout: float = 30.0) -> dict[str, float]:
         cmd = [sys.executable, "-c", BARE_UVICORN, str(port)]
     else:
         url = f"http://127.0.0.1:{port}/Frontend/hello/world"
-        cmd = [sys.executable, "-m", "reverie.cli", "serve", TARGET, "-f", deploy, "--port",
-               str(port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reverie.cli",
+            "serve",
+            TARGET,
+            "-f",
+            deploy,
+            "--port",
+            str(port),
+        ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         deadline = t0 + timeout
@@ -84,8 +97,10 @@ def one_run(deploy: str | None, timeout: float = 30.0) -> dict[str, float]:
             except OSError:
                 pass
             if proc.poll() is not None:
-                raise RuntimeError(f"serve exited {proc.returncode}: "
-                                   f"{proc.stderr.read().decode() if proc.stderr else ''}")
+                raise RuntimeError(
+                    f"serve exited {proc.returncode}: "
+                    f"{proc.stderr.read().decode() if proc.stderr else ''}"
+                )
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"no answer from {url} within {timeout} s")
             time.sleep(0.005)
@@ -133,20 +148,36 @@ def main() -> None:
     finally:
         os.unlink(workers)
     print(f"baseline: a bare ASGI app on uvicorn answers {bare:.3f} s after launch")
-    print(f"{'case':<16} {'start median':>12} {'min':>7} {'max':>7} {'limit':>6} "
-          f"{'stop median':>12}  ok")
+    print(
+        f"{'case':<16} {'start median':>12} {'min':>7} {'max':>7} {'limit':>6} "
+        f"{'stop median':>12}  ok"
+    )
     for name, r in results.items():
-        print(f"{name:<16} {r['start_median_s']:>11.3f}s {r['start_min_s']:>6.3f}s "
-              f"{r['start_max_s']:>6.3f}s {r['limit_s']:>5.1f}s {r['stop_median_s']:>11.3f}s  "
-              f"{'yes' if r['ok'] else 'NO'}")
-    out = {"bench": "startup", "target": TARGET, "machine": {"cpus": os.cpu_count(),
-           "python": sys.version.split()[0]}, "baseline_bare_uvicorn_s": round(bare, 3),
-           "results": results, "rows": [
-               {"name": f"serve start-up, {name}", "reverie": r["start_median_s"],
-                "baseline": round(bare, 3), "baseline_name": "bare uvicorn", "unit": "s",
-                "ratio": round(r["start_median_s"] / bare, 2), "target": f"<= {r['limit_s']} s",
-                "ok": r["ok"]}
-               for name, r in results.items()]}
+        print(
+            f"{name:<16} {r['start_median_s']:>11.3f}s {r['start_min_s']:>6.3f}s "
+            f"{r['start_max_s']:>6.3f}s {r['limit_s']:>5.1f}s {r['stop_median_s']:>11.3f}s  "
+            f"{'yes' if r['ok'] else 'NO'}"
+        )
+    out = {
+        "bench": "startup",
+        "target": TARGET,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "baseline_bare_uvicorn_s": round(bare, 3),
+        "results": results,
+        "rows": [
+            {
+                "name": f"serve start-up, {name}",
+                "reverie": r["start_median_s"],
+                "baseline": round(bare, 3),
+                "baseline_name": "bare uvicorn",
+                "unit": "s",
+                "ratio": round(r["start_median_s"] / bare, 2),
+                "target": f"<= {r['limit_s']} s",
+                "ok": r["ok"],
+            }
+            for name, r in results.items()
+        ],
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -100,8 +100,11 @@ async def bench_swap(callers: int, swaps: int) -> dict[str, Any]:
         "pause_ms": load.max_in(windows) * 1000,
         "baseline_ms": max(dt for _, dt in base.lat) * 1000,
         "swap_ms": max(e - s for s, e in windows) * 1000,
-        "calls": len(load.lat), "failures": len(load.failures) + len(base.failures),
-        "lost": made - total, "swaps": len(windows), "errors": load.failures[:3],
+        "calls": len(load.lat),
+        "failures": len(load.failures) + len(base.failures),
+        "lost": made - total,
+        "swaps": len(windows),
+        "errors": load.failures[:3],
     }
 
 
@@ -114,10 +117,26 @@ def _free_port() -> int:
 def _launch(deploy: Path, port: int) -> tuple[subprocess.Popen[str], str, dict[str, int]]:
     """``reverie serve`` of the counter example; its NATS URL and the pid of each service."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reverie.cli", "serve", "examples.counter.service:Front", "-f",
-         str(deploy), "--port", str(port), "--log-format", "json", "--no-access-log"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "reverie.cli",
+            "serve",
+            "examples.counter.service:Front",
+            "-f",
+            str(deploy),
+            "--port",
+            str(port),
+            "--log-format",
+            "json",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     nats = ""
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -145,8 +164,10 @@ async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
 
     tmp = tempfile.mkdtemp(prefix="reverie-bench-state-")
     deploy = Path(tmp) / "bench.yaml"
-    deploy.write_text(f"state:\n  path: {tmp}/ckpt\n  interval: 0\n"
-                      "Counter:\n  ServiceArgs:\n    process: separate\n")
+    deploy.write_text(
+        f"state:\n  path: {tmp}/ckpt\n  interval: 0\n"
+        "Counter:\n  ServiceArgs:\n    process: separate\n"
+    )
     port = _free_port()
     proc, nats, pids = _launch(deploy, port)
     url = f"http://127.0.0.1:{port}"
@@ -203,8 +224,11 @@ async def bench_migrate(callers: int, migrations: int) -> dict[str, Any]:
         "baseline_ms": max(dt for _, dt in base.lat) * 1000,
         "migrate_ms": max(e - s for s, e in windows) * 1000,
         "gate_held_ms": max(held),
-        "calls": len(load.lat), "failures": len(load.failures) + len(base.failures),
-        "lost": made - total, "migrations": len(windows), "errors": load.failures[:3],
+        "calls": len(load.lat),
+        "failures": len(load.failures) + len(base.failures),
+        "lost": made - total,
+        "migrations": len(windows),
+        "errors": load.failures[:3],
     }
 
 
@@ -221,29 +245,49 @@ def main() -> int:
     swap = asyncio.run(bench_swap(args.callers, args.swaps))
     mig = asyncio.run(bench_migrate(args.callers, args.migrations))
     rows = []
-    for name, res, what in (("swap", swap, "in-process, Front -> Counter"),
-                            ("migrate", mig, "HTTP -> Front -> NATS -> Counter")):
+    for name, res, what in (
+        ("swap", swap, "in-process, Front -> Counter"),
+        ("migrate", mig, "HTTP -> Front -> NATS -> Counter"),
+    ):
         ok = res["failures"] == 0 and res["lost"] == 0
-        rows.append({
-            "name": f"longest pause during a live {name} ({what}, {args.callers} callers)",
-            "reverie": round(res["pause_ms"], 2), "baseline": round(res["baseline_ms"], 2),
-            "baseline_name": "longest call, same load, no " + name, "unit": "ms",
-            "ratio": round(res["pause_ms"] / res["baseline_ms"], 2) if res["baseline_ms"] else
-            None, "target": "0 failed, 0 lost", "ok": ok,
-        })
-        print(f"{name:8} longest pause {res['pause_ms']:8.2f} ms   baseline (no {name}) "
-              f"{res['baseline_ms']:7.2f} ms   ratio {rows[-1]['ratio']}x   calls "
-              f"{res['calls']}, failed {res['failures']}, lost {res['lost']}")
+        rows.append(
+            {
+                "name": f"longest pause during a live {name} ({what}, {args.callers} callers)",
+                "reverie": round(res["pause_ms"], 2),
+                "baseline": round(res["baseline_ms"], 2),
+                "baseline_name": "longest call, same load, no " + name,
+                "unit": "ms",
+                "ratio": round(res["pause_ms"] / res["baseline_ms"], 2)
+                if res["baseline_ms"]
+                else None,
+                "target": "0 failed, 0 lost",
+                "ok": ok,
+            }
+        )
+        print(
+            f"{name:8} longest pause {res['pause_ms']:8.2f} ms   baseline (no {name}) "
+            f"{res['baseline_ms']:7.2f} ms   ratio {rows[-1]['ratio']}x   calls "
+            f"{res['calls']}, failed {res['failures']}, lost {res['lost']}"
+        )
         print(f"         {json.dumps({k: v for k, v in res.items() if k != 'errors'})}")
         if res["errors"]:
             print(f"         first errors: {res['errors']}")
-    rows.append({"name": "gate closed during a migration (drain, capture, remote start, switch)",
-                 "reverie": mig["gate_held_ms"], "baseline": None, "unit": "ms max",
-                 "ratio": None, "target": "", "ok": None})
+    rows.append(
+        {
+            "name": "gate closed during a migration (drain, capture, remote start, switch)",
+            "reverie": mig["gate_held_ms"],
+            "baseline": None,
+            "unit": "ms max",
+            "ratio": None,
+            "target": "",
+            "ok": None,
+        }
+    )
     print(f"migrate  gate closed at most {mig['gate_held_ms']} ms (the source's own measure)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"rows": rows, "swap": swap, "migrate": mig},
-                                          indent=2) + "\n")
+    Path(args.json).write_text(
+        json.dumps({"rows": rows, "swap": swap, "migrate": mig}, indent=2) + "\n"
+    )
     print(f"wrote {args.json}")
     return 0 if all(r["ok"] is not False for r in rows) else 1
 

@@ -32,8 +32,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 LATEST = RESULTS / "latest.json"
-ORDER = ["inprocess", "observability", "http", "nats", "direct", "startup", "llm", "peers",
-         "state", "chaos", "scale"]
+ORDER = [
+    "inprocess",
+    "observability",
+    "http",
+    "nats",
+    "direct",
+    "startup",
+    "llm",
+    "peers",
+    "state",
+    "chaos",
+    "scale",
+]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -52,19 +63,31 @@ def machine() -> str:
         mem = f", {kb / 2**20:.0f} GiB"
     except (OSError, ValueError, IndexError):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}, "
-            f"{platform.system()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}, "
+        f"{platform.system()}"
+    )
 
 
 def commit() -> str:
     """The commit the run measured, with ``+changes`` when the work tree differed from it."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              check=False).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
 
     sha = git("rev-parse", "--short=10", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "reverie", "bench",
-                ":!bench/results", ":!bench/README.md")
+    dirty = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "reverie",
+        "bench",
+        ":!bench/results",
+        ":!bench/README.md",
+    )
     return f"{sha}+changes" if dirty else sha
 
 
@@ -106,8 +129,13 @@ def run_one(name: str, quick: bool, timeout: float) -> dict[str, Any]:
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0 or not out.exists():
         sys.stderr.write(proc.stderr[-4000:])
-        return {"name": name, "error": f"exit {proc.returncode}", "seconds": took, "rows": [],
-                "quick": quick}
+        return {
+            "name": name,
+            "error": f"exit {proc.returncode}",
+            "seconds": took,
+            "rows": [],
+            "quick": quick,
+        }
     data = json.loads(out.read_text())
     data.setdefault("quick", quick)  # the flag this run was given, where the bench omits it
     data["rows"] = settle(data.get("rows", []), bool(data["quick"]))
@@ -136,8 +164,11 @@ def table(results: list[dict[str, Any]]) -> str:
         if res.get("error"):
             lines.append(f"| bench_{res['name']}.py | failed: {res['error']} | | | | | | |")
         for row in res["rows"]:
-            base = "-" if row.get("baseline") is None else (
-                f"{fmt(row.get('baseline'))} ({row.get('baseline_name', 'raw')})")
+            base = (
+                "-"
+                if row.get("baseline") is None
+                else (f"{fmt(row.get('baseline'))} ({row.get('baseline_name', 'raw')})")
+            )
             mine = row.get("reverie")
             mine_text = row.get("note", "-") if mine is None else fmt(mine)
             ratio = "-" if row.get("ratio") is None else f"{row['ratio']:.3g}x"
@@ -152,14 +183,19 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def header(summary: dict[str, Any]) -> str:
     modes = {r.get("mode") for res in summary["results"] for r in res["rows"]}
-    kind = "full run" if modes == {"full"} else (
-        "quick run" if modes == {"quick"} else "mixed full/quick run")
+    kind = (
+        "full run"
+        if modes == {"full"}
+        else ("quick run" if modes == {"quick"} else "mixed full/quick run")
+    )
     la = summary.get("load", {})
-    return (f"One {kind} of `bench/run.py` ({summary['date']}, commit {summary['commit']}), "
-            f"from `bench/results/{summary.get('file', 'latest.json')}`. Machine: "
-            f"{summary['machine']}; load average "
-            f"{la.get('start', '?')} at the start, {la.get('end', '?')} at the end. "
-            f"{summary.get('note', '')}".strip())
+    return (
+        f"One {kind} of `bench/run.py` ({summary['date']}, commit {summary['commit']}), "
+        f"from `bench/results/{summary.get('file', 'latest.json')}`. Machine: "
+        f"{summary['machine']}; load average "
+        f"{la.get('start', '?')} at the start, {la.get('end', '?')} at the end. "
+        f"{summary.get('note', '')}".strip()
+    )
 
 
 def update_readme(summary: dict[str, Any]) -> None:
@@ -167,7 +203,7 @@ def update_readme(summary: dict[str, Any]) -> None:
     body = readme.read_text()
     block = f"{BEGIN}\n{header(summary)}\n\n{table(summary['results'])}\n{END}"
     if BEGIN in body:
-        body = body[: body.index(BEGIN)] + block + body[body.index(END) + len(END):]
+        body = body[: body.index(BEGIN)] + block + body[body.index(END) + len(END) :]
     else:
         body += "\n" + block + "\n"
     readme.write_text(body)
@@ -179,17 +215,26 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated names (default: all present)")
     ap.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     ap.add_argument("--timeout", type=float, default=1200.0, help="per benchmark, seconds")
-    ap.add_argument("--update-readme", action="store_true",
-                    help="after a run of all benchmarks: rewrite the table in bench/README.md")
-    ap.add_argument("--readme-only", action="store_true",
-                    help="run nothing: rewrite the README table from bench/results/latest.json")
+    ap.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="after a run of all benchmarks: rewrite the table in bench/README.md",
+    )
+    ap.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="run nothing: rewrite the README table from bench/results/latest.json",
+    )
     ap.add_argument("--note", default="", help="a sentence for the table's header (the load)")
     args = ap.parse_args()
     if args.readme_only:
         update_readme(json.loads(LATEST.read_text()))
         return
-    names = [n for n in (args.only.split(",") if args.only else ORDER)
-             if (HERE / f"bench_{n}.py").exists()]
+    names = [
+        n
+        for n in (args.only.split(",") if args.only else ORDER)
+        if (HERE / f"bench_{n}.py").exists()
+    ]
     started = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": load()}
     results = []
     for name in names:
@@ -197,12 +242,25 @@ def main() -> None:
         try:
             results.append(run_one(name, args.quick, args.timeout))
         except subprocess.TimeoutExpired:
-            results.append({"name": name, "error": f"timed out after {args.timeout:g} s",
-                            "rows": [], "quick": args.quick})
-    summary = {"machine": machine(), "date": started["date"], "commit": commit(),
-               "python": platform.python_version(), "quick": args.quick,
-               "load": {"start": started["load"], "end": load()}, "note": args.note,
-               "benchmarks": names, "results": results}
+            results.append(
+                {
+                    "name": name,
+                    "error": f"timed out after {args.timeout:g} s",
+                    "rows": [],
+                    "quick": args.quick,
+                }
+            )
+    summary = {
+        "machine": machine(),
+        "date": started["date"],
+        "commit": commit(),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "load": {"start": started["load"], "end": load()},
+        "note": args.note,
+        "benchmarks": names,
+        "results": results,
+    }
     whole = not args.only
     out = LATEST if whole else RESULTS / "partial.json"
     summary["file"] = out.name

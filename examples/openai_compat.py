@@ -22,13 +22,20 @@ __all__ = ["envelope", "error_response", "invalid", "parse_body", "refuse_unsupp
 
 M = TypeVar("M", bound=BaseModel)
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-          404: "invalid_request_error", 409: "invalid_request_error", 422: "invalid_request_error",
-          429: "rate_limit_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
-def invalid(message: str, *, param: str | None = None, code: str | None = "invalid_value",
-            status: int = 400) -> ServiceError:
+def invalid(
+    message: str, *, param: str | None = None, code: str | None = "invalid_value", status: int = 400
+) -> ServiceError:
     """A refusal naming the request field (``param``) it is about."""
     return ServiceError(status, message, details={"param": param, "code": code})
 
@@ -37,12 +44,16 @@ def envelope(err: CallError) -> dict[str, Any]:
     """OpenAI's error body for a Reverie call error."""
     details = err.details if isinstance(err.details, Mapping) else {}
     status = err.status or 500
-    return {"error": {
-        "message": err.message,
-        "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-        "param": details.get("param"),
-        "code": details.get("code") or err.code,
-    }}
+    return {
+        "error": {
+            "message": err.message,
+            "type": _TYPES.get(
+                status, "server_error" if status >= 500 else "invalid_request_error"
+            ),
+            "param": details.get("param"),
+            "code": details.get("code") or err.code,
+        }
+    }
 
 
 def error_response(err: CallError) -> Response:
@@ -78,8 +89,9 @@ def _param(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def refuse_unsupported(request: BaseModel, neutral: Mapping[str, Any],
-                       ignored: frozenset[str]) -> None:
+def refuse_unsupported(
+    request: BaseModel, neutral: Mapping[str, Any], ignored: frozenset[str]
+) -> None:
     """Refuse every field the model does not declare (kept in ``model_extra``), unless it is in
     ``ignored`` or set to its ``neutral`` value: a request is never half-honoured in silence."""
     for name, value in (request.model_extra or {}).items():
@@ -89,5 +101,6 @@ def refuse_unsupported(request: BaseModel, neutral: Mapping[str, Any],
             continue
         raise invalid(
             f"{name} is not supported by this server; remove it from the request",
-            param=name, code="unsupported_parameter",
+            param=name,
+            code="unsupported_parameter",
         )

@@ -230,9 +230,7 @@ class StateError(ReverieError, ValueError):
     """A captured state cannot be taken, read or restored: wrong type, unknown version, a
     snapshot/restore hook that failed, or a service that declares no state. Nothing changed."""
 
-    def __init__(
-        self, message: str, *, service: str | None = None, fix: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, service: str | None = None, fix: str | None = None) -> None:
         self.service = service
         super().__init__(f"{service}: {message}" if service else message, fix=fix)
 
@@ -345,7 +343,9 @@ class CallError(ReverieError):
 
     @staticmethod
     def from_transport(
-        exc: BaseException, where: str, request_id: str | None = None,
+        exc: BaseException,
+        where: str,
+        request_id: str | None = None,
         timeout: float | None = None,
     ) -> CallError:
         """A transport library's failure (httpx, nats-py, an OS error) as the matching
@@ -359,11 +359,11 @@ class CallError(ReverieError):
             return NoWorkersError(f"{where}: no worker answered ({kind})", request_id=request_id)
         if names & {"TimeoutException", "TimeoutError"}:
             within = "in time" if timeout is None else f"within {timeout:.3g} s"
-            return DeadlineExceededError(f"{where}: no answer {within} ({kind})",
-                                         request_id=request_id)
+            return DeadlineExceededError(
+                f"{where}: no answer {within} ({kind})", request_id=request_id
+            )
         detail = str(exc) or "connection failed"
-        return TransportError(f"{where}: {kind}: {detail}", remote_type=kind,
-                              request_id=request_id)
+        return TransportError(f"{where}: {kind}: {detail}", remote_type=kind, request_id=request_id)
 
 
 class RemoteError(CallError):

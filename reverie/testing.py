@@ -98,8 +98,9 @@ class FeatureClient:
             raise ValueError(f"access={access!r}: use public, internal or private")
         self.plug = base
 
-    def _at(self, path: str, params: Mapping[str, Any] | None,
-            headers: Mapping[str, str] | None) -> Any:
+    def _at(
+        self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+    ) -> Any:
         plug = self.plug
         parts = [p for p in path.strip("/").split("/") if p]
         if parts:
@@ -113,8 +114,13 @@ class FeatureClient:
         return plug
 
     async def request(
-        self, method: str, path: str = "", *, params: Mapping[str, Any] | None = None,
-        json: Any = NOT_GIVEN, content: bytes | str | None = None,
+        self,
+        method: str,
+        path: str = "",
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = NOT_GIVEN,
+        content: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> PlugResponse:
         """Send ``method`` to ``path`` below the instance; the answer, whatever its status."""
@@ -125,34 +131,62 @@ class FeatureClient:
             response = await plug.request(method, json=json, content=content)
         return response
 
-    async def get(self, path: str = "", *, params: Mapping[str, Any] | None = None,
-                  headers: Mapping[str, str] | None = None) -> PlugResponse:
+    async def get(
+        self,
+        path: str = "",
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PlugResponse:
         return await self.request("GET", path, params=params, headers=headers)
 
-    async def delete(self, path: str = "", *, params: Mapping[str, Any] | None = None,
-                     headers: Mapping[str, str] | None = None) -> PlugResponse:
+    async def delete(
+        self,
+        path: str = "",
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PlugResponse:
         return await self.request("DELETE", path, params=params, headers=headers)
 
     async def post(
-        self, path: str = "", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
-        params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        self,
+        path: str = "",
+        *,
+        json: Any = NOT_GIVEN,
+        content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> PlugResponse:
-        return await self.request("POST", path, params=params, json=json, content=content,
-                                  headers=headers)
+        return await self.request(
+            "POST", path, params=params, json=json, content=content, headers=headers
+        )
 
     async def put(
-        self, path: str = "", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
-        params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        self,
+        path: str = "",
+        *,
+        json: Any = NOT_GIVEN,
+        content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> PlugResponse:
-        return await self.request("PUT", path, params=params, json=json, content=content,
-                                  headers=headers)
+        return await self.request(
+            "PUT", path, params=params, json=json, content=content, headers=headers
+        )
 
     async def patch(
-        self, path: str = "", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
-        params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        self,
+        path: str = "",
+        *,
+        json: Any = NOT_GIVEN,
+        content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> PlugResponse:
-        return await self.request("PATCH", path, params=params, json=json, content=content,
-                                  headers=headers)
+        return await self.request(
+            "PATCH", path, params=params, json=json, content=content, headers=headers
+        )
 
     def __repr__(self) -> str:
         return f"<FeatureClient {self.plug.uri}>"

@@ -70,5 +70,3 @@ class BadDefault:
     @endpoint()
     async def ping(self) -> None:
         return None
-
-

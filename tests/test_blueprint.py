@@ -43,7 +43,11 @@ def test_config_keys() -> None:
     assert list(keys) == ["model", "api_key", "salt", "temperature", "feed.uri", "tags"]
     # @service(config={"model": "tiny"}) replaces the class default "base".
     assert keys["model"] == ConfigKeyInfo(
-        name="model", type={"type": "string"}, type_name="str", required=False, default="tiny",
+        name="model",
+        type={"type": "string"},
+        type_name="str",
+        required=False,
+        default="tiny",
         description="model to load",
     )
     assert keys["api_key"].required and keys["api_key"].secret
@@ -98,7 +102,8 @@ def test_features_with_params_and_sources() -> None:
     files = feats["files"]
     assert files.pattern == "files/{kind}?//*"
     assert [(p.name, p.source, p.required) for p in files.params] == [
-        ("suffix", "suffix", True), ("kind", "path", False),
+        ("suffix", "suffix", True),
+        ("kind", "path", False),
     ]
     assert feats["events"].streaming
     assert feats["ping"].verb == "*" and feats["ping"].access == "private"
@@ -156,8 +161,20 @@ def test_json_layout() -> None:
     compact = blueprint(svc.Cache).to_json(indent=None)
     assert "\n" not in compact and compact.startswith('{"schema":"reverie.blueprint/1"')
     assert list(json.loads(compact)) == [
-        "schema", "sids", "name", "namespace", "version", "description", "copyright", "info",
-        "implementation", "workers", "resources", "config", "endpoints", "features",
+        "schema",
+        "sids",
+        "name",
+        "namespace",
+        "version",
+        "description",
+        "copyright",
+        "info",
+        "implementation",
+        "workers",
+        "resources",
+        "config",
+        "endpoints",
+        "features",
         "dependencies",
     ]
 
@@ -240,7 +257,8 @@ def test_openapi_header_and_tags() -> None:
     assert doc["info"] == {"title": "Demo", "version": "1.0", "description": "d"}
     assert doc["servers"] == [{"url": "http://127.0.0.1:8000"}]
     assert doc["tags"][0] == {
-        "name": "Worker", "description": "Generates tokens.",
+        "name": "Worker",
+        "description": "Generates tokens.",
         "x-reverie-sids": [svc.WORKER_SID, svc.WORKER_V2_SID],
     }
     assert doc["tags"][1] == {"name": "Frontend"}
@@ -280,7 +298,8 @@ def test_openapi_feature_parameters_and_body() -> None:
     put = paths["/llm/worker/items/{item_id}"]["put"]
     assert put["x-reverie-access"] == "internal"
     assert put["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Item"}
+        "$ref": "#/components/schemas/Item"
+    }
     assert put["security"] == [{"hostKey": []}] and "Access: **internal**" in put["description"]
     assert "security" not in get and "Access: **public**" in get["description"]
     kind = paths["/llm/worker/files/{kind}/{suffix}"]["get"]["parameters"]
@@ -330,10 +349,22 @@ def test_openapi_access_filter_and_any_verb() -> None:
 def test_openapi_same_name_different_schemas_are_renamed() -> None:
     first = {"$ref": "#/$defs/Item", "$defs": {"Item": {"type": "object", "title": "A"}}}
     second = {"$ref": "#/$defs/Item", "$defs": {"Item": {"type": "object", "title": "B"}}}
-    a = Blueprint(name="A", endpoints=[reverie._private.contract.blueprint.EndpointInfo(
-        name="x", method="x", streaming=False, request=first, response=first)])
-    b = Blueprint(name="B", endpoints=[reverie._private.contract.blueprint.EndpointInfo(
-        name="x", method="x", streaming=False, request=second, response=second)])
+    a = Blueprint(
+        name="A",
+        endpoints=[
+            reverie._private.contract.blueprint.EndpointInfo(
+                name="x", method="x", streaming=False, request=first, response=first
+            )
+        ],
+    )
+    b = Blueprint(
+        name="B",
+        endpoints=[
+            reverie._private.contract.blueprint.EndpointInfo(
+                name="x", method="x", streaming=False, request=second, response=second
+            )
+        ],
+    )
     doc = openapi_document([("a", a), ("b", b)])
     schemas = doc["components"]["schemas"]
     assert schemas["Item"]["title"] == "A" and schemas["Item2"]["title"] == "B"
@@ -351,8 +382,11 @@ def test_openapi_document_is_valid_openapi_3_1() -> None:
     for schema in doc["components"]["schemas"].values():
         jsonschema_rs.meta.validate(schema)
     broken = {**doc, "paths": {"/x": {"get": {"responses": "nope"}}}}
-    with pytest.raises(jsonschema_rs.ValidationError, match=r"'nope' is not of type 'object'|"
-                       r"\"nope\" is not of type \"object\""):
+    with pytest.raises(
+        jsonschema_rs.ValidationError,
+        match=r"'nope' is not of type 'object'|"
+        r"\"nope\" is not of type \"object\"",
+    ):
         schemathesis.openapi.from_dict(broken).validate()
 
 
@@ -468,7 +502,8 @@ def test_openapi_models_are_components_and_the_30_rendition_is_valid() -> None:
     assert doc["info"]["version"] == "1.2.3"
     op = doc["paths"]["/Frontend/generate"]["post"]
     assert op["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Greeting"}
+        "$ref": "#/components/schemas/Greeting"
+    }
     assert doc["components"]["schemas"]["Greeting"]["required"] == ["text"]
     assert doc["components"]["securitySchemes"]["hostKey"]["scheme"] == "bearer"
     full = _doc(access=["public", "internal", "private"])
@@ -477,7 +512,11 @@ def test_openapi_models_are_components_and_the_30_rendition_is_valid() -> None:
     text = json.dumps(old)
     assert '"type": "null"' not in text and '"const"' not in text
     schemathesis.openapi.from_dict(old).validate()
-    err = downgrade_to_30({"components": {"schemas": {"E": full["components"]["schemas"][
-        "ReverieError"]}}})["components"]["schemas"]["E"]
-    assert err["properties"]["type"] == {"type": "string", "nullable": True,
-                                         "description": "the remote exception type"}
+    err = downgrade_to_30(
+        {"components": {"schemas": {"E": full["components"]["schemas"]["ReverieError"]}}}
+    )["components"]["schemas"]["E"]
+    assert err["properties"]["type"] == {
+        "type": "string",
+        "nullable": True,
+        "description": "the remote exception type",
+    }

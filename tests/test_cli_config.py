@@ -39,7 +39,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "reverie.cli", "config", *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -71,8 +75,13 @@ def test_tables_show_value_and_source_per_layer(deploy: Path) -> None:
     proc = run(ENTRY, "-f", str(deploy), env={"REVERIE_WORKER__BATCH": "16"})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for title in ("Frontend: config", "Worker: config", "AtomService: config",
-                  "RedisCache: config", "Worker: ServiceArgs"):
+    for title in (
+        "Frontend: config",
+        "Worker: config",
+        "AtomService: config",
+        "RedisCache: config",
+        "Worker: ServiceArgs",
+    ):
         assert title in out
     assert row(out, "port") == f"port | int | 8080 | {deploy}:4"
     assert row(out, "batch") == "batch | int | 16 | env REVERIE_WORKER__BATCH"
@@ -93,8 +102,10 @@ def test_unbound_sid_is_skipped_with_a_note() -> None:
     proc = run(ENTRY, env={"REVERIE_WORKER__MODEL_PATH": "/m"})
     assert proc.returncode == 0, proc.stderr
     assert "RedisCache" not in proc.stdout
-    assert ("note: Frontend.cache -> sid://example.org/2026/config-cache: not bound in the "
-            "deployment file's 'bind:'; skipped") in proc.stdout
+    assert (
+        "note: Frontend.cache -> sid://example.org/2026/config-cache: not bound in the "
+        "deployment file's 'bind:'; skipped"
+    ) in proc.stdout
 
 
 def test_json_output(deploy: Path) -> None:
@@ -104,8 +115,12 @@ def test_json_output(deploy: Path) -> None:
     services = {s["service"]: s for s in data["services"]}
     assert list(services) == ["Frontend", "Worker", "AtomService", "RedisCache"]
     worker = {c["key"]: c for c in services["Worker"]["config"]}
-    assert worker["token"] == {"key": "token", "value": "****", "source": f"{deploy}:7",
-                               "secret": True}
+    assert worker["token"] == {
+        "key": "token",
+        "value": "****",
+        "source": f"{deploy}:7",
+        "secret": True,
+    }
     assert worker["tags"]["value"] == []
     args = services["Worker"]["args"]
     assert args["workers"] == {"value": 3, "source": f"{deploy}:9"}
@@ -128,8 +143,10 @@ def test_bad_deployment_file_names_file_line_key(tmp_path: Path) -> None:
     path.write_text("Worker:\n  model_path: /m\n  ServiceArgs:\n    wrkers: 2\n")
     proc = run(ENTRY, "-f", str(path))
     assert proc.returncode == 1
-    assert (f"error: Worker.ServiceArgs.wrkers (from {path}:4): unknown key 'wrkers'; did you "
-            f"mean 'workers'?") in proc.stderr
+    assert (
+        f"error: Worker.ServiceArgs.wrkers (from {path}:4): unknown key 'wrkers'; did you "
+        f"mean 'workers'?"
+    ) in proc.stderr
 
 
 def test_deployment_checked_against_graph(tmp_path: Path) -> None:
@@ -154,10 +171,14 @@ def test_usage_errors() -> None:
 
 def test_bad_bind_target_fails_before_anything(tmp_path: Path) -> None:
     path = tmp_path / "bind.yaml"
-    path.write_text('Worker:\n  model_path: /m\nbind:\n  "sid://example.org/2026/config-cache": '
-                    "tests.svc_config_impl:FastWorker\n")
+    path.write_text(
+        'Worker:\n  model_path: /m\nbind:\n  "sid://example.org/2026/config-cache": '
+        "tests.svc_config_impl:FastWorker\n"
+    )
     proc = run(ENTRY, "-f", str(path))
     assert proc.returncode == 1
-    assert (f"bind.sid://example.org/2026/config-cache (from {path}:4): bind target "
-            f"'tests.svc_config_impl:FastWorker' does not declare "
-            f"sid://example.org/2026/config-cache") in proc.stderr
+    assert (
+        f"bind.sid://example.org/2026/config-cache (from {path}:4): bind target "
+        f"'tests.svc_config_impl:FastWorker' does not declare "
+        f"sid://example.org/2026/config-cache"
+    ) in proc.stderr

@@ -20,7 +20,11 @@ PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PYTHON, "-m", "reverie.cli", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -59,17 +63,23 @@ def test_blueprint_openapi() -> None:
     ("target", "message"),
     [
         ("tests.svc_declare", "error: 'tests.svc_declare' is not MODULE:CLASS (for example"),
-        ("tests.no_such_module:X",
-         "error: cannot import module 'tests.no_such_module': No module named "
-         "'tests.no_such_module'"),
+        (
+            "tests.no_such_module:X",
+            "error: cannot import module 'tests.no_such_module': No module named "
+            "'tests.no_such_module'",
+        ),
         ("tests.svc_declare:Nope", "error: module 'tests.svc_declare' has no attribute 'Nope'"),
-        ("tests.svc_declare:NotAService",
-         "error: tests.svc_declare:NotAService is <class 'tests.svc_declare.NotAService'>, not a "
-         "service class (decorate it with @reverie.service)"),
+        (
+            "tests.svc_declare:NotAService",
+            "error: tests.svc_declare:NotAService is <class 'tests.svc_declare.NotAService'>, not"
+            " a service class (decorate it with @reverie.service)",
+        ),
         ("tests.svc_declare:VALUE", "error: tests.svc_declare:VALUE is 42, not a service class"),
-        ("tests.svc_broken_import:X",
-         "error: importing tests.svc_broken_import failed: RuntimeError: svc_broken_import fails "
-         "on purpose"),
+        (
+            "tests.svc_broken_import:X",
+            "error: importing tests.svc_broken_import failed: RuntimeError: svc_broken_import"
+            " fails on purpose",
+        ),
     ],
 )
 def test_blueprint_bad_targets(target: str, message: str) -> None:

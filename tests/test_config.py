@@ -64,15 +64,17 @@ def meta(cls: type) -> ServiceMeta:
     return get_meta(cls)
 
 
-def resolve(cls: type, text: str | None = None, env: dict[str, str] | None = None,
-            **kw: Any) -> ResolvedConfig:
+def resolve(
+    cls: type, text: str | None = None, env: dict[str, str] | None = None, **kw: Any
+) -> ResolvedConfig:
     return resolve_config(
         meta(cls), deployment=dep(text) if text is not None else None, env=env or {}, **kw
     )
 
 
-def error(cls: type, text: str | None = None, env: dict[str, str] | None = None,
-          **kw: Any) -> ConfigError:
+def error(
+    cls: type, text: str | None = None, env: dict[str, str] | None = None, **kw: Any
+) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         resolve(cls, text, env, **kw)
     return info.value
@@ -115,9 +117,11 @@ def test_file_beats_env() -> None:
 
 def test_overrides_beat_everything_and_accept_attribute_names() -> None:
     rc = resolve(
-        Atom, "AtomService:\n  feed.uri: http://file\n",
+        Atom,
+        "AtomService:\n  feed.uri: http://file\n",
         {"REVERIE_ATOMSERVICE__FEED_URI": "http://env"},
-        overrides={"feed_uri": "http://code"}, overrides_source="run_graph(config=...)",
+        overrides={"feed_uri": "http://code"},
+        overrides_source="run_graph(config=...)",
     )
     assert rc["feed.uri"].value == "http://code"
     assert rc["feed.uri"].source == "run_graph(config=...)"
@@ -148,26 +152,37 @@ def test_other_sections_do_not_leak() -> None:
 
 
 def test_env_values_parsed_leniently() -> None:
-    rc = resolve(Worker, env={
-        **MODEL,
-        "REVERIE_WORKER__BATCH": "32",
-        "REVERIE_WORKER__TEMPERATURE": "0.25",
-        "REVERIE_WORKER__VERBOSE": "true",
-        "REVERIE_WORKER__TAGS": '["a", "b"]',
-        "REVERIE_WORKER__LIMITS": '{"acme": 5}',
-    })
+    rc = resolve(
+        Worker,
+        env={
+            **MODEL,
+            "REVERIE_WORKER__BATCH": "32",
+            "REVERIE_WORKER__TEMPERATURE": "0.25",
+            "REVERIE_WORKER__VERBOSE": "true",
+            "REVERIE_WORKER__TAGS": '["a", "b"]',
+            "REVERIE_WORKER__LIMITS": '{"acme": 5}',
+        },
+    )
     assert rc.as_dict() == {
-        "model_path": "/env/model", "batch": 32, "temperature": 0.25, "tags": ["a", "b"],
-        "limits": {"acme": 5}, "token": "", "verbose": True,
+        "model_path": "/env/model",
+        "batch": 32,
+        "temperature": 0.25,
+        "tags": ["a", "b"],
+        "limits": {"acme": 5},
+        "token": "",
+        "verbose": True,
     }
 
 
 def test_env_models_and_optional() -> None:
-    rc = resolve(Typed, env={
-        "REVERIE_TYPED__WINDOW": '{"start": 1, "end": 2}',
-        "REVERIE_TYPED__LIMITS": '{"rps": 7}',
-        "REVERIE_TYPED__MAYBE": "3",
-    })
+    rc = resolve(
+        Typed,
+        env={
+            "REVERIE_TYPED__WINDOW": '{"start": 1, "end": 2}',
+            "REVERIE_TYPED__LIMITS": '{"rps": 7}',
+            "REVERIE_TYPED__MAYBE": "3",
+        },
+    )
     assert rc["window"].value == Window(1, 2)
     assert rc["limits"].value == Limits(rps=7)
     assert rc["maybe"].value == 3
@@ -242,8 +257,10 @@ def test_file_bad_structured_value() -> None:
 def test_unknown_key_in_section_during_resolution() -> None:
     err = error(Frontend, "Frontend:\n  prot: 1\n")
     assert isinstance(err, DeploymentError)
-    assert "Frontend.prot (from deploy.yaml:2): unknown config key 'prot'; did you mean 'port'?" \
+    assert (
+        "Frontend.prot (from deploy.yaml:2): unknown config key 'prot'; did you mean 'port'?"
         in str(err)
+    )
 
 
 # -- other layers' errors --------------------------------------------------------------------------
@@ -338,7 +355,10 @@ def test_value_display_is_one_short_line() -> None:
 def test_graph_resolution_collects_every_service() -> None:
     metas = [meta(Frontend), meta(Worker), meta(Atom)]
     out = resolve_graph_config(
-        metas, env=MODEL, overrides={"Frontend": {"port": 1}}, overrides_source="test",
+        metas,
+        env=MODEL,
+        overrides={"Frontend": {"port": 1}},
+        overrides_source="test",
     )
     assert list(out) == ["Frontend", "Worker", "AtomService"]
     assert out["Frontend"]["port"].source == "test"
@@ -346,8 +366,10 @@ def test_graph_resolution_collects_every_service() -> None:
         resolve_graph_config(metas, env={}, overrides={"Frontnd": {}}, overrides_source="test")
     msg = str(info.value)
     assert msg.startswith("2 config problems in the graph:")
-    assert "config overrides name service 'Frontnd', which is not in the graph; did you mean " \
+    assert (
+        "config overrides name service 'Frontnd', which is not in the graph; did you mean "
         "'Frontend'?" in msg
+    )
     assert "Worker.model_path: required config key" in msg
 
 
@@ -376,7 +398,8 @@ def test_service_args_from_file_merge_per_key() -> None:
     args = resolve_service_args(meta(Worker), d)
     assert (args.workers.value, args.workers.source) == (4, "deploy.yaml:3")
     assert {k: (v.value, v.source) for k, v in args.resources.items()} == {
-        "gpu": (1, "@service default"), "cpu": (8, "deploy.yaml:4"),
+        "gpu": (1, "@service default"),
+        "cpu": (8, "deploy.yaml:4"),
         "memory": ("16Gi", "deploy.yaml:4"),
     }
     assert (args.namespace.value, args.namespace.source) == ("prod", "deploy.yaml:7")
@@ -392,8 +415,16 @@ def test_format_config_text() -> None:
     rc = resolve(Worker, "Worker:\n  token: hunter2\n", MODEL)
     text = format_config(rc, resolve_service_args(meta(Worker), None))
     assert "Worker: config" in text
-    for part in ("model_path", "/env/model", "env REVERIE_WORKER__MODEL_PATH", "token", "****",
-                 "deploy.yaml:2", "class default", "list[str]" if False else "tags"):
+    for part in (
+        "model_path",
+        "/env/model",
+        "env REVERIE_WORKER__MODEL_PATH",
+        "token",
+        "****",
+        "deploy.yaml:2",
+        "class default",
+        "list[str]" if False else "tags",
+    ):
         assert part in text
     assert "\x1b[" not in text  # plain text, no colour codes
     empty = format_config(resolve_config(meta(Typed), env={}).__class__("Empty", {}))

@@ -581,7 +581,9 @@ def test_features_record_params_and_sources() -> None:
     ]
     put_item = feats["put_item"]
     assert [(p.name, p.source) for p in put_item.params] == [
-        ("item_id", "path"), ("item", "body"), ("ctx", "context"),
+        ("item_id", "path"),
+        ("item", "body"),
+        ("ctx", "context"),
     ]
     assert put_item.access == "internal"
     files = feats["files"]
@@ -718,13 +720,20 @@ def test_scalar_collections_and_literals_come_from_the_query() -> None:
     class S:
         @feature("GET:search")
         async def search(
-            self, tags: list[str], mode: Literal["a", "b"] = "a", n: int | None = None, x: Any = 1,
+            self,
+            tags: list[str],
+            mode: Literal["a", "b"] = "a",
+            n: int | None = None,
+            x: Any = 1,
         ) -> None:
             pass
 
     (feat,) = get_meta(S).features
     assert {p.name: p.source for p in feat.params} == {
-        "tags": "query", "mode": "query", "n": "query", "x": "query",
+        "tags": "query",
+        "mode": "query",
+        "n": "query",
+        "x": "query",
     }
 
 

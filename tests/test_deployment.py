@@ -108,7 +108,9 @@ def test_extension_keys_and_merge_keys() -> None:
     worker = dep.section("Worker")
     assert worker is not None
     assert {k: v.value for k, v in worker.config.items()} == {
-        "batch": 4, "temperature": 0.1, "model_path": "/m",
+        "batch": 4,
+        "temperature": 0.1,
+        "model_path": "/m",
     }
 
 
@@ -202,7 +204,9 @@ def test_good_resource_values() -> None:
     sec = dep.section("W")
     assert sec is not None
     assert {k: v.value for k, v in sec.resources.items()} == {
-        "cpu": "500m", "gpu": 0.5, "memory": "512Mi",
+        "cpu": "500m",
+        "gpu": 0.5,
+        "memory": "512Mi",
     }
 
 
@@ -334,13 +338,19 @@ def test_bind_unknown_sid() -> None:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("tests.no_such_module:X", "bind target 'tests.no_such_module:X': cannot import module "
-                                   "'tests.no_such_module'"),
+        (
+            "tests.no_such_module:X",
+            "bind target 'tests.no_such_module:X': cannot import module 'tests.no_such_module'",
+        ),
         ("tests.svc_config_impl:Nope", "module 'tests.svc_config_impl' has no attribute 'Nope'"),
-        ("tests.svc_config_impl:NOT_A_SERVICE", "not a service class (decorate it with "
-                                                "@reverie.service)"),
-        ("tests.svc_config_impl:NoSid", "does not declare sid://example.org/2026/config-cache "
-                                        "(it declares: none)"),
+        (
+            "tests.svc_config_impl:NOT_A_SERVICE",
+            "not a service class (decorate it with @reverie.service)",
+        ),
+        (
+            "tests.svc_config_impl:NoSid",
+            "does not declare sid://example.org/2026/config-cache (it declares: none)",
+        ),
         ("tests.svc_config_impl:FastWorker", "(it declares: sid://example.org/2026/config-worker)"),
     ],
 )
@@ -352,8 +362,9 @@ def test_bind_bad_targets(target: str, message: str) -> None:
     assert f"bind.{CACHE_SID} (from deploy.yaml:2)" in str(info.value)
 
 
-def test_bind_target_module_that_fails_to_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                 ) -> None:
+def test_bind_target_module_that_fails_to_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "broken_cfg_mod.py").write_text("raise RuntimeError('boom at import')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     dep = parse(f'bind:\n  "{CACHE_SID}": broken_cfg_mod:X\n')

@@ -89,16 +89,29 @@ def _readme_blocks() -> tuple[str, str]:
     return service_code, test_code
 
 
-@pytest.mark.parametrize("plugins", [["-p", "no:asyncio"], []],
-                         ids=["without-pytest-asyncio", "pytest-asyncio-strict"])
+@pytest.mark.parametrize(
+    "plugins", [["-p", "no:asyncio"], []], ids=["without-pytest-asyncio", "pytest-asyncio-strict"]
+)
 def test_readme_snippet_runs_in_a_fresh_project(tmp_path: Path, plugins: list[str]) -> None:
     service_code, test_code = _readme_blocks()
     (tmp_path / "mymodule.py").write_text(service_code)
     (tmp_path / "test_mymodule.py").write_text(test_code)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins,
-         "test_mymodule.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *plugins,
+            "test_mymodule.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout

@@ -31,8 +31,13 @@ Logic:
 
 
 def _k8s(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reverie.cli", "k8s", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "reverie.cli", "k8s", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _docs(text: str) -> list[dict[str, Any]]:
@@ -42,16 +47,28 @@ def _docs(text: str) -> list[dict[str, Any]]:
 def test_one_deployment_per_node_valid_against_the_schemas(tmp_path: Path) -> None:
     dep = tmp_path / "deploy.yaml"
     dep.write_text(PLACED)
-    res = _k8s(GRAPH, "-f", str(dep), "--check", "--nats", "nats://a:4222,nats://b:4222",
-               "--image", "registry.example/app:1")
+    res = _k8s(
+        GRAPH,
+        "-f",
+        str(dep),
+        "--check",
+        "--nats",
+        "nats://a:4222,nats://b:4222",
+        "--image",
+        "registry.example/app:1",
+    )
     assert res.returncode == 0, res.stderr
     docs = _docs(res.stdout)
     version = kubernetes_validate.latest_version()
     for d in docs:  # validated here too, not only by --check
         kubernetes_validate.validate(d, version, strict=True)
     kinds = [(d["kind"], d["metadata"]["name"]) for d in docs]
-    assert kinds == [("ConfigMap", "api-deployment"), ("Deployment", "api-web"),
-                     ("Service", "api-web"), ("Deployment", "api-gpu-a")]
+    assert kinds == [
+        ("ConfigMap", "api-deployment"),
+        ("Deployment", "api-web"),
+        ("Service", "api-web"),
+        ("Deployment", "api-gpu-a"),
+    ]
     assert docs[0]["data"]["deploy.yaml"] == PLACED
     web, gpu = docs[1], docs[3]
     c_web = web["spec"]["template"]["spec"]["containers"][0]
@@ -59,15 +76,17 @@ def test_one_deployment_per_node_valid_against_the_schemas(tmp_path: Path) -> No
     assert c_gpu["image"] == "registry.example/app:1"
     assert c_gpu["args"][:4] == ["serve", GRAPH, "--node", "gpu-a"]
     # resources: 2 Store workers x (gpu 1, cpu 2, 4Gi) on gpu-a; Logic's half GPU on web
-    assert c_gpu["resources"]["limits"] == {"cpu": "4000m", "memory": "8Gi",
-                                            "nvidia.com/gpu": "2"}
+    assert c_gpu["resources"]["limits"] == {"cpu": "4000m", "memory": "8Gi", "nvidia.com/gpu": "2"}
     assert c_web["resources"]["limits"] == {"nvidia.com/gpu": "1"}
     # the NATS URL from the command line; probes only where HTTP is served (the entry)
     env = {e["name"]: e for e in c_gpu["env"]}
     assert env["REVERIE_NATS"]["value"] == "nats://a:4222,nats://b:4222"
     assert env["MODEL"]["value"] == "tiny"
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "api-secrets", "key": "HF_TOKEN", "optional": False}
+        "name": "api-secrets",
+        "key": "HF_TOKEN",
+        "optional": False,
+    }
     assert c_web["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert c_web["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert "livenessProbe" not in c_gpu
@@ -93,8 +112,11 @@ def test_without_nodes_one_deployment_for_the_graph(tmp_path: Path) -> None:
 
 def test_validation_catches_a_bad_manifest() -> None:
     bad: dict[str, object] = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-        "spec": {"replicas": "two", "selector": {}, "template": {}, "bogus": 1}}
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"replicas": "two", "selector": {}, "template": {}, "bogus": 1},
+    }
     problems = validate([bad], None)
     assert problems and problems[0].startswith("Deployment x: ")
 
@@ -110,8 +132,9 @@ def test_bad_deployment_fails_naming_file_and_line(tmp_path: Path) -> None:
 def test_kube_version_option(tmp_path: Path) -> None:
     dep = tmp_path / "deploy.yaml"
     dep.write_text(PLACED)
-    res = _k8s(GRAPH, "-f", str(dep), "--check", "--kube-version",
-               kubernetes_validate.latest_version())
+    res = _k8s(
+        GRAPH, "-f", str(dep), "--check", "--kube-version", kubernetes_validate.latest_version()
+    )
     assert res.returncode == 0, res.stderr
     res = _k8s(GRAPH, "-f", str(dep), "--check", "--kube-version", "0.1.0")
     assert res.returncode == 2 and "the manifests do not validate" in res.stderr

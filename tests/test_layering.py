@@ -37,10 +37,16 @@ CORE = [
 ]
 
 LAYERS = (
-    "reverie._private.http", "reverie._private.runtime", "reverie._private.serve",
-    "reverie._private.cli", "reverie._private.transports.http",
-    "reverie._private.transports.nats", "reverie._private.call.tracing",
-    "reverie._private.config.k8s", "reverie.testing", "reverie.cli",
+    "reverie._private.http",
+    "reverie._private.runtime",
+    "reverie._private.serve",
+    "reverie._private.cli",
+    "reverie._private.transports.http",
+    "reverie._private.transports.nats",
+    "reverie._private.call.tracing",
+    "reverie._private.config.k8s",
+    "reverie.testing",
+    "reverie.cli",
 )
 LIBRARIES = ("httpx", "uvicorn", "nats", "starlette", "opentelemetry", "prometheus_client")
 
@@ -117,8 +123,12 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
 def test_the_core_includes_the_host_and_its_resolver() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in CORE}
     assert {
-        "_private/host/host.py", "_private/host/resolver.py", "_private/call/client.py",
-        "_private/declare/service.py", "_private/config/resolve.py", "errors.py",
+        "_private/host/host.py",
+        "_private/host/resolver.py",
+        "_private/call/client.py",
+        "_private/declare/service.py",
+        "_private/config/resolve.py",
+        "errors.py",
         "_private/transports/inprocess.py",
     } <= names
     assert "_private/call/tracing.py" not in names

@@ -143,7 +143,8 @@ def test_blueprint_lists_each_field_with_its_description() -> None:
     assert bp.endpoint("export").params[0].source == "request"
     (note,) = bp.features
     assert [(p.name, p.description) for p in note.params] == [
-        ("id", "the note's number"), ("verbose", "include the body"),
+        ("id", "the note's number"),
+        ("verbose", "include the body"),
     ]
 
 
@@ -222,6 +223,9 @@ async def test_endpoint_timeout_is_the_default_deadline_over_http() -> None:
 
 
 def test_endpoint_timeout_must_be_positive() -> None:
-    with pytest.raises(MarkupError, match=r"@endpoint\(timeout=0\): a timeout is a number of "
-                       r"seconds > 0"):
+    with pytest.raises(
+        MarkupError,
+        match=r"@endpoint\(timeout=0\): a timeout is a number of "
+        r"seconds > 0",
+    ):
         endpoint(timeout=0)

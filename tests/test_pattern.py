@@ -59,18 +59,27 @@ def test_constant_characters_allowed() -> None:
     ("text", "message"),
     [
         ("items", "feature pattern 'items' has no verb; write it as 'GET:path'"),
-        ("FETCH:items", "feature pattern 'FETCH:items': unknown verb 'FETCH'; use one of DELETE, "
-                        "GET, HEAD, OPTIONS, PATCH, POST, PUT or '*'"),
+        (
+            "FETCH:items",
+            "feature pattern 'FETCH:items': unknown verb 'FETCH'; use one of DELETE, "
+            "GET, HEAD, OPTIONS, PATCH, POST, PUT or '*'",
+        ),
         ("GET:a//b", "feature pattern 'GET:a//b': '//' is only allowed as the final catch-all"),
         ("GET:a/?/b", "feature pattern 'GET:a/?/b': empty path segment"),
         ("GET:{1x}", "feature pattern 'GET:{1x}': {1x} is not a valid parameter name"),
         ("GET:{a}/{a}", "feature pattern 'GET:{a}/{a}': {a} appears twice"),
-        ("GET:item{id}", "feature pattern 'GET:item{id}': segment 'item{id}' mixes text with {} "
-                         "or *; a parameter or wildcard must be a whole segment"),
+        (
+            "GET:item{id}",
+            "feature pattern 'GET:item{id}': segment 'item{id}' mixes text with {} "
+            "or *; a parameter or wildcard must be a whole segment",
+        ),
         ("GET:a*", "segment 'a*' mixes text with {} or *"),
         ("GET:a b", "feature pattern 'GET:a b': segment 'a b' has characters not allowed"),
-        ("GET:a?/b", "feature pattern 'GET:a?/b': segment 'b' follows an optional segment, so it "
-                     "must be optional too (end it with '?')"),
+        (
+            "GET:a?/b",
+            "feature pattern 'GET:a?/b': segment 'b' follows an optional segment, so it "
+            "must be optional too (end it with '?')",
+        ),
     ],
 )
 def test_syntax_errors_name_the_part(text: str, message: str) -> None:
@@ -114,7 +123,13 @@ def test_specificity_orders_constants_before_params_before_wildcards() -> None:
     texts = ["GET://*", "GET:a/*", "GET:a/{x}", "GET:a/b", "*:a/b", "GET:a", "GET:a/b/c"]
     ordered = sorted((parse_pattern(t) for t in texts), key=FeaturePattern.specificity)
     assert [str(b) for b in ordered] == [
-        "GET:a/b/c", "GET:a/b", "*:a/b", "GET:a/{x}", "GET:a/*", "GET:a", "GET://*",
+        "GET:a/b/c",
+        "GET:a/b",
+        "*:a/b",
+        "GET:a/{x}",
+        "GET:a/*",
+        "GET:a",
+        "GET://*",
     ]
 
 

@@ -159,12 +159,16 @@ def test_bind_a_plain_class() -> None:
 @pytest.mark.parametrize(
     ("ref", "why"),
     [
-        ("tests.no_such_module:X", "cannot import module 'tests.no_such_module': No module "
-                                   "named 'tests.no_such_module'"),
+        (
+            "tests.no_such_module:X",
+            "cannot import module 'tests.no_such_module': No module named 'tests.no_such_module'",
+        ),
         ("tests.svc_declare:Nope", "module 'tests.svc_declare' has no attribute 'Nope'"),
         ("tests.svc_declare:VALUE", "tests.svc_declare:VALUE is 42, not a class"),
-        ("no_colon", "'no_colon' is not MODULE:CLASS (for example "
-                     "'examples.hello.graph:Frontend')"),
+        (
+            "no_colon",
+            "'no_colon' is not MODULE:CLASS (for example 'examples.hello.graph:Frontend')",
+        ),
         (
             "tests.svc_broken_import:X",
             "importing tests.svc_broken_import failed: RuntimeError: svc_broken_import fails on "
@@ -220,8 +224,13 @@ def test_discover_a_directory(clean_path: None, caplog: pytest.LogCaptureFixture
         "disc_rival:RivalAlpha",
     ]
     assert report.modules == [
-        "disc_alpha", "disc_beta", "disc_pkg", "disc_pkg.inner", "disc_pkg.sub",
-        "disc_pkg.sub.deep", "disc_rival",
+        "disc_alpha",
+        "disc_beta",
+        "disc_pkg",
+        "disc_pkg.inner",
+        "disc_pkg.sub",
+        "disc_pkg.sub.deep",
+        "disc_rival",
     ]
     assert str(FIXTURE.resolve()) in sys.path
     # Origins are the files the classes came from.
@@ -277,14 +286,16 @@ def test_discovering_again_finds_the_same_classes(clean_path: None) -> None:
 
 def test_a_file_whose_module_name_is_taken(clean_path: None, tmp_path: Path) -> None:
     (tmp_path / "json.py").write_text("raise AssertionError('must never be imported')\n")
-    (tmp_path / "disc_tmp_ok.py").write_text(textwrap.dedent("""
+    (tmp_path / "disc_tmp_ok.py").write_text(
+        textwrap.dedent("""
         import json
         from reverie import service
 
         @service(sid="sid://reverie.test/disc/tmp-ok")
         class TmpOk:
             encoder = json.dumps
-    """))
+    """)
+    )
     reg = Registry()
     report = reg.discover(tmp_path)
     assert report.registered == ["disc_tmp_ok:TmpOk"]
@@ -339,7 +350,8 @@ def _dist(site: Path, group: str, entries: dict[str, str]) -> None:
 def test_discover_entry_points(tmp_path: Path, clean_path: None) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    (site / "reverie_ep_services.py").write_text(textwrap.dedent("""
+    (site / "reverie_ep_services.py").write_text(
+        textwrap.dedent("""
         from reverie import service
 
         @service(sid="sid://reverie.test/ep/one")
@@ -352,15 +364,20 @@ def test_discover_entry_points(tmp_path: Path, clean_path: None) -> None:
 
         def helper():
             return 1
-    """))
+    """)
+    )
     (site / "reverie_ep_broken.py").write_text("raise ImportError('ep broken on purpose')\n")
     group = "reverie.services.test"
-    _dist(site, group, {
-        "one": "reverie_ep_services:EpOne",
-        "all": "reverie_ep_services",
-        "broken": "reverie_ep_broken:Nothing",
-        "helper": "reverie_ep_services:helper",
-    })
+    _dist(
+        site,
+        group,
+        {
+            "one": "reverie_ep_services:EpOne",
+            "all": "reverie_ep_services",
+            "broken": "reverie_ep_broken:Nothing",
+            "helper": "reverie_ep_services:helper",
+        },
+    )
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     reg = Registry()
@@ -387,13 +404,15 @@ def test_discover_entry_points(tmp_path: Path, clean_path: None) -> None:
 def test_default_entry_point_group(tmp_path: Path, clean_path: None) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    (site / "reverie_ep_default.py").write_text(textwrap.dedent("""
+    (site / "reverie_ep_default.py").write_text(
+        textwrap.dedent("""
         from reverie import service
 
         @service(sid="sid://reverie.test/ep/default")
         class EpDefault:
             pass
-    """))
+    """)
+    )
     _dist(site, "reverie.services", {"default": "reverie_ep_default:EpDefault"})
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()

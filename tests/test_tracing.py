@@ -36,7 +36,6 @@ class Backend:
         for i in range(n):
             yield f"w{i}"
 
-
     @endpoint()
     async def broken(self, n: int) -> AsyncIterator[int]:
         for i in range(n):
@@ -175,8 +174,11 @@ def _chain(finished: list[ReadableSpan], root: ReadableSpan) -> list[tuple[str, 
         out.append((node.name, node.kind))
 
 
-SHAPE = [(f"T{svc}.run", kind) for svc in ("Frontend", "Middle", "Backend")
-         for kind in (SpanKind.CLIENT, SpanKind.SERVER)]
+SHAPE = [
+    (f"T{svc}.run", kind)
+    for svc in ("Frontend", "Middle", "Backend")
+    for kind in (SpanKind.CLIENT, SpanKind.SERVER)
+]
 
 
 @pytest.mark.parametrize("distance", sorted(DISTANCES))
@@ -185,8 +187,11 @@ async def test_span_tree_is_the_same_at_every_distance(distance: str, spans: Any
     async with DISTANCES[distance]() as client:
         with provider.get_tracer("test").start_as_current_span("test") as root:
             assert await client.run(1) == 104
-        finished = [s for s in exporter.get_finished_spans()
-                    if s.context.trace_id == root.get_span_context().trace_id]
+        finished = [
+            s
+            for s in exporter.get_finished_spans()
+            if s.context.trace_id == root.get_span_context().trace_id
+        ]
         assert len(finished) == 7, [s.name for s in finished]  # the test's span and 6 more
         test_span = next(s for s in finished if s.name == "test")
         assert _chain(finished, test_span) == SHAPE
@@ -196,22 +201,25 @@ async def test_span_tree_is_the_same_at_every_distance(distance: str, spans: Any
                 assert s.attributes["rpc.system"] == "reverie"
                 assert s.attributes["reverie.request_id"]
                 assert s.status.status_code is not StatusCode.ERROR
-        server = next(s for s in finished if s.name == "TBackend.run"
-                      and s.kind is SpanKind.SERVER)
+        server = next(s for s in finished if s.name == "TBackend.run" and s.kind is SpanKind.SERVER)
         assert server.attributes is not None
         want = {"inprocess": "in-process", "http": "http", "nats": "nats"}[distance]
         assert server.attributes["reverie.transport"] == want
 
         exporter.clear()
-        with provider.get_tracer("test").start_as_current_span("test"), \
-                pytest.raises(RemoteError, match="negative"):
+        with (
+            provider.get_tracer("test").start_as_current_span("test"),
+            pytest.raises(RemoteError, match="negative"),
+        ):
             await client.run(-1)
         failed = [s for s in exporter.get_finished_spans() if s.name == "TBackend.run"]
         assert {s.kind for s in failed} == {SpanKind.CLIENT, SpanKind.SERVER}
         for s in failed:
             assert s.status.status_code is StatusCode.ERROR
             assert s.attributes is not None and s.attributes["reverie.error.code"] in (
-                "remote", "ValueError")
+                "remote",
+                "ValueError",
+            )
 
 
 async def test_stream_spans_count_items(spans: Any) -> None:
@@ -221,8 +229,9 @@ async def test_stream_spans_count_items(spans: Any) -> None:
             assert [w async for w in client.words(3)] == ["W0", "W1", "W2"]
     words = [s for s in exporter.get_finished_spans() if s.name.endswith(".words")]
     assert len(words) == 6
-    assert all(s.attributes is not None and s.attributes["reverie.stream.items"] == 3
-               for s in words)
+    assert all(
+        s.attributes is not None and s.attributes["reverie.stream.items"] == 3 for s in words
+    )
 
 
 async def test_tracing_off_links_the_plain_callers() -> None:
@@ -251,8 +260,11 @@ async def test_http_stream_server_span_records_items_and_a_mid_stream_error(span
                     got.append(i)
             await client.aclose()
     assert got == [0, 1]
-    server = [s for s in exporter.get_finished_spans()
-              if s.name == "TBackend.broken" and s.kind is SpanKind.SERVER]
+    server = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.name == "TBackend.broken" and s.kind is SpanKind.SERVER
+    ]
     assert len(server) == 1
     assert server[0].status.status_code is StatusCode.ERROR
     assert server[0].attributes is not None

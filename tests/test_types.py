@@ -237,9 +237,7 @@ def test_type_info_is_cached_and_handles_unhashable_annotations() -> None:
 # -- streams ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "tp", [AsyncIterator[int], AsyncGenerator[int, None], AsyncIterable[int]]
-)
+@pytest.mark.parametrize("tp", [AsyncIterator[int], AsyncGenerator[int, None], AsyncIterable[int]])
 def test_stream_item_type(tp: Any) -> None:
     assert stream_item_type(tp) == (True, int)
 

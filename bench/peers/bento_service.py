@@ -13,8 +13,11 @@ import bentoml  # type: ignore[import-not-found]
 # BentoML's dependency client closes its whole session after runner_connection.max_requests
 # (default 100) calls, failing the calls still in flight on it (HTTP 500, ServerDisconnected):
 # about 13% of requests at 32 in flight here. A bigger limit keeps the measured run clean.
-@bentoml.service(workers=1, logging={"access": {"enabled": False}},
-                 runner_connection={"max_requests": 10**9, "max_age": 3600.0})
+@bentoml.service(
+    workers=1,
+    logging={"access": {"enabled": False}},
+    runner_connection={"max_requests": 10**9, "max_age": 3600.0},
+)
 class Backend:
     """Upper-cases a text."""
 

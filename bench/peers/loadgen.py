@@ -51,13 +51,17 @@ def sequential(url: str, n: int, seconds: float) -> dict[str, Any]:
     if errors:
         out["seq_first_error"] = errors[0]
     if lat:
-        out.update(p50_ms=lat[len(lat) // 2], p99_ms=lat[min(len(lat) - 1, len(lat) * 99 // 100)],
-                   mean_ms=sum(lat) / len(lat))
+        out.update(
+            p50_ms=lat[len(lat) // 2],
+            p99_ms=lat[min(len(lat) - 1, len(lat) * 99 // 100)],
+            mean_ms=sum(lat) / len(lat),
+        )
     return out
 
 
-def concurrent(url: str, total: int, seconds: float, in_flight: int = CONCURRENCY
-               ) -> dict[str, Any]:
+def concurrent(
+    url: str, total: int, seconds: float, in_flight: int = CONCURRENCY
+) -> dict[str, Any]:
     """``in_flight`` loops, each on its own keep-alive connection (one client each: httpx's
     shared pool collapses to ~300 req/s at 32 in flight), until ``total`` or ``seconds``."""
 
@@ -66,8 +70,10 @@ def concurrent(url: str, total: int, seconds: float, in_flight: int = CONCURRENC
 
         done = started = 0
         errors: list[str] = []
-        clients = [httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=1))
-                   for _ in range(in_flight)]
+        clients = [
+            httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=1))
+            for _ in range(in_flight)
+        ]
         try:
             t0 = time.perf_counter()
             end = time.monotonic() + seconds
@@ -78,8 +84,11 @@ def concurrent(url: str, total: int, seconds: float, in_flight: int = CONCURRENC
                     started += 1
                     try:
                         resp = await client.post(url, content=PAYLOAD, headers=HEADERS)
-                        error = "" if resp.status_code == 200 else (
-                            f"HTTP {resp.status_code}: {resp.text[:200]}")
+                        error = (
+                            ""
+                            if resp.status_code == 200
+                            else (f"HTTP {resp.status_code}: {resp.text[:200]}")
+                        )
                     except httpx.HTTPError as exc:
                         error = f"{type(exc).__name__}: {exc}"
                     if error:
@@ -92,8 +101,12 @@ def concurrent(url: str, total: int, seconds: float, in_flight: int = CONCURRENC
         finally:
             for c in clients:
                 await c.aclose()
-        out: dict[str, Any] = {"rps": done / took, "thr_n": float(done),
-                               "thr_errors": float(len(errors)), "thr_s": took}
+        out: dict[str, Any] = {
+            "rps": done / took,
+            "thr_n": float(done),
+            "thr_errors": float(len(errors)),
+            "thr_s": took,
+        }
         if errors:
             out["thr_first_error"] = errors[0]
         return out
@@ -123,5 +136,13 @@ def serve_bare(port: int) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level="warning", lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+    )

@@ -21,8 +21,7 @@ from ray import serve  # type: ignore[import-not-found]
 QUIET = {"enable_access_log": False}  # no per-request log lines, as for the other two
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=100,
-                  logging_config=QUIET)  # type: ignore[misc]
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=100, logging_config=QUIET)  # type: ignore[misc]
 class Backend:
     """Upper-cases a text."""
 
@@ -30,8 +29,7 @@ class Backend:
         return text.upper()
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=100,
-                  logging_config=QUIET)  # type: ignore[misc]
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=100, logging_config=QUIET)  # type: ignore[misc]
 class Frontend:
     """HTTP entry: forwards the text to the backend."""
 
@@ -51,9 +49,14 @@ def main() -> None:
 
     port = int(sys.argv[1])
     stop = threading.Event()
-    ray.init(address="local", include_dashboard=False, num_cpus=2,
-             object_store_memory=200 * 1024 * 1024, log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        num_cpus=2,
+        object_store_memory=200 * 1024 * 1024,
+        log_to_driver=False,
+        configure_logging=False,
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs its own
         signal.signal(sig, lambda *_: stop.set())
     try:

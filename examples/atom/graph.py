@@ -78,7 +78,8 @@ class FeedStore:
     @feature("POST:entries", "Add an entry to the feed")
     async def add(self, entry: NewEntry) -> Entry:
         stored = Entry(
-            **entry.model_dump(), id=f"urn:reverie:atom:entry:{self._next}",
+            **entry.model_dump(),
+            id=f"urn:reverie:atom:entry:{self._next}",
             updated=datetime.now(UTC),
         )
         self._next += 1
@@ -145,7 +146,9 @@ def atom_document(page: FeedPage, *, feed_id: str, self_link: str | None = None)
 
 
 @service(
-    sid=ATOM_SID, namespace="atom", version="1.0",
+    sid=ATOM_SID,
+    namespace="atom",
+    version="1.0",
     copyright="Reverie examples, after MindTouch Dream's Atom sample",
     info="https://reverie.dev/examples/atom",
 )

@@ -48,7 +48,8 @@ class SeededFeedStore:
     @feature("POST:entries", "Refused: this feed is read-only")
     async def add(self, entry: NewEntry) -> Entry:
         raise ServiceError(
-            405, f"this feed is read-only (SeededFeedStore, from the file "
-                 f"{Path(self.source).name}); bind {FEED_SID} to "
-                 f"examples.atom.graph:FeedStore to accept new entries"
+            405,
+            f"this feed is read-only (SeededFeedStore, from the file "
+            f"{Path(self.source).name}); bind {FEED_SID} to "
+            f"examples.atom.graph:FeedStore to accept new entries",
         )

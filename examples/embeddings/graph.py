@@ -100,8 +100,9 @@ class Encoder:
 
     max_batch_size: int = config(32, "Most texts in one forward pass")
     max_wait_ms: float = config(5.0, "Longest wait for a batch to fill once a text is queued")
-    device: str = config("auto", "Torch device: auto (cuda when torch sees a GPU, else cpu), "
-                                 "cpu, cuda, cuda:1, ...")
+    device: str = config(
+        "auto", "Torch device: auto (cuda when torch sees a GPU, else cpu), cpu, cuda, cuda:1, ..."
+    )
     threads: int = config(0, "torch CPU threads (0 keeps torch's default)")
 
     def __init__(self) -> None:
@@ -162,8 +163,11 @@ class Encoder:
         """Counters: forward passes, texts served, the largest batch so far."""
         model = self._model
         return EncoderStats(
-            model_calls=self.model_calls, items=self.items, largest_batch=self.largest_batch,
-            max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
+            model_calls=self.model_calls,
+            items=self.items,
+            largest_batch=self.largest_batch,
+            max_batch_size=self.max_batch_size,
+            max_wait_ms=self.max_wait_ms,
             device=model.device if model else "not loaded",
             device_name=model.device_name if model else "not loaded",
         )
@@ -283,21 +287,24 @@ def _check(request: EmbeddingRequest, texts: list[str], max_inputs: int) -> None
     if request.model != MODEL_NAME:
         raise invalid(
             f"model {request.model!r} is not served here; this server has {MODEL_NAME!r}",
-            param="model", code="model_not_found", status=404,
+            param="model",
+            code="model_not_found",
+            status=404,
         )
     refuse_unsupported(request, {}, frozenset())
     if not texts:
-        raise invalid("input is empty; send a string or a non-empty list of strings",
-                      param="input")
+        raise invalid("input is empty; send a string or a non-empty list of strings", param="input")
     if len(texts) > max_inputs:
         raise invalid(
             f"input has {len(texts)} texts, more than max_inputs={max_inputs}; "
-            f"split the request or raise v1.max_inputs in the deployment file", param="input",
+            f"split the request or raise v1.max_inputs in the deployment file",
+            param="input",
         )
     if any(not t for t in texts):
         raise invalid("input contains an empty string; every text needs content", param="input")
     if request.dimensions is not None and request.dimensions != 384:
         raise invalid(
             f"dimensions={request.dimensions} is not supported; {MODEL_NAME} gives 384",
-            param="dimensions", code="unsupported_value",
+            param="dimensions",
+            code="unsupported_value",
         )

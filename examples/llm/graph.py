@@ -88,8 +88,12 @@ class Worker:
         from .model import ModelSpec, TinyLM
 
         spec = ModelSpec(
-            hidden_size=self.hidden_size, layers=self.layers, seed=self.seed,
-            train_steps=self.train_steps, device=self.device, threads=self.threads,
+            hidden_size=self.hidden_size,
+            layers=self.layers,
+            seed=self.seed,
+            train_steps=self.train_steps,
+            device=self.device,
+            threads=self.threads,
         )
         self.lm = await asyncio.to_thread(TinyLM, spec)
         log.info("worker ready: %d parameters on %s", self.lm.parameters, self.lm.device)
@@ -106,8 +110,12 @@ class Worker:
         lm = self._model()
         try:
             steps = lm.steps(
-                request.token_ids, request.max_tokens, temperature=request.temperature,
-                seed=request.seed, stop_ids=request.stop_ids, suppress_ids=request.suppress_ids,
+                request.token_ids,
+                request.max_tokens,
+                temperature=request.temperature,
+                seed=request.seed,
+                stop_ids=request.stop_ids,
+                suppress_ids=request.suppress_ids,
             )
             for token in steps:
                 self.tokens_out += 1
@@ -120,9 +128,14 @@ class Worker:
     async def info(self) -> ModelInfo:
         lm = self._model()
         return ModelInfo(
-            name=MODEL_NAME, parameters=lm.parameters, vocab_size=lm.tokenizer.vocab_size,
-            hidden_size=lm.spec.hidden_size, layers=lm.spec.layers,
-            trained_steps=lm.trained_steps, device=lm.device, device_name=lm.device_name,
+            name=MODEL_NAME,
+            parameters=lm.parameters,
+            vocab_size=lm.tokenizer.vocab_size,
+            hidden_size=lm.spec.hidden_size,
+            layers=lm.spec.layers,
+            trained_steps=lm.trained_steps,
+            device=lm.device,
+            device_name=lm.device_name,
         )
 
 
@@ -147,11 +160,11 @@ class Message(BaseModel):
             if part.get("type") != "text":
                 raise invalid(
                     f"{where}: content parts of type {part.get('type')!r} are not supported; "
-                    f"this model reads text parts only", param=f"{where}.type",
+                    f"this model reads text parts only",
+                    param=f"{where}.type",
                 )
             if not isinstance(part.get("text"), str):
-                raise invalid(f"{where}: a text part needs 'text': a string",
-                              param=f"{where}.text")
+                raise invalid(f"{where}: a text part needs 'text': a string", param=f"{where}.text")
             pieces.append(part["text"])
         return "".join(pieces)
 
@@ -196,8 +209,12 @@ class Processor:
         count = 0
         finish: Literal["stop", "length"] = "length"
         gen = GenerateRequest(
-            token_ids=prompt, max_tokens=request.max_tokens, temperature=request.temperature,
-            seed=request.seed, stop_ids=tok.stop_ids, suppress_ids=tok.suppress_ids,
+            token_ids=prompt,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            seed=request.seed,
+            stop_ids=tok.stop_ids,
+            suppress_ids=tok.suppress_ids,
         )
         async for token in self.worker.generate(gen):
             count += 1
@@ -212,7 +229,10 @@ class Processor:
                 break
         tail = stops.flush(decoder.flush()) if finish == "length" or not stops.hit else ""
         yield Delta(
-            text=tail, finish_reason=finish, prompt_tokens=len(prompt), completion_tokens=count,
+            text=tail,
+            finish_reason=finish,
+            prompt_tokens=len(prompt),
+            completion_tokens=count,
         )
 
 
@@ -233,9 +253,10 @@ class _StopScan:
         if cut >= 0:
             self.held, self.hit = "", True
             return buf[:cut], True
-        keep = max((n for s in self.stops for n in range(1, len(s)) if buf.endswith(s[:n])),
-                   default=0)
-        self.held = buf[len(buf) - keep:] if keep else ""
+        keep = max(
+            (n for s in self.stops for n in range(1, len(s)) if buf.endswith(s[:n])), default=0
+        )
+        self.held = buf[len(buf) - keep :] if keep else ""
         return buf[: len(buf) - keep], False
 
     def flush(self, text: str) -> str:
@@ -272,8 +293,13 @@ class ChatCompletionRequest(BaseModel):
 
 
 _NEUTRAL: dict[str, Any] = {
-    "top_p": 1, "frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "tools": [],
-    "response_format": {"type": "text"}, "logit_bias": {},
+    "top_p": 1,
+    "frequency_penalty": 0,
+    "presence_penalty": 0,
+    "logprobs": False,
+    "tools": [],
+    "response_format": {"type": "text"},
+    "logit_bias": {},
 }
 _IGNORED = frozenset({"user", "metadata", "store", "service_tier", "parallel_tool_calls"})
 
@@ -359,23 +385,29 @@ class Frontend:
         if req.model != MODEL_NAME:
             raise invalid(
                 f"model {req.model!r} is not served here; this server has {MODEL_NAME!r}",
-                param="model", code="model_not_found", status=404,
+                param="model",
+                code="model_not_found",
+                status=404,
             )
         refuse_unsupported(req, _NEUTRAL, _IGNORED)
         if not req.messages:
             raise invalid("messages is empty; send at least one message", param="messages")
         if req.n != 1:
-            raise invalid(f"n={req.n} is not supported; this server gives one choice", param="n",
-                          code="unsupported_value")
+            raise invalid(
+                f"n={req.n} is not supported; this server gives one choice",
+                param="n",
+                code="unsupported_value",
+            )
         param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
-        given = req.max_completion_tokens if req.max_completion_tokens is not None else (
-            req.max_tokens
+        given = (
+            req.max_completion_tokens if req.max_completion_tokens is not None else (req.max_tokens)
         )
         max_tokens = self.default_max_tokens if given is None else given  # 0 is refused, not 64
         if not 1 <= max_tokens <= self.max_tokens_limit:
             raise invalid(
                 f"max_tokens={max_tokens} is outside 1..{self.max_tokens_limit}; ask for "
-                f"fewer tokens or raise v1.max_tokens_limit in the deployment file", param=param,
+                f"fewer tokens or raise v1.max_tokens_limit in the deployment file",
+                param=param,
             )
         temperature = 0.0 if req.temperature is None else req.temperature
         if not 0.0 <= temperature <= 2.0:
@@ -385,7 +417,10 @@ class Frontend:
             raise invalid(f"stop has {len(stop)} sequences; up to 4 are allowed", param="stop")
         messages = [Message(role=m.role, content=m.text(i)) for i, m in enumerate(req.messages)]
         return ChatRequest(
-            messages=messages, max_tokens=max_tokens, temperature=temperature, seed=req.seed,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=req.seed,
             stop=stop,
         )
 
@@ -399,9 +434,15 @@ class Frontend:
             parts.append(delta.text)
             last = delta
         return ChatCompletion(
-            id=_completion_id(), created=int(time.time()), model=MODEL_NAME,
-            choices=[Choice(message=ChoiceMessage(content="".join(parts)),
-                            finish_reason=last.finish_reason or "length")],
+            id=_completion_id(),
+            created=int(time.time()),
+            model=MODEL_NAME,
+            choices=[
+                Choice(
+                    message=ChoiceMessage(content="".join(parts)),
+                    finish_reason=last.finish_reason or "length",
+                )
+            ],
             usage=_usage(last),
         )
 
@@ -417,10 +458,14 @@ class Frontend:
         chat = self._chat_request(request)
         created = int(time.time())
 
-        def chunk(delta: ChunkDelta, finish: Any = None, usage: Usage | None = None,
-                  choices: bool = True) -> ChatCompletionChunk:
+        def chunk(
+            delta: ChunkDelta, finish: Any = None, usage: Usage | None = None, choices: bool = True
+        ) -> ChatCompletionChunk:
             return ChatCompletionChunk(
-                id=cid, created=created, model=MODEL_NAME, usage=usage,
+                id=cid,
+                created=created,
+                model=MODEL_NAME,
+                usage=usage,
                 choices=[ChunkChoice(delta=delta, finish_reason=finish)] if choices else [],
             )
 
@@ -449,7 +494,8 @@ class Frontend:
             return error_response(exc)
         # The id is taken now: the request context is current here, not while the body streams.
         return StreamingResponse(
-            _sse(self._chunks(request, _completion_id())), media_type="text/event-stream",
+            _sse(self._chunks(request, _completion_id())),
+            media_type="text/event-stream",
             headers={"cache-control": "no-cache"},
         )
 
@@ -460,7 +506,8 @@ class Frontend:
 
 def _usage(last: Delta) -> Usage:
     return Usage(
-        prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens,
+        prompt_tokens=last.prompt_tokens,
+        completion_tokens=last.completion_tokens,
         total_tokens=last.prompt_tokens + last.completion_tokens,
     )
 

@@ -112,8 +112,9 @@ def _checked(what: str, value: dict[str, Any] | None, allowed: tuple[str, ...]) 
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise MarkupError(f"@service({what}={value!r}): expected a dict with keys "
-                          f"{', '.join(allowed)}")
+        raise MarkupError(
+            f"@service({what}={value!r}): expected a dict with keys {', '.join(allowed)}"
+        )
     for key in value:
         if key not in allowed:
             raise MarkupError(
@@ -145,8 +146,10 @@ def _attributes_as_config(cls: type) -> None:
         if attr.startswith("_") or attr not in cls.__dict__:
             continue
         value = cls.__dict__[attr]
-        if isinstance(value, (ConfigKey, Dependency)) or callable(value) or hasattr(
-            value, "__get__"
+        if (
+            isinstance(value, (ConfigKey, Dependency))
+            or callable(value)
+            or hasattr(value, "__get__")
         ):
             continue
         if _is_classvar(ann):

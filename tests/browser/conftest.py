@@ -17,9 +17,17 @@ from typing import Any
 
 import pytest
 
-ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage", "--window-size=1400,1100")
+ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1100",
+)
 
 
 @dataclass
@@ -36,8 +44,9 @@ class Browser:
             params = msg.get("params", {})
             rid = params.get("requestId")
             if msg["method"] == "Network.requestWillBeSent":
-                by_id.setdefault(rid, {"url": params["request"]["url"], "status": None,
-                                       "failed": None})
+                by_id.setdefault(
+                    rid, {"url": params["request"]["url"], "status": None, "failed": None}
+                )
             elif msg["method"] == "Network.responseReceived" and rid in by_id:
                 by_id[rid]["status"] = params["response"]["status"]
             elif msg["method"] == "Network.loadingFailed" and rid in by_id:
@@ -56,8 +65,10 @@ class Browser:
 def browser(tmp_path: Path) -> Iterator[Browser]:
     chromium, driver_bin = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_bin:
-        message = ("chromium and chromedriver are needed (Debian packages chromium, "
-                   "chromium-driver; scripts/browser installs them)")
+        message = (
+            "chromium and chromedriver are needed (Debian packages chromium, "
+            "chromium-driver; scripts/browser installs them)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

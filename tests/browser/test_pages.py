@@ -68,12 +68,21 @@ def test_docs_page_loads_offline_and_lists_the_operations(
 
     d = browser.driver
     d.get(f"{hello.url}/docs")
-    _wait(browser, "Swagger UI listed no operations",
-          lambda drv: len(drv.find_elements(By.CSS_SELECTOR, ".opblock")) >= 4)
-    paths = {e.text.replace("\u200b", "") for e in
-             d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
-    assert {"/Frontend/hello/{name}", "/Frontend/generate", "/Middle/generate",
-            "/Backend/generate"} <= paths
+    _wait(
+        browser,
+        "Swagger UI listed no operations",
+        lambda drv: len(drv.find_elements(By.CSS_SELECTOR, ".opblock")) >= 4,
+    )
+    paths = {
+        e.text.replace("\u200b", "")
+        for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    }
+    assert {
+        "/Frontend/hello/{name}",
+        "/Frontend/generate",
+        "/Middle/generate",
+        "/Backend/generate",
+    } <= paths
     assert "Reverie: Frontend" in d.find_element(By.CSS_SELECTOR, ".info .title").text
     assert "[public]" in d.page_source
     seen = _only_local_and_ok(browser, hello.url)
@@ -88,10 +97,14 @@ def test_dashboard_needs_the_internal_key(hello: ServeRun) -> None:
     assert "the dashboard is internal" in r.json()["message"]
     r = httpx.get(f"{hello.url}/@host/dashboard/data", timeout=10, auth=("me", "wrong"))
     assert r.status_code == 403
-    r = httpx.get(f"{hello.url}/@host/dashboard/data", timeout=10,
-                  headers={"Authorization": f"Bearer {KEY}"})
+    r = httpx.get(
+        f"{hello.url}/@host/dashboard/data", timeout=10, headers={"Authorization": f"Bearer {KEY}"}
+    )
     assert r.status_code == 200 and {s["name"] for s in r.json()["services"]} == {
-        "Frontend", "Middle", "Backend"}
+        "Frontend",
+        "Middle",
+        "Backend",
+    }
 
 
 def test_dashboard_shows_the_hello_graph_and_counts_calls_live(
@@ -101,8 +114,11 @@ def test_dashboard_shows_the_hello_graph_and_counts_calls_live(
 
     d = browser.driver
     d.get(hello.url.replace("http://", f"http://operator:{KEY}@") + "/@host/dashboard")
-    _wait(browser, "the dashboard drew no graph",
-          lambda drv: len(_graph(drv)["nodes"]) == 3 and len(_graph(drv)["edges"]) == 2)
+    _wait(
+        browser,
+        "the dashboard drew no graph",
+        lambda drv: len(_graph(drv)["nodes"]) == 3 and len(_graph(drv)["edges"]) == 2,
+    )
     graph = _graph(d)
     assert graph["nodes"] == {"Frontend": "running", "Middle": "running", "Backend": "running"}
     assert set(graph["edges"]) == {"Frontend>Middle", "Middle>Backend"}
@@ -111,9 +127,14 @@ def test_dashboard_shows_the_hello_graph_and_counts_calls_live(
     with httpx.Client(base_url=hello.url, timeout=10) as http:  # a bounded load: 40 calls
         for i in range(40):
             assert http.get(f"/Frontend/hello/w{i}").status_code == 200
-    _wait(browser, "the edge's call count did not rise",
-          lambda drv: _graph(drv)["edges"]["Frontend>Middle"] >= before + 40
-          and _graph(drv)["edges"]["Middle>Backend"] >= before + 40)
+    _wait(
+        browser,
+        "the edge's call count did not rise",
+        lambda drv: (
+            _graph(drv)["edges"]["Frontend>Middle"] >= before + 40
+            and _graph(drv)["edges"]["Middle>Backend"] >= before + 40
+        ),
+    )
     assert "Frontend → Middle" in d.find_element(By.ID, "edges").text
     assert "[deploy" in d.page_source or "class default" in d.page_source  # config sources
     shot = browser.screenshot("dashboard.png")

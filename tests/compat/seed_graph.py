@@ -28,6 +28,7 @@ async def create_engine(model_path: str) -> _Engine:
 # -- seeds/000_bee7afb86216b8e5.txt §8.1, verbatim but for the import line ----------------------------
 from reverie.compat.dynamo import service, dynamo_endpoint, async_on_start, depends
 
+
 @service(
     dynamo={"enabled": True, "namespace": "dynamo"},
     resources={"gpu": 1},

@@ -110,8 +110,11 @@ def test_envs_and_image_reach_the_plan() -> None:
 
 
 def test_unknown_dynamo_and_traffic_keys_are_named() -> None:
-    with pytest.raises(MarkupError, match=r"@service\(dynamo=...\): unknown key 'namespce'; did "
-                       r"you mean 'namespace'\?; Reverie reads enabled, namespace, name"):
+    with pytest.raises(
+        MarkupError,
+        match=r"@service\(dynamo=...\): unknown key 'namespce'; did "
+        r"you mean 'namespace'\?; Reverie reads enabled, namespace, name",
+    ):
         service(dynamo={"namespce": "x"})
     with pytest.raises(MarkupError, match=r"@service\(traffic=...\): unknown key 'timout'"):
         service(traffic={"timout": 3})
@@ -160,8 +163,11 @@ async def test_the_same_hint_when_the_host_resolves_config() -> None:
         async def run(self) -> None: ...
 
     dep = parse_deployment("Plain:\n  dynamo:\n    namespace: prod\n", "deploy.yaml")
-    with pytest.raises(ConfigError, match=r"this is a Dynamo SDK section; in Reverie write "
-                       r"'runtime: \{namespace: ..., name: ...\}'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"this is a Dynamo SDK section; in Reverie write "
+        r"'runtime: \{namespace: ..., name: ...\}'",
+    ):
         async with run_graph(Plain, deployment=dep):
             pass
 
@@ -173,8 +179,9 @@ def test_seed_graph_served_by_reverie_serve(serve: Any) -> None:
     assert set(rows) == {"Processor", "VllmWorker"}
     assert len(rows["VllmWorker"]["pids"]) == 2
     with httpx.Client(timeout=30.0) as client:
-        r = client.post(f"{run.url}/Processor/process", json=WORDS,
-                        headers={"accept": "application/x-ndjson"})
+        r = client.post(
+            f"{run.url}/Processor/process", json=WORDS, headers={"accept": "application/x-ndjson"}
+        )
         assert r.status_code == 200, r.text
         assert [json.loads(line) for line in r.text.splitlines() if line.strip()] == EXPECTED
 
@@ -183,12 +190,14 @@ def test_image_reaches_the_k8s_manifests() -> None:
     from reverie._private.config.k8s import K8sOptions, manifests
 
     dep = parse_deployment("slow:\n  label: z\n", "d.yaml")
-    docs = manifests("tests.compat.test_dynamo:Slow", Slow, dep, "slow:\n  label: z\n", "d.yaml",
-                     K8sOptions())
+    docs = manifests(
+        "tests.compat.test_dynamo:Slow", Slow, dep, "slow:\n  label: z\n", "d.yaml", K8sOptions()
+    )
     (deploy,) = [d for d, _ in docs if d["kind"] == "Deployment"]
     (container,) = deploy["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "nvcr.io/nvidia/dynamo:latest"
-    docs = manifests("tests.compat.test_dynamo:Slow", Slow, dep, "", "d.yaml",
-                     K8sOptions(image="mine:1"))
+    docs = manifests(
+        "tests.compat.test_dynamo:Slow", Slow, dep, "", "d.yaml", K8sOptions(image="mine:1")
+    )
     (deploy,) = [d for d, _ in docs if d["kind"] == "Deployment"]
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "mine:1"

@@ -39,8 +39,10 @@ async def test_check_transport_reports_a_broken_rule() -> None:
                 def client(self, service: str) -> Any:
                     c = real(service)
                     if service == "Relay":
+
                         async def chain() -> dict[str, object]:
                             return {"mine": "a", "downstream": {"request_id": "b"}}
+
                         c.__dict__["context_chain"] = chain
                     return c
 
@@ -49,7 +51,8 @@ async def test_check_transport_reports_a_broken_rule() -> None:
 
             yield Forgetful()
 
-    failed = await check_transport(forgetful, ["request_id_is_passed_to_downstream_calls",
-                                               "unary_without_request"])
+    failed = await check_transport(
+        forgetful, ["request_id_is_passed_to_downstream_calls", "unary_without_request"]
+    )
     assert list(failed) == ["request_id_is_passed_to_downstream_calls"]
     assert "AssertionError" in failed["request_id_is_passed_to_downstream_calls"]

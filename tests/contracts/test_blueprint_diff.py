@@ -17,15 +17,21 @@ from tests.contracts import notes_v1, notes_v2, notes_v3
 
 ROOT = Path(__file__).resolve().parents[2]
 V1, V2, V3, V3_NEW_SID = (
-    "tests.contracts.notes_v1:Notes", "tests.contracts.notes_v2:Notes",
-    "tests.contracts.notes_v3:Notes", "tests.contracts.notes_v3:NotesV2",
+    "tests.contracts.notes_v1:Notes",
+    "tests.contracts.notes_v2:Notes",
+    "tests.contracts.notes_v3:Notes",
+    "tests.contracts.notes_v3:NotesV2",
 )
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "reverie.cli", *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "-m", "reverie.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -66,8 +72,7 @@ def test_breaking_changes_under_the_same_sid_fail(tmp_path: Path) -> None:
         "BREAKING   config.store_url: required config key added (existing deployments do not "
         "set it)",
         "BREAKING   endpoints.purge: endpoint removed",
-        "BREAKING   endpoints.add.request.owner: required field added (old callers do not send "
-        "it)",
+        "BREAKING   endpoints.add.request.owner: required field added (old callers do not send it)",
         "BREAKING   endpoints.export.request: type narrowed: 'csv' | 'json' | 'xml' -> "
         "'csv' | 'json'",
         "BREAKING   endpoints.get.request: type changed: integer -> string",

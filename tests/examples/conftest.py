@@ -72,10 +72,24 @@ class ServeProcess:
         # A file, not a pipe: nobody reads the output while it runs, and a full pipe would block.
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reverie.cli", "serve", target, "-f", deploy,
-             "--port", str(self.port), *extra],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "reverie.cli",
+                "serve",
+                target,
+                "-f",
+                deploy,
+                "--port",
+                str(self.port),
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+            start_new_session=True,
         )
 
     def wait_ready(self, path: str, timeout: float = 60.0) -> None:

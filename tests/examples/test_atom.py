@@ -78,9 +78,13 @@ async def test_text_is_escaped_and_characters_xml_cannot_carry_are_dropped() -> 
     async with run_graph(AtomService, deployment=DEPLOY) as g:
         store = _plug(g, f"local://{g.host.name}/FeedStore")
         nasty = 'Tom & "Jerry" <script>alert(1)</script> \x01\x08 é ✓'
-        resp = await store.at("entries").post(json={
-            "title": nasty, "content": "]]> <![CDATA[ x", "link": "https://e.org/?a=1&b=2",
-        })
+        resp = await store.at("entries").post(
+            json={
+                "title": nasty,
+                "content": "]]> <![CDATA[ x",
+                "link": "https://e.org/?a=1&b=2",
+            }
+        )
         assert resp.status == 200
         body = (await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content
         assert b"<script>" not in body and b"&lt;script&gt;" in body
@@ -95,18 +99,26 @@ async def test_deploy_alt_swaps_the_feed_implementation_by_bind_alone() -> None:
     async with run_graph(AtomService, deployment=DEPLOY_ALT) as g:
         assert type(g.obj("FeedStore")) is SeededFeedStore
         assert g.host.registry.resolve(FEED_SID) is SeededFeedStore
-        root = parse((await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content)
+        root = parse(
+            (await _plug(g, f"local://{g.host.name}/AtomService").at("feed").get()).content
+        )
         assert root.findtext(f"{A}title") == "Dream archive"
         assert titles(root) == [
-            'Config < features & "escaping"', "Calls through a Plug", "Services are found by SID",
+            'Config < features & "escaping"',
+            "Calls through a Plug",
+            "Services are found by SID",
         ]
-        resp = await _plug(g, f"local://{g.host.name}/FeedStore").at("entries").post(
-            json={"title": "new"}
+        resp = (
+            await _plug(g, f"local://{g.host.name}/FeedStore")
+            .at("entries")
+            .post(json={"title": "new"})
         )
         assert resp.status == 405
         assert "this feed is read-only (SeededFeedStore" in resp.json()["message"]
-        assert "bind sid://reverie.dev/2026/examples/atom/feed to examples.atom.graph:FeedStore" \
+        assert (
+            "bind sid://reverie.dev/2026/examples/atom/feed to examples.atom.graph:FeedStore"
             in resp.json()["message"]
+        )
 
 
 async def test_default_ttl_drops_entries_older_than_it() -> None:
@@ -124,9 +136,12 @@ async def test_default_ttl_drops_entries_older_than_it() -> None:
 
 def test_atom_document_shape() -> None:
     when = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
-    page = FeedPage(title="T", entries=[
-        Entry(id="urn:x:1", title="a", content="c", author="me", link=None, updated=when),
-    ])
+    page = FeedPage(
+        title="T",
+        entries=[
+            Entry(id="urn:x:1", title="a", content="c", author="me", link=None, updated=when),
+        ],
+    )
     body = atom_document(page, feed_id="urn:x", self_link="http://h/feed")
     assert body.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     root = parse(body)
@@ -146,9 +161,7 @@ async def test_negative_limit_is_a_400_naming_the_value() -> None:
     async with run_graph(AtomService, deployment=DEPLOY) as g:
         resp = await _plug(g, f"local://{g.host.name}/AtomService").at("feed").with_(limit=-1).get()
         assert resp.status == 400
-        assert resp.json()["message"] == (
-            "limit=-1 is negative; give 0 or more, or leave it out"
-        )
+        assert resp.json()["message"] == ("limit=-1 is negative; give 0 or more, or leave it out")
 
 
 async def test_unreachable_feed_uri_is_a_502_naming_the_uri() -> None:
@@ -184,7 +197,8 @@ async def test_non_positive_default_ttl_fails_the_start() -> None:
 async def test_seeded_store_with_a_missing_file_fails_the_start() -> None:
     with pytest.raises(StartError) as info:
         async with run_graph(
-            AtomService, deployment=DEPLOY_ALT,
+            AtomService,
+            deployment=DEPLOY_ALT,
             config={"FeedStore": {"source": "/nonexistent/feed.json"}},
         ):
             pass
@@ -202,8 +216,9 @@ async def test_a_bound_feed_that_cannot_be_reached_is_a_502() -> None:
     with pytest.raises(ServiceError) as info:
         await atom.get_feed()
     assert info.value.status == 502
-    assert info.value.message.startswith(f"the feed service at the bound {FEED_SID} is "
-                                         f"unreachable: ")
+    assert info.value.message.startswith(
+        f"the feed service at the bound {FEED_SID} is unreachable: "
+    )
 
 
 async def _reference_feed() -> bytes:
@@ -221,12 +236,17 @@ async def test_over_http_with_feed_uri_pointing_at_another_host() -> None:
     """Two hosts: the feed on one, the Atom service on the other, joined by feed.uri alone."""
     async with served(FeedStore, config={"FeedStore": {"title": "Elsewhere"}}) as feed:
         async with httpx.AsyncClient(base_url=feed.url, timeout=10) as http:
-            assert (await http.post("/FeedStore/entries", json={"title": "remote"})).status_code \
-                == 200
-        async with served(
-            AtomService, deployment=DEPLOY,
-            config={"AtomService": {"feed.uri": f"{feed.url}/FeedStore"}},
-        ) as atom, httpx.AsyncClient(base_url=atom.url, timeout=10) as http:
+            assert (
+                await http.post("/FeedStore/entries", json={"title": "remote"})
+            ).status_code == 200
+        async with (
+            served(
+                AtomService,
+                deployment=DEPLOY,
+                config={"AtomService": {"feed.uri": f"{feed.url}/FeedStore"}},
+            ) as atom,
+            httpx.AsyncClient(base_url=atom.url, timeout=10) as http,
+        ):
             resp = await http.get("/AtomService/feed", params={"limit": 5})
             assert resp.status_code == 200
             assert resp.headers["content-type"] == "application/atom+xml; charset=utf-8"
@@ -238,9 +258,7 @@ async def test_over_http_with_feed_uri_pointing_at_another_host() -> None:
 @pytest.mark.parametrize(
     ("deploy", "feed_title"), [(DEPLOY, "Reverie news"), (DEPLOY_ALT, "Dream archive")]
 )
-def test_reverie_serve(
-    serve_process: type[ServeProcess], deploy: str, feed_title: str
-) -> None:
+def test_reverie_serve(serve_process: type[ServeProcess], deploy: str, feed_title: str) -> None:
     proc = serve_process("examples.atom.graph:AtomService", deploy)
     proc.wait_ready("/AtomService/feed", timeout=30)
     added = httpx.post(f"{proc.url}/FeedStore/entries", json={"title": "hello"}, timeout=10)
@@ -279,8 +297,12 @@ def test_reverie_serve_processes(serve_process: type[ServeProcess]) -> None:
     """Each service in its own process, joined over NATS: the feed is read through its Plug,
     over the runtime, with the same bytes as in one process; the same public surface."""
     reference = asyncio.run(_reference_feed())
-    proc = serve_process("examples.atom.graph:AtomService", DEPLOY_ALT, "--processes",
-                         env={"REVERIE_API_KEY": "k-atom"})
+    proc = serve_process(
+        "examples.atom.graph:AtomService",
+        DEPLOY_ALT,
+        "--processes",
+        env={"REVERIE_API_KEY": "k-atom"},
+    )
     proc.wait_ready("/AtomService/feed", timeout=60)
     resp = httpx.get(f"{proc.url}/AtomService/feed?limit=2", timeout=10)
     assert resp.status_code == 200
@@ -322,8 +344,13 @@ def test_one_http_surface_embedded_and_processes(
     for method, path, kw in requests:
         answers = []
         for proc in (one, many):
-            r = httpx.request(method, proc.url + path, timeout=10,
-                              headers={"X-Request-Id": "same-id"}, **kw)  # type: ignore[arg-type]
+            r = httpx.request(
+                method,
+                proc.url + path,
+                timeout=10,
+                headers={"X-Request-Id": "same-id"},
+                **kw,  # type: ignore[arg-type]
+            )
             head = {k: v for k, v in r.headers.items() if k not in ("date", "server")}
             answers.append((r.status_code, head, r.content))
         assert answers[0] == answers[1], (method, path)

@@ -74,9 +74,9 @@ async def test_vectors_match_the_model_called_directly(emb: Served) -> None:
 async def test_32_concurrent_requests_take_fewer_model_calls(emb: Served) -> None:
     client = emb.host.client(Frontend)
     before = await stats(emb)
-    answers = await asyncio.gather(*[
-        client.embed(EmbeddingRequest(input=f"sentence number {i}")) for i in range(32)
-    ])
+    answers = await asyncio.gather(
+        *[client.embed(EmbeddingRequest(input=f"sentence number {i}")) for i in range(32)]
+    )
     after = await stats(emb)
     calls = after.model_calls - before.model_calls
     assert after.items - before.items == 32
@@ -111,21 +111,24 @@ async def test_openai_client_models_and_errors(emb: Served) -> None:
     client's exceptions carry message, type, param and code."""
     import openai
 
-    async with openai.AsyncOpenAI(base_url=f"{emb.url}/v1", api_key="unused",
-                                  max_retries=0) as oai:
+    async with openai.AsyncOpenAI(base_url=f"{emb.url}/v1", api_key="unused", max_retries=0) as oai:
         models = await oai.models.list()
         assert [m.id for m in models.data] == ["all-MiniLM-L6-v2"]
         with pytest.raises(openai.NotFoundError) as nf:
             await oai.embeddings.create(model="text-embedding-3-small", input="x")
         assert (nf.value.code, nf.value.param, nf.value.type) == (
-            "model_not_found", "model", "invalid_request_error")
+            "model_not_found",
+            "model",
+            "invalid_request_error",
+        )
         assert "model 'text-embedding-3-small' is not served here" in nf.value.message
         with pytest.raises(openai.BadRequestError) as bad:
             await oai.embeddings.create(model="all-MiniLM-L6-v2", input="x", dimensions=128)
         assert (bad.value.code, bad.value.param) == ("unsupported_value", "dimensions")
         with pytest.raises(openai.BadRequestError) as bad:
-            await oai.embeddings.create(model="all-MiniLM-L6-v2", input="x",
-                                        extra_body={"truncate": "END"})
+            await oai.embeddings.create(
+                model="all-MiniLM-L6-v2", input="x", extra_body={"truncate": "END"}
+            )
         assert (bad.value.code, bad.value.param) == ("unsupported_parameter", "truncate")
         assert "truncate is not supported by this server" in bad.value.message
         with pytest.raises(openai.BadRequestError) as bad:
@@ -149,10 +152,14 @@ async def test_base64_is_little_endian_float32(emb: Served) -> None:
 async def test_concurrent_http_requests_are_batched(emb: Served) -> None:
     before = await stats(emb)
     async with httpx.AsyncClient(base_url=emb.url, timeout=30) as http:
-        replies = await asyncio.gather(*[
-            http.post("/v1/embeddings", json={"input": f"text {i}", "model": "all-MiniLM-L6-v2"})
-            for i in range(32)
-        ])
+        replies = await asyncio.gather(
+            *[
+                http.post(
+                    "/v1/embeddings", json={"input": f"text {i}", "model": "all-MiniLM-L6-v2"}
+                )
+                for i in range(32)
+            ]
+        )
         assert all(r.status_code == 200 for r in replies)
         over_http = (await http.get("/Encoder/stats")).json()
     after = await stats(emb)
@@ -165,17 +172,29 @@ async def test_concurrent_http_requests_are_batched(emb: Served) -> None:
 # -- error paths ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "status", "message"), [
-    ({"input": "x", "model": "gpt-4"}, 404,
-     "model 'gpt-4' is not served here; this server has 'all-MiniLM-L6-v2'"),
-    ({"input": []}, 400, "input is empty; send a string or a non-empty list of strings"),
-    ({"input": ["a", ""]}, 400, "input contains an empty string; every text needs content"),
-    ({"input": "x", "dimensions": 128}, 400,
-     "dimensions=128 is not supported; all-MiniLM-L6-v2 gives 384"),
-    ({"input": ["a"] * 257}, 400,
-     "input has 257 texts, more than max_inputs=256; split the request or raise "
-     "v1.max_inputs in the deployment file"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (
+            {"input": "x", "model": "gpt-4"},
+            404,
+            "model 'gpt-4' is not served here; this server has 'all-MiniLM-L6-v2'",
+        ),
+        ({"input": []}, 400, "input is empty; send a string or a non-empty list of strings"),
+        ({"input": ["a", ""]}, 400, "input contains an empty string; every text needs content"),
+        (
+            {"input": "x", "dimensions": 128},
+            400,
+            "dimensions=128 is not supported; all-MiniLM-L6-v2 gives 384",
+        ),
+        (
+            {"input": ["a"] * 257},
+            400,
+            "input has 257 texts, more than max_inputs=256; split the request or raise "
+            "v1.max_inputs in the deployment file",
+        ),
+    ],
+)
 @shared_loop
 async def test_bad_requests(emb: Served, body: dict[str, Any], status: int, message: str) -> None:
     async with httpx.AsyncClient(base_url=emb.url, timeout=10) as http:
@@ -244,7 +263,8 @@ def test_reverie_serve(serve_process: type[ServeProcess]) -> None:
     assert httpx.get(f"{proc.url}/Encoder/stats", timeout=10).status_code == 404
     resp = httpx.post(
         f"{proc.url}/v1/embeddings",
-        json={"input": ["hello world", "goodbye"], "model": "all-MiniLM-L6-v2"}, timeout=30,
+        json={"input": ["hello world", "goodbye"], "model": "all-MiniLM-L6-v2"},
+        timeout=30,
     )
     assert resp.status_code == 200, resp.text
     body = resp.json()

@@ -17,8 +17,12 @@ DEPLOY = "examples/hello/deploy.yaml"
 
 def test_demo_streams_through_three_services() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "examples.hello.demo"], cwd=ROOT, capture_output=True,
-        text=True, timeout=60, check=True,
+        [sys.executable, "-m", "examples.hello.demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert "started Backend, Middle, Frontend" in out
     assert out.count("HI!") == 2 and out.count("WORLD!") == 2
@@ -33,8 +37,11 @@ def test_reverie_serve(serve_process: type[ServeProcess], mode: str) -> None:
     r = httpx.get(f"{proc.url}/Frontend/hello/world", params={"repeat": 2}, timeout=10)
     assert r.status_code == 200 and r.json() == ["HI!", "WORLD!", "HI!", "WORLD!"]
     with httpx.stream(
-        "POST", f"{proc.url}/Frontend/generate", json={"text": "there"},
-        headers={"accept": "application/x-ndjson"}, timeout=10,
+        "POST",
+        f"{proc.url}/Frontend/generate",
+        json={"text": "there"},
+        headers={"accept": "application/x-ndjson"},
+        timeout=10,
     ) as resp:
         lines = [json.loads(line) for line in resp.iter_lines() if line]
     assert lines == ["HI!", "THERE!"]

@@ -46,8 +46,9 @@ def raw_text(s: Served, content: str, max_tokens: int, **kw: Any) -> tuple[str, 
     """What the model's own loop produces for the same conversation: text and token ids."""
     lm = s.host.instance(Worker).obj.lm
     prompt = TOK.apply_chat_template([{"role": "user", "content": content}])
-    ids = lm.generate(prompt, max_tokens, stop_ids=TOK.stop_ids, suppress_ids=TOK.suppress_ids,
-                      **kw)
+    ids = lm.generate(
+        prompt, max_tokens, stop_ids=TOK.stop_ids, suppress_ids=TOK.suppress_ids, **kw
+    )
     return TOK.decode(i for i in ids if i not in TOK.stop_ids), ids
 
 
@@ -70,7 +71,8 @@ async def test_answer_is_the_raw_generation(llm: Served) -> None:
     assert answer.choices[0].finish_reason == ("stop" if ids[-1] in TOK.stop_ids else "length")
     prompt_len = len(TOK.apply_chat_template([{"role": "user", "content": "Tell me a story."}]))
     assert answer.usage.model_dump() == {
-        "prompt_tokens": prompt_len, "completion_tokens": len(ids),
+        "prompt_tokens": prompt_len,
+        "completion_tokens": len(ids),
         "total_tokens": prompt_len + len(ids),
     }
 
@@ -125,12 +127,23 @@ async def test_stop_token_ends_the_answer_and_split_characters_decode_whole() ->
 
 
 def test_tokenizer() -> None:
-    ids = TOK.apply_chat_template([
-        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hé"},
-    ])
+    ids = TOK.apply_chat_template(
+        [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hé"},
+        ]
+    )
     sp = TOK.special_ids
-    assert ids == [sp["<|bos|>"], sp["<|system|>"], *b"be brief", sp["<|end|>"],
-                   sp["<|user|>"], *"hé".encode(), sp["<|end|>"], sp["<|assistant|>"]]
+    assert ids == [
+        sp["<|bos|>"],
+        sp["<|system|>"],
+        *b"be brief",
+        sp["<|end|>"],
+        sp["<|user|>"],
+        *"hé".encode(),
+        sp["<|end|>"],
+        sp["<|assistant|>"],
+    ]
     assert TOK.decode(ids) == "be briefhé"
     dec = IncrementalDecoder()
     assert [dec.feed(i) for i in "✓".encode()] == ["", "", "✓"]
@@ -148,21 +161,26 @@ def test_tokenizer() -> None:
 async def test_openai_client_streaming_and_not(llm: Served) -> None:
     from openai import AsyncOpenAI
 
-    messages: Any = [{"role": "system", "content": "You are terse."},
-                     {"role": "user", "content": "Hello there"}]
+    messages: Any = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hello there"},
+    ]
     async with AsyncOpenAI(base_url=f"{llm.url}/v1", api_key="unused", max_retries=0) as oai:
         models = await oai.models.list()
         assert [m.id for m in models.data] == [MODEL]
         whole = await oai.chat.completions.create(model=MODEL, messages=messages, max_tokens=25)
         stream = await oai.chat.completions.create(
-            model=MODEL, messages=messages, max_tokens=25, stream=True,
+            model=MODEL,
+            messages=messages,
+            max_tokens=25,
+            stream=True,
             stream_options={"include_usage": True},
         )
         chunks = [c async for c in stream]
     assert whole.object == "chat.completion"
-    local = await llm.host.client(Frontend).complete(ChatCompletionRequest(
-        messages=[Message(**m) for m in messages], max_tokens=25
-    ))
+    local = await llm.host.client(Frontend).complete(
+        ChatCompletionRequest(messages=[Message(**m) for m in messages], max_tokens=25)
+    )
     assert whole.choices[0].message.content == local.choices[0].message.content
     assert whole.choices[0].message.role == "assistant"
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -188,12 +206,17 @@ async def test_openai_client_exceptions_carry_the_error_envelope(llm: Served) ->
         with pytest.raises(openai.NotFoundError) as nf:
             await oai.chat.completions.create(model="gpt-4o", messages=USER)
         assert (nf.value.code, nf.value.param, nf.value.type) == (
-            "model_not_found", "model", "invalid_request_error")
+            "model_not_found",
+            "model",
+            "invalid_request_error",
+        )
         assert "model 'gpt-4o' is not served here; this server has 'reverie-tiny-llm'" in (
-            nf.value.message)
+            nf.value.message
+        )
         with pytest.raises(openai.BadRequestError) as bad:
             await oai.chat.completions.create(
-                model=MODEL, messages=[{"role": "wizard", "content": "x"}],
+                model=MODEL,
+                messages=[{"role": "wizard", "content": "x"}],
             )
         assert bad.value.param == "messages[0].role" and bad.value.code == "invalid_value"
 
@@ -205,25 +228,33 @@ async def test_max_tokens_zero_is_refused(llm: Served, stream: bool) -> None:
 
     async with _oai(llm) as oai:
         with pytest.raises(openai.BadRequestError) as bad:
-            await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=0,
-                                              stream=stream)
+            await oai.chat.completions.create(
+                model=MODEL, messages=USER, max_tokens=0, stream=stream
+            )
         assert bad.value.param == "max_tokens"
         assert "max_tokens=0 is outside 1..1024" in bad.value.message
         with pytest.raises(openai.BadRequestError) as bad:
-            await oai.chat.completions.create(model=MODEL, messages=USER,
-                                              max_completion_tokens=0, stream=stream)
+            await oai.chat.completions.create(
+                model=MODEL, messages=USER, max_completion_tokens=0, stream=stream
+            )
         assert bad.value.param == "max_completion_tokens"
 
 
 @shared_loop
-@pytest.mark.parametrize(("extra", "param", "code"), [
-    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools",
-     "unsupported_parameter"),
-    ({"logprobs": True}, "logprobs", "unsupported_parameter"),
-    ({"response_format": {"type": "json_object"}}, "response_format", "unsupported_parameter"),
-    ({"n": 2}, "n", "unsupported_value"),
-    ({"top_p": 0.5}, "top_p", "unsupported_parameter"),
-])
+@pytest.mark.parametrize(
+    ("extra", "param", "code"),
+    [
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+            "tools",
+            "unsupported_parameter",
+        ),
+        ({"logprobs": True}, "logprobs", "unsupported_parameter"),
+        ({"response_format": {"type": "json_object"}}, "response_format", "unsupported_parameter"),
+        ({"n": 2}, "n", "unsupported_value"),
+        ({"top_p": 0.5}, "top_p", "unsupported_parameter"),
+    ],
+)
 async def test_unsupported_fields_are_refused_naming_them(
     llm: Served, extra: dict[str, Any], param: str, code: str
 ) -> None:
@@ -231,8 +262,7 @@ async def test_unsupported_fields_are_refused_naming_them(
 
     async with _oai(llm) as oai:
         with pytest.raises(openai.BadRequestError) as bad:
-            await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=3,
-                                              **extra)
+            await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=3, **extra)
     assert (bad.value.param, bad.value.code) == (param, code)
 
 
@@ -240,8 +270,14 @@ async def test_unsupported_fields_are_refused_naming_them(
 async def test_neutral_values_and_bookkeeping_fields_are_accepted(llm: Served) -> None:
     async with _oai(llm) as oai:
         out = await oai.chat.completions.create(
-            model=MODEL, messages=USER, max_tokens=3, top_p=1, logprobs=False, user="u1",
-            response_format={"type": "text"}, n=1,
+            model=MODEL,
+            messages=USER,
+            max_tokens=3,
+            top_p=1,
+            logprobs=False,
+            user="u1",
+            response_format={"type": "text"},
+            n=1,
         )
     assert out.choices[0].finish_reason in ("stop", "length")
 
@@ -250,14 +286,22 @@ async def test_neutral_values_and_bookkeeping_fields_are_accepted(llm: Served) -
 async def test_content_as_a_list_of_text_parts(llm: Served) -> None:
     import openai
 
-    parts: Any = [{"role": "user", "content": [{"type": "text", "text": "Hello "},
-                                               {"type": "text", "text": "there"}]}]
+    parts: Any = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}],
+        }
+    ]
     async with _oai(llm) as oai:
         plain = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=10)
         joined = await oai.chat.completions.create(model=MODEL, messages=parts, max_tokens=10)
         assert joined.choices[0].message.content == plain.choices[0].message.content
-        image: Any = [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}]}]
+        image: Any = [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}],
+            }
+        ]
         with pytest.raises(openai.BadRequestError) as bad:
             await oai.chat.completions.create(model=MODEL, messages=image, max_tokens=3)
     assert bad.value.param == "messages[0].content[0].type"
@@ -272,12 +316,14 @@ async def test_stop_sequences_end_the_answer_before_them(llm: Served) -> None:
         assert len(text) > 10, text
         stop = text[6:8]
         expected = text[: text.find(stop)]
-        cut = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=40,
-                                                stop=[stop, "never-appears-here"])
+        cut = await oai.chat.completions.create(
+            model=MODEL, messages=USER, max_tokens=40, stop=[stop, "never-appears-here"]
+        )
         assert cut.choices[0].message.content == expected
         assert cut.choices[0].finish_reason == "stop"
-        stream = await oai.chat.completions.create(model=MODEL, messages=USER, max_tokens=40,
-                                                   stop=stop, stream=True)
+        stream = await oai.chat.completions.create(
+            model=MODEL, messages=USER, max_tokens=40, stop=stop, stream=True
+        )
         chunks = [c async for c in stream]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
@@ -285,11 +331,16 @@ async def test_stop_sequences_end_the_answer_before_them(llm: Served) -> None:
 
 @shared_loop
 async def test_sse_framing(llm: Served) -> None:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5,
-            "stream": True}
-    async with httpx.AsyncClient(base_url=llm.url, timeout=10) as http, http.stream(
-        "POST", "/v1/chat/completions", json=body
-    ) as resp:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 5,
+        "stream": True,
+    }
+    async with (
+        httpx.AsyncClient(base_url=llm.url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as resp,
+    ):
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         lines = [line async for line in resp.aiter_lines()]
@@ -327,12 +378,17 @@ class SlowWorker:
 
 
 async def test_closing_the_stream_stops_the_worker() -> None:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "go"}],
-            "max_tokens": 1024, "stream": True}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "go"}],
+        "max_tokens": 1024,
+        "stream": True,
+    }
     async with served(Frontend, overrides={Worker: SlowWorker}) as s:
-        async with httpx.AsyncClient(base_url=s.url, timeout=10) as http, http.stream(
-            "POST", "/v1/chat/completions", json=body
-        ) as resp:
+        async with (
+            httpx.AsyncClient(base_url=s.url, timeout=10) as http,
+            http.stream("POST", "/v1/chat/completions", json=body) as resp,
+        ):
             got = 0
             async for line in resp.aiter_lines():
                 got += line.startswith("data: ")
@@ -350,26 +406,48 @@ async def test_closing_the_stream_stops_the_worker() -> None:
 
 
 @shared_loop
-@pytest.mark.parametrize(("change", "status", "message"), [
-    ({"model": "gpt-4o"}, 404,
-     "model 'gpt-4o' is not served here; this server has 'reverie-tiny-llm'"),
-    ({"messages": []}, 400, "messages is empty; send at least one message"),
-    ({"n": 2}, 400, "n=2 is not supported; this server gives one choice"),
-    ({"max_tokens": 5000}, 400, "max_tokens=5000 is outside 1..1024; ask for fewer tokens or "
-                                "raise v1.max_tokens_limit in the deployment file"),
-    ({"max_completion_tokens": -1}, 400, "max_tokens=-1 is outside 1..1024; ask for fewer "
-                                          "tokens or raise v1.max_tokens_limit in the "
-                                          "deployment file"),
-    ({"temperature": 2.5}, 400, "temperature=2.5 is outside 0..2"),
-    ({"messages": [{"role": "user", "content": "x" * 2100}]}, 400,
-     "the prompt has 2104 tokens, the model's context is 2048; shorten the conversation"),
-])
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        (
+            {"model": "gpt-4o"},
+            404,
+            "model 'gpt-4o' is not served here; this server has 'reverie-tiny-llm'",
+        ),
+        ({"messages": []}, 400, "messages is empty; send at least one message"),
+        ({"n": 2}, 400, "n=2 is not supported; this server gives one choice"),
+        (
+            {"max_tokens": 5000},
+            400,
+            "max_tokens=5000 is outside 1..1024; ask for fewer tokens or "
+            "raise v1.max_tokens_limit in the deployment file",
+        ),
+        (
+            {"max_completion_tokens": -1},
+            400,
+            "max_tokens=-1 is outside 1..1024; ask for fewer "
+            "tokens or raise v1.max_tokens_limit in the "
+            "deployment file",
+        ),
+        ({"temperature": 2.5}, 400, "temperature=2.5 is outside 0..2"),
+        (
+            {"messages": [{"role": "user", "content": "x" * 2100}]},
+            400,
+            "the prompt has 2104 tokens, the model's context is 2048; shorten the conversation",
+        ),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_bad_requests(
     llm: Served, change: dict[str, Any], status: int, message: str, stream: bool
 ) -> None:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5,
-            "stream": stream, **change}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 5,
+        "stream": stream,
+        **change,
+    }
     async with httpx.AsyncClient(base_url=llm.url, timeout=10) as http:
         resp = await http.post("/v1/chat/completions", json=body)
     if stream and "prompt has" in message:
@@ -387,9 +465,13 @@ async def test_bad_requests(
 @shared_loop
 async def test_unknown_role_is_a_validation_error(llm: Served) -> None:
     async with httpx.AsyncClient(base_url=llm.url, timeout=10) as http:
-        resp = await http.post("/v1/chat/completions", json={
-            "model": MODEL, "messages": [{"role": "wizard", "content": "hi"}],
-        })
+        resp = await http.post(
+            "/v1/chat/completions",
+            json={
+                "model": MODEL,
+                "messages": [{"role": "wizard", "content": "hi"}],
+            },
+        )
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["param"] == "messages[0].role" and error["code"] == "invalid_value"
@@ -439,7 +521,9 @@ def test_reverie_serve_with_the_openai_client(
         parts = [
             c.choices[0].delta.content or ""
             for c in oai.chat.completions.create(
-                model=MODEL, messages=[{"role": "user", "content": "Hello!"}], max_tokens=12,
+                model=MODEL,
+                messages=[{"role": "user", "content": "Hello!"}],
+                max_tokens=12,
                 stream=True,
             )
             if c.choices

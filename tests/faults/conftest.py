@@ -14,8 +14,9 @@ from reverie._private.http.server import HttpServer
 from tests.faults.services import Guarded, Slow, Ttl
 
 API_KEY = "faults-api-key-0123456789abcdef"
-LIMITS = HttpLimits(max_header_size=8 * 1024, header_timeout=1.0, body_timeout=1.0,
-                    max_concurrent=2)
+LIMITS = HttpLimits(
+    max_header_size=8 * 1024, header_timeout=1.0, body_timeout=1.0, max_concurrent=2
+)
 
 
 @dataclass

@@ -55,19 +55,35 @@ async def test_good_and_expired_timeouts_still_work(served: Served) -> None:
 # -- 5: mount paths with '..' --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["../../@host", "a/../b", "./x", "a//b", "..", "a/./b",
-                                  "health", "@host", "a b", "a/b/c/d/e", "x%2F.."])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../@host",
+        "a/../b",
+        "./x",
+        "a//b",
+        "..",
+        "a/./b",
+        "health",
+        "@host",
+        "a b",
+        "a/b/c/d/e",
+        "x%2F..",
+    ],
+)
 async def test_dot_dot_and_odd_mount_paths_are_400(served: Served, path: str) -> None:
-    r = await served.http.post("/@host/services", headers=served.auth, json={
-        "class": "Ttl", "path": path})
+    r = await served.http.post(
+        "/@host/services", headers=served.auth, json={"class": "Ttl", "path": path}
+    )
     assert r.status_code == 400, r.text
     assert "cannot be a mount path" in r.json()["message"]
     assert set(served.host.instances) == {"Ttl", "Slow", "Guarded"}
 
 
 async def test_a_good_nested_path_is_mounted(served: Served) -> None:
-    r = await served.http.post("/@host/services", headers=served.auth, json={
-        "class": "Ttl", "path": "v1/ttl-2"})
+    r = await served.http.post(
+        "/@host/services", headers=served.auth, json={"class": "Ttl", "path": "v1/ttl-2"}
+    )
     assert r.status_code == 201, r.text
     assert (await served.http.get("/v1/ttl-2/ttl")).json() == 60.0
 
@@ -101,8 +117,10 @@ def _raw(port: int, data: bytes) -> bytes:
 
 
 async def test_short_body_is_408_and_the_connection_closed(served: Served) -> None:
-    req = (b"POST /Slow/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-           b"content-length: 100\r\n\r\n\"only a part")
+    req = (
+        b"POST /Slow/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b'content-length: 100\r\n\r\n"only a part'
+    )
     out = await asyncio.to_thread(_raw, served.server.port, req)
     assert out.startswith(b"HTTP/1.1 408 "), out[:200]
     assert b"connection: close" in out.lower()
@@ -163,8 +181,11 @@ async def test_a_query_value_is_not_echoed(served: Served) -> None:
 
 
 async def test_framework_errors_carry_a_problem_type(served: Served) -> None:
-    for r in (await served.http.get("/Nope"), await served.http.get("/Slow/page?limit=x"),
-              await served.http.delete("/Slow/page")):
+    for r in (
+        await served.http.get("/Nope"),
+        await served.http.get("/Slow/page?limit=x"),
+        await served.http.delete("/Slow/page"),
+    ):
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["type"] == "about:blank", r.text
 
@@ -182,8 +203,7 @@ async def test_the_atom_405_names_no_file_path() -> None:
             import httpx
 
             async with httpx.AsyncClient(base_url=srv.url) as http:
-                r = await http.post("/FeedStore/entries",
-                                    json={"title": "t", "link": "http://x"})
+                r = await http.post("/FeedStore/entries", json={"title": "t", "link": "http://x"})
     finally:
         await host.stop()
     assert r.status_code == 405, r.text

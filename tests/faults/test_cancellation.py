@@ -26,8 +26,10 @@ def test_client_disconnect_cancels_the_handler_everywhere(serve: Any, tmp_path: 
     run = serve(GRAPH, "--processes", env={"REVERIE_TEST_MARKS": str(tmp_path)})
     run.ready()
     body = b"30"
-    req = (b"POST /Api/slow HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-           b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    req = (
+        b"POST /Api/slow HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
     s = socket.create_connection(("127.0.0.1", run.port), timeout=10)
     s.sendall(req)
     try:

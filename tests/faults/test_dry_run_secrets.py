@@ -50,9 +50,11 @@ def test_a_reference_to_an_unset_variable_fails_before_start(tmp_path: Path) -> 
     assert r.returncode == 0  # set, even if empty
     r = reverie("serve", GRAPH, "-f", dep, "--dry-run")
     assert r.returncode == 2
-    assert ("Store.ServiceArgs.env.DB_PASSWORD (from " in r.stderr
-            and "refers to ${SV_TEST_DB_PASSWORD}, which is not set in the environment of "
-                "reverie serve" in r.stderr), r.stderr
+    assert (
+        "Store.ServiceArgs.env.DB_PASSWORD (from " in r.stderr
+        and "refers to ${SV_TEST_DB_PASSWORD}, which is not set in the environment of reverie serve"
+        in r.stderr
+    ), r.stderr
     assert "export SV_TEST_DB_PASSWORD=..." in r.stderr
 
 

@@ -28,8 +28,11 @@ st = hypothesis.strategies
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "fuzz-api-key-0123456789"
-HEADER = st.one_of(st.none(), st.sampled_from(["nan", "inf", "-1", "1e999", "0", "5", ""]),
-                   st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12))
+HEADER = st.one_of(
+    st.none(),
+    st.sampled_from(["nan", "inf", "-1", "1e999", "0", "5", ""]),
+    st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12),
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,9 @@ def server_url() -> Iterator[str]:
         host.bind(FEED_SID, FeedStore)
         await host.start(AtomService)
         await host.start(Frontend)
-        async with HttpServer(host, port=0, api_key=KEY, access_log=False,
-                              log_level="warning") as srv:
+        async with HttpServer(
+            host, port=0, api_key=KEY, access_log=False, log_level="warning"
+        ) as srv:
             url.append(srv.url)
             stop.append(asyncio.Event())
             ready.set()
@@ -72,7 +76,9 @@ def test_every_operation_answers_without_5xx_or_hang(server_url: str) -> None:
     for op in ops:  # every operation, none excluded
 
         @hypothesis.settings(
-            max_examples=10, deadline=None, database=None,
+            max_examples=10,
+            deadline=None,
+            database=None,
             suppress_health_check=list(hypothesis.HealthCheck),
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         )
@@ -89,8 +95,10 @@ def test_every_operation_answers_without_5xx_or_hang(server_url: str) -> None:
             if resp.status_code == 504 and _expired(timeout):
                 return  # the caller's own deadline, already passed: 504 is the contract
             if resp.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} (timeout {timeout!r}): "
-                                f"{resp.status_code} {resp.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} (timeout {timeout!r}): "
+                    f"{resp.status_code} {resp.text[:200]}"
+                )
 
         run()
     assert failures == []
@@ -107,14 +115,25 @@ def _expired(timeout: str | None) -> bool:
 # -- NATS wire frames -------------------------------------------------------------------------
 
 ANY = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),
-              st.floats(allow_nan=True), st.text(max_size=20), st.binary(max_size=20)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(allow_nan=True),
+        st.text(max_size=20),
+        st.binary(max_size=20),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=8,
 )
-CTX = st.one_of(ANY, st.fixed_dictionaries({}, optional={
-    "id": ANY, "timeout": st.one_of(st.floats(allow_nan=True), ANY), "trace": ANY}))
+CTX = st.one_of(
+    ANY,
+    st.fixed_dictionaries(
+        {}, optional={"id": ANY, "timeout": st.one_of(st.floats(allow_nan=True), ANY), "trace": ANY}
+    ),
+)
 REQUEST = st.one_of(
     st.binary(max_size=64).map(lambda b: ("raw", b)),
     st.tuples(CTX, ANY, st.one_of(st.integers(-5, 2**40), ANY)).map(lambda t: ("req", list(t))),
@@ -147,8 +166,12 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
             kind, value = frame
             return value if kind == "raw" else msgspec.msgpack.encode(value)
 
-        @hypothesis.settings(max_examples=150, deadline=None, database=None,
-                             suppress_health_check=list(hypothesis.HealthCheck))
+        @hypothesis.settings(
+            max_examples=150,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
         @hypothesis.given(req=REQUEST, ctl_frame=CONTROL)
         def frames(req: tuple[str, Any], ctl_frame: tuple[str, Any]) -> None:
             drawn.append((req, ctl_frame))
@@ -167,8 +190,13 @@ async def test_random_nats_frames_get_an_error_frame_and_crash_nothing() -> None
             await nc.publish(subject, data, reply=inbox)
             msg = await sub.next_msg(timeout=10)
             first = msgspec.msgpack.decode(msg.data)
-            assert isinstance(first, list) and first[0] in (wire.DATA, wire.ERR, wire.HB,
-                                                             wire.BATCH, wire.END), first
+            assert isinstance(first, list) and first[0] in (
+                wire.DATA,
+                wire.ERR,
+                wire.HB,
+                wire.BATCH,
+                wire.END,
+            ), first
             await sub.unsubscribe()
             if first[0] == wire.DATA or first[0] == wire.BATCH:
                 answered += 1

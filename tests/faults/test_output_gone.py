@@ -19,8 +19,10 @@ def test_a_closed_pipe_does_not_break_the_output(fmt: str) -> None:
         out = Output(fmt, file=fh)
         out.info("SIGTERM: shutting down")  # would raise BrokenPipeError before
         out.line("Api-1", "a child's line", "stderr", "error")
-        out.startup_table([{"service": "Api", "processes": ["Api"], "pids": [1],
-                            "state": "ready", "url": None}], 0.1)
+        out.startup_table(
+            [{"service": "Api", "processes": ["Api"], "pids": [1], "state": "ready", "url": None}],
+            0.1,
+        )
         assert out.gone
         try:
             fh.close()

@@ -19,15 +19,21 @@ from tests.faults.procs import event_with, holders, listening_inode, nats_info, 
 from tests.serve.conftest import GRAPH, alive, wait_gone
 
 
-def _stream(url: str, n: int, delay: float, first: threading.Event,
-            out: list[tuple[list[int], str | None]]) -> None:
+def _stream(
+    url: str, n: int, delay: float, first: threading.Event, out: list[tuple[list[int], str | None]]
+) -> None:
     items: list[int] = []
     err: str | None = None
     try:
-        with httpx.Client(timeout=30.0) as client, client.stream(
-            "POST", f"{url}/Api/count", json={"n": n, "delay": delay},
-            headers={"accept": "application/x-ndjson"},
-        ) as resp:
+        with (
+            httpx.Client(timeout=30.0) as client,
+            client.stream(
+                "POST",
+                f"{url}/Api/count",
+                json={"n": n, "delay": delay},
+                headers={"accept": "application/x-ndjson"},
+            ) as resp,
+        ):
             for line in resp.iter_lines():
                 if not line.strip():
                     continue
@@ -122,8 +128,11 @@ def test_restarted_entry_worker_gets_keep_alive_traffic(serve: Any, tmp_path: Pa
             seen |= burst(5)
             if new_pid in seen:
                 break
-        assert new_pid in seen, (new_pid, seen, [
-            str(e.get("message")) for e in run.events if "Api" in str(e.get("process"))][-12:])
+        assert new_pid in seen, (
+            new_pid,
+            seen,
+            [str(e.get("message")) for e in run.events if "Api" in str(e.get("process"))][-12:],
+        )
     run.signal(signal.SIGTERM)
     assert run.wait(30) == 0
 
@@ -153,9 +162,14 @@ def test_killed_supervisor_lets_streams_finish_and_removes_the_nats_dir(serve: A
 
 
 def test_a_crash_looping_replica_does_not_end_the_run(serve: Any, tmp_path: Path) -> None:
-    run = serve(GRAPH, "-f", str(Path(__file__).parents[1] / "serve" / "deploy_workers.yaml"),
-                "--max-restarts", "2",
-                env={"REVERIE_TEST_CRASH_RESTARTS_OF": f"Store-1:{tmp_path}"})
+    run = serve(
+        GRAPH,
+        "-f",
+        str(Path(__file__).parents[1] / "serve" / "deploy_workers.yaml"),
+        "--max-restarts",
+        "2",
+        env={"REVERIE_TEST_CRASH_RESTARTS_OF": f"Store-1:{tmp_path}"},
+    )
     rows = run.rows()
     store = sorted(rows["Store"]["pids"])
     os.kill(store[0], signal.SIGKILL)
@@ -178,8 +192,9 @@ def test_serve_takes_the_operator_limits(serve: Any) -> None:
     run.ready()
     from tests.faults.test_bad_inputs import _raw
 
-    out = _raw(run.port, b"GET /Api/pids HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 3000
-               + b"\r\n\r\n")
+    out = _raw(
+        run.port, b"GET /Api/pids HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 3000 + b"\r\n\r\n"
+    )
     assert out.startswith(b"HTTP/1.1 431 "), out[:200]
     out_: list[tuple[list[int], str | None]] = []
     first = threading.Event()

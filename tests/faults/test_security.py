@@ -48,9 +48,10 @@ async def test_without_an_api_key_private_features_are_refused() -> None:
     host.register(Guarded)
     await host.start(Guarded)
     try:
-        async with HttpServer(host, port=0, log_level="warning") as srv, httpx.AsyncClient(
-            base_url=srv.url
-        ) as http:
+        async with (
+            HttpServer(host, port=0, log_level="warning") as srv,
+            httpx.AsyncClient(base_url=srv.url) as http,
+        ):
             for path in ("/Guarded/admin", "/@host/services"):
                 r = await http.get(path, headers={"Authorization": "Bearer anything"})
                 assert r.status_code == 403
@@ -59,8 +60,15 @@ async def test_without_an_api_key_private_features_are_refused() -> None:
         await host.stop()
 
 
-@pytest.mark.parametrize("query", [f"api_key={API_KEY}", f"access_token={API_KEY}",
-                                   f"key={API_KEY}", f"authorization=Bearer%20{API_KEY}"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"api_key={API_KEY}",
+        f"access_token={API_KEY}",
+        f"key={API_KEY}",
+        f"authorization=Bearer%20{API_KEY}",
+    ],
+)
 async def test_a_key_in_the_url_grants_nothing(served: Served, query: str) -> None:
     """Keys travel only in the Authorization header; a key in the URL is ignored."""
     r = await served.http.get(f"/Guarded/admin?{query}")
@@ -106,9 +114,17 @@ async def test_a_handler_exception_shows_no_traceback(served: Served) -> None:
     assert "Traceback" not in r.text and ".py" not in r.text
 
 
-@pytest.mark.parametrize("path", ["/Guarded/../@host/services", "/Guarded/%2e%2e/@host/services",
-                                  "/Guarded/..%2F@host/services", "//@host/services/../",
-                                  "/Ttl/../Guarded/admin", "/Guarded/./admin"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/Guarded/../@host/services",
+        "/Guarded/%2e%2e/@host/services",
+        "/Guarded/..%2F@host/services",
+        "//@host/services/../",
+        "/Ttl/../Guarded/admin",
+        "/Guarded/./admin",
+    ],
+)
 async def test_dot_segments_never_skip_an_access_check(served: Served, path: str) -> None:
     """A '..' or '.' in a request path never skips an access check: whatever the path resolves
     to is checked as that route (sent raw, as a hostile client would)."""
@@ -124,14 +140,16 @@ async def test_dot_segments_never_skip_an_access_check(served: Served, path: str
 
 async def test_classes_are_never_imported_from_a_request(served: Served) -> None:
     """POST /@host/services starts only registered classes; it never imports a name sent."""
-    r = await served.http.post("/@host/services", headers=served.auth,
-                               json={"class": "os:system", "path": "x"})
+    r = await served.http.post(
+        "/@host/services", headers=served.auth, json={"class": "os:system", "path": "x"}
+    )
     assert r.status_code == 400
     assert "is not registered in this host" in r.json()["message"]
 
 
-async def test_a_shared_internal_key_grants_internal_not_private(monkeypatch: pytest.MonkeyPatch
-                                                                 ) -> None:
+async def test_a_shared_internal_key_grants_internal_not_private(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Hosts sharing REVERIE_INTERNAL_KEY accept each other's internal calls; private features
     still need the API key."""
     shared = "shared-internal-key-0123456789abcdef"
@@ -140,9 +158,12 @@ async def test_a_shared_internal_key_grants_internal_not_private(monkeypatch: py
     b.register(Guarded)
     await b.start(Guarded)
     try:
-        async with HttpServer(b, port=0, log_level="warning") as srv, httpx.AsyncClient(
-            base_url=srv.url, headers={"Authorization": f"Bearer {shared}"}
-        ) as http:
+        async with (
+            HttpServer(b, port=0, log_level="warning") as srv,
+            httpx.AsyncClient(
+                base_url=srv.url, headers={"Authorization": f"Bearer {shared}"}
+            ) as http,
+        ):
             assert (await http.get("/Guarded/inner")).json() == "inner"
             assert (await http.get("/Guarded/@config")).status_code == 200
             assert (await http.get("/Guarded/admin")).status_code == 403

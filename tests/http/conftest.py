@@ -37,8 +37,7 @@ class Served:
 async def served() -> AsyncIterator[Served]:
     host = Host(env={}, name="host")
     host.register(Feed, Reader, Tunable, Plain)
-    server = HttpServer(host, port=0, api_key=API_KEY, max_body_size=64 * 1024,
-                        log_level="info")
+    server = HttpServer(host, port=0, api_key=API_KEY, max_body_size=64 * 1024, log_level="info")
     await host.start(Reader)
     await host.start(Tunable)
     await host.start(Plain)

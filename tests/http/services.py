@@ -82,8 +82,12 @@ class Feed:
 
     @feature("*:echo")
     async def echo_request(self, request: Request) -> dict[str, object]:
-        return {"method": request.method, "body": request.text, "q": request.query,
-                "has_auth": "authorization" in request.headers}
+        return {
+            "method": request.method,
+            "body": request.text,
+            "q": request.query,
+            "has_auth": "authorization" in request.headers,
+        }
 
     @feature("GET:raw")
     async def raw(self) -> Response:

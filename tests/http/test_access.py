@@ -58,8 +58,10 @@ async def test_without_an_api_key_private_features_are_refused() -> None:
         async with HttpServer(host, port=0, access_log=False) as srv, httpx.AsyncClient() as c:
             r = await c.get(f"{srv.url}/Feed/private", headers={"Authorization": "Bearer x"})
             assert r.status_code == 403
-            assert "the host has no API key configured, so it is refused; set " \
-                   "REVERIE_API_KEY" in r.json()["message"]
+            assert (
+                "the host has no API key configured, so it is refused; set "
+                "REVERIE_API_KEY" in r.json()["message"]
+            )
             r = await c.get(f"{srv.url}/@host/services")
             assert r.status_code == 403
     finally:

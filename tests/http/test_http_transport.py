@@ -46,14 +46,18 @@ def _url(server: asyncio.Server) -> str:
 
 
 async def test_a_stream_without_its_end_event_is_instance_lost() -> None:
-    server = await _peer(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                         b"connection: close\r\n\r\ndata: 0\n\ndata: 1\n\n")
+    server = await _peer(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"connection: close\r\n\r\ndata: 0\n\ndata: 1\n\n"
+    )
     try:
         t = HttpTransport(_url(server))
         got: list[int] = []
-        with pytest.raises(WorkerLostError,
-                           match=rf"the stream from {_url(server)}/count ended without its end "
-                                 rf"event"):
+        with pytest.raises(
+            WorkerLostError,
+            match=rf"the stream from {_url(server)}/count ended without its end "
+            rf"event",
+        ):
             async for item in t.stream(COUNT, 5, RequestContext()):
                 got.append(item)
         assert got == [0, 1]
@@ -62,15 +66,19 @@ async def test_a_stream_without_its_end_event_is_instance_lost() -> None:
 
 
 async def test_a_stream_cut_mid_body_is_instance_lost() -> None:
-    server = await _peer(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                         b"transfer-encoding: chunked\r\n\r\n9\r\ndata: 0\n\n\r\n5\r\ndat",
-                         cut=True)
+    server = await _peer(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"transfer-encoding: chunked\r\n\r\n9\r\ndata: 0\n\n\r\n5\r\ndat",
+        cut=True,
+    )
     try:
         t = HttpTransport(_url(server))
         got: list[int] = []
-        with pytest.raises(WorkerLostError,
-                           match=rf"the stream from {_url(server)}/count broke: POST "
-                                 rf"{_url(server)}/count: RemoteProtocolError"):
+        with pytest.raises(
+            WorkerLostError,
+            match=rf"the stream from {_url(server)}/count broke: POST "
+            rf"{_url(server)}/count: RemoteProtocolError",
+        ):
             async for item in t.stream(COUNT, 5, RequestContext()):
                 got.append(item)
         assert got == [0]
@@ -79,13 +87,14 @@ async def test_a_stream_cut_mid_body_is_instance_lost() -> None:
 
 
 async def test_a_non_reverie_error_answer_names_the_call_and_the_body() -> None:
-    server = await _peer(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 11\r\n"
-                         b"connection: close\r\n\r\nproxy oops!")
+    server = await _peer(
+        b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 11\r\nconnection: close\r\n\r\nproxy oops!"
+    )
     try:
         t = HttpTransport(_url(server))
-        with pytest.raises(ServiceError,
-                           match=rf"POST {_url(server)}/double answered 502: b'proxy oops!'"
-                           ) as info:
+        with pytest.raises(
+            ServiceError, match=rf"POST {_url(server)}/double answered 502: b'proxy oops!'"
+        ) as info:
             await t.call(DOUBLE, 2, RequestContext("rid-1"))
         assert info.value.status == 502 and info.value.request_id == "rid-1"
     finally:
@@ -97,8 +106,9 @@ async def test_connection_refused_is_a_transport_error_naming_the_call() -> None
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     t = HttpTransport(f"http://127.0.0.1:{port}/Feed")
-    with pytest.raises(TransportError,
-                       match=rf"POST http://127.0.0.1:{port}/Feed/double: ConnectError"):
+    with pytest.raises(
+        TransportError, match=rf"POST http://127.0.0.1:{port}/Feed/double: ConnectError"
+    ):
         await t.call(DOUBLE, 2, RequestContext())
 
 
@@ -133,8 +143,7 @@ async def test_max_connections_caps_requests_in_flight() -> None:
         async with HttpServer(host, port=0, access_log=False) as srv:
             t = HttpTransport(f"{srv.url}/Gate", max_connections=2)
             hold = get_meta(Gate).endpoints["hold"]
-            calls = [asyncio.ensure_future(t.call(hold, None, RequestContext()))
-                     for _ in range(4)]
+            calls = [asyncio.ensure_future(t.call(hold, None, RequestContext())) for _ in range(4)]
             # All four tasks ran their first step before any request reached the server: two
             # hold a slot (inside the handler), two wait for one.
             await asyncio.wait_for(gate.two_inside.wait(), 10)
@@ -147,8 +156,7 @@ async def test_max_connections_caps_requests_in_flight() -> None:
         await host.stop()
 
 
-async def test_a_url_of_the_host_itself_is_called_in_process_leaving_the_context_alone(
-) -> None:
+async def test_a_url_of_the_host_itself_is_called_in_process_leaving_the_context_alone() -> None:
     host = Host(env={}, name="selfcall")
     await host.start(Feed)
     try:

@@ -25,8 +25,9 @@ async def test_get_config_masks_secrets_and_needs_the_internal_key(served: Serve
 
 
 async def test_put_config_is_private(served: Served) -> None:
-    r = await served.http.put("/Tunable/@config", json={"level": 2},
-                              headers=served.auth(served.internal_key))
+    r = await served.http.put(
+        "/Tunable/@config", json={"level": 2}, headers=served.auth(served.internal_key)
+    )
     assert r.status_code == 403
 
 
@@ -41,15 +42,15 @@ async def test_put_config_applies_through_on_config(served: Served) -> None:
 
 
 async def test_bad_config_is_400_and_the_old_stays(served: Served) -> None:
-    r = await served.http.put("/Tunable/@config", json={"level": "high"},
-                              headers=served.auth(API_KEY))
+    r = await served.http.put(
+        "/Tunable/@config", json={"level": "high"}, headers=served.auth(API_KEY)
+    )
     assert r.status_code == 400
     assert "config of Tunable not changed" in r.json()["message"]
     assert r.json()["details"][0]["key"] == "level"
     r = await served.http.put("/Tunable/@config", json={"lvl": 3}, headers=served.auth(API_KEY))
     assert r.status_code == 400 and "unknown config key" in r.json()["message"]
-    r = await served.http.put("/Tunable/@config", json={"level": 13},
-                              headers=served.auth(API_KEY))
+    r = await served.http.put("/Tunable/@config", json={"level": 13}, headers=served.auth(API_KEY))
     assert r.status_code == 400
     assert "on_config hook refused the config (ValueError: 13 is unlucky)" in r.json()["message"]
     assert (await served.http.get("/Tunable/level")).json() == 1
@@ -90,12 +91,16 @@ async def test_host_features_are_private(served: Served) -> None:
 
 async def test_post_services_starts_an_instance_at_a_path(served: Served) -> None:
     h = served.auth(API_KEY)
-    r = await served.http.post("/@host/services", headers=h, json={
-        "sid": "sid://reverie.dev/tests/http/plain", "path": "plain2", "config": {"size": 3}})
+    r = await served.http.post(
+        "/@host/services",
+        headers=h,
+        json={"sid": "sid://reverie.dev/tests/http/plain", "path": "plain2", "config": {"size": 3}},
+    )
     assert r.status_code == 201 and r.json()["path"] == "plain2"
     assert (await served.http.get("/plain2/size")).json() == 3
-    r = await served.http.post("/@host/services", headers=h,
-                               json={"class": "tests.http.services:Plain", "path": "plain3"})
+    r = await served.http.post(
+        "/@host/services", headers=h, json={"class": "tests.http.services:Plain", "path": "plain3"}
+    )
     assert r.status_code == 201
     r = await served.http.delete("/@host/services/plain2", headers=h)
     assert r.status_code == 200
@@ -106,11 +111,17 @@ async def test_post_services_errors(served: Served) -> None:
     h = served.auth(API_KEY)
     r = await served.http.post("/@host/services", headers=h, json={"sid": "sid://nope/x"})
     assert r.status_code == 400 and "no service registered for sid://nope/x" in r.json()["message"]
-    r = await served.http.post("/@host/services", headers=h,
-                               json={"sid": "sid://reverie.dev/tests/http/plain", "path": "Feed"})
+    r = await served.http.post(
+        "/@host/services",
+        headers=h,
+        json={"sid": "sid://reverie.dev/tests/http/plain", "path": "Feed"},
+    )
     assert r.status_code == 409 and "path 'Feed' is in use by Feed" in r.json()["message"]
-    r = await served.http.post("/@host/services", headers=h, json={
-        "sid": "sid://reverie.dev/tests/http/plain", "path": "p", "config": {"size": "big"}})
+    r = await served.http.post(
+        "/@host/services",
+        headers=h,
+        json={"sid": "sid://reverie.dev/tests/http/plain", "path": "p", "config": {"size": "big"}},
+    )
     assert r.status_code == 400 and r.json()["details"][0]["key"] == "size"
     r = await served.http.post("/@host/services", headers=h, json={"class": "os:system"})
     assert r.status_code == 400 and "is not registered in this host" in r.json()["message"]
@@ -122,8 +133,11 @@ async def test_post_services_errors(served: Served) -> None:
 
 async def test_failed_start_is_500_with_cause_and_frees_the_path(served: Served) -> None:
     h = served.auth(API_KEY)
-    spec = {"sid": "sid://reverie.dev/tests/http/tunable", "path": "t2",
-            "config": {"must_start": False}}
+    spec = {
+        "sid": "sid://reverie.dev/tests/http/tunable",
+        "path": "t2",
+        "config": {"must_start": False},
+    }
     r = await served.http.post("/@host/services", headers=h, json=spec)
     assert r.status_code == 500
     assert r.json()["details"]["cause"] == "RuntimeError: told not to start"
@@ -159,8 +173,11 @@ async def test_openapi_and_docs(served: Served) -> None:
     page = await served.http.get("/docs")
     assert page.headers["content-type"].startswith("text/html")
     assert "<title>Reverie: host: API</title>" in page.text
-    for src in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css",
-                "/docs/assets/docs.js"):
+    for src in (
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/docs/assets/docs.js",
+    ):
         assert src in page.text
         got = await served.http.get(src)
         assert got.status_code == 200 and len(got.content) > 100, src

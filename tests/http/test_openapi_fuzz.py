@@ -47,8 +47,16 @@ def server_url() -> Iterator[str]:
 def test_no_operation_answers_5xx(server_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{server_url}/openapi.json")
     # 500 or endless by design; count/ticks/via-client stream as many items as asked.
-    skip = {"/Feed/slow", "/Feed/fail", "/Feed/forever", "/Feed/fail_later", "/Feed/count",
-            "/Feed/ticks", "/Feed/endless", "/Reader/via-client"}
+    skip = {
+        "/Feed/slow",
+        "/Feed/fail",
+        "/Feed/forever",
+        "/Feed/fail_later",
+        "/Feed/count",
+        "/Feed/ticks",
+        "/Feed/endless",
+        "/Reader/via-client",
+    }
     failures: list[str] = []
     checked = 0
     for result in schema.get_all_operations():
@@ -58,7 +66,9 @@ def test_no_operation_answers_5xx(server_url: str) -> None:
         strategy = op.as_strategy()
 
         @hypothesis.settings(
-            max_examples=8, deadline=None, database=None,
+            max_examples=8,
+            deadline=None,
+            database=None,
             suppress_health_check=list(hypothesis.HealthCheck),
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         )
@@ -66,8 +76,10 @@ def test_no_operation_answers_5xx(server_url: str) -> None:
         def run(case: object) -> None:
             resp = case.call(base_url=server_url, timeout=5)  # type: ignore[attr-defined]
             if resp.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path}: "  # type: ignore[attr-defined]
-                                f"{resp.status_code} {resp.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path}: "  # type: ignore[attr-defined]
+                    f"{resp.status_code} {resp.text[:200]}"
+                )
 
         run()
         checked += 1

@@ -85,8 +85,11 @@ async def test_aliases_belong_to_their_host_not_the_process() -> None:
     other = Host(env={}, name="stranger")
     try:
         app = app_for(host)
-        with pytest.raises(TransportError, match=r"local://owned/Feed/hello: a local:// URI is "
-                                                 r"reached only through the host named in it"):
+        with pytest.raises(
+            TransportError,
+            match=r"local://owned/Feed/hello: a local:// URI is "
+            r"reached only through the host named in it",
+        ):
             await Plug("local://owned/Feed/hello").get()
         # Another host's transport does not know this host's local:// origin.
         stranger = app_for(other).plug("local://owned/Feed/hello")
@@ -95,8 +98,11 @@ async def test_aliases_belong_to_their_host_not_the_process() -> None:
         app.add_alias("http://127.0.0.1:1")
         assert (await app.plug("http://127.0.0.1:1/Feed/hello").get()).status == 200
         app.close()
-        with pytest.raises(TransportError, match=r"GET http://127.0.0.1:1/Feed/hello: "
-                                                 r"ConnectError"):
+        with pytest.raises(
+            TransportError,
+            match=r"GET http://127.0.0.1:1/Feed/hello: "
+            r"ConnectError",
+        ):
             await app.plug("http://127.0.0.1:1/Feed/hello").with_timeout(5).get()
     finally:
         await host.stop()
@@ -108,9 +114,7 @@ async def test_streams_through_plug_locally_and_remotely(served: Served) -> None
             events = [e async for e in resp.aiter_events()]
         assert [e["data"] for e in events] == ["0", "1", "2", "null"]
         assert events[-1]["event"] == "end"
-        async with base.at("count").stream(
-            "POST", json=2, accept="application/x-ndjson"
-        ) as resp:
+        async with base.at("count").stream("POST", json=2, accept="application/x-ndjson") as resp:
             assert [line async for line in resp.aiter_lines()] == ["0", "1"]
 
 
@@ -150,8 +154,10 @@ async def test_no_answer_at_all_is_deadline_exceeded_not_a_hang() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         # The time left when the request went out: 0.2 s, or a hair less on a loaded machine.
-        with pytest.raises(DeadlineExceededError,
-                           match=r"GET http://127\.0\.0\.1:\d+/x: no answer within 0\.(2|1\d*) s"):
+        with pytest.raises(
+            DeadlineExceededError,
+            match=r"GET http://127\.0\.0\.1:\d+/x: no answer within 0\.(2|1\d*) s",
+        ):
             await asyncio.wait_for(Plug(f"http://127.0.0.1:{port}/x").with_timeout(0.2).get(), 5)
     finally:
         server.close()
@@ -179,7 +185,6 @@ async def test_remote_dependency_and_uri_config_work_unchanged(served: Served) -
             assert (await reader.at("via-client").with_(n=4).get()).json() == [0, 1, 2, 3]
             assert (await reader.at("via-uri").get()).json() == {"id": 7, "verbose": True}
             # A remote target's internal features need the remote host's key: refused here.
-            assert (await reader.at("via-plug").get()).json() == {"hello": "hello",
-                                                                   "internal": 401}
+            assert (await reader.at("via-plug").get()).json() == {"hello": "hello", "internal": 401}
     finally:
         await other.stop()

@@ -47,8 +47,10 @@ async def shapes() -> AsyncIterator[httpx.AsyncClient]:
     host = Host(env={}, name="shapes")
     await host.start(Shapes)
     try:
-        async with HttpServer(host, port=0, access_log=False) as srv, \
-                httpx.AsyncClient(base_url=srv.url, timeout=10) as http:
+        async with (
+            HttpServer(host, port=0, access_log=False) as srv,
+            httpx.AsyncClient(base_url=srv.url, timeout=10) as http,
+        ):
             yield http
     finally:
         await host.stop()
@@ -70,10 +72,11 @@ async def test_a_right_result_is_answered_as_declared(shapes: httpx.AsyncClient)
 
 
 async def test_a_wrong_stream_item_ends_the_stream_with_the_error(
-        shapes: httpx.AsyncClient) -> None:
+    shapes: httpx.AsyncClient,
+) -> None:
     r = await shapes.post("/Shapes/items", json=1, headers={"accept": "text/event-stream"})
     assert r.status_code == 200
-    assert 'data: 0\n\nevent: error\ndata: {' in r.text
+    assert "data: 0\n\nevent: error\ndata: {" in r.text
     error = json.loads(r.text.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])
     assert error["code"] == "invalid_result"
     assert error["message"].startswith("invalid stream item: ")

@@ -114,8 +114,9 @@ async def test_path_and_dataclass_body_together(served: Served) -> None:
 
 
 async def test_any_verb_feature_gets_the_raw_request_without_the_key(served: Served) -> None:
-    r = await served.http.patch("/Feed/echo", params={"a": "1"}, content=b"xyz",
-                                headers=served.auth(served.internal_key))
+    r = await served.http.patch(
+        "/Feed/echo", params={"a": "1"}, content=b"xyz", headers=served.auth(served.internal_key)
+    )
     assert r.json() == {"method": "PATCH", "body": "xyz", "q": {"a": "1"}, "has_auth": False}
 
 
@@ -145,8 +146,9 @@ async def test_service_error_keeps_its_status(served: Served) -> None:
 
 
 async def test_context_comes_from_headers(served: Served) -> None:
-    r = await served.http.get("/Feed/ctx", headers={"X-Request-Id": "req-7",
-                                                    "X-Reverie-Timeout": "3"})
+    r = await served.http.get(
+        "/Feed/ctx", headers={"X-Request-Id": "req-7", "X-Reverie-Timeout": "3"}
+    )
     body = r.json()
     assert body["request_id"] == "req-7" and 0 < body["remaining"] <= 3
 

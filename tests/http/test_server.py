@@ -36,8 +36,11 @@ async def test_serve_http_reports_the_port_and_stops_when_cancelled() -> None:
 async def test_a_taken_port_is_a_clear_error() -> None:
     host = Host(env={}, name="taken")
     async with HttpServer(host, port=0, access_log=False) as first:
-        with pytest.raises(OSError, match=rf"cannot listen on 127.0.0.1:{first.port}: .*"
-                                          r"choose another --port \(0 picks a free one\)"):
+        with pytest.raises(
+            OSError,
+            match=rf"cannot listen on 127.0.0.1:{first.port}: .*"
+            r"choose another --port \(0 picks a free one\)",
+        ):
             await HttpServer(host, port=first.port).start()
 
 

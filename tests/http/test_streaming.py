@@ -62,8 +62,9 @@ async def test_error_after_the_first_item_is_an_error_event(served: Served) -> N
 
 
 async def test_error_after_the_first_item_in_ndjson(served: Served) -> None:
-    r = await served.http.post("/Feed/fail_later", json=1,
-                               headers={"Accept": "application/x-ndjson"})
+    r = await served.http.post(
+        "/Feed/fail_later", json=1, headers={"Accept": "application/x-ndjson"}
+    )
     lines = r.text.strip().split("\n")
     assert lines[0] == "0"
     assert json.loads(lines[1])["@error"]["type"] == "KeyError"

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "reverie.cli", *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=60, check=False, env={**os.environ, "COLUMNS": "200", **(env or {})},
+        [sys.executable, "-m", "reverie.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 
@@ -63,22 +68,25 @@ def test_a_mistyped_class_lists_the_module_services() -> None:
 
 
 def test_dry_run_reports_the_config_errors_serve_would() -> None:
-    proc = cli("serve", "tests.messages.notes:Notes", "--dry-run",
-               env={"REVERIE_NOTES__PAGESIZE": "3"})
+    proc = cli(
+        "serve", "tests.messages.notes:Notes", "--dry-run", env={"REVERIE_NOTES__PAGESIZE": "3"}
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith(
         "error: Notes (from env REVERIE_NOTES__PAGESIZE): environment variable "
         "REVERIE_NOTES__PAGESIZE matches no config key of Notes; did you mean "
         "'REVERIE_NOTES__PAGE_SIZE'?"
     )
-    proc = cli("serve", "tests.messages.notes:Notes", "--dry-run",
-               env={"REVERIE_NOTES__PAGE_SIZE": "many"})
+    proc = cli(
+        "serve", "tests.messages.notes:Notes", "--dry-run", env={"REVERIE_NOTES__PAGE_SIZE": "many"}
+    )
     assert proc.returncode == 2
     assert "Notes.page_size (from env REVERIE_NOTES__PAGE_SIZE): expected int, got str 'many'" in (
         proc.stderr
     )
-    proc = cli("serve", "tests.messages.notes:Notes", "--dry-run",
-               env={"REVERIE_NOTES__PAGE_SIZE": "3"})
+    proc = cli(
+        "serve", "tests.messages.notes:Notes", "--dry-run", env={"REVERIE_NOTES__PAGE_SIZE": "3"}
+    )
     assert proc.returncode == 0, proc.stderr
 
 

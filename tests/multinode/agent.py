@@ -42,11 +42,19 @@ class Agent:
             t0 = time.monotonic()
             try:
                 r = await self.whoami.call(None, new_context(timeout))
-                out.append({"node": r["node"], "pid": r["pid"], "error": None,
-                            "seconds": time.monotonic() - t0, "t0": t0})
+                out.append(
+                    {
+                        "node": r["node"],
+                        "pid": r["pid"],
+                        "error": None,
+                        "seconds": time.monotonic() - t0,
+                        "t0": t0,
+                    }
+                )
             except Exception as exc:
-                out.append({"node": None, "error": _err(exc), "seconds": time.monotonic() - t0,
-                            "t0": t0})
+                out.append(
+                    {"node": None, "error": _err(exc), "seconds": time.monotonic() - t0, "t0": t0}
+                )
         return out
 
     async def op_front(self, n: int = 4, timeout: float = 10.0) -> Any:
@@ -83,13 +91,17 @@ class Agent:
         if not first.done():
             first.set_result(None)
 
-    async def op_stream_results(self, wait_for: list[str] | None = None,
-                                timeout: float = 30.0) -> Any:
+    async def op_stream_results(
+        self, wait_for: list[str] | None = None, timeout: float = 30.0
+    ) -> Any:
         """Wait (bounded) until every stream on a node of ``wait_for`` has ended; report all."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pending = [r for r in self.streams if r["t_end"] is None
-                       and (wait_for is None or r["node"] in wait_for)]
+            pending = [
+                r
+                for r in self.streams
+                if r["t_end"] is None and (wait_for is None or r["node"] in wait_for)
+            ]
             if not pending:
                 break
             await asyncio.sleep(0.05)
@@ -112,12 +124,14 @@ class Agent:
             bp = _err(exc)
         info = await self.rt.js.stream_info("KV_rv_workers")
         binfo = await self.rt.js.stream_info("KV_rv_blueprints")
-        return {"registrations": [[r["component"], r["endpoint"], r["worker"]] for r in regs],
-                "blueprint": bp is not None and "Worker" in str(bp),
-                "workers_last_seq": info.state.last_seq,
-                "blueprints_last_seq": binfo.state.last_seq,
-                "replicas": info.config.num_replicas,
-                "connected": str(self.rt.nc.connected_url.netloc)}
+        return {
+            "registrations": [[r["component"], r["endpoint"], r["worker"]] for r in regs],
+            "blueprint": bp is not None and "Worker" in str(bp),
+            "workers_last_seq": info.state.last_seq,
+            "blueprints_last_seq": binfo.state.last_seq,
+            "replicas": info.config.num_replicas,
+            "connected": str(self.rt.nc.connected_url.netloc),
+        }
 
 
 async def main() -> None:

@@ -68,8 +68,12 @@ class AgentProc:
     def __init__(self, machine: Machine, urls: str, log: Path) -> None:
         self.proc = subprocess.Popen(
             machine.command(sys.executable, "-m", "tests.multinode.agent", urls),
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(log, "w"),  # noqa: SIM115
-            text=True, start_new_session=True,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(log, "w"),  # noqa: SIM115
+            text=True,
+            start_new_session=True,
         )
         machine.procs.append(self.proc)
         self._q: queue.Queue[str | None] = queue.Queue()
@@ -88,8 +92,10 @@ class AgentProc:
         try:
             line = self._q.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"the agent did not answer within {timeout:g} s; its log:\n"
-                                 + self.log.read_text()[-3000:]) from None
+            raise AssertionError(
+                f"the agent did not answer within {timeout:g} s; its log:\n"
+                + self.log.read_text()[-3000:]
+            ) from None
         if line is None:
             raise AssertionError("the agent exited; its log:\n" + self.log.read_text()[-3000:])
         reply: dict[str, Any] = json.loads(line)
@@ -137,33 +143,73 @@ class Cluster:
         log = self.member_log(i)
         log.write_text("")
         self.members[i] = m.popen(
-            [find_nats_server(), "-a", m.address, "-p", str(CLIENT_PORT), "-n", f"n{i}",
-             "-js", "-sd", str(work / "js"), "-c", conf_path], self.tmp / f"nats-n{i}.out",
+            [
+                find_nats_server(),
+                "-a",
+                m.address,
+                "-p",
+                str(CLIENT_PORT),
+                "-n",
+                f"n{i}",
+                "-js",
+                "-sd",
+                str(work / "js"),
+                "-c",
+                conf_path,
+            ],
+            self.tmp / f"nats-n{i}.out",
         )
         # the binary logs to stderr, which popen sends to the .out file
-        wait_until(lambda: "Server is ready" in (self.tmp / f"nats-n{i}.out").read_text(),
-                   f"nats-server member n{i} ready", 30)
+        wait_until(
+            lambda: "Server is ready" in (self.tmp / f"nats-n{i}.out").read_text(),
+            f"nats-server member n{i} ready",
+            30,
+        )
 
     def start_serve(self, i: int) -> None:
         m = self.machines[i]
         self.serves[i] = m.popen(
-            [sys.executable, "-m", "reverie.cli", "serve", "tests.multinode.graph:Front",
-             "-f", str(HERE / "deploy.yaml"), "--node", f"n{i}", "--nats", self.urls(i),
-             "--nats-replicas", "3", "--host", m.address, "--port", "8000",
-             "--log-format", "json", "--start-timeout", "90"],
-            self.serve_log(i), env={"REVERIE_TEST_NODE": f"n{i}", "PYTHONPATH": str(ROOT)},
+            [
+                sys.executable,
+                "-m",
+                "reverie.cli",
+                "serve",
+                "tests.multinode.graph:Front",
+                "-f",
+                str(HERE / "deploy.yaml"),
+                "--node",
+                f"n{i}",
+                "--nats",
+                self.urls(i),
+                "--nats-replicas",
+                "3",
+                "--host",
+                m.address,
+                "--port",
+                "8000",
+                "--log-format",
+                "json",
+                "--start-timeout",
+                "90",
+            ],
+            self.serve_log(i),
+            env={"REVERIE_TEST_NODE": f"n{i}", "PYTHONPATH": str(ROOT)},
         )
 
     def serve_ready(self, i: int) -> bool:
         if self.serves[i].poll() is not None:
-            raise AssertionError(f"reverie serve on n{i} exited; its log:\n"
-                                 + self.serve_log(i).read_text()[-3000:])
+            raise AssertionError(
+                f"reverie serve on n{i} exited; its log:\n" + self.serve_log(i).read_text()[-3000:]
+            )
         return any(e.get("event") == "ready" for e in log_events(self.serve_log(i)))
 
     def restarts(self, i: int) -> list[str]:
         """Lines of n{i}'s serve log that report a crashed or restarted process."""
-        return [str(e.get("message")) for e in log_events(self.serve_log(i))
-                if "restarting" in str(e.get("message")) or " is back" in str(e.get("message"))]
+        return [
+            str(e.get("message"))
+            for e in log_events(self.serve_log(i))
+            if "restarting" in str(e.get("message")) or " is back" in str(e.get("message"))
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +223,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             for i in range(1, NODES + 1):
                 c.start_serve(i)
             for i in range(1, NODES + 1):
-                wait_until(functools.partial(c.serve_ready, i),
-                           f"reverie serve --node n{i} ready", 120)
+                wait_until(
+                    functools.partial(c.serve_ready, i), f"reverie serve --node n{i} ready", 120
+                )
             c.agent = AgentProc(machines[1], c.urls(1), tmp / "agent.log")
             c.agent("wait", n=2)
             yield c

@@ -129,22 +129,35 @@ class Machine:
         """``argv`` run inside this machine's namespace."""
         return ["ip", "netns", "exec", self.ns, *argv]
 
-    def popen(self, argv: list[str], log: Path, env: dict[str, str] | None = None
-              ) -> subprocess.Popen[str]:
+    def popen(
+        self, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         """Start ``argv`` in the namespace; stdout and stderr go to ``log``."""
         fh = open(log, "w")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
-            self.command(*argv), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, text=True, start_new_session=True,
+            self.command(*argv),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            text=True,
+            start_new_session=True,
         )
         fh.close()
         self.procs.append(proc)
         return proc
 
-    def run(self, argv: list[str], timeout: float = 60.0, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command(*argv), capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+    def run(
+        self, argv: list[str], timeout: float = 60.0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
 
     def pids(self) -> list[int]:
         return _pids_in(self.ns)
@@ -193,8 +206,20 @@ class Machines:
             ns = f"{base}-m{i}"
             self._add_ns(ns)
             port = f"{self.tag}m{i}"
-            _ip("link", "add", port, "netns", self.switch, "type", "veth",
-                "peer", "name", "eth0", "netns", ns)
+            _ip(
+                "link",
+                "add",
+                port,
+                "netns",
+                self.switch,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns,
+            )
             _ip("-n", self.switch, "link", "set", port, "master", "br0")
             _ip("-n", self.switch, "link", "set", port, "up")
             address = f"10.213.{k}.{i}"

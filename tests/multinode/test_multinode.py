@@ -56,9 +56,21 @@ def test_conformance_suite_with_every_hop_crossing_machines(cluster: Cluster) ->
     # n2's, Echo's to n3's, so every request and reply crosses the bridge between machines.
     urls = ",".join(cluster.url(i) for i in range(1, NODES + 1))
     res = subprocess.run(
-        cluster.machines[1].command(sys.executable, "-m", "pytest", "tests/conformance", "-k",
-                                    "nats", "-q", "-p", "no:cacheprovider"),
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cluster.machines[1].command(
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/conformance",
+            "-k",
+            "nats",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "REVERIE_CONFORMANCE_NATS": urls},
     )
     failures = [ln for ln in res.stdout.splitlines() if ln.startswith(("E ", "FAILED"))]
@@ -125,8 +137,11 @@ def test_partition_then_rejoin_without_restarts(cluster: Cluster) -> None:
         streams = agent("stream_results", wait_for=["n3"], timeout=20)
         cut = [s for s in streams if s["node"] == "n3"]
         kept = [s for s in streams if s["node"] == "n2"]
-        print("partition: n3 streams ended after",
-              [round(s["t_end"] - t_cut, 3) for s in cut if s["t_end"]], "s")
+        print(
+            "partition: n3 streams ended after",
+            [round(s["t_end"] - t_cut, 3) for s in cut if s["t_end"]],
+            "s",
+        )
         for s in cut:
             assert s["error"] and s["error"].split(":")[0] in LOST, s
             assert s["t_end"] - t_cut <= LOST_BOUND, s
@@ -141,8 +156,11 @@ def test_partition_then_rejoin_without_restarts(cluster: Cluster) -> None:
     finally:
         cluster.machines.heal(3)
     # rejoin: the n3 Worker serves again; no process was restarted anywhere
-    wait_until(lambda: "n3" in {r["node"] for r in agent("calls", n=4)},
-               "calls reach n3 again after the link came back", 60)
+    wait_until(
+        lambda: "n3" in {r["node"] for r in agent("calls", n=4)},
+        "calls reach n3 again after the link came back",
+        60,
+    )
     assert _worker_pids(cluster) == pids
     for i in range(1, NODES + 1):
         assert cluster.serves[i].poll() is None
@@ -158,9 +176,11 @@ def test_whole_node_killed(cluster: Cluster) -> None:
     t_kill = time.monotonic()
     cluster.machines.kill(3)  # kill -9 of every process on n3: member, supervisor, workers
     streams = agent("stream_results", wait_for=["n3"], timeout=20)
-    print("node killed: n3 streams ended after",
-          [round(s["t_end"] - t_kill, 3) for s in streams if s["node"] == "n3" and s["t_end"]],
-          "s")
+    print(
+        "node killed: n3 streams ended after",
+        [round(s["t_end"] - t_kill, 3) for s in streams if s["node"] == "n3" and s["t_end"]],
+        "s",
+    )
     for s in streams:
         if s["node"] == "n3":
             assert s["error"] and s["error"].split(":")[0] in LOST, s

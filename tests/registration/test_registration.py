@@ -23,7 +23,11 @@ PLUGINS = Path(__file__).parent / "plugins"
 def serve_dry_run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "reverie.cli", "serve", target, "--dry-run", "--json", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -86,14 +90,20 @@ async def test_host_api_starts_a_second_instance_of_a_running_service_at_another
     key = "registration-test-key"
     async with Host(env={}) as host:
         await host.start(Top)
-        async with HttpServer(host, port=0, api_key=key, access_log=False) as srv, \
-                httpx.AsyncClient(base_url=srv.url, timeout=30) as http:
+        async with (
+            HttpServer(host, port=0, api_key=key, access_log=False) as srv,
+            httpx.AsyncClient(base_url=srv.url, timeout=30) as http,
+        ):
             auth = {"Authorization": f"Bearer {key}"}
-            r = await http.post("/@host/services", json={"class": "Leaf", "path": "leaf2"},
-                                headers=auth)
+            r = await http.post(
+                "/@host/services", json={"class": "Leaf", "path": "leaf2"}, headers=auth
+            )
             assert r.status_code == 201, r.text
-            r = await http.post("/@host/services", headers=auth, json={
-                "sid": "sid://reverie.test/registration/leaf", "path": "v2/leaf"})
+            r = await http.post(
+                "/@host/services",
+                headers=auth,
+                json={"sid": "sid://reverie.test/registration/leaf", "path": "v2/leaf"},
+            )
             assert r.status_code == 201, r.text
             assert {"Leaf", "leaf2", "v2/leaf"} <= set(host.instances)
             for path in ("leaf2", "v2/leaf"):

@@ -86,7 +86,9 @@ async def start_worker(nats_server: NatsServer) -> AsyncIterator[WorkerFactory]:
         env = {**os.environ, "PYTHONPATH": str(_ROOT)}
         proc = subprocess.Popen(  # noqa: ASYNC220 - Popen does not block
             [sys.executable, str(_WORKER), nats_server.url, *args],
-            stdout=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)

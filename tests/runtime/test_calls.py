@@ -53,8 +53,7 @@ async def test_typed_request_and_response(make_runtime: RuntimeFactory) -> None:
     assert await typed.call({"x": 5, "y": 5}) == Point(6, 6)
 
 
-async def test_invalid_request_comes_back_as_validation_error(make_runtime: RuntimeFactory
-                                                                ) -> None:
+async def test_invalid_request_comes_back_as_validation_error(make_runtime: RuntimeFactory) -> None:
     server, caller = await make_runtime(), await make_runtime()
 
     async def move(p: Point, ctx: RequestContext) -> Point:
@@ -71,7 +70,8 @@ async def test_invalid_request_comes_back_as_validation_error(make_runtime: Runt
 
 
 async def test_handler_errors_travel_with_type_message_and_request_id(
-        make_runtime: RuntimeFactory) -> None:
+    make_runtime: RuntimeFactory,
+) -> None:
     server, caller = await make_runtime(), await make_runtime()
 
     async def boom(req: Any, ctx: RequestContext) -> Any:
@@ -94,8 +94,7 @@ async def test_handler_errors_travel_with_type_message_and_request_id(
     assert info2.value.status == 418 and info2.value.message == "short and stout"
 
 
-async def test_context_travels_and_is_current_in_the_handler(make_runtime: RuntimeFactory
-                                                             ) -> None:
+async def test_context_travels_and_is_current_in_the_handler(make_runtime: RuntimeFactory) -> None:
     leaf_rt, mid_rt, caller = await make_runtime(), await make_runtime(), await make_runtime()
     seen: dict[str, Any] = {}
 
@@ -171,8 +170,7 @@ async def test_cancelling_the_caller_cancels_the_handler(make_runtime: RuntimeFa
     assert not server.serving
 
 
-async def test_no_workers_is_immediate_and_says_what_to_do(runtime: DistributedRuntime
-                                                             ) -> None:
+async def test_no_workers_is_immediate_and_says_what_to_do(runtime: DistributedRuntime) -> None:
     with pytest.raises(NoWorkersError) as info:
         await client(runtime, "nobody").call(1)
     text = str(info.value)
@@ -222,8 +220,9 @@ async def test_malformed_request_from_a_raw_client(make_runtime: RuntimeFactory)
     assert msgpack_decode(reply.data) == [0, 0, 1]
 
 
-async def test_close_deregisters_at_once_and_lets_calls_finish(make_runtime: RuntimeFactory
-                                                               ) -> None:
+async def test_close_deregisters_at_once_and_lets_calls_finish(
+    make_runtime: RuntimeFactory,
+) -> None:
     server, caller = await make_runtime(), await make_runtime()
     started = asyncio.Event()
 

@@ -58,7 +58,8 @@ async def test_r3_buckets_calls_across_members_and_a_member_killed(
         server = await DistributedRuntime.connect(urls, replicas=3, dont_randomize=True)
         made.append(server)
         caller = await DistributedRuntime.connect(
-            ",".join(m.url for m in reversed(cluster)), replicas=3, dont_randomize=True)
+            ",".join(m.url for m in reversed(cluster)), replicas=3, dont_randomize=True
+        )
         made.append(caller)
         assert server.nc.connected_url.port == cluster[0].port
         assert caller.nc.connected_url.port == cluster[2].port
@@ -66,8 +67,7 @@ async def test_r3_buckets_calls_across_members_and_a_member_killed(
         async def echo(req: Any, ctx: Any) -> Any:
             return ["echo", req]
 
-        await server.namespace("ns").component("svc").endpoint("echo").serve(
-            echo, streaming=False)
+        await server.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
         await server.put_blueprint("ns", "svc", '{"sid": "x"}')
         info = await server.js.stream_info("KV_rv_workers")
         assert info.config.num_replicas == 3
@@ -79,8 +79,10 @@ async def test_r3_buckets_calls_across_members_and_a_member_killed(
 
         # kill the member the server is connected to (and maybe the buckets' leader)
         cluster[0].kill()
-        await _until(lambda: _connected_elsewhere(server, cluster[0].port),
-                     "the serving runtime reconnected to another member")
+        await _until(
+            lambda: _connected_elsewhere(server, cluster[0].port),
+            "the serving runtime reconnected to another member",
+        )
         await _until(lambda: _call_ok(client), "calls succeed again after the member died")
         # nothing lost: the lease and the blueprint are still there, read via another member
         # (once the buckets' streams have a leader again), and the stream kept its history

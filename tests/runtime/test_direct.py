@@ -50,7 +50,8 @@ async def test_same_machine_calls_go_over_a_unix_socket(make_runtime: RuntimeFac
 
 
 async def test_another_machine_is_reached_over_tcp(
-        make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = await make_runtime()
     monkeypatch.setenv("REVERIE_HOST_ID", "another-machine")
     caller = await make_runtime()
@@ -64,8 +65,8 @@ async def test_another_machine_is_reached_over_tcp(
 
 
 async def test_an_unreachable_peer_is_called_over_nats(
-        make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     server = await make_runtime()
     assert server.direct is not None
     for listener in server.direct._servers:  # nothing accepts direct connections any more
@@ -84,7 +85,8 @@ async def test_an_unreachable_peer_is_called_over_nats(
 
 
 async def test_direct_off_everything_over_nats(
-        make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REVERIE_DIRECT", "0")
     server = await make_runtime()
     caller = await make_runtime(direct=True)  # the argument wins over the environment
@@ -98,7 +100,8 @@ async def test_direct_off_everything_over_nats(
 
 
 async def test_bad_settings_fail_naming_the_fix(
-        nats_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    nats_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REVERIE_DIRECT", "maybe")
     with pytest.raises(ConfigError) as info:
         await DistributedRuntime.connect(nats_server.url)
@@ -109,7 +112,8 @@ async def test_bad_settings_fail_naming_the_fix(
 
 
 async def test_an_endpoint_no_longer_served_is_never_run_there(
-        make_runtime: RuntimeFactory) -> None:
+    make_runtime: RuntimeFactory,
+) -> None:
     server = await make_runtime()
     caller = await make_runtime()
     served = await _serve_echo(server)
@@ -123,7 +127,8 @@ async def test_an_endpoint_no_longer_served_is_never_run_there(
 
 
 async def test_a_corrupt_frame_closes_the_connection(
-        make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture) -> None:
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     server = await make_runtime()
     assert server.direct is not None
     host, port = server.direct.address["tcp"]
@@ -156,8 +161,7 @@ async def test_a_caller_going_away_cancels_its_stream(make_runtime: RuntimeFacto
         finally:
             stopped.set()
 
-    await server.namespace("d").component("svc").endpoint("forever").serve(forever,
-                                                                          streaming=True)
+    await server.namespace("d").component("svc").endpoint("forever").serve(forever, streaming=True)
     c = _client(caller, "forever")
     await c.wait_for_workers(1, 10)
     it = c.stream(None)

@@ -32,8 +32,7 @@ async def test_register_watch_and_clean_shutdown(make_runtime: RuntimeFactory) -
 
 async def test_a_served_endpoint_can_stop_alone(make_runtime: RuntimeFactory) -> None:
     rt = await make_runtime()
-    served = await rt.namespace("ns").component("svc").endpoint("echo").serve(
-        echo, streaming=False)
+    served = await rt.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
     client = rt.namespace("ns").component("svc").endpoint("echo").client()
     await client.wait_for_workers(1, 5)
     await served.stop()
@@ -86,8 +85,12 @@ async def test_blueprints_round_trip(runtime: DistributedRuntime) -> None:
 
 async def test_registration_carries_what_callers_need(make_runtime: RuntimeFactory) -> None:
     rt = await make_runtime(worker_id="i1")
-    await rt.namespace("ns").component("svc").endpoint("echo").serve(
-        echo, streaming=False, request_type=int, idempotent=True, metadata={"gpu": 1})
+    await (
+        rt.namespace("ns")
+        .component("svc")
+        .endpoint("echo")
+        .serve(echo, streaming=False, request_type=int, idempotent=True, metadata={"gpu": 1})
+    )
     client = rt.namespace("ns").component("svc").endpoint("echo").client()
     await client.wait_for_workers(1, 5)
     info = client.watcher.info("i1")

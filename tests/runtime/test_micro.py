@@ -53,8 +53,7 @@ async def test_ping_info_stats(make_runtime: RuntimeFactory) -> None:
         await c.call("fail")
 
     pings = [ServicePing.from_dict(p) for p in await gather(b, "$SRV.PING")]
-    assert sorted((p.name, p.id) for p in pings) == [("other", "a1"), ("svc", "a1"),
-                                                      ("svc", "b1")]
+    assert sorted((p.name, p.id) for p in pings) == [("other", "a1"), ("svc", "a1"), ("svc", "b1")]
     by_name = await gather(b, "$SRV.PING.svc")
     assert sorted(p["id"] for p in by_name) == ["a1", "b1"]
     by_id = await gather(b, "$SRV.PING.svc.b1")
@@ -66,7 +65,8 @@ async def test_ping_info_stats(make_runtime: RuntimeFactory) -> None:
     assert info.version == "1.2.3" and info.description == "an echo service"
     assert info.metadata["reverie.namespace"] == "ns"
     assert [(e.name, e.subject, e.queue_group) for e in info.endpoints] == [
-        ("echo", "rv.ns.svc.echo", "rv")]
+        ("echo", "rv.ns.svc.echo", "rv")
+    ]
     assert info.endpoints[0].metadata["idempotent"] == "true"
 
     stats = [ServiceStats.from_dict(s) for s in await gather(b, "$SRV.STATS.svc.a1")]

@@ -22,7 +22,8 @@ def endpoint(rt: DistributedRuntime, name: str, comp: str = "w", **kw: Any) -> A
 
 
 async def test_kill_9_mid_stream_errors_the_caller_promptly(
-        runtime: DistributedRuntime, start_worker: WorkerFactory) -> None:
+    runtime: DistributedRuntime, start_worker: WorkerFactory
+) -> None:
     worker = await start_worker("serve")
     c = endpoint(runtime, "count")
     await c.wait_for_workers(1, 10)
@@ -42,7 +43,8 @@ async def test_kill_9_mid_stream_errors_the_caller_promptly(
 
 
 async def test_idempotent_call_retries_once_on_another_instance(
-        runtime: DistributedRuntime, start_worker: WorkerFactory) -> None:
+    runtime: DistributedRuntime, start_worker: WorkerFactory
+) -> None:
     w1 = await start_worker("serve")
     w2 = await start_worker("serve")
     workers = {w1.worker_id: w1, w2.worker_id: w2}
@@ -71,8 +73,12 @@ async def test_idempotent_call_retries_once_on_another_instance(
 
 @pytest.mark.parametrize("plane", ["direct", "nats"])
 async def test_nats_server_restart_kills_nothing(
-        nats_server: NatsServer, make_runtime: RuntimeFactory,
-        start_worker: WorkerFactory, plane: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    nats_server: NatsServer,
+    make_runtime: RuntimeFactory,
+    start_worker: WorkerFactory,
+    plane: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("REVERIE_DIRECT", "1" if plane == "direct" else "0")
     caller = await make_runtime()
     worker = await start_worker("serve")
@@ -106,7 +112,8 @@ async def test_nats_server_restart_kills_nothing(
 
 
 async def test_two_processes_call_each_other(
-        runtime: DistributedRuntime, start_worker: WorkerFactory) -> None:
+    runtime: DistributedRuntime, start_worker: WorkerFactory
+) -> None:
     await start_worker("peer", "alpha", "beta")
     await start_worker("peer", "beta", "alpha")
     ask_alpha = endpoint(runtime, "ask", comp="alpha")

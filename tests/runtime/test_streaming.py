@@ -120,7 +120,8 @@ async def test_closing_the_iterator_cancels_the_producer(make_runtime: RuntimeFa
 
 
 async def test_cancelling_the_consumer_task_cancels_the_producer(
-        make_runtime: RuntimeFactory) -> None:
+    make_runtime: RuntimeFactory,
+) -> None:
     server, caller = await make_runtime(), await make_runtime()
     finished = asyncio.Event()
 

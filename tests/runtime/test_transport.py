@@ -16,8 +16,14 @@ from .conftest import RuntimeFactory
 
 
 def meta(name: str, streaming: bool) -> EndpointMeta:
-    return EndpointMeta(name=name, method=name, streaming=streaming, request_param="n",
-                        request_type=int, response_type=int)
+    return EndpointMeta(
+        name=name,
+        method=name,
+        streaming=streaming,
+        request_param="n",
+        request_type=int,
+        response_type=int,
+    )
 
 
 async def test_call_and_stream_through_the_transport(make_runtime: RuntimeFactory) -> None:
@@ -57,10 +63,12 @@ def test_nats_errors_are_translated_at_the_boundary() -> None:
     err = CallError.from_transport(nats.errors.NoRespondersError(), where, ctx.request_id)
     assert isinstance(err, NoWorkersError) and err.request_id == "rid-x"
     assert "no worker answered" in str(err)
-    err2 = CallError.from_transport(nats.errors.TimeoutError(), "nats:ns/Calc/double",
-                                   ctx.request_id)
+    err2 = CallError.from_transport(
+        nats.errors.TimeoutError(), "nats:ns/Calc/double", ctx.request_id
+    )
     assert isinstance(err2, DeadlineExceededError)
-    err3 = CallError.from_transport(nats.errors.ConnectionClosedError(), "nats:ns/Calc/double",
-                                   ctx.request_id)
+    err3 = CallError.from_transport(
+        nats.errors.ConnectionClosedError(), "nats:ns/Calc/double", ctx.request_id
+    )
     assert isinstance(err3, TransportError)
     assert "nats:ns/Calc/double: ConnectionClosedError" in str(err3)

@@ -35,8 +35,7 @@ async def serve(rt: DistributedRuntime) -> None:
 
     await comp.endpoint("echo").serve(echo, streaming=False)
     await comp.endpoint("slow").serve(slow, streaming=False, request_type=float)
-    await comp.endpoint("idem").serve(slow, streaming=False, request_type=float,
-                                      idempotent=True)
+    await comp.endpoint("idem").serve(slow, streaming=False, request_type=float, idempotent=True)
     await comp.endpoint("count").serve(count, streaming=True, request_type=int)
 
 

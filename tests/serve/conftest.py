@@ -53,12 +53,17 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
     return left
 
 
-def reverie(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def reverie(
+    *args: str, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a short ``reverie`` command to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "reverie.cli", *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        [sys.executable, "-m", "reverie.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {}), "COLUMNS": "200"},
     )
 
 
@@ -69,10 +74,23 @@ class ServeRun:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reverie.cli", "serve", *args, "--port", str(self.port),
-             "--log-format", "json"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "reverie.cli",
+                "serve",
+                *args,
+                "--port",
+                str(self.port),
+                "--log-format",
+                "json",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.events: list[dict[str, Any]] = []
@@ -103,8 +121,9 @@ class ServeRun:
             with contextlib.suppress(ValueError):
                 self.pids.add(int(msg.split("(pid ")[1].split(")")[0].split(",")[0]))
 
-    def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 20.0
-                 ) -> dict[str, Any]:
+    def wait_for(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
         """The first event (already seen or coming) for which ``pred`` holds."""
         for ev in list(self.events):
             if pred(ev):
@@ -113,8 +132,9 @@ class ServeRun:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no matching event within {timeout} s; output:\n"
-                                     + "\n".join(self.lines[-40:]))
+                raise AssertionError(
+                    f"no matching event within {timeout} s; output:\n" + "\n".join(self.lines[-40:])
+                )
             try:
                 got = self._q.get(timeout=left)
             except queue.Empty:

@@ -12,8 +12,9 @@ from tests.serve.conftest import reverie
 def _plan(tmp_path: Path, yaml_text: str, *args: str) -> dict[str, object]:
     deploy = tmp_path / "deploy.yaml"
     deploy.write_text(yaml_text)
-    proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run",
-                   "--json", *args)
+    proc = reverie(
+        "serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run", "--json", *args
+    )
     assert proc.returncode == 0, proc.stderr
     plan: dict[str, object] = json.loads(proc.stdout)
     return plan
@@ -29,15 +30,16 @@ BIND = "bind:\n  sid://reverie.dev/2026/examples/atom/feed: examples.atom.graph:
 def test_only_the_entry_is_public_by_default_at_its_real_path(tmp_path: Path) -> None:
     plan = _plan(tmp_path, BIND + "AtomService:\n  ServiceArgs:\n    path: api/v1\n")
     assert _urls(plan) == {"AtomService": "http://127.0.0.1:8000/api/v1", "FeedStore": None}
-    plan = _plan(tmp_path, BIND + "AtomService:\n  ServiceArgs:\n    path: api/v1\n",
-                 "--processes")
+    plan = _plan(tmp_path, BIND + "AtomService:\n  ServiceArgs:\n    path: api/v1\n", "--processes")
     assert _urls(plan) == {"AtomService": "http://127.0.0.1:8000/api/v1", "FeedStore": None}
 
 
 def test_expose_makes_a_dependency_public(tmp_path: Path) -> None:
     plan = _plan(tmp_path, BIND + "FeedStore:\n  ServiceArgs:\n    expose: true\n")
-    assert _urls(plan) == {"AtomService": "http://127.0.0.1:8000/AtomService",
-                           "FeedStore": "http://127.0.0.1:8000/FeedStore"}
+    assert _urls(plan) == {
+        "AtomService": "http://127.0.0.1:8000/AtomService",
+        "FeedStore": "http://127.0.0.1:8000/FeedStore",
+    }
 
 
 def test_an_exposed_service_in_another_process_keeps_its_url(tmp_path: Path) -> None:
@@ -45,9 +47,14 @@ def test_an_exposed_service_in_another_process_keeps_its_url(tmp_path: Path) -> 
     yaml_text = BIND + "FeedStore:\n  ServiceArgs:\n    expose: true\n"
     embedded = _plan(tmp_path, yaml_text)
     many = _plan(tmp_path, yaml_text, "--processes")
-    assert _urls(many) == _urls(embedded) == {
-        "AtomService": "http://127.0.0.1:8000/AtomService",
-        "FeedStore": "http://127.0.0.1:8000/FeedStore"}
+    assert (
+        _urls(many)
+        == _urls(embedded)
+        == {
+            "AtomService": "http://127.0.0.1:8000/AtomService",
+            "FeedStore": "http://127.0.0.1:8000/FeedStore",
+        }
+    )
     procs = {p["name"]: p["services"] for p in many["processes"]}  # type: ignore[attr-defined]
     assert procs["FeedStore"] == ["FeedStore"]
 

@@ -15,15 +15,29 @@ from .conftest import GRAPH, free_port, reverie
 def test_embedded_member_joins_a_cluster_and_serves_through_it(serve: Any) -> None:
     ours, theirs = free_port(), free_port()
     routes = f"nats://127.0.0.1:{ours},nats://127.0.0.1:{theirs}"
-    other = NatsServer(server_name="other", cluster=NatsCluster(
-        "rvserve", f"127.0.0.1:{theirs}", routes.split(","))).start_sync()
+    other = NatsServer(
+        server_name="other",
+        cluster=NatsCluster("rvserve", f"127.0.0.1:{theirs}", routes.split(",")),
+    ).start_sync()
     try:
-        run = serve(GRAPH, "--processes", "--nats-cluster", "rvserve", "--nats-routes", routes,
-                    "--nats-cluster-listen", f"127.0.0.1:{ours}", "--nats-replicas", "2",
-                    "--nats-name", "ours")
+        run = serve(
+            GRAPH,
+            "--processes",
+            "--nats-cluster",
+            "rvserve",
+            "--nats-routes",
+            routes,
+            "--nats-cluster-listen",
+            f"127.0.0.1:{ours}",
+            "--nats-replicas",
+            "2",
+            "--nats-name",
+            "ours",
+        )
         run.ready(60)  # R2 buckets exist only once both members formed one JetStream cluster
-        assert any("member 'ours' of cluster 'rvserve'" in str(e.get("message"))
-                   for e in run.events)
+        assert any(
+            "member 'ours' of cluster 'rvserve'" in str(e.get("message")) for e in run.events
+        )
         res = reverie("call", f"{other.url}#svtest/Store", "whoami")
         assert res.returncode == 0, res.stderr
         assert int(json.loads(res.stdout)) == run.rows()["Store"]["pids"][0]
@@ -42,9 +56,20 @@ def test_cluster_flags_are_checked_before_start() -> None:
 
 
 def test_dry_run_shows_the_cluster_member() -> None:
-    res = reverie("serve", GRAPH, "--dry-run", "--json", "--nats-cluster", "c",
-                  "--nats-routes", "nats://10.1.0.2:6222", "--nats-name", "a",
-                  "--nats-replicas", "3")
+    res = reverie(
+        "serve",
+        GRAPH,
+        "--dry-run",
+        "--json",
+        "--nats-cluster",
+        "c",
+        "--nats-routes",
+        "nats://10.1.0.2:6222",
+        "--nats-name",
+        "a",
+        "--nats-replicas",
+        "3",
+    )
     assert res.returncode == 0, res.stderr
     plan = json.loads(res.stdout)
     assert plan["mode"] == "processes" and plan["nats_replicas"] == 3

@@ -63,17 +63,26 @@ def test_no_nodes_section_means_no_placement() -> None:
     assert _check("Store: {ServiceArgs: {workers: 1}}\n") is None
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("nodes:\n  a: {}\nStore:\n  ServiceArgs: {node: b}\n", 4,
-     ["Store is placed on node 'b'", "does not declare", "nodes: a"]),
-    ("nodes:\n  a: {}\n  b: {}\n", 3, ["node 'b' runs no service"]),
-    ("nodes:\n  a: {services: [Store]}\n  b: {}\nStore:\n  ServiceArgs: {node: b}\n", 5,
-     ["Store is placed twice", "nodes.a.services (d.yaml:2)"]),
-    ("nodes:\n  a: {services: [Store, Store]}\n", 2, ["Store is listed twice on node 'a'"]),
-    ("nodes:\n  a: {services: [Stroe]}\n", 2, ["'Stroe', which is no service", "'Store'"]),
-    ("nodes:\n  a: {default: true}\n  b: {default: true}\n", 3, ["both default: true"]),
-    ("Store:\n  ServiceArgs: {node: a}\n", 2, ["the file has no nodes: section"]),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            "nodes:\n  a: {}\nStore:\n  ServiceArgs: {node: b}\n",
+            4,
+            ["Store is placed on node 'b'", "does not declare", "nodes: a"],
+        ),
+        ("nodes:\n  a: {}\n  b: {}\n", 3, ["node 'b' runs no service"]),
+        (
+            "nodes:\n  a: {services: [Store]}\n  b: {}\nStore:\n  ServiceArgs: {node: b}\n",
+            5,
+            ["Store is placed twice", "nodes.a.services (d.yaml:2)"],
+        ),
+        ("nodes:\n  a: {services: [Store, Store]}\n", 2, ["Store is listed twice on node 'a'"]),
+        ("nodes:\n  a: {services: [Stroe]}\n", 2, ["'Stroe', which is no service", "'Store'"]),
+        ("nodes:\n  a: {default: true}\n  b: {default: true}\n", 3, ["both default: true"]),
+        ("Store:\n  ServiceArgs: {node: a}\n", 2, ["the file has no nodes: section"]),
+    ],
+)
 def test_bad_placement_names_file_and_line(text: str, line: int, words: list[str]) -> None:
     with pytest.raises(DeploymentError) as info:
         _check(text)
@@ -84,14 +93,17 @@ def test_bad_placement_names_file_and_line(text: str, line: int, words: list[str
         assert w in message
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("nodes:\n  a: {gpus: -1}\n", 2, ["gpus must be a count"]),
-    ("nodes:\n  a: {gpus: [0, 0]}\n", 2, ["distinct device ids"]),
-    ("nodes:\n  a: {cpu: 2}\n", 2, ["unknown key 'cpu'", "did you mean 'cpus'"]),
-    ("nodes:\n  a b: {}\n", 2, ["a node name is letters"]),
-    ("nodes:\n  a: {services: Store}\n", 2, ["services must be a list"]),
-    ("nodes:\n  a: {}\nStore:\n  ServiceArgs: {node: []}\n", 4, ["node is an empty list"]),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("nodes:\n  a: {gpus: -1}\n", 2, ["gpus must be a count"]),
+        ("nodes:\n  a: {gpus: [0, 0]}\n", 2, ["distinct device ids"]),
+        ("nodes:\n  a: {cpu: 2}\n", 2, ["unknown key 'cpu'", "did you mean 'cpus'"]),
+        ("nodes:\n  a b: {}\n", 2, ["a node name is letters"]),
+        ("nodes:\n  a: {services: Store}\n", 2, ["services must be a list"]),
+        ("nodes:\n  a: {}\nStore:\n  ServiceArgs: {node: []}\n", 4, ["node is an empty list"]),
+    ],
+)
 def test_bad_nodes_section_fails_at_parse(text: str, line: int, words: list[str]) -> None:
     with pytest.raises(DeploymentError) as info:
         parse_deployment(text, "d.yaml")
@@ -121,8 +133,9 @@ def test_dry_run_node_shows_its_share_and_what_it_expects(tmp_path: Path) -> Non
     assert gpu["processes"][0]["env"]["CUDA_VISIBLE_DEVICES"] == "2"
     web = _plan("-f", path, "--node", "web")
     assert [p["services"] for p in web["processes"]] == [["Logic", "Api"]]
-    assert web["expects"] == [{"service": "Store", "nodes": ["gpu-a"], "namespace": "svtest",
-                               "component": "Store"}]
+    assert web["expects"] == [
+        {"service": "Store", "nodes": ["gpu-a"], "namespace": "svtest", "component": "Store"}
+    ]
     assert web["http"] == "http://127.0.0.1:8000"
     # --gpus beats the node's declaration
     forced = _plan("-f", path, "--node", "gpu-a", "--gpus", "1")

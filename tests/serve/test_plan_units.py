@@ -67,8 +67,10 @@ def test_allocate_pins_whole_cpus_and_packs_gpu_fractions() -> None:
 
 def test_allocate_memory_over() -> None:
     with pytest.raises(ConfigError) as info:
-        allocate([WorkerRequest("A", "A", memory=2 * 1024**3, memory_source="d.yaml:3")],
-                 inv(memory=1024**3))
+        allocate(
+            [WorkerRequest("A", "A", memory=2 * 1024**3, memory_source="d.yaml:3")],
+            inv(memory=1024**3),
+        )
     assert "A.resources.memory (from d.yaml:3)" in str(info.value)
     assert "needs 2Gi of memory but the machine has 1Gi" in str(info.value)
 
@@ -120,7 +122,10 @@ def test_explicit_shared_stays_in_main_with_processes_flag() -> None:
     dep = parse_deployment("Leaf:\n  ServiceArgs:\n    process: shared\n", "d.yaml")
     plan = build_plan("t:Top", Top, dep, inv(), processes=True)
     assert {p.name: p.services for p in plan.processes} == {
-        "main": ["Leaf"], "Mid": ["Mid"], "Top": ["Top"]}
+        "main": ["Leaf"],
+        "Mid": ["Mid"],
+        "Top": ["Top"],
+    }
 
 
 def test_text_outputs() -> None:

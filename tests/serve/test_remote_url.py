@@ -37,9 +37,12 @@ async def test_a_dependency_with_a_url_is_reached_over_http(tmp_path: Path) -> N
 
 def test_dry_run_and_config_show_it(tmp_path: Path) -> None:
     deploy = tmp_path / "deploy.yaml"
-    deploy.write_text(BIND + "FeedStore:\n  ServiceArgs:\n    url: http://10.0.0.5:8000/FeedStore\n")
-    proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run",
-                   "--json")
+    deploy.write_text(
+        BIND + "FeedStore:\n  ServiceArgs:\n    url: http://10.0.0.5:8000/FeedStore\n"
+    )
+    proc = reverie(
+        "serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run", "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     remote = {s["name"]: s["remote_url"] for s in plan["services"]}
@@ -67,8 +70,9 @@ async def test_a_url_keyed_by_sid_is_reached_over_http(tmp_path: Path) -> None:
     await far.start(Feed)
     async with HttpServer(far, port=0, access_log=False) as srv:
         deploy = tmp_path / "deploy.yaml"
-        deploy.write_text(f'"sid://reverie.dev/tests/http/feed":\n  ServiceArgs:\n'
-                          f"    url: {srv.url}/Feed\n")
+        deploy.write_text(
+            f'"sid://reverie.dev/tests/http/feed":\n  ServiceArgs:\n    url: {srv.url}/Feed\n'
+        )
         near = Host(env={}, name="near", deployment=deploy)
         attach_http(near)
         try:
@@ -85,8 +89,9 @@ async def test_a_url_keyed_by_sid_is_reached_over_http(tmp_path: Path) -> None:
 def test_dry_run_and_config_show_a_url_keyed_by_sid(tmp_path: Path) -> None:
     deploy = tmp_path / "deploy.yaml"
     deploy.write_text(BIND + f'"{FEED_SID}":\n  ServiceArgs:\n    url: http://10.0.0.5:8000/F\n')
-    proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run",
-                   "--json")
+    proc = reverie(
+        "serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run", "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     remote = {s["name"]: s["remote_url"] for s in plan["services"]}
@@ -103,8 +108,10 @@ def test_a_sid_section_holds_only_a_url(tmp_path: Path) -> None:
     deploy.write_text(BIND + f'"{FEED_SID}":\n  title: x\n')
     proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run")
     assert proc.returncode != 0
-    assert "a section keyed by a SID says only where that service runs (ServiceArgs: url), " \
-           "not 'title'" in proc.stderr
+    assert (
+        "a section keyed by a SID says only where that service runs (ServiceArgs: url), "
+        "not 'title'" in proc.stderr
+    )
     deploy.write_text(BIND + f'"{FEED_SID}":\n  ServiceArgs:\n    workers: 2\n')
     proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run")
     assert proc.returncode != 0
@@ -114,15 +121,21 @@ def test_a_sid_section_holds_only_a_url(tmp_path: Path) -> None:
 
 def test_a_sid_section_must_name_a_sid_of_the_graph_once(tmp_path: Path) -> None:
     deploy = tmp_path / "deploy.yaml"
-    deploy.write_text(BIND + '"sid://reverie.dev/2026/examples/atom/fed":\n  ServiceArgs:\n'
-                             "    url: http://10.0.0.5:8000/F\n")
+    deploy.write_text(
+        BIND + '"sid://reverie.dev/2026/examples/atom/fed":\n  ServiceArgs:\n'
+        "    url: http://10.0.0.5:8000/F\n"
+    )
     proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run")
     assert proc.returncode != 0
-    assert ("section 'sid://reverie.dev/2026/examples/atom/fed' names a SID that no service of "
-            "this graph provides") in proc.stderr
+    assert (
+        "section 'sid://reverie.dev/2026/examples/atom/fed' names a SID that no service of "
+        "this graph provides"
+    ) in proc.stderr
     assert FEED_SID in proc.stderr  # did you mean
-    deploy.write_text(BIND + f'"{FEED_SID}":\n  ServiceArgs:\n    url: http://10.0.0.5:8000/F\n'
-                             "FeedStore:\n  ServiceArgs:\n    url: http://10.0.0.6:8000/F\n")
+    deploy.write_text(
+        BIND + f'"{FEED_SID}":\n  ServiceArgs:\n    url: http://10.0.0.5:8000/F\n'
+        "FeedStore:\n  ServiceArgs:\n    url: http://10.0.0.6:8000/F\n"
+    )
     proc = reverie("serve", "examples.atom.graph:AtomService", "-f", str(deploy), "--dry-run")
     assert proc.returncode != 0
     assert "FeedStore's url is given twice: in its section (" in proc.stderr

@@ -12,17 +12,28 @@ from tests.serve.conftest import GRAPH, ServeRun
 
 def test_embedded_serve_logs_progress_and_each_request(serve: Callable[..., ServeRun]) -> None:
     run = serve(GRAPH)
-    starting = run.wait_for(lambda e: e.get("event") == "instance" and e.get("state")
-                            == "starting" and e.get("service") == "Store")
+    starting = run.wait_for(
+        lambda e: (
+            e.get("event") == "instance"
+            and e.get("state") == "starting"
+            and e.get("service") == "Store"
+        )
+    )
     assert starting["message"] == "starting Store ..."
-    running = run.wait_for(lambda e: e.get("event") == "instance" and e.get("state") == "running"
-                           and e.get("service") == "Api")
+    running = run.wait_for(
+        lambda e: (
+            e.get("event") == "instance"
+            and e.get("state") == "running"
+            and e.get("service") == "Api"
+        )
+    )
     assert running["message"].startswith("Api is running after ")
     run.ready()
     r = httpx.get(f"{run.url}/Api/pids", headers={"X-Request-Id": "req-serve-1"}, timeout=10)
     assert r.status_code == 200
-    line = run.wait_for(lambda e: e.get("request_id") == "req-serve-1"
-                        and e.get("logger") == "reverie.access")
+    line = run.wait_for(
+        lambda e: e.get("request_id") == "req-serve-1" and e.get("logger") == "reverie.access"
+    )
     assert line["method"] == "GET" and line["path"] == "/Api/pids" and line["status"] == 200
     assert line["duration_ms"] >= 0
     assert "GET /Api/pids 200" in line["message"]

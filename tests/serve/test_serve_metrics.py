@@ -30,9 +30,11 @@ def test_one_metrics_endpoint_covers_every_process(serve: Any) -> None:
     fams = _families(run)
     up = {s.labels["process"] for s in fams["reverie_process_up"].samples}
     assert len(up) == 3
-    calls = {(s.labels["caller"], s.labels["callee"], s.labels["transport"]): s
-             for s in fams["reverie_edge_calls"].samples
-             if s.name.endswith("_total") and s.labels["outcome"] == "ok"}
+    calls = {
+        (s.labels["caller"], s.labels["callee"], s.labels["transport"]): s
+        for s in fams["reverie_edge_calls"].samples
+        if s.name.endswith("_total") and s.labels["outcome"] == "ok"
+    }
     api_logic = calls[("Api", "Logic", "nats")]
     logic_store = calls[("Logic", "Store", "nats")]
     assert api_logic.value == 6.0 and logic_store.value == 6.0
@@ -42,8 +44,9 @@ def test_one_metrics_endpoint_covers_every_process(serve: Any) -> None:
     assert len(served) == 3  # each process's own instances, labelled with it
 
     # The dashboard of the entry shows every process's instances and edges.
-    data = httpx.get(f"{run.url}/@host/dashboard/data", timeout=10,
-                     headers={"Authorization": f"Bearer {KEY}"}).json()
+    data = httpx.get(
+        f"{run.url}/@host/dashboard/data", timeout=10, headers={"Authorization": f"Bearer {KEY}"}
+    ).json()
     services = {s["name"]: s for s in data["services"]}
     assert set(services) == {"Api", "Logic", "Store"}
     assert all(s["state"] == "running" and s["where"] == "local" for s in services.values())

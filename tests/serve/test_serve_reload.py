@@ -13,7 +13,7 @@ import httpx
 
 from .conftest import free_port, wait_gone
 
-SOURCE = '''
+SOURCE = """
 from reverie import feature, service
 
 
@@ -22,7 +22,7 @@ class Hello:
     @feature("GET:v")
     async def v(self) -> str:
         return "{version}"
-'''
+"""
 
 
 def _get(url: str) -> str | None:
@@ -47,15 +47,28 @@ def test_reload_restarts_on_change(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/Hello/v"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reverie.cli", "serve", "relsvc:Hello", "--reload", "--port",
-         str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "reverie.cli",
+            "serve",
+            "relsvc:Hello",
+            "--reload",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:
         assert _until(url, "v1"), "the first version never answered"
         server_pid = int(
-            subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-            .stdout.split()[0]
+            subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+            ).stdout.split()[0]
         )
         time.sleep(0.3)  # let the watcher settle before the change
         (tmp_path / "relsvc.py").write_text(SOURCE.format(version="v2"))

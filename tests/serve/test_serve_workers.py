@@ -80,12 +80,14 @@ def test_workers_spread_kill9_replaced_call_and_ls(serve: Any) -> None:
 
 
 def test_sigterm_drains_streams_and_leaves_no_children(serve: Any, tmp_path: Path) -> None:
-    run = serve(GRAPH, "-f", DEPLOY, "--drain-timeout", "8",
-                env={"REVERIE_TEST_MARKS": str(tmp_path)})
+    run = serve(
+        GRAPH, "-f", DEPLOY, "--drain-timeout", "8", env={"REVERIE_TEST_MARKS": str(tmp_path)}
+    )
     run.ready()
     nats_pid = next(
         int(str(e["message"]).split("(pid ")[1].rstrip(")"))
-        for e in run.events if "embedded nats-server on" in str(e.get("message"))
+        for e in run.events
+        if "embedded nats-server on" in str(e.get("message"))
     )
     results: list[tuple[list[int], str | None]] = []
     first_item = threading.Barrier(4, timeout=20)
@@ -94,10 +96,15 @@ def test_sigterm_drains_streams_and_leaves_no_children(serve: Any, tmp_path: Pat
         items: list[int] = []
         err: str | None = None
         try:
-            with httpx.Client(timeout=20.0) as client, client.stream(
-                "POST", f"{run.url}/Api/count", json={"n": 8, "delay": 0.15},
-                headers={"accept": "application/x-ndjson"},
-            ) as resp:
+            with (
+                httpx.Client(timeout=20.0) as client,
+                client.stream(
+                    "POST",
+                    f"{run.url}/Api/count",
+                    json={"n": 8, "delay": 0.15},
+                    headers={"accept": "application/x-ndjson"},
+                ) as resp,
+            ):
                 assert resp.status_code == 200
                 for line in resp.iter_lines():
                     if not line.strip():
@@ -154,8 +161,16 @@ def test_start_failure_exits_1_naming_the_worker(serve: Any) -> None:
 
 def test_crash_loop_marks_failed_and_exits_1(serve: Any) -> None:
     t0 = time.monotonic()
-    run = serve(GRAPH, "-f", DEPLOY, "--max-restarts", "2", "--start-timeout", "20",
-                env={"REVERIE_TEST_CRASH": "1"})
+    run = serve(
+        GRAPH,
+        "-f",
+        DEPLOY,
+        "--max-restarts",
+        "2",
+        "--start-timeout",
+        "20",
+        env={"REVERIE_TEST_CRASH": "1"},
+    )
     code = run.wait(60)
     text = run.output()
     assert code == 1, text
@@ -194,9 +209,22 @@ def test_port_in_use_fails_before_starting(serve: Any) -> None:
         s.listen()
         port = s.getsockname()[1]
         res = subprocess.run(
-            [sys.executable, "-m", "reverie.cli", "serve", GRAPH, "-f", DEPLOY,
-             "--port", str(port)], capture_output=True, text=True, timeout=30,
-            cwd=str(HERE.parents[1]))
+            [
+                sys.executable,
+                "-m",
+                "reverie.cli",
+                "serve",
+                GRAPH,
+                "-f",
+                DEPLOY,
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=str(HERE.parents[1]),
+        )
     assert res.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr
     assert "nats-server" not in res.stdout
@@ -205,10 +233,15 @@ def test_port_in_use_fails_before_starting(serve: Any) -> None:
 def _slow_stream(url: str, out: list[Any], n: int = 40, delay: float = 0.25) -> None:
     items: list[int] = []
     try:
-        with httpx.Client(timeout=30.0) as client, client.stream(
-            "POST", f"{url}/Api/count", json={"n": n, "delay": delay},
-            headers={"accept": "application/x-ndjson"},
-        ) as resp:
+        with (
+            httpx.Client(timeout=30.0) as client,
+            client.stream(
+                "POST",
+                f"{url}/Api/count",
+                json={"n": n, "delay": delay},
+                headers={"accept": "application/x-ndjson"},
+            ) as resp,
+        ):
             for line in resp.iter_lines():
                 if line.strip():
                     items.append(json.loads(line))
@@ -302,8 +335,10 @@ def test_entry_workers_share_the_http_port(serve: Any, tmp_path: Path) -> None:
 
 def test_workers_are_pinned_and_see_only_their_env(serve: Any, tmp_path: Path) -> None:
     f = tmp_path / "pin.yaml"
-    f.write_text("Store:\n  ServiceArgs:\n    workers: 2\n    resources: {cpu: 1}\n"
-                 "    env: {STORE_MODE: fast}\n")
+    f.write_text(
+        "Store:\n  ServiceArgs:\n    workers: 2\n    resources: {cpu: 1}\n"
+        "    env: {STORE_MODE: fast}\n"
+    )
     run = serve(GRAPH, "-f", str(f), "--cpus", "2")
     rows = run.rows()
     store = sorted(rows["Store"]["pids"])
@@ -311,8 +346,9 @@ def test_workers_are_pinned_and_see_only_their_env(serve: Any, tmp_path: Path) -
     assert all(len(a) == 1 for a in affinities) and affinities[0] != affinities[1]
     for pid in store:
         env = dict(
-            kv.split("=", 1) for kv in
-            Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in kv
+            kv.split("=", 1)
+            for kv in Path(f"/proc/{pid}/environ").read_text().split("\0")
+            if "=" in kv
         )
         assert env["STORE_MODE"] == "fast" and env["CUDA_VISIBLE_DEVICES"] == ""
     main_pid = rows["Api"]["pids"][0]

@@ -39,10 +39,13 @@ async def test_a_checkpoint_it_cannot_read_fails_the_start_naming_it(tmp_path: P
         await host.start(CounterV2)  # a live swap to V2 leaves a version 2 checkpoint
     async with Host() as host:
         Checkpointer(host, store, "t", interval=0).attach()
-        with pytest.raises(StateError, match=r"Counter: its last checkpoint \(key t/Counter, "
-                                             r"written by examples\.counter\.v2:CounterV2\) "
-                                             r"cannot be restored: state 'counter' version 2 is "
-                                             r"unknown here"):
+        with pytest.raises(
+            StateError,
+            match=r"Counter: its last checkpoint \(key t/Counter, "
+            r"written by examples\.counter\.v2:CounterV2\) "
+            r"cannot be restored: state 'counter' version 2 is "
+            r"unknown here",
+        ):
             await host.start(Counter)
         assert not host.instances
 
@@ -51,8 +54,11 @@ def test_state_section_is_checked_with_file_and_line() -> None:
     dep = parse_deployment("state:\n  store: nats\n  bucket: b1\n  interval: 5\n", "d.yaml")
     s = settings_for(dep)
     assert s is not None and (s.store, s.bucket, s.interval, s.name) == ("nats", "b1", 5.0, "d")
-    with pytest.raises(DeploymentError, match=r"d\.yaml:2.*store must be one of directory, "
-                                              r"nats, got 's3'"):
+    with pytest.raises(
+        DeploymentError,
+        match=r"d\.yaml:2.*store must be one of directory, "
+        r"nats, got 's3'",
+    ):
         parse_deployment("state:\n  store: s3\n", "d.yaml")
     with pytest.raises(DeploymentError, match=r"interval is a number of seconds >= 0"):
         parse_deployment("state:\n  interval: soon\n", "d.yaml")
@@ -61,4 +67,7 @@ def test_state_section_is_checked_with_file_and_line() -> None:
     default = settings_for(parse_deployment("Counter: {}\n", "/srv/app/shop.yaml"))
     assert default is not None
     assert (default.store, default.path, default.name) == (
-        "directory", "/srv/app/.reverie/state", "shop")
+        "directory",
+        "/srv/app/.reverie/state",
+        "shop",
+    )

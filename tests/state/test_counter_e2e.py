@@ -121,8 +121,7 @@ def test_put_config_swap_and_cli_save_load_keep_state(serve: Any, tmp_path: Path
     assert _hit(run, "k", 3) == 3
 
     # PUT @config restarts the instance with the new value; the counts survive.
-    r = httpx.put(f"{run.url}/Counter/@config", json={"label": "renamed"}, headers=AUTH,
-                  timeout=10)
+    r = httpx.put(f"{run.url}/Counter/@config", json={"label": "renamed"}, headers=AUTH, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["applied"] == "restart"
     info = httpx.post(f"{run.url}/Front/info", timeout=10).json()
@@ -138,8 +137,7 @@ def test_put_config_swap_and_cli_save_load_keep_state(serve: Any, tmp_path: Path
     assert denied.returncode == 1 and "API key" in denied.stderr
 
     # reverie swap: CounterV2 takes over live, migrating the version 1 state.
-    swapped = reverie("swap", run.url, "Counter", "--to", "examples.counter.v2:CounterV2",
-                      env=ENV)
+    swapped = reverie("swap", run.url, "Counter", "--to", "examples.counter.v2:CounterV2", env=ENV)
     assert swapped.returncode == 0, swapped.stderr
     assert "Counter -> Counter (examples.counter.v2:CounterV2)" in swapped.stdout
     info = httpx.post(f"{run.url}/Front/info", timeout=10).json()
@@ -150,8 +148,17 @@ def test_put_config_swap_and_cli_save_load_keep_state(serve: Any, tmp_path: Path
     # reverie state load: a second instance from the saved (version 1) file.
     file = tmp_path / "counter.json"
     file.write_text(saved.stdout)
-    loaded = reverie("state", "load", run.url, str(file), "--path", "copy", "--class",
-                     "examples.counter.v2:CounterV2", env=ENV)
+    loaded = reverie(
+        "state",
+        "load",
+        run.url,
+        str(file),
+        "--path",
+        "copy",
+        "--class",
+        "examples.counter.v2:CounterV2",
+        env=ENV,
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert json.loads(loaded.stdout)["path"] == "copy"
     r = httpx.get(f"{run.url}/copy/counts/k", timeout=10)
@@ -162,12 +169,12 @@ def test_put_config_swap_and_cli_save_load_keep_state(serve: Any, tmp_path: Path
     bad = reverie("state", "load", run.url, str(file), "--path", "other", env=ENV)
     assert bad.returncode == 1
     assert "state 'sessions' (captured from Counter) is not its state 'counter'" in bad.stderr
-    assert "other" not in {s["path"] for s in httpx.get(
-        f"{run.url}/@host/services", headers=AUTH, timeout=10).json()}
+    assert "other" not in {
+        s["path"] for s in httpx.get(f"{run.url}/@host/services", headers=AUTH, timeout=10).json()
+    }
 
     # A swap that cannot happen leaves the current implementation serving.
-    failed = reverie("swap", run.url, "Counter", "--to", "examples.counter.service:Front",
-                     env=ENV)
+    failed = reverie("swap", run.url, "Counter", "--to", "examples.counter.service:Front", env=ENV)
     assert failed.returncode == 1
     assert "keeps serving" in failed.stderr or "implements no SID" in failed.stderr
     assert httpx.post(f"{run.url}/Front/info", timeout=10).json()["impl"] == "CounterV2"
@@ -177,8 +184,10 @@ def test_put_config_swap_and_cli_save_load_keep_state(serve: Any, tmp_path: Path
 
 def test_checkpoints_in_a_nats_kv_bucket_survive_kill9(serve: Any, tmp_path: Path) -> None:
     deploy = tmp_path / "kvshop.yaml"
-    deploy.write_text("state:\n  store: nats\n  bucket: shop-state\n  interval: 0.1\n"
-                      "Counter:\n  ServiceArgs:\n    process: separate\n")
+    deploy.write_text(
+        "state:\n  store: nats\n  bucket: shop-state\n  interval: 0.1\n"
+        "Counter:\n  ServiceArgs:\n    process: separate\n"
+    )
     run = serve(ENTRY, "-f", str(deploy), env=ENV)
     rows = run.rows()
     assert _hit(run, "n", 3) == 3

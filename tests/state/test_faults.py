@@ -37,12 +37,18 @@ async def test_swap_refusals_change_nothing() -> None:
         await host.start(Front)
         front = host.client(Front)
         await front.hit(Hit("k", by=2))
-        with pytest.raises(SwapError, match=r"Counter \(RestoreFails\) failed while restoring: "
-                                            r"StateError: Counter: restore method load raised "
-                                            r"RuntimeError: corrupt index; Counter keeps serving"):
+        with pytest.raises(
+            SwapError,
+            match=r"Counter \(RestoreFails\) failed while restoring: "
+            r"StateError: Counter: restore method load raised "
+            r"RuntimeError: corrupt index; Counter keeps serving",
+        ):
             await host.swap("Counter", RestoreFails)
-        with pytest.raises(SwapError, match=r"state 'counter' \(captured from Counter\) is not "
-                                            r"its state 'sessions'"):
+        with pytest.raises(
+            SwapError,
+            match=r"state 'counter' \(captured from Counter\) is not "
+            r"its state 'sessions'",
+        ):
             await host.swap("Counter", Sessions)
         inst = host.instance("Counter")
         assert inst.cls is Counter and inst.accepting and inst.hold is None
@@ -62,24 +68,35 @@ async def test_http_state_routes_say_why() -> None:
             r = await http.get("/Counter/@state", headers=AUTH)
             assert r.status_code == 200 and r.json()["name"] == "counter"
             doc = r.json()
-            r = await http.post("/@host/services", headers=AUTH, json={
-                "class": "Counter", "path": "c2", "state": {**doc, "version": 9}})
+            r = await http.post(
+                "/@host/services",
+                headers=AUTH,
+                json={"class": "Counter", "path": "c2", "state": {**doc, "version": 9}},
+            )
             assert r.status_code == 400
             assert "version 9 is unknown here: this implementation reads version 1" in r.text
-            r = await http.post("/@host/services", headers=AUTH, json={
-                "class": "Counter", "path": "c2", "state": "not a document"})
+            r = await http.post(
+                "/@host/services",
+                headers=AUTH,
+                json={"class": "Counter", "path": "c2", "state": "not a document"},
+            )
             assert r.status_code == 400 and "not a state document" in r.text
             assert "c2" not in host.instances
             r = await http.put("/@host/services/Counter", headers=AUTH, json={"nope": 1})
             assert r.status_code == 400 and "unknown fields nope" in r.text
-            r = await http.put("/@host/services/nowhere", headers=AUTH,
-                               json={"class": "Counter"})
+            r = await http.put("/@host/services/nowhere", headers=AUTH, json={"class": "Counter"})
             assert r.status_code == 404 and "no instance at path 'nowhere'" in r.text
-            r = await http.put("/@host/services/Counter", headers=AUTH,
-                               json={"class": "tests.state.svc_faults:Sessions"})
+            r = await http.put(
+                "/@host/services/Counter",
+                headers=AUTH,
+                json={"class": "tests.state.svc_faults:Sessions"},
+            )
             assert r.status_code == 409 and "keeps serving" in r.text
-            r = await http.put("/@host/services/Counter", headers=AUTH,
-                               json={"class": "examples.counter.v2:CounterV2"})
+            r = await http.put(
+                "/@host/services/Counter",
+                headers=AUTH,
+                json={"class": "examples.counter.v2:CounterV2"},
+            )
             assert r.status_code == 200, r.text
             assert r.json()["swapped"] == {"from": "Counter", "to": "Counter"}
             assert r.json()["class"] == "examples.counter.v2:CounterV2"
@@ -91,8 +108,13 @@ def test_kill9_during_a_swap_leaves_exactly_one_serving(serve: Any, tmp_path: Pa
     deploy = tmp_path / "shop.yaml"
     deploy.write_text(f"state:\n  path: {tmp_path / 'ckpt'}\n  interval: 0.1\n")
     # The counter is the entry: its own supervised worker process, with the HTTP host.
-    run = serve("examples.counter.service:Counter", "-f", str(deploy), "--processes",
-                env={"REVERIE_API_KEY": KEY})
+    run = serve(
+        "examples.counter.service:Counter",
+        "-f",
+        str(deploy),
+        "--processes",
+        env={"REVERIE_API_KEY": KEY},
+    )
     pid = run.rows()["Counter"]["pids"][0]
     with httpx.Client(timeout=10) as c:
         for _ in range(4):
@@ -103,10 +125,22 @@ def test_kill9_during_a_swap_leaves_exactly_one_serving(serve: Any, tmp_path: Pa
         assert time.monotonic() < deadline, "no checkpoint with s=4"
         time.sleep(0.05)
     swap = subprocess.Popen(
-        [sys.executable, "-m", "reverie.cli", "swap", run.url, "Counter", "--to",
-         "tests.state.svc_faults:StartsForever"], cwd=ROOT, env={
-            **os.environ, "REVERIE_API_KEY": KEY}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "reverie.cli",
+            "swap",
+            run.url,
+            "Counter",
+            "--to",
+            "tests.state.svc_faults:StartsForever",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REVERIE_API_KEY": KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         run.wait_for(lambda e: "on_start is running (the swap is in progress)" in str(e), 30)
         os.kill(pid, signal.SIGKILL)

@@ -84,7 +84,11 @@ async def test_capture_and_start_from_state() -> None:
         doc = await host.capture("Counter")
         assert isinstance(doc, StateDocument)
         assert (doc.service, doc.name, doc.version, doc.data) == (
-            "Counter", "counter", 1, {"counts": {"a": 3}})
+            "Counter",
+            "counter",
+            1,
+            {"counts": {"a": 3}},
+        )
         other = await host.start_instance(Counter, path="copy", state=doc.to_json())
         assert other.obj.counts == {"a": 3}
         assert await host.client("copy").get("a") == 3
@@ -106,19 +110,26 @@ async def test_wrong_type_and_unknown_version_are_refused_and_nothing_changes() 
     async with _host() as host:
         await host.start(Counter)
         wrong = StateDocument(service="X", name="sessions", version=1, data={})
-        with pytest.raises(StateError, match=r"state 'sessions' \(captured from X\) is not its "
-                                             r"state 'counter'"):
+        with pytest.raises(
+            StateError,
+            match=r"state 'sessions' \(captured from X\) is not its "
+            r"state 'counter'",
+        ):
             await host.start_instance(Counter, path="c2", state=wrong)
         assert "c2" not in host.instances
         newer = StateDocument(service="Counter", name="counter", version=7, data={})
-        with pytest.raises(StateError, match=r"version 7 is unknown here: this implementation "
-                                             r"reads version 1"):
+        with pytest.raises(
+            StateError,
+            match=r"version 7 is unknown here: this implementation "
+            r"reads version 1",
+        ):
             await host.start_instance(Counter, path="c3", state=newer)
         older = StateDocument(service="Counter", name="counter", version=0, data={})
         with pytest.raises(StateError, match=r"has no @state\.migrate hook"):
             await host.start_instance(Counter, path="c4", state=older)
-        bad = StateDocument(service="Counter", name="counter", version=1,
-                            data={"counts": {"a": "three"}})
+        bad = StateDocument(
+            service="Counter", name="counter", version=1, data={"counts": {"a": "three"}}
+        )
         with pytest.raises(StateError, match=r"does not fit CounterState"):
             await host.start_instance(Counter, path="c5", state=bad)
         with pytest.raises(StateError, match="not a state document"):
@@ -164,8 +175,9 @@ async def test_capture_during_a_failing_request_is_consistent() -> None:
 async def test_capture_of_a_stateless_service_says_why() -> None:
     async with _host() as host:
         await host.start(Front)
-        with pytest.raises(StateError, match="Front: declares no state, so there is nothing "
-                                             "to capture"):
+        with pytest.raises(
+            StateError, match="Front: declares no state, so there is nothing to capture"
+        ):
             await host.capture("Front")
 
 
@@ -193,9 +205,12 @@ async def test_swap_failure_leaves_the_old_one_serving() -> None:
         await host.start(Front)
         front = host.client(Front)
         await front.hit(Hit("k"))
-        with pytest.raises(SwapError, match=r"swap of 'Counter' failed: Counter \(Broken\) "
-                                            r"failed while starting: RuntimeError: no model "
-                                            r"file; Counter keeps serving"):
+        with pytest.raises(
+            SwapError,
+            match=r"swap of 'Counter' failed: Counter \(Broken\) "
+            r"failed while starting: RuntimeError: no model "
+            r"file; Counter keeps serving",
+        ):
             await host.swap("Counter", Broken)
         assert host.instance("Counter").cls is Counter
         assert await front.hit(Hit("k")) == 2
@@ -214,4 +229,3 @@ async def test_hold_is_bounded() -> None:
             with pytest.raises(UnavailableError, match=r"held new calls for 0\.01 s"):
                 await host.client("Counter").get("a")
         assert await host.client("Counter").get("a") == 0
-

@@ -54,8 +54,12 @@ def test_default_name_is_the_type_and_migrate_is_shown() -> None:
 
 
 def test_snapshot_without_restore_fails_at_import() -> None:
-    with pytest.raises(MarkupError, match=r"Half: declares @state.snapshot without "
-                                          r"@state.restore"):
+    with pytest.raises(
+        MarkupError,
+        match=r"Half: declares @state.snapshot without "
+        r"@state.restore",
+    ):
+
         @service
         class Half:
             @state.snapshot
@@ -65,6 +69,7 @@ def test_snapshot_without_restore_fails_at_import() -> None:
 
 def test_untyped_snapshot_fails_at_import() -> None:
     with pytest.raises(MarkupError, match="needs a return annotation naming the state type"):
+
         @service
         class Untyped:
             @state.snapshot
@@ -76,8 +81,12 @@ def test_untyped_snapshot_fails_at_import() -> None:
 
 
 def test_restore_of_another_type_fails_at_import() -> None:
-    with pytest.raises(MarkupError, match=r"@state.restore takes Other, but @state.snapshot "
-                                          r"\(save\) returns S"):
+    with pytest.raises(
+        MarkupError,
+        match=r"@state.restore takes Other, but @state.snapshot "
+        r"\(save\) returns S",
+    ):
+
         @service
         class Mismatch:
             @state.snapshot
@@ -92,6 +101,7 @@ def test_bad_version_and_two_snapshots_fail() -> None:
     with pytest.raises(MarkupError, match="a version is an integer >= 1"):
         state.snapshot(version=0)
     with pytest.raises(MarkupError, match=r"two methods are marked @state\.snapshot: a, b"):
+
         @service
         class Two:
             @state.snapshot
@@ -108,6 +118,7 @@ def test_bad_version_and_two_snapshots_fail() -> None:
 
 def test_migrate_signature_checked() -> None:
     with pytest.raises(MarkupError, match=r"@state\.migrate hook takes two arguments"):
+
         @service
         class BadMigrate:
             @state.snapshot

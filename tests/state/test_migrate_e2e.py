@@ -26,8 +26,10 @@ def test_migrate_to_another_process_keeps_state_and_loses_no_call(
     serve: Any, tmp_path: Path
 ) -> None:
     deploy = tmp_path / "shop.yaml"
-    deploy.write_text(f"state:\n  path: {tmp_path / 'ckpt'}\n  interval: 0\n"
-                      "Counter:\n  ServiceArgs:\n    process: separate\n")
+    deploy.write_text(
+        f"state:\n  path: {tmp_path / 'ckpt'}\n  interval: 0\n"
+        "Counter:\n  ServiceArgs:\n    process: separate\n"
+    )
     run = serve(ENTRY, "-f", str(deploy))
     rows = run.rows()
     counter_pid = rows["Counter"]["pids"][0]
@@ -87,8 +89,7 @@ def test_migrate_to_another_process_keeps_state_and_loses_no_call(
     # A live swap over the runtime, in whichever process serves the component.
     res = reverie("swap", f"{nats}#examples/Counter", "--to", "examples.counter.v2:CounterV2")
     assert res.returncode == 0, res.stderr
-    assert ("examples.counter.service:Counter -> examples.counter.v2:CounterV2"
-            in res.stdout)
+    assert "examples.counter.service:Counter -> examples.counter.v2:CounterV2" in res.stdout
     with httpx.Client(timeout=30) as c:
         info = c.post(f"{run.url}/Front/info").json()
         assert (info["impl"], info["pid"]) == ("CounterV2", counter_pid)

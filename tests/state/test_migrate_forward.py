@@ -40,8 +40,9 @@ async def test_in_process_dependent_follows_the_instance(nats_url: str) -> None:
         front = a.client(Front)
         assert await front.hit(Hit("k", by=2)) == 2
 
-        answer = await request_migration(rts[2], "examples", "Counter",
-                                         rts[0].worker_id, rts[1].worker_id)
+        answer = await request_migration(
+            rts[2], "examples", "Counter", rts[0].worker_id, rts[1].worker_id
+        )
         assert answer["to"] == rts[1].worker_id, answer
         assert b.instance("Counter").obj.counts == {"k": 2}  # restored in b
         forwarder = a.instance("Counter")
@@ -52,21 +53,24 @@ async def test_in_process_dependent_follows_the_instance(nats_url: str) -> None:
         assert b.instance("Counter").obj.counts == {"k": 3}
 
         # Straight back to a, within the forwarder's grace: a's instance revives in place.
-        back = await request_migration(rts[2], "examples", "Counter",
-                                       rts[1].worker_id, rts[0].worker_id)
+        back = await request_migration(
+            rts[2], "examples", "Counter", rts[1].worker_id, rts[0].worker_id
+        )
         assert back["to"] == rts[0].worker_id, back
         revived = a.instance("Counter")
         assert revived is forwarder and revived.forward is None and revived.accepting
         assert await front.hit(Hit("k")) == 4  # in-process again, with the state
         assert revived.obj.counts == {"k": 4}
-        again = await request_migration(rts[2], "examples", "Counter",
-                                        rts[0].worker_id, rts[1].worker_id)
+        again = await request_migration(
+            rts[2], "examples", "Counter", rts[0].worker_id, rts[1].worker_id
+        )
         assert again["to"] == rts[1].worker_id, again
         assert await front.hit(Hit("k")) == 5
 
         # A destination that does not answer: refused, and the instance keeps serving in b.
-        refused = await request_migration(rts[2], "examples", "Counter",
-                                          rts[1].worker_id, "no-such-host")
+        refused = await request_migration(
+            rts[2], "examples", "Counter", rts[1].worker_id, "no-such-host"
+        )
         assert "did not answer" in refused["error"] and "keeps serving here" in refused["error"]
         assert b.instance("Counter").accepting
         assert await front.hit(Hit("k")) == 6

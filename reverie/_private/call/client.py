@@ -72,7 +72,9 @@ def _result_check(meta: ServiceMeta, ep: EndpointMeta) -> Any:
             raise InvalidResultError(
                 f"invalid {what}: {text} (the handler returned something that does not match "
                 f"its declared {ep.response_info.name})",
-                details=err.details, service=meta.name, endpoint=ep.name,
+                details=err.details,
+                service=meta.name,
+                endpoint=ep.name,
             ) from None
 
     return convert
@@ -90,8 +92,9 @@ class _Caller:
         # Counted even when nobody reads it (a client made outside any host): no branch on
         # the hot path. A host's link swaps in the edge's registered stats (track_edges).
         kind = transport_kind(transport)
-        self._stats = EdgeStats("-", meta.name, ep.name, kind, ep.streaming,
-                                every_call=kind != "in-process")
+        self._stats = EdgeStats(
+            "-", meta.name, ep.name, kind, ep.streaming, every_call=kind != "in-process"
+        )
         info = ep.request_info
         self._check = None if info.is_any else info.validate
         # One rule on every transport: the result is checked where it arrives. Plain data from a
@@ -165,8 +168,10 @@ class _UnaryCaller(_Caller):
     ) -> Any:
         req = self._request(request, fields)
         parent = CURRENT.get()
-        if timeout is None and self._ep.timeout is not None and (
-            parent is None or parent.deadline is None
+        if (
+            timeout is None
+            and self._ep.timeout is not None
+            and (parent is None or parent.deadline is None)
         ):
             timeout = self._ep.timeout  # the endpoint's default deadline
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
@@ -179,8 +184,7 @@ class _UnaryCaller(_Caller):
                 if ctx.deadline is None:
                     result = await self._transport.call(self._ep, req, ctx)
                 else:
-                    result = await _with_deadline(self._transport.call(self._ep, req, ctx),
-                                                  ctx)
+                    result = await _with_deadline(self._transport.call(self._ep, req, ctx), ctx)
             except CallError as err:
                 _stamp(err, self._meta, self._ep, ctx)
                 st.failed(err.code)
@@ -191,7 +195,6 @@ class _UnaryCaller(_Caller):
         if self._convert is not None and type(result) is not self._exact:
             result = self._convert(result)
         return result
-
 
     async def _timed(self, st: EdgeStats, req: Any, ctx: RequestContext) -> Any:
         st.timed_in_flight += 1
@@ -235,8 +238,14 @@ class _LocalUnaryCaller(_UnaryCaller):
         st = self._stats
         n = st.calls + 1
         inst = self._inst
-        if (fields or timeout is not None or not n & 63 or not inst.accepting
-                or self._ep.timeout is not None or (ctx is not None and ctx.deadline is not None)):
+        if (
+            fields
+            or timeout is not None
+            or not n & 63
+            or not inst.accepting
+            or self._ep.timeout is not None
+            or (ctx is not None and ctx.deadline is not None)
+        ):
             return await _UnaryCaller.__call__(self, request, timeout=timeout, **fields)
         # A request of exactly the declared class is valid as it is.
         req = request if type(request) is self._req_class else self._request(request)
@@ -249,8 +258,9 @@ class _LocalUnaryCaller(_UnaryCaller):
             token = None  # the caller's context (no deadline to keep, none to add) is current
         inst.active += 1
         try:
-            result = await (inst.handlers[ep.name](req) if self._takes
-                            else inst.handlers[ep.name]())
+            result = await (
+                inst.handlers[ep.name](req) if self._takes else inst.handlers[ep.name]()
+            )
         except CallError as err:
             log_failure(err, self._meta.name, ep.name, ctx.request_id)
             out = CallError.from_handler(err, ctx.request_id)
@@ -301,8 +311,10 @@ class _StreamCaller(_Caller):
     ) -> AsyncIterator[Any]:
         req = self._request(request, fields)
         parent = CURRENT.get()
-        if timeout is None and self._ep.timeout is not None and (
-            parent is None or parent.deadline is None
+        if (
+            timeout is None
+            and self._ep.timeout is not None
+            and (parent is None or parent.deadline is None)
         ):
             timeout = self._ep.timeout  # the endpoint's default deadline
         ctx = parent if timeout is None and parent is not None else new_context(timeout)
@@ -335,8 +347,9 @@ class _StreamCaller(_Caller):
                 step = inner.__anext__
                 while True:
                     try:
-                        item = await (step() if ctx.deadline is None
-                                      else _with_deadline(step(), ctx))
+                        item = await (
+                            step() if ctx.deadline is None else _with_deadline(step(), ctx)
+                        )
                     except StopAsyncIteration:
                         break
                     st.items += 1

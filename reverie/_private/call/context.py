@@ -99,17 +99,24 @@ class RequestContext:
         timeout = data.get("timeout")
         deadline = None
         if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
-                    math.isfinite(timeout) and timeout <= _MAX_TIMEOUT):
-                raise ValueError(f"the context's timeout must be a finite number of seconds up "
-                                 f"to {_MAX_TIMEOUT:g}, not {str(timeout)[:32]!r}")
+            if (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, (int, float))
+                or not (math.isfinite(timeout) and timeout <= _MAX_TIMEOUT)
+            ):
+                raise ValueError(
+                    f"the context's timeout must be a finite number of seconds up "
+                    f"to {_MAX_TIMEOUT:g}, not {str(timeout)[:32]!r}"
+                )
             deadline = time.monotonic() + float(timeout)
         rid = data.get("id")
         if rid is not None and not isinstance(rid, str):
             raise ValueError(f"the context's id must be a string, not {type(rid).__name__}")
         trace = data.get("trace")
-        if trace is not None and not (isinstance(trace, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in trace.items())):
+        if trace is not None and not (
+            isinstance(trace, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in trace.items())
+        ):
             raise ValueError("the context's trace must be a map of strings")
         return cls(rid, deadline, trace)
 

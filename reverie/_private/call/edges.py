@@ -19,8 +19,27 @@ from typing import Any
 __all__ = ["BOUNDS", "SAMPLE", "EdgeStats", "Edges", "transport_kind"]
 
 #: Latency histogram bucket upper bounds, in seconds (Prometheus ``le``), then +Inf.
-BOUNDS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BOUNDS = (
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 #: In-process edges time one call in this many (a power of two: the test is a bit mask).
 SAMPLE = 64
 
@@ -29,11 +48,32 @@ class EdgeStats:
     """Counters of one edge and endpoint: ``calls`` started, ``errors`` by outcome code, the
     timed calls' latency histogram (``buckets``, ``total``, ``timed``) and those in flight."""
 
-    __slots__ = ("buckets", "callee", "caller", "calls", "endpoint", "errors", "items", "mask",
-                 "outcomes", "streaming", "timed", "timed_in_flight", "total", "transport")
+    __slots__ = (
+        "buckets",
+        "callee",
+        "caller",
+        "calls",
+        "endpoint",
+        "errors",
+        "items",
+        "mask",
+        "outcomes",
+        "streaming",
+        "timed",
+        "timed_in_flight",
+        "total",
+        "transport",
+    )
 
-    def __init__(self, caller: str, callee: str, endpoint: str, transport: str,
-                 streaming: bool = False, every_call: bool = False) -> None:
+    def __init__(
+        self,
+        caller: str,
+        callee: str,
+        endpoint: str,
+        transport: str,
+        streaming: bool = False,
+        every_call: bool = False,
+    ) -> None:
         self.caller = caller
         self.callee = callee
         self.endpoint = endpoint
@@ -73,11 +113,21 @@ class EdgeStats:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "caller": self.caller, "callee": self.callee, "endpoint": self.endpoint,
-            "transport": self.transport, "streaming": self.streaming, "calls": self.calls,
-            "ok": self.ok, "errors": self.errors, "in_flight": self.in_flight,
-            "items": self.items, "outcomes": dict(self.outcomes), "buckets": list(self.buckets),
-            "timed": self.timed, "latency_sum": self.total, "exact": self.exact,
+            "caller": self.caller,
+            "callee": self.callee,
+            "endpoint": self.endpoint,
+            "transport": self.transport,
+            "streaming": self.streaming,
+            "calls": self.calls,
+            "ok": self.ok,
+            "errors": self.errors,
+            "in_flight": self.in_flight,
+            "items": self.items,
+            "outcomes": dict(self.outcomes),
+            "buckets": list(self.buckets),
+            "timed": self.timed,
+            "latency_sum": self.total,
+            "exact": self.exact,
         }
 
 
@@ -97,13 +147,21 @@ class Edges:
         self._stats: dict[tuple[str, str, str, str], EdgeStats] = {}
         self.started = time.time()
 
-    def get(self, caller: str, callee: str, endpoint: str, transport: str,
-            streaming: bool = False, every_call: bool = False) -> EdgeStats:
+    def get(
+        self,
+        caller: str,
+        callee: str,
+        endpoint: str,
+        transport: str,
+        streaming: bool = False,
+        every_call: bool = False,
+    ) -> EdgeStats:
         key = (caller, callee, endpoint, transport)
         st = self._stats.get(key)
         if st is None:
-            st = self._stats[key] = EdgeStats(caller, callee, endpoint, transport, streaming,
-                                              every_call)
+            st = self._stats[key] = EdgeStats(
+                caller, callee, endpoint, transport, streaming, every_call
+            )
         return st
 
     def __iter__(self) -> Iterator[EdgeStats]:

@@ -34,8 +34,24 @@ def log_failure(
     if isinstance(exc, CallError):
         if exc.status < 500:
             return
-        lg.error("%s %s failed (request %s): %d %s: %s", what, name, rid, exc.status, exc.code,
-                 exc.message, extra=extra)
+        lg.error(
+            "%s %s failed (request %s): %d %s: %s",
+            what,
+            name,
+            rid,
+            exc.status,
+            exc.code,
+            exc.message,
+            extra=extra,
+        )
         return
-    lg.error("%s %s raised %s (request %s): %s", what, name, type(exc).__name__, rid, exc,
-             exc_info=(type(exc), exc, exc.__traceback__), extra=extra)
+    lg.error(
+        "%s %s raised %s (request %s): %s",
+        what,
+        name,
+        type(exc).__name__,
+        rid,
+        exc,
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra=extra,
+    )

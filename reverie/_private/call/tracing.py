@@ -26,8 +26,17 @@ from .context import RequestContext
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
-__all__ = ["ON", "TracedStreamCaller", "TracedUnaryCaller", "configure", "disable_tracing",
-           "enable_tracing", "end", "server_span", "start_client"]
+__all__ = [
+    "ON",
+    "TracedStreamCaller",
+    "TracedUnaryCaller",
+    "configure",
+    "disable_tracing",
+    "enable_tracing",
+    "end",
+    "server_span",
+    "start_client",
+]
 
 #: True while tracing is on; read by servers per call, by clients when they are linked.
 ON = False
@@ -70,18 +79,23 @@ def configure(mode: str | None = None, service_name: str = "reverie") -> str | N
     if mode in ("", "none"):
         return None
     if mode not in ("console", "otlp"):
-        raise ConfigError(f"trace exporter {mode!r} is not supported", key="--trace",
-                          fix="use console or otlp (or none)")
+        raise ConfigError(
+            f"trace exporter {mode!r} is not supported",
+            key="--trace",
+            fix="use console or otlp (or none)",
+        )
     try:
         from opentelemetry import trace
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     except ImportError:
-        raise ConfigError("tracing needs the OpenTelemetry SDK", key="--trace",
-                          fix="pip install 'reverie[otel]'") from None
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME")
-                                or service_name})
+        raise ConfigError(
+            "tracing needs the OpenTelemetry SDK", key="--trace", fix="pip install 'reverie[otel]'"
+        ) from None
+    resource = Resource.create(
+        {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name}
+    )
     provider = TracerProvider(resource=resource)
     if mode == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
@@ -91,8 +105,11 @@ def configure(mode: str | None = None, service_name: str = "reverie") -> str | N
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
-            raise ConfigError("the OTLP exporter is not installed", key="--trace",
-                              fix="pip install 'reverie[otel]'") from None
+            raise ConfigError(
+                "the OTLP exporter is not installed",
+                key="--trace",
+                fix="pip install 'reverie[otel]'",
+            ) from None
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # OTEL_EXPORTER_*
     trace.set_tracer_provider(provider)
     enable_tracing(provider)
@@ -133,39 +150,56 @@ def _carrier(span: Span) -> dict[str, str]:
     return carrier
 
 
-def _attrs(service: str, endpoint: str, transport: str, instance: str | None,
-           ctx: RequestContext) -> dict[str, Any]:
+def _attrs(
+    service: str, endpoint: str, transport: str, instance: str | None, ctx: RequestContext
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "rpc.system": "reverie", "rpc.service": service, "rpc.method": endpoint,
-        "reverie.transport": transport, "reverie.request_id": ctx.request_id,
+        "rpc.system": "reverie",
+        "rpc.service": service,
+        "rpc.method": endpoint,
+        "reverie.transport": transport,
+        "reverie.request_id": ctx.request_id,
     }
     if instance:
         out["reverie.instance"] = instance
     return out
 
 
-def start_client(ctx: RequestContext, service: str, endpoint: str, transport: str,
-                 instance: str | None) -> tuple[Span, RequestContext]:
+def start_client(
+    ctx: RequestContext, service: str, endpoint: str, transport: str, instance: str | None
+) -> tuple[Span, RequestContext]:
     """A CLIENT span for a call, and the request context to send (its ``traceparent``)."""
     from opentelemetry.trace import SpanKind
 
     assert _tracer is not None
-    span = _tracer.start_span(f"{service}.{endpoint}", context=_parent(ctx),
-                              kind=SpanKind.CLIENT,
-                              attributes=_attrs(service, endpoint, transport, instance, ctx))
+    span = _tracer.start_span(
+        f"{service}.{endpoint}",
+        context=_parent(ctx),
+        kind=SpanKind.CLIENT,
+        attributes=_attrs(service, endpoint, transport, instance, ctx),
+    )
     return span, RequestContext(ctx.request_id, ctx.deadline, _carrier(span), ctx.headers)
 
 
-def server_span(ctx: RequestContext, service: str | None, endpoint: str | None,
-                transport: str, instance: str | None) -> tuple[Span, RequestContext]:
+def server_span(
+    ctx: RequestContext,
+    service: str | None,
+    endpoint: str | None,
+    transport: str,
+    instance: str | None,
+) -> tuple[Span, RequestContext]:
     """A SERVER span for a call being handled, and the context the handler runs with (its
     calls become children of this span)."""
     from opentelemetry.trace import SpanKind
 
     assert _tracer is not None
     svc, ep = service or "?", endpoint or "?"
-    span = _tracer.start_span(f"{svc}.{ep}", context=_parent(ctx), kind=SpanKind.SERVER,
-                              attributes=_attrs(svc, ep, transport, instance, ctx))
+    span = _tracer.start_span(
+        f"{svc}.{ep}",
+        context=_parent(ctx),
+        kind=SpanKind.SERVER,
+        attributes=_attrs(svc, ep, transport, instance, ctx),
+    )
     return span, RequestContext(ctx.request_id, ctx.deadline, _carrier(span), ctx.headers)
 
 
@@ -246,12 +280,14 @@ def _open_spans(caller: Any, ctx: RequestContext) -> tuple[list[Span], RequestCo
     """The CLIENT span of a call and, in-process, its SERVER span too (no server sees the
     call); the context the call carries on."""
     kind = caller._stats.transport
-    span, out = start_client(ctx, caller._meta.name, caller._ep.name, kind,
-                             caller._transport.describe())
+    span, out = start_client(
+        ctx, caller._meta.name, caller._ep.name, kind, caller._transport.describe()
+    )
     if kind != "in-process":
         return [span], out
-    server, out = server_span(out, caller._meta.name, caller._ep.name, kind,
-                              _target_path(caller._transport))
+    server, out = server_span(
+        out, caller._meta.name, caller._ep.name, kind, _target_path(caller._transport)
+    )
     return [server, span], out
 
 

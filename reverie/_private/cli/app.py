@@ -32,10 +32,14 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+
     @app.callback()
     def main(
         version: bool = typer.Option(
-            False, "--version", callback=_version, is_eager=True,
+            False,
+            "--version",
+            callback=_version,
+            is_eager=True,
             help="Print Reverie's version and exit.",
         ),
     ) -> None:

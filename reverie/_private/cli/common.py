@@ -27,4 +27,3 @@ def load_target(spec: str, kind: Kind = "any", *, entry: bool = False) -> Any:
         return import_ref(spec, kind=kind, entry=entry, sys_path=[os.getcwd()])
     except ReverieError as exc:
         fail(str(exc))
-

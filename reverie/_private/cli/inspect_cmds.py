@@ -22,11 +22,19 @@ def _load_service(spec: str) -> type:
 
 
 def blueprint_cmd(
-    target: Annotated[str, typer.Argument(
-        help="The service class, as MODULE:CLASS; or 'diff' followed by OLD and NEW.")],
-    sides: Annotated[list[str] | None, typer.Argument(
-        help="With 'diff': OLD and NEW, each a blueprint JSON file or MODULE:CLASS.",
-        show_default=False)] = None,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The service class, as MODULE:CLASS; or 'diff' followed by OLD and NEW."
+        ),
+    ],
+    sides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="With 'diff': OLD and NEW, each a blueprint JSON file or MODULE:CLASS.",
+            show_default=False,
+        ),
+    ] = None,
     indent: Annotated[int, typer.Option(help="JSON indentation; 0 prints one line.")] = 2,
     openapi: Annotated[
         bool, typer.Option("--openapi", help="Print the service's OpenAPI 3.1 document instead.")
@@ -84,13 +92,16 @@ def _diff(sides: list[str], as_json: bool) -> None:
         for change in result.changes:
             typer.echo(str(change))
         n = len(result.breaking)
-        summary = (f"{len(result.changes)} change(s), {n} breaking" if result.changes
-                   else "no changes")
+        summary = (
+            f"{len(result.changes)} change(s), {n} breaking" if result.changes else "no changes"
+        )
         if n and result.versioned:
             summary += " (allowed: the new blueprint is a new version or SID)"
         elif n:
-            summary += (f"; {', '.join(new.sids) or new.name} keeps its SIDs and version: give "
-                        f"it a new version (@service(version=...)) or a new SID")
+            summary += (
+                f"; {', '.join(new.sids) or new.name} keeps its SIDs and version: give "
+                f"it a new version (@service(version=...)) or a new SID"
+            )
         typer.echo(summary)
     if result.needs_new_version:
         raise typer.Exit(1)
@@ -103,12 +114,13 @@ def graph_cmd(
     ] = False,
     discover: Annotated[
         list[Path] | None,
-        typer.Option(help="Directory to discover services in, to resolve SID dependencies. "
-                     "Repeatable."),
+        typer.Option(
+            help="Directory to discover services in, to resolve SID dependencies. Repeatable."
+        ),
     ] = None,
     entry_points: Annotated[
-        bool, typer.Option("--entry-points", help="Also discover the 'reverie.services' "
-                           "entry points.")
+        bool,
+        typer.Option("--entry-points", help="Also discover the 'reverie.services' entry points."),
     ] = False,
 ) -> None:
     """Print the dependency graph under an entry service class."""
@@ -125,8 +137,9 @@ def graph_cmd(
         report = registry.discover(directory)
         for where, tb in report.errors:
             last = tb.strip().splitlines()[-1] if tb.strip() else ""
-            typer.echo(f"warning: {where} failed to import ({last}); its services are left out",
-                       err=True)
+            typer.echo(
+                f"warning: {where} failed to import ({last}); its services are left out", err=True
+            )
     if entry_points:
         for where, tb in registry.discover_entry_points().errors:
             typer.echo(f"warning: {where} failed: {tb.strip().splitlines()[-1]}", err=True)
@@ -224,23 +237,31 @@ def _config_json(resolved: list[Any], args: list[Any], notes: list[str]) -> dict
 
     services = []
     for rc, sa in zip(resolved, args, strict=True):
-        services.append({
-            "service": rc.service,
-            "config": [
-                {"key": k, "value": MASK if rv.secret else plain(rv.value), "source": rv.source,
-                 "secret": rv.secret}
-                for k, rv in rc.items()
-            ],
-            "args": {
-                "workers": sourced(sa.workers),
-                "namespace": sourced(sa.namespace),
-                "name": sourced(sa.name),
-                "process": sourced(sa.process) if sa.process else None,
-                "resources": {k: sourced(v) for k, v in sa.resources.items()},
-                "env": {k: {"value": mask_env(k, v.value), "source": v.source}
-                        for k, v in sa.env.items()},
-            },
-        })
+        services.append(
+            {
+                "service": rc.service,
+                "config": [
+                    {
+                        "key": k,
+                        "value": MASK if rv.secret else plain(rv.value),
+                        "source": rv.source,
+                        "secret": rv.secret,
+                    }
+                    for k, rv in rc.items()
+                ],
+                "args": {
+                    "workers": sourced(sa.workers),
+                    "namespace": sourced(sa.namespace),
+                    "name": sourced(sa.name),
+                    "process": sourced(sa.process) if sa.process else None,
+                    "resources": {k: sourced(v) for k, v in sa.resources.items()},
+                    "env": {
+                        k: {"value": mask_env(k, v.value), "source": v.source}
+                        for k, v in sa.env.items()
+                    },
+                },
+            }
+        )
     return {"services": services, "notes": notes}
 
 

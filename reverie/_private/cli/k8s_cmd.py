@@ -18,30 +18,50 @@ __all__ = ["register"]
 
 
 def k8s_cmd(
-    target: Annotated[str, typer.Argument(
-        help="The entry service, as MODULE:CLASS (or a MODULE whose 'entry' names it).")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The entry service, as MODULE:CLASS (or a MODULE whose 'entry' names it)."
+        ),
+    ],
     file: Annotated[Path, typer.Option("-f", "--file", help="The deployment YAML file.")],
-    image: Annotated[str, typer.Option(
-        help="The container image with your code and reverie installed.")
+    image: Annotated[
+        str, typer.Option(help="The container image with your code and reverie installed.")
     ] = "reverie-app:latest",
-    nats: Annotated[str, typer.Option(
-        help="NATS URL(s) the pods use (default: the official nats Helm chart's Service).")
+    nats: Annotated[
+        str,
+        typer.Option(
+            help="NATS URL(s) the pods use (default: the official nats Helm chart's Service)."
+        ),
     ] = "nats://nats:4222",
-    nats_replicas: Annotated[int, typer.Option(
-        help="Copies of the runtime's KV buckets (3 with a 3-member NATS cluster).")] = 3,
-    namespace: Annotated[str | None, typer.Option(
-        help="metadata.namespace of every object (default: none, kubectl's current).")
+    nats_replicas: Annotated[
+        int,
+        typer.Option(help="Copies of the runtime's KV buckets (3 with a 3-member NATS cluster)."),
+    ] = 3,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="metadata.namespace of every object (default: none, kubectl's current)."),
     ] = None,
-    name: Annotated[str | None, typer.Option(
-        help="Prefix of the object names (default: the entry service's name).")] = None,
-    output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="Write to this file instead of stdout.")] = None,
-    check: Annotated[bool, typer.Option(
-        "--check", help="Validate against the Kubernetes schemas (kubernetes-validate).")
+    name: Annotated[
+        str | None,
+        typer.Option(help="Prefix of the object names (default: the entry service's name)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Validate against the Kubernetes schemas (kubernetes-validate)."
+        ),
     ] = False,
-    kube_version: Annotated[str | None, typer.Option(
-        help="With --check: the Kubernetes version to validate for (default: the newest the "
-        "installed kubernetes-validate knows).")] = None,
+    kube_version: Annotated[
+        str | None,
+        typer.Option(
+            help="With --check: the Kubernetes version to validate for (default: the newest the "
+            "installed kubernetes-validate knows)."
+        ),
+    ] = None,
 ) -> None:
     """Kubernetes manifests: a ConfigMap with the deployment file, one Deployment per node of
     its nodes: section (or one for the graph), resources with nvidia.com/gpu, env with their
@@ -56,9 +76,16 @@ def k8s_cmd(
     try:
         dep = load_deployment(file)
         text = file.read_text(encoding="utf-8")
-        opts = K8sOptions(image=image, namespace=namespace, nats=nats, replicas=nats_replicas,
-                          name=name, nats_source="--nats" if nats != "nats://nats:4222" else
-                          "default: the Service of the official nats Helm chart")
+        opts = K8sOptions(
+            image=image,
+            namespace=namespace,
+            nats=nats,
+            replicas=nats_replicas,
+            name=name,
+            nats_source="--nats"
+            if nats != "nats://nats:4222"
+            else "default: the Service of the official nats Helm chart",
+        )
         docs = manifests(target, entry, dep, text, os.path.basename(str(file)), opts)
     except ReverieError as exc:
         fail(str(exc))
@@ -66,8 +93,10 @@ def k8s_cmd(
         problems = validate([d for d, _ in docs], kube_version)
         if problems:
             fail("the manifests do not validate:\n" + "\n".join(f"  - {p}" for p in problems))
-    header = (f"# reverie k8s {target} -f {file}: generated from the deployment file; edit that "
-              f"file, not this one\n")
+    header = (
+        f"# reverie k8s {target} -f {file}: generated from the deployment file; edit that "
+        f"file, not this one\n"
+    )
     out = render(docs, header)
     if output is not None:
         output.write_text(out, encoding="utf-8")

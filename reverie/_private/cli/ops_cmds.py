@@ -59,8 +59,9 @@ async def _call_http(url: str, endpoint: str, data: Any, timeout: float, key: st
     try:
         async with (
             httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=5.0)) as client,
-            client.stream("POST", full, content=body,
-                          headers={**headers, "content-type": "application/json"}) as resp,
+            client.stream(
+                "POST", full, content=body, headers={**headers, "content-type": "application/json"}
+            ) as resp,
         ):
             if resp.status_code >= 400:
                 fail(_problem(resp.status_code, await resp.aread()), code=1)
@@ -78,8 +79,10 @@ async def _call_http(url: str, endpoint: str, data: Any, timeout: float, key: st
                 item = json.loads(line)
                 if isinstance(item, dict) and "@error" in item:
                     err = item["@error"]
-                    fail(f"the stream ended with an error: {err.get('message')} "
-                         f"[{err.get('code')}]", code=1)
+                    fail(
+                        f"the stream ended with an error: {err.get('message')} [{err.get('code')}]",
+                        code=1,
+                    )
                 _echo(item)
     except httpx.HTTPError as exc:
         fail(f"cannot call {full}: {type(exc).__name__}: {exc}", code=1)
@@ -122,11 +125,15 @@ def _check_registered(
         )
     from reverie._private.runtime.features import FEATURES_ENDPOINT
 
-    eps = sorted({
-        str(r.get("endpoint")) for r in known
-        if r.get("namespace") == ns and r.get("component") == comp
-        and r.get("endpoint") != FEATURES_ENDPOINT  # its HTTP features, not an endpoint
-    })
+    eps = sorted(
+        {
+            str(r.get("endpoint"))
+            for r in known
+            if r.get("namespace") == ns
+            and r.get("component") == comp
+            and r.get("endpoint") != FEATURES_ENDPOINT  # its HTTP features, not an endpoint
+        }
+    )
     if endpoint not in eps:
         fail(
             f"{ns}/{comp} has no endpoint {endpoint!r}{did_you_mean(endpoint, eps)}; "
@@ -167,19 +174,25 @@ async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> i
 
 
 def call_cmd(
-    target: Annotated[str, typer.Argument(
-        help="http://HOST:PORT/<service> or nats://HOST:PORT#<namespace>/<component>.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="http://HOST:PORT/<service> or nats://HOST:PORT#<namespace>/<component>."
+        ),
+    ],
     endpoint: Annotated[str, typer.Argument(help="The endpoint to call.")],
     data: Annotated[str | None, typer.Option(help="The request, as JSON.")] = None,
     timeout: Annotated[float, typer.Option(help="Deadline of the call, in seconds.")] = _TIMEOUT,
-    key: Annotated[str | None, typer.Option(
-        help="API key for HTTP targets (default: $REVERIE_API_KEY).")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="API key for HTTP targets (default: $REVERIE_API_KEY).")
+    ] = None,
 ) -> None:
     """Call an endpoint of a running deployment; a stream prints one JSON value per line."""
     request = _parse_data(data)
     if target.startswith(("http://", "https://")):
-        code = asyncio.run(_call_http(target, endpoint, request, timeout,
-                                      key or os.environ.get("REVERIE_API_KEY")))
+        code = asyncio.run(
+            _call_http(target, endpoint, request, timeout, key or os.environ.get("REVERIE_API_KEY"))
+        )
     elif target.startswith(("nats://", "tls://")):
         code = asyncio.run(_call_nats(target, endpoint, request, timeout))
     else:
@@ -201,8 +214,11 @@ async def _ls_http(url: str, key: str | None) -> list[dict[str, Any]]:
     except httpx.HTTPError as exc:
         fail(f"cannot reach {full}: {type(exc).__name__}: {exc}", code=1)
     if resp.status_code in (401, 403):
-        fail(_problem(resp.status_code, resp.content)
-             + " (pass the host's API key with --key or $REVERIE_API_KEY)", code=1)
+        fail(
+            _problem(resp.status_code, resp.content)
+            + " (pass the host's API key with --key or $REVERIE_API_KEY)",
+            code=1,
+        )
     if resp.status_code >= 400:
         fail(_problem(resp.status_code, resp.content), code=1)
     rows: list[dict[str, Any]] = resp.json()
@@ -216,10 +232,17 @@ async def _ls_nats(url: str) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
         for reg in await rt.registrations():
-            row = rows.setdefault((reg["namespace"], reg["component"], reg["worker"]), {
-                "namespace": reg["namespace"], "component": reg["component"],
-                "worker": reg["worker"], "host": reg.get("host"), "pid": reg.get("pid"),
-                "endpoints": []})
+            row = rows.setdefault(
+                (reg["namespace"], reg["component"], reg["worker"]),
+                {
+                    "namespace": reg["namespace"],
+                    "component": reg["component"],
+                    "worker": reg["worker"],
+                    "host": reg.get("host"),
+                    "pid": reg.get("pid"),
+                    "endpoints": [],
+                },
+            )
             if reg["endpoint"] != FEATURES_ENDPOINT:  # its HTTP features, not an endpoint
                 row["endpoints"].append(reg["endpoint"])
     finally:
@@ -228,11 +251,12 @@ async def _ls_nats(url: str) -> list[dict[str, Any]]:
 
 
 def ls_cmd(
-    url: Annotated[str, typer.Argument(
-        help="A host (http://HOST:PORT) or a NATS server (nats://HOST:PORT).")] =
-        "http://127.0.0.1:8000",
-    key: Annotated[str | None, typer.Option(
-        help="API key for a host (default: $REVERIE_API_KEY).")] = None,
+    url: Annotated[
+        str, typer.Argument(help="A host (http://HOST:PORT) or a NATS server (nats://HOST:PORT).")
+    ] = "http://127.0.0.1:8000",
+    key: Annotated[
+        str | None, typer.Option(help="API key for a host (default: $REVERIE_API_KEY).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the live services of a host, or the workers of a NATS deployment."""
@@ -255,8 +279,16 @@ def ls_cmd(
     for c in cols:
         table.add_column(c)
     for r in rows:
-        table.add_row(*(Text(", ".join(map(str, v)) if isinstance(v, list) else
-                             ("-" if v is None else str(v))) for v in (r.get(c) for c in cols)))
+        table.add_row(
+            *(
+                Text(
+                    ", ".join(map(str, v))
+                    if isinstance(v, list)
+                    else ("-" if v is None else str(v))
+                )
+                for v in (r.get(c) for c in cols)
+            )
+        )
     Console(highlight=False, soft_wrap=True).print(table)
 
 

@@ -29,108 +29,207 @@ def _load(target: str) -> type:
 
 
 def serve_cmd(
-    target: Annotated[str, typer.Argument(
-        help="The entry service, as MODULE:CLASS (or a MODULE whose 'entry' names it).")],
-    file: Annotated[Path | None, typer.Option(
-        "-f", "--file", help="The deployment YAML file.")] = None,
-    nats: Annotated[str | None, typer.Option(
-        help="NATS URL to use instead of starting an embedded nats-server; several members of "
-        "a cluster: comma-separated.")] = None,
-    nats_replicas: Annotated[int, typer.Option(
-        help="Copies JetStream keeps of the runtime's KV buckets (3 in a 3-member cluster).")
-    ] = 1,
-    nats_listen: Annotated[str, typer.Option(
-        help="HOST:PORT the embedded nats-server listens on for clients (port 0: a free one).")
-    ] = "127.0.0.1:0",
-    nats_cluster: Annotated[str | None, typer.Option(
-        help="Start the embedded nats-server as a member of the NATS cluster of this name.")
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="The entry service, as MODULE:CLASS (or a MODULE whose 'entry' names it)."
+        ),
+    ],
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="The deployment YAML file.")
     ] = None,
-    nats_cluster_listen: Annotated[str, typer.Option(
-        help="With --nats-cluster: HOST:PORT this member listens on for routes.")
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            help="NATS URL to use instead of starting an embedded nats-server; several members of "
+            "a cluster: comma-separated."
+        ),
+    ] = None,
+    nats_replicas: Annotated[
+        int,
+        typer.Option(
+            help="Copies JetStream keeps of the runtime's KV buckets (3 in a 3-member cluster)."
+        ),
+    ] = 1,
+    nats_listen: Annotated[
+        str,
+        typer.Option(
+            help="HOST:PORT the embedded nats-server listens on for clients (port 0: a free one)."
+        ),
+    ] = "127.0.0.1:0",
+    nats_cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Start the embedded nats-server as a member of the NATS cluster of this name."
+        ),
+    ] = None,
+    nats_cluster_listen: Annotated[
+        str, typer.Option(help="With --nats-cluster: HOST:PORT this member listens on for routes.")
     ] = "0.0.0.0:6222",
-    nats_routes: Annotated[str | None, typer.Option(
-        help="With --nats-cluster: the other members' route URLs, comma-separated "
-        "(nats://10.0.0.2:6222,...; this member's own is ignored).")] = None,
-    nats_name: Annotated[str | None, typer.Option(
-        help="With --nats-cluster: this member's server name (default: the --node name, else "
-        "the host name).")] = None,
-    discover: Annotated[list[Path] | None, typer.Option(
-        "--discover", help="Register the services found in this directory (repeatable), so "
-        "SID dependencies resolve to them.")] = None,
-    node: Annotated[str | None, typer.Option(
-        help="Run only this node's share of the deployment's nodes: section; the other "
-        "services are reached over NATS.")] = None,
-    processes: Annotated[bool, typer.Option(
-        "--processes", help="Run every service in its own process(es), joined over NATS.")
+    nats_routes: Annotated[
+        str | None,
+        typer.Option(
+            help="With --nats-cluster: the other members' route URLs, comma-separated "
+            "(nats://10.0.0.2:6222,...; this member's own is ignored)."
+        ),
+    ] = None,
+    nats_name: Annotated[
+        str | None,
+        typer.Option(
+            help="With --nats-cluster: this member's server name (default: the --node name, else "
+            "the host name)."
+        ),
+    ] = None,
+    discover: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--discover",
+            help="Register the services found in this directory (repeatable), so "
+            "SID dependencies resolve to them.",
+        ),
+    ] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only this node's share of the deployment's nodes: section; the other "
+            "services are reached over NATS."
+        ),
+    ] = None,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes", help="Run every service in its own process(es), joined over NATS."
+        ),
     ] = False,
     host: Annotated[str, typer.Option(help="HTTP listen address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(
-        help="HTTP port of the entry service (0: any free port).")] = 8000,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print the plan (processes, env, CPUs/GPUs, ports) and exit.")
+    port: Annotated[
+        int, typer.Option(help="HTTP port of the entry service (0: any free port).")
+    ] = 8000,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the plan (processes, env, CPUs/GPUs, ports) and exit."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
-    cpus: Annotated[int | None, typer.Option(
-        help="CPUs this machine offers (default: detected with os.sched_getaffinity).")
+    cpus: Annotated[
+        int | None,
+        typer.Option(
+            help="CPUs this machine offers (default: detected with os.sched_getaffinity)."
+        ),
     ] = None,
-    gpus: Annotated[int | None, typer.Option(
-        help="GPUs this machine offers (default: counted with nvidia-smi -L, else 0).")
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            help="GPUs this machine offers (default: counted with nvidia-smi -L, else 0)."
+        ),
     ] = None,
-    drain_timeout: Annotated[float, typer.Option(
-        help="Seconds in-flight requests get to finish on shutdown.")] = 10.0,
-    grace: Annotated[float, typer.Option(
-        help="Seconds past the drain timeout before a child is killed.")] = 5.0,
-    start_timeout: Annotated[float, typer.Option(
-        help="Seconds each start level gets to become ready.")] = 60.0,
-    max_restarts: Annotated[int, typer.Option(
-        help="Crashes allowed within --restart-window before a worker is marked failed.")
+    drain_timeout: Annotated[
+        float, typer.Option(help="Seconds in-flight requests get to finish on shutdown.")
+    ] = 10.0,
+    grace: Annotated[
+        float, typer.Option(help="Seconds past the drain timeout before a child is killed.")
+    ] = 5.0,
+    start_timeout: Annotated[
+        float, typer.Option(help="Seconds each start level gets to become ready.")
+    ] = 60.0,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            help="Crashes allowed within --restart-window before a worker is marked failed."
+        ),
     ] = 5,
     restart_window: Annotated[float, typer.Option(help="Seconds; see --max-restarts.")] = 60.0,
     log_format: Annotated[str, typer.Option(help="text or json.")] = "text",
-    trace: Annotated[str | None, typer.Option(
-        help="OpenTelemetry spans for every call: console (printed), otlp (OTEL_EXPORTER_OTLP_* "
-             "say where) or none. Default: OTEL_TRACES_EXPORTER, else none. Needs the otel "
-             "extra.")] = None,
-    log_level: Annotated[str, typer.Option(
-        help="debug, info, warning or error: the least severe log line printed.")] = "info",
-    access_log: Annotated[bool, typer.Option(
-        "--access-log/--no-access-log",
-        help="One line per HTTP request: method, path, status, duration, request id.")] = True,
-    max_header_size: Annotated[int, typer.Option(
-        help="Bytes of request line and headers an HTTP request may have (431 beyond).")
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenTelemetry spans for every call: console (printed), otlp (OTEL_EXPORTER_OTLP_*"
+            " say where) or none. Default: OTEL_TRACES_EXPORTER, else none. Needs the otel "
+            "extra."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error: the least severe log line printed.")
+    ] = "info",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One line per HTTP request: method, path, status, duration, request id.",
+        ),
+    ] = True,
+    max_header_size: Annotated[
+        int,
+        typer.Option(
+            help="Bytes of request line and headers an HTTP request may have (431 beyond)."
+        ),
     ] = 64 * 1024,
-    header_timeout: Annotated[float, typer.Option(
-        help="Seconds from a request's first byte to the end of its headers (408 beyond).")
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds from a request's first byte to the end of its headers (408 beyond)."
+        ),
     ] = 10.0,
-    body_timeout: Annotated[float, typer.Option(
-        help="Seconds to read a request body (408 beyond).")] = 30.0,
-    max_concurrent: Annotated[int, typer.Option(
-        help="HTTP requests one instance runs at once, 0 for no limit (503 + Retry-After "
-        "beyond); a service's ServiceArgs: max_concurrent wins.")] = 0,
-    reload: Annotated[bool, typer.Option(
-        "--reload", help="Restart when a .py or .yaml file under the current directory "
-        "changes (development).")] = False,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds to read a request body (408 beyond).")
+    ] = 30.0,
+    max_concurrent: Annotated[
+        int,
+        typer.Option(
+            help="HTTP requests one instance runs at once, 0 for no limit (503 + Retry-After "
+            "beyond); a service's ServiceArgs: max_concurrent wins."
+        ),
+    ] = 0,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="Restart when a .py or .yaml file under the current directory "
+            "changes (development).",
+        ),
+    ] = False,
 ) -> None:
     """Run a service graph: in this process by default, as supervised workers when the
     deployment asks for workers > 1 or separate processes."""
     from reverie._private.serve.options import ServeOptions
 
     options = ServeOptions(
-        file=file, nats=nats, nats_replicas=nats_replicas, nats_listen=nats_listen,
-        nats_cluster=nats_cluster, nats_cluster_listen=nats_cluster_listen,
-        nats_routes=nats_routes, nats_name=nats_name, discover=[str(d) for d in discover or []],
-        node=node, processes=processes, host=host, port=port, cpus=cpus, gpus=gpus,
-        drain_timeout=drain_timeout, grace=grace, start_timeout=start_timeout,
-        max_restarts=max_restarts, restart_window=restart_window, log_format=log_format,
-        log_level=log_level, access_log=access_log, trace=trace,
-        max_header_size=max_header_size, header_timeout=header_timeout,
-        body_timeout=body_timeout, max_concurrent=max_concurrent,
+        file=file,
+        nats=nats,
+        nats_replicas=nats_replicas,
+        nats_listen=nats_listen,
+        nats_cluster=nats_cluster,
+        nats_cluster_listen=nats_cluster_listen,
+        nats_routes=nats_routes,
+        nats_name=nats_name,
+        discover=[str(d) for d in discover or []],
+        node=node,
+        processes=processes,
+        host=host,
+        port=port,
+        cpus=cpus,
+        gpus=gpus,
+        drain_timeout=drain_timeout,
+        grace=grace,
+        start_timeout=start_timeout,
+        max_restarts=max_restarts,
+        restart_window=restart_window,
+        log_format=log_format,
+        log_level=log_level,
+        access_log=access_log,
+        trace=trace,
+        max_header_size=max_header_size,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_concurrent=max_concurrent,
     )
     _serve(target, options, dry_run=dry_run, as_json=as_json, reload=reload)
 
 
-def _serve(target: str, options: ServeOptions, *, dry_run: bool, as_json: bool,
-           reload: bool) -> None:
+def _serve(
+    target: str, options: ServeOptions, *, dry_run: bool, as_json: bool, reload: bool
+) -> None:
     """The steps of ``serve``: check the options, reload or load the entry, plan, then print
     the plan (``--dry-run``) or open HTTP and run it. Exit 2 when nothing started."""
     from reverie._private.serve.options import open_http, plan_serve, run_plan

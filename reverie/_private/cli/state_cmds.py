@@ -19,8 +19,9 @@ __all__ = ["register"]
 _KEY_HELP = "API key of the host (default: $REVERIE_API_KEY)."
 
 
-def _request(method: str, url: str, key: str | None, body: Any = None,
-             timeout: float = 60.0) -> Any:
+def _request(
+    method: str, url: str, key: str | None, body: Any = None, timeout: float = 60.0
+) -> Any:
     import httpx
 
     headers = {"authorization": f"Bearer {key}"} if key else {}
@@ -44,8 +45,9 @@ def _base(url: str) -> str:
 
 def save_cmd(
     url: Annotated[str, typer.Argument(help="The instance: http://HOST:PORT/<path>.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
     key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
 ) -> None:
     """Capture an instance's state (GET @state, taken between requests) as JSON."""
@@ -55,21 +57,30 @@ def save_cmd(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"saved {doc.get('service')} state {doc.get('name')!r} version "
-                   f"{doc.get('version')} to {output}", err=True)
+        typer.echo(
+            f"saved {doc.get('service')} state {doc.get('name')!r} version "
+            f"{doc.get('version')} to {output}",
+            err=True,
+        )
 
 
 def load_cmd(
     url: Annotated[str, typer.Argument(help="The host: http://HOST:PORT.")],
-    file: Annotated[Path, typer.Argument(help="A state document ('reverie state save'); - for "
-                                              "stdin.")],
-    path: Annotated[str | None, typer.Option(help="Mount path (default: the service name).")
-                    ] = None,
-    cls: Annotated[str | None, typer.Option(
-        "--class", help="module:Class or service name (default: the captured service).")
+    file: Annotated[
+        Path, typer.Argument(help="A state document ('reverie state save'); - for stdin.")
+    ],
+    path: Annotated[
+        str | None, typer.Option(help="Mount path (default: the service name).")
     ] = None,
-    sid: Annotated[str | None, typer.Option(help="Start the implementation bound to a SID.")
-                   ] = None,
+    cls: Annotated[
+        str | None,
+        typer.Option(
+            "--class", help="module:Class or service name (default: the captured service)."
+        ),
+    ] = None,
+    sid: Annotated[
+        str | None, typer.Option(help="Start the implementation bound to a SID.")
+    ] = None,
     config: Annotated[str | None, typer.Option(help="Config values, as a JSON object.")] = None,
     key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
 ) -> None:
@@ -93,8 +104,9 @@ def load_cmd(
             spec["config"] = json.loads(config)
         except ValueError as exc:
             fail(f"--config is not valid JSON: {exc}")
-    about = _request("POST", f"{_base(url)}/@host/services", key or os.environ.get(
-        "REVERIE_API_KEY"), spec)
+    about = _request(
+        "POST", f"{_base(url)}/@host/services", key or os.environ.get("REVERIE_API_KEY"), spec
+    )
     typer.echo(json.dumps(about))
 
 
@@ -106,13 +118,22 @@ def _read(file: Path) -> str:
 
 
 def swap_cmd(
-    url: Annotated[str, typer.Argument(
-        help="The host: http://HOST:PORT, or nats://HOST:PORT#<namespace>/<component> to swap "
-             "in whichever process serves it.")],
-    to: Annotated[str, typer.Option(help="The new implementation: module:Class, a registered "
-                                         "service name, or a SID.")],
-    path: Annotated[str | None, typer.Argument(
-        help="Mount path of the instance to swap (HTTP hosts).")] = None,
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="The host: http://HOST:PORT, or nats://HOST:PORT#<namespace>/<component> to swap "
+            "in whichever process serves it."
+        ),
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            help="The new implementation: module:Class, a registered service name, or a SID."
+        ),
+    ],
+    path: Annotated[
+        str | None, typer.Argument(help="Mount path of the instance to swap (HTTP hosts).")
+    ] = None,
     config: Annotated[str | None, typer.Option(help="Config values, as a JSON object.")] = None,
     key: Annotated[str | None, typer.Option(help=_KEY_HELP)] = None,
 ) -> None:
@@ -129,11 +150,17 @@ def swap_cmd(
         raise typer.Exit(asyncio.run(_swap_nats(url, to, body.get("config"))))
     if path is None:
         fail("name the mount path of the instance to swap: reverie swap URL PATH --to ...")
-    about = _request("PUT", f"{_base(url)}/@host/services/{path.strip('/')}",
-                     key or os.environ.get("REVERIE_API_KEY"), body)
+    about = _request(
+        "PUT",
+        f"{_base(url)}/@host/services/{path.strip('/')}",
+        key or os.environ.get("REVERIE_API_KEY"),
+        body,
+    )
     swapped = about.get("swapped", {})
-    typer.echo(f"{about.get('path')}: {swapped.get('from')} -> {swapped.get('to')} "
-               f"({about.get('class')}), {about.get('state')}")
+    typer.echo(
+        f"{about.get('path')}: {swapped.get('from')} -> {swapped.get('to')} "
+        f"({about.get('class')}), {about.get('state')}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -170,13 +197,22 @@ async def _swap_nats(target: str, to: str, config: Any) -> int:
 
 
 def migrate_cmd(
-    target: Annotated[str, typer.Argument(
-        help="nats://HOST:PORT#<namespace>/<component>: the instance to move.")],
-    to: Annotated[str, typer.Option(help="The destination process: a worker id, "
-                                         "pid:<PID>, or <namespace>/<component> of a service "
-                                         "it runs (see 'reverie ls nats://...').")],
-    source: Annotated[str | None, typer.Option(
-        "--from", help="The source worker id, when several processes serve the component.")
+    target: Annotated[
+        str, typer.Argument(help="nats://HOST:PORT#<namespace>/<component>: the instance to move.")
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            help="The destination process: a worker id, "
+            "pid:<PID>, or <namespace>/<component> of a service "
+            "it runs (see 'reverie ls nats://...')."
+        ),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="The source worker id, when several processes serve the component."
+        ),
     ] = None,
 ) -> None:
     """Move an instance to another process over the runtime: drain, capture, restore, switch."""
@@ -201,14 +237,18 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
         serving = _serving(regs, ns, comp)
         if source is None:
             if len(serving) != 1:
-                fail(f"{ns}/{comp} is served by {len(serving)} processes "
-                     f"({', '.join(serving) or 'none'}); name one with --from", code=1)
+                fail(
+                    f"{ns}/{comp} is served by {len(serving)} processes "
+                    f"({', '.join(serving) or 'none'}); name one with --from",
+                    code=1,
+                )
             source = serving[0]
         elif source not in serving:
-            fail(f"{source} does not serve {ns}/{comp} (served by: "
-                 f"{', '.join(serving) or 'none'})", code=1)
-        dest = _destination(regs, to, await discover_hosts(rt) if to.startswith("pid:")
-                            else [])
+            fail(
+                f"{source} does not serve {ns}/{comp} (served by: {', '.join(serving) or 'none'})",
+                code=1,
+            )
+        dest = _destination(regs, to, await discover_hosts(rt) if to.startswith("pid:") else [])
         answer = await request_migration(rt, ns, comp, source, dest)
     except ReverieError as exc:
         fail(str(exc), code=1)
@@ -216,8 +256,10 @@ async def _migrate(url: str, ns: str, comp: str, to: str, source: str | None) ->
         await rt.close()
     if "error" in answer:
         fail(str(answer["error"]), code=1)
-    typer.echo(f"{ns}/{comp}: migrated from {answer['from']} to {answer['to']} (new calls "
-               f"held {answer.get('held_ms')} ms)")
+    typer.echo(
+        f"{ns}/{comp}: migrated from {answer['from']} to {answer['to']} (new calls "
+        f"held {answer.get('held_ms')} ms)"
+    )
     return 0
 
 
@@ -235,6 +277,9 @@ def _destination(regs: list[dict[str, Any]], to: str, hosts: list[dict[str, Any]
     else:
         return to
     if len(found) != 1:
-        fail(f"--to {to} names {len(found)} processes ({', '.join(sorted(found)) or 'none'}); "
-             f"give a worker id", code=1)
+        fail(
+            f"--to {to} names {len(found)} processes ({', '.join(sorted(found)) or 'none'}); "
+            f"give a worker id",
+            code=1,
+        )
     return str(found.pop())

@@ -120,20 +120,30 @@ def _sid_url_problems(
     for sid, url in dep.sid_urls.items():
         providers = [m for m in services.values() if sid in m.sids]
         if not providers:
-            problems.append(_error(
-                dep, f"section {sid!r} names a SID that no service of this graph provides"
-                f"{did_you_mean(sid, known)}", url.line, sid,
-                fix="key the section by a SID a service declares (@service(sid=...)), or by "
-                "the service's name",
-            ))
+            problems.append(
+                _error(
+                    dep,
+                    f"section {sid!r} names a SID that no service of this graph provides"
+                    f"{did_you_mean(sid, known)}",
+                    url.line,
+                    sid,
+                    fix="key the section by a SID a service declares (@service(sid=...)), or by "
+                    "the service's name",
+                )
+            )
         for meta in providers:
             own = dep.section(meta.name)
             if own is not None and own.url is not None:
-                problems.append(_error(
-                    dep, f"{meta.name}'s url is given twice: in its section ({own.url.source}) "
-                    f"and in the section of its SID {sid} ({url.source})", url.line, sid,
-                    fix="keep one of them",
-                ))
+                problems.append(
+                    _error(
+                        dep,
+                        f"{meta.name}'s url is given twice: in its section ({own.url.source}) "
+                        f"and in the section of its SID {sid} ({url.source})",
+                        url.line,
+                        sid,
+                        fix="keep one of them",
+                    )
+                )
     return problems
 
 

@@ -46,7 +46,15 @@ STATE = "state"
 NODES = "nodes"
 
 SERVICE_ARGS_KEYS = (
-    "workers", "resources", "env", "process", "path", "expose", "url", "node", "max_concurrent",
+    "workers",
+    "resources",
+    "env",
+    "process",
+    "path",
+    "expose",
+    "url",
+    "node",
+    "max_concurrent",
 )
 _PATH = re.compile(r"^[A-Za-z0-9_.~@-]+(/[A-Za-z0-9_.~@-]+)*$")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
@@ -136,7 +144,8 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
             text = fh.read()
     except OSError as exc:
         raise DeploymentError(
-            f"cannot read the deployment file: {exc.strerror or exc}", file=name,
+            f"cannot read the deployment file: {exc.strerror or exc}",
+            file=name,
             fix="check the path given with -f / deployment=",
         ) from None
     return parse_deployment(text, name)
@@ -160,7 +169,9 @@ class _Parser(YamlReader):
             line = mark.line + 1 if mark else None
             problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
             raise DeploymentError(
-                f"invalid YAML: {problem}", file=self.path, line=line,
+                f"invalid YAML: {problem}",
+                file=self.path,
+                line=line,
                 fix="fix the YAML syntax (indentation, ':' after keys, quotes)",
             ) from None
         except yaml.YAMLError as exc:
@@ -174,7 +185,9 @@ class _Parser(YamlReader):
             raise self.err(
                 f"the top level must be a mapping of sections (service names, {COMMON}, {BIND}, "
                 f"{NODES}), "
-                f"got {describe_node(root)}", root, None,
+                f"got {describe_node(root)}",
+                root,
+                None,
             )
         for name, knode, vnode in self.mapping(root, "", "the top level"):
             line = knode.start_mark.line + 1
@@ -200,8 +213,9 @@ class _Parser(YamlReader):
             elif name in (SERVICE_ARGS, RUNTIME):
                 raise self.err(
                     f"{name!r} at the top level; it belongs inside a service's section",
-                    knode, name, fix=f"indent it under the service it configures ('Worker: "
-                    f"{{{name}: ...}}')",
+                    knode,
+                    name,
+                    fix=f"indent it under the service it configures ('Worker: {{{name}: ...}}')",
                 )
             else:
                 dep.services[name] = self.service(name, line, vnode)
@@ -214,25 +228,31 @@ class _Parser(YamlReader):
             if key != SERVICE_ARGS:
                 raise self.err(
                     f"a section keyed by a SID says only where that service runs "
-                    f"({SERVICE_ARGS}: url), not {key!r}", knode, f"{sid}.{key}",
+                    f"({SERVICE_ARGS}: url), not {key!r}",
+                    knode,
+                    f"{sid}.{key}",
                     fix="put config values and other ServiceArgs in the section named after "
-                        "the service",
+                    "the service",
                 )
             where = f"{sid}.{SERVICE_ARGS}"
-            for _, unode, dotted in self.known(vnode, where, ("url",), "key",
-                                               f"{SERVICE_ARGS} of a section keyed by a SID"):
+            for _, unode, dotted in self.known(
+                vnode, where, ("url",), "key", f"{SERVICE_ARGS} of a section keyed by a SID"
+            ):
                 url = self.url(unode, dotted)
         if url is None:
             raise self.err(
-                f"section {sid!r} sets nothing; a section keyed by a SID gives "
-                f"{SERVICE_ARGS}: url", node, sid,
+                f"section {sid!r} sets nothing; a section keyed by a SID gives {SERVICE_ARGS}: url",
+                node,
+                sid,
                 fix=f"write '{sid}: {{{SERVICE_ARGS}: {{url: http://10.0.0.5:8000/Feed}}}}'",
             )
         return url
 
     def url(self, node: yaml.Node, key: str) -> Sourced:
         return self.checked(
-            node, key, lambda x: isinstance(x, str) and x.startswith(("http://", "https://")),
+            node,
+            key,
+            lambda x: isinstance(x, str) and x.startswith(("http://", "https://")),
             "url must be the http:// or https:// base URL of the service's remote instance "
             "(e.g. http://10.0.0.5:8000/Feed)",
         )
@@ -243,7 +263,8 @@ class _Parser(YamlReader):
             if name in (SERVICE_ARGS, RUNTIME):
                 raise self.err(
                     f"{COMMON} holds config values only; {name} goes in each service's section",
-                    knode, f"{COMMON}.{name}",
+                    knode,
+                    f"{COMMON}.{name}",
                 )
             out[name] = self.src(vnode)
             out[name].source += f" ({COMMON})"
@@ -254,13 +275,17 @@ class _Parser(YamlReader):
         for sid, knode, vnode in self.mapping(node, BIND, "the bind section"):
             if not sid.startswith("sid://") or len(sid) <= len("sid://"):
                 raise self.err(
-                    f"bind key {sid!r} is not a SID", knode, f"{BIND}.{sid}",
-                    fix="write it like \"sid://example.org/2026/worker\": mypkg.workers:FastWorker",
+                    f"bind key {sid!r} is not a SID",
+                    knode,
+                    f"{BIND}.{sid}",
+                    fix='write it like "sid://example.org/2026/worker": mypkg.workers:FastWorker',
                 )
             value = self.src(vnode)
             if not isinstance(value.value, str) or not _TARGET.match(value.value):
                 raise self.err(
-                    f"bind target {value.value!r} is not 'module:Class'", vnode, f"{BIND}.{sid}",
+                    f"bind target {value.value!r} is not 'module:Class'",
+                    vnode,
+                    f"{BIND}.{sid}",
                     fix="name the implementation like mypkg.workers:FastWorker",
                 )
             out[sid] = value
@@ -295,7 +320,9 @@ class _Parser(YamlReader):
                 if not _is_int(v.value) or v.value < 1:
                     raise self.err(
                         f"max_concurrent must be an integer >= 1 (requests one instance runs at "
-                        f"once), got {v.value!r}", vnode, dotted
+                        f"once), got {v.value!r}",
+                        vnode,
+                        dotted,
                     )
                 sec.max_concurrent = v
             elif key == "process":
@@ -304,7 +331,8 @@ class _Parser(YamlReader):
                     raise self.err(
                         f"process must be one of {', '.join(PROCESS_MODES)}, got {v.value!r}"
                         + (did_you_mean(str(v.value), PROCESS_MODES) if v.value else ""),
-                        vnode, dotted,
+                        vnode,
+                        dotted,
                     )
                 sec.process = v
             elif key == "path":
@@ -315,14 +343,18 @@ class _Parser(YamlReader):
                     raise self.err(
                         f"path must be a URL path such as 'v1' or 'api/v1' (letters, digits, "
                         f"'_.~-', not starting with '@', no '.' or '..' segments), got "
-                        f"{v.value!r}" + (f": {problem}" if problem else ""), vnode, dotted,
+                        f"{v.value!r}" + (f": {problem}" if problem else ""),
+                        vnode,
+                        dotted,
                     )
                 sec.path = Sourced(text, v.source, v.line, v.raw, v.file)
             elif key == "url":
                 sec.url = self.url(vnode, dotted)
             elif key == "expose":
                 sec.expose = self.checked(
-                    vnode, dotted, lambda x: isinstance(x, bool),
+                    vnode,
+                    dotted,
+                    lambda x: isinstance(x, bool),
                     "expose must be true or false (serve this service publicly over HTTP; "
                     "the default is true for the entry service only)",
                 )
@@ -349,11 +381,14 @@ class _Parser(YamlReader):
             if not _ENV_NAME.match(key):
                 raise self.err(
                     f"{key!r} is not an environment variable name (letters, digits, '_')",
-                    knode, dotted,
+                    knode,
+                    dotted,
                 )
             if not isinstance(vnode, yaml.ScalarNode) or vnode.tag == "tag:yaml.org,2002:null":
                 raise self.err(
-                    f"environment values are strings, got {describe_node(vnode)}", vnode, dotted,
+                    f"environment values are strings, got {describe_node(vnode)}",
+                    vnode,
+                    dotted,
                     fix=f'quote the value: {key}: "..."',
                 )
             line = vnode.start_mark.line + 1
@@ -363,7 +398,10 @@ class _Parser(YamlReader):
             )
 
     def runtime(
-        self, sec: ServiceSection, node: yaml.Node, section: str = RUNTIME,
+        self,
+        sec: ServiceSection,
+        node: yaml.Node,
+        section: str = RUNTIME,
         into: dict[str, Sourced] | None = None,
     ) -> None:
         where = f"{sec.name}.{section}"
@@ -377,7 +415,9 @@ class _Parser(YamlReader):
             if not is_name(v.value):
                 raise self.err(
                     f"{key} must be {NAME_RULE} (it becomes a NATS subject token and part of "
-                    f"URL paths), got {v.value!r}", vnode, dotted,
+                    f"URL paths), got {v.value!r}",
+                    vnode,
+                    dotted,
                 )
             (sec.runtime if into is None else into)[key] = v
 

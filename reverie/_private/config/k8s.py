@@ -65,8 +65,14 @@ def dns_name(text: str) -> str:
 def _inventory() -> Inventory:
     # The pod's limits are what the plan asks for, so plan against an unbounded machine; a
     # node's own cpus/gpus/memory in the file still apply (and are checked).
-    return Inventory(list(range(1024)), list(range(64)), None, "kubernetes (the pod's limits)",
-                     "kubernetes (the pod's limits)", "kubernetes")
+    return Inventory(
+        list(range(1024)),
+        list(range(64)),
+        None,
+        "kubernetes (the pod's limits)",
+        "kubernetes (the pod's limits)",
+        "kubernetes",
+    )
 
 
 class _Refs(Mapping[str, str]):
@@ -98,8 +104,17 @@ def _groups(target: str, entry: type, dep: Any) -> list[_Group]:
     out = []
     for node in nodes:
         refs = _Refs()
-        plan = build_plan(target, entry, dep, _inventory(), node=node, nats="$(REVERIE_NATS)",
-                          http_host="0.0.0.0", http_port=HTTP_PORT, environ=refs)
+        plan = build_plan(
+            target,
+            entry,
+            dep,
+            _inventory(),
+            node=node,
+            nats="$(REVERIE_NATS)",
+            http_host="0.0.0.0",
+            http_port=HTTP_PORT,
+            environ=refs,
+        )
         group = _Group(node, plan)
         seen: dict[str, str] = {}
         for p in plan.processes:
@@ -125,7 +140,8 @@ def _image(group: _Group, opts: K8sOptions) -> str:
         where = f"node {group.node!r}" if group.node else "the graph"
         raise ConfigError(
             f"the services of {where} declare different images ({', '.join(declared)}) but "
-            f"share one pod", fix="give --image, or place them on different nodes",
+            f"share one pod",
+            fix="give --image, or place them on different nodes",
         )
     return declared[0] if declared else opts.image
 
@@ -158,8 +174,9 @@ def _resources(plan: ServePlan) -> dict[str, Any]:
     return out
 
 
-def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployment_name: str,
-              opts: K8sOptions) -> list[tuple[dict[str, Any], dict[str, str]]]:
+def manifests(
+    target: str, entry: type, dep: Any, deployment_text: str, deployment_name: str, opts: K8sOptions
+) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """Every manifest, each with the comments for its env values (name -> source): the
     ConfigMap with the deployment file, then per node group a Deployment (and a Service when
     it serves HTTP)."""
@@ -169,51 +186,90 @@ def manifests(target: str, entry: type, dep: Any, deployment_text: str, deployme
     meta_ns = {"namespace": opts.namespace} if opts.namespace else {}
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/managed-by": "reverie"}
     config_name = f"{app}-deployment"
-    out: list[tuple[dict[str, Any], dict[str, str]]] = [({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": config_name, **meta_ns, "labels": labels},
-        "data": {"deploy.yaml": deployment_text},
-    }, {})]
+    out: list[tuple[dict[str, Any], dict[str, str]]] = [
+        (
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": config_name, **meta_ns, "labels": labels},
+                "data": {"deploy.yaml": deployment_text},
+            },
+            {},
+        )
+    ]
     for g in _groups(target, entry, dep):
         part = dns_name(g.node) if g.node else "all"
         name = f"{app}-{part}"
         sel = {**labels, "reverie.dev/node": part}
         container, comments = _container(target, g, app, opts)
-        out.append(({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, **meta_ns, "labels": sel},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": sel},
-                "template": {
-                    "metadata": {"labels": sel},
-                    "spec": {
-                        # drain (10 s) + grace (5 s) of `reverie serve`, and a margin
-                        "terminationGracePeriodSeconds": 20,
-                        "containers": [container],
-                        "volumes": [{"name": "deployment",
-                                     "configMap": {"name": config_name}}],
-                    },
-                },
-            },
-        }, comments))
+        out.append((_deployment(name, meta_ns, sel, container, config_name), comments))
         if "ports" in container:
-            out.append(({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, **meta_ns, "labels": sel},
-                "spec": {"selector": sel,
-                         "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}]},
-            }, {}))
+            out.append((_service(name, meta_ns, sel), {}))
     return out
 
 
-def _container(target: str, g: Any, app: str, opts: K8sOptions
-               ) -> tuple[dict[str, Any], dict[str, str]]:
+def _deployment(
+    name: str,
+    meta_ns: dict[str, str],
+    sel: dict[str, str],
+    container: dict[str, Any],
+    config_name: str,
+) -> dict[str, Any]:
+    """One node group's Deployment: a pod of ``container`` with the deployment file mounted."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, **meta_ns, "labels": sel},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": sel},
+            "template": {
+                "metadata": {"labels": sel},
+                "spec": {
+                    # drain (10 s) + grace (5 s) of `reverie serve`, and a margin
+                    "terminationGracePeriodSeconds": 20,
+                    "containers": [container],
+                    "volumes": [{"name": "deployment", "configMap": {"name": config_name}}],
+                },
+            },
+        },
+    }
+
+
+def _service(name: str, meta_ns: dict[str, str], sel: dict[str, str]) -> dict[str, Any]:
+    """The Service in front of a node group that serves HTTP."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, **meta_ns, "labels": sel},
+        "spec": {
+            "selector": sel,
+            "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def _container(
+    target: str, g: Any, app: str, opts: K8sOptions
+) -> tuple[dict[str, Any], dict[str, str]]:
     """One node group's container: ``reverie serve`` for its share, its env (secrets from a
     Secret), resources, and the HTTP port and probes when it serves HTTP; with env comments."""
-    args = ["serve", target, "-f", f"{MOUNT}/deploy.yaml", "--nats", "$(REVERIE_NATS)",
-            "--nats-replicas", str(opts.replicas), "--host", "0.0.0.0",
-            "--port", str(HTTP_PORT), "--log-format", "json"]
+    args = [
+        "serve",
+        target,
+        "-f",
+        f"{MOUNT}/deploy.yaml",
+        "--nats",
+        "$(REVERIE_NATS)",
+        "--nats-replicas",
+        str(opts.replicas),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(HTTP_PORT),
+        "--log-format",
+        "json",
+    ]
     if g.node:
         args[2:2] = ["--node", g.node]
     env: list[dict[str, Any]] = [{"name": "REVERIE_NATS", "value": opts.nats}]
@@ -222,12 +278,22 @@ def _container(target: str, g: Any, app: str, opts: K8sOptions
         env.append({"name": e.name, "value": e.value})
         comments[e.name] = e.source
     for ref in sorted(g.secrets):
-        env.append({"name": ref, "valueFrom": {"secretKeyRef": {
-            "name": f"{app}-secrets", "key": ref, "optional": False}}})
-        comments[ref] = (f"the deployment file refers to ${{{ref}}}: create Secret "
-                         f"{app}-secrets with key {ref}")
+        env.append(
+            {
+                "name": ref,
+                "valueFrom": {
+                    "secretKeyRef": {"name": f"{app}-secrets", "key": ref, "optional": False}
+                },
+            }
+        )
+        comments[ref] = (
+            f"the deployment file refers to ${{{ref}}}: create Secret {app}-secrets with key {ref}"
+        )
     container: dict[str, Any] = {
-        "name": "reverie", "image": _image(g, opts), "command": ["reverie"], "args": args,
+        "name": "reverie",
+        "image": _image(g, opts),
+        "command": ["reverie"],
+        "args": args,
         "env": env,
         "volumeMounts": [{"name": "deployment", "mountPath": MOUNT, "readOnly": True}],
     }
@@ -238,10 +304,14 @@ def _container(target: str, g: Any, app: str, opts: K8sOptions
         container["ports"] = [{"name": "http", "containerPort": HTTP_PORT}]
         container["livenessProbe"] = {
             "httpGet": {"path": "/health/live", "port": "http"},
-            "periodSeconds": 10, "failureThreshold": 3}
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        }
         container["readinessProbe"] = {
             "httpGet": {"path": "/health/ready", "port": "http"},
-            "periodSeconds": 5, "failureThreshold": 2}
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        }
     return container, comments
 
 

@@ -400,8 +400,10 @@ def dynamo_fix(key: str, meta: ServiceMeta | None = None) -> str | None:
     hints = getattr(meta.cls, "__annotations__", {})
     if key in hints and key in vars(meta.cls):
         default = vars(meta.cls)[key]
-        tp = hints[key] if isinstance(hints[key], str) else getattr(
-            hints[key], "__name__", str(hints[key])
+        tp = (
+            hints[key]
+            if isinstance(hints[key], str)
+            else getattr(hints[key], "__name__", str(hints[key]))
         )
         return (
             f"{meta.name}.{key} is a plain class attribute (Dynamo SDK style), not a config key; "

@@ -99,10 +99,14 @@ def _resolve(
         try:
             found = next((f for layer in layers if (f := layer.value(ck)) is not None), None)
             if found is None:
-                problems.append(ConfigError(
-                    "required config key is not set in any layer",
-                    service=meta.name, key=name, fix=_how_to_set(meta, ck),
-                ))
+                problems.append(
+                    ConfigError(
+                        "required config key is not set in any layer",
+                        service=meta.name,
+                        key=name,
+                        fix=_how_to_set(meta, ck),
+                    )
+                )
                 continue
             value, source = found
             if ck.uri:
@@ -132,8 +136,12 @@ def resolve_config(
     """
     problems: list[ConfigError] = []
     resolved = _resolve(
-        meta, deployment, os.environ if env is None else env, overrides or {},
-        overrides_source, problems,
+        meta,
+        deployment,
+        os.environ if env is None else env,
+        overrides or {},
+        overrides_source,
+        problems,
     )
     raise_problems(problems, f"config problems in {meta.name}", service=meta.name)
     return resolved
@@ -156,14 +164,17 @@ def resolve_graph_config(
     names = [m.name for m in metas]
     for sname in overrides:
         if sname not in names:
-            problems.append(ConfigError(
-                f"config overrides name service {sname!r}, which is not in the graph"
-                f"{did_you_mean(sname, names)}; services: {', '.join(names) or 'none'}",
-                source=overrides_source,
-            ))
+            problems.append(
+                ConfigError(
+                    f"config overrides name service {sname!r}, which is not in the graph"
+                    f"{did_you_mean(sname, names)}; services: {', '.join(names) or 'none'}",
+                    source=overrides_source,
+                )
+            )
     out = {
-        m.name: _resolve(m, deployment, environ, overrides.get(m.name, {}), overrides_source,
-                         problems)
+        m.name: _resolve(
+            m, deployment, environ, overrides.get(m.name, {}), overrides_source, problems
+        )
         for m in metas
     }
     raise_problems(problems, "config problems in the graph")

@@ -92,6 +92,7 @@ async def http_kind(entry: type) -> AsyncIterator[Deployed]:
 
     urls: dict[str, str] = {}
     servers: list[HttpServer] = []
+
     def make(meta: Any, host: Host) -> ServiceClient:
         transport = HttpTransport(urls[meta.name])
         return ServiceClient(meta, transport, plug=transport.plug)
@@ -156,16 +157,19 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
     try:
         caller = await DistributedRuntime.connect(members[0], direct=direct)
         runtimes.append(caller)
-        spread = _Spread(lambda meta, host: ServiceClient(
-            meta, NatsTransport(caller, meta.namespace, meta.name),
-            plug=runtime_plug(caller, meta.namespace, meta.name)))
+        spread = _Spread(
+            lambda meta, host: ServiceClient(
+                meta,
+                NatsTransport(caller, meta.namespace, meta.name),
+                plug=runtime_plug(caller, meta.namespace, meta.name),
+            )
+        )
         graph = resolve_graph(entry)
         order = graph.order
         own: dict[type, DistributedRuntime] = {}
         for i, cls in enumerate(order):  # one host (and runtime) per service, leaves first
             meta = get_meta(cls)
-            rt = await DistributedRuntime.connect(members[(i + 1) % len(members)],
-                                                  direct=direct)
+            rt = await DistributedRuntime.connect(members[(i + 1) % len(members)], direct=direct)
             runtimes.append(rt)
             own[cls] = rt
             host = Host(env={}, name=f"conformance-{meta.name}")
@@ -177,8 +181,9 @@ async def _over_runtime(entry: type, direct: bool) -> AsyncIterator[Deployed]:
         # so every endpoint's watcher is made now, not inside a rule's deadline.
         for cls in order:
             meta = get_meta(cls)
-            seen_by = [caller] + [own[d] for d, es in graph.edges.items()
-                                  if any(e.target is cls for e in es)]
+            seen_by = [caller] + [
+                own[d] for d, es in graph.edges.items() if any(e.target is cls for e in es)
+            ]
             for rt in seen_by:
                 component = rt.namespace(meta.namespace).component(meta.name)
                 for name in [*meta.endpoints, FEATURES_ENDPOINT]:

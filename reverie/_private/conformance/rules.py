@@ -43,7 +43,8 @@ async def _raises(cls: type[BaseException], call: Awaitable[Any], match: str = "
     except cls as exc:
         if match and not re.search(match, str(exc)):
             raise AssertionError(
-                f"{type(exc).__name__} {str(exc)!r} does not match {match!r}") from exc
+                f"{type(exc).__name__} {str(exc)!r} does not match {match!r}"
+            ) from exc
         return exc
     raise AssertionError(f"expected {cls.__name__}, got the value {value!r}")
 
@@ -178,8 +179,9 @@ async def result_of_the_wrong_type_is_an_invalid_result(d: Deployed) -> None:
 async def timeout_is_deadline_exceeded_and_cancels_the_handler(d: Deployed) -> None:
     event("slow:started").clear()
     event("slow:cancelled").clear()
-    await _raises(DeadlineExceededError, d.client("Echo").slow(5.0, timeout=0.3),
-                  "deadline exceeded")
+    await _raises(
+        DeadlineExceededError, d.client("Echo").slow(5.0, timeout=0.3), "deadline exceeded"
+    )
     # A handler that started is cancelled, not left running. (On a loaded machine a request may
     # reach the far side after its deadline; the host then refuses to start the handler.)
     if event("slow:started").is_set():

@@ -113,7 +113,6 @@ class Echo:
     async def bad_result(self) -> int:
         return "not an int"  # type: ignore[return-value]
 
-
     @endpoint()
     async def fail_with(self, code: str) -> str:
         """Raise the ``CallError`` subclass whose wire code is ``code``."""
@@ -135,8 +134,12 @@ class Echo:
 
     @feature("GET:raw")
     async def raw(self) -> Response:
-        return Response(b"raw \x00 body", status=201, headers={"X-Conformance": "yes"},
-                        media_type="application/octet-stream")
+        return Response(
+            b"raw \x00 body",
+            status=201,
+            headers={"X-Conformance": "yes"},
+            media_type="application/octet-stream",
+        )
 
     @feature("POST:points")
     async def double_point(self, p: Point) -> Point:
@@ -203,9 +206,13 @@ class Relay:
         if what == "ticks":
             async with plug.at("ticks").with_(n=3).stream() as resp:
                 events = [[e["event"], e["data"]] async for e in resp.aiter_events()]
-            return {"status": resp.status, "type": resp.headers["content-type"],
-                    "events": events}
-        resp = await (plug.at("hello").with_(name="relay") if what == "hello"
-                      else plug.at(what)).get()
-        return {"status": resp.status, "type": resp.headers["content-type"],
-                "body": resp.content.decode("latin-1"), "header": resp.headers.get("x-conformance")}
+            return {"status": resp.status, "type": resp.headers["content-type"], "events": events}
+        resp = await (
+            plug.at("hello").with_(name="relay") if what == "hello" else plug.at(what)
+        ).get()
+        return {
+            "status": resp.status,
+            "type": resp.headers["content-type"],
+            "body": resp.content.decode("latin-1"),
+            "header": resp.headers.get("x-conformance"),
+        }

@@ -226,8 +226,14 @@ def _config_info(key: ConfigKey, preset: dict[str, Any]) -> ConfigKeyInfo:
     required = value is REQUIRED
     default = msgspec.UNSET if required or key.secret else _plain(value)
     return ConfigKeyInfo(
-        name=key.name, type=_schema(info), type_name=info.name, required=required,
-        default=default, description=key.description, secret=key.secret, uri=key.uri,
+        name=key.name,
+        type=_schema(info),
+        type_name=info.name,
+        required=required,
+        default=default,
+        description=key.description,
+        secret=key.secret,
+        uri=key.uri,
     )
 
 
@@ -235,16 +241,26 @@ def _endpoint_info(ep: EndpointMeta) -> EndpointInfo:
     params = []
     for p in ep.params:
         info = type_info(p.annotation)
-        params.append(ParamInfo(
-            name=p.name, schema=_schema(info), type_name=info.name,
-            source="field" if ep.keywords else "request", required=p.required,
-            default=msgspec.UNSET if p.required else _plain(p.default),
-            description=p.description,
-        ))
+        params.append(
+            ParamInfo(
+                name=p.name,
+                schema=_schema(info),
+                type_name=info.name,
+                source="field" if ep.keywords else "request",
+                required=p.required,
+                default=msgspec.UNSET if p.required else _plain(p.default),
+                description=p.description,
+            )
+        )
     return EndpointInfo(
-        name=ep.name, method=ep.method, streaming=ep.streaming, idempotent=ep.idempotent,
+        name=ep.name,
+        method=ep.method,
+        streaming=ep.streaming,
+        idempotent=ep.idempotent,
         request=_schema(ep.request_info) if ep.request_param is not None else None,
-        response=_schema(ep.response_info), description=ep.description, params=params,
+        response=_schema(ep.response_info),
+        description=ep.description,
+        params=params,
         request_required=ep.request_required
         or (ep.keywords and any(p.required for p in ep.params)),
     )
@@ -256,14 +272,25 @@ def _feature_info(feat: FeatureMeta) -> FeatureInfo:
         if p.source not in ("path", "query", "body", "suffix"):
             continue  # the request context and raw request objects are not part of the contract
         info = p.info or type_info(p.annotation)
-        params.append(ParamInfo(
-            name=p.name, schema=_schema(info), type_name=info.name, source=p.source,
-            required=p.required, default=msgspec.UNSET if p.required else _plain(p.default),
-            description=p.description,
-        ))
+        params.append(
+            ParamInfo(
+                name=p.name,
+                schema=_schema(info),
+                type_name=info.name,
+                source=p.source,
+                required=p.required,
+                default=msgspec.UNSET if p.required else _plain(p.default),
+                description=p.description,
+            )
+        )
     return FeatureInfo(
-        verb=feat.verb, pattern=feat.pattern, method=feat.method, access=feat.access,
-        description=feat.description, streaming=feat.streaming, params=params,
+        verb=feat.verb,
+        pattern=feat.pattern,
+        method=feat.method,
+        access=feat.access,
+        description=feat.description,
+        streaming=feat.streaming,
+        params=params,
         response=_schema(type_info(feat.response_type)),
     )
 
@@ -295,9 +322,14 @@ def _derive(cls: type) -> Blueprint:
         endpoints=[_endpoint_info(e) for e in meta.endpoints.values()],
         features=[_feature_info(f) for f in meta.features],
         dependencies=[_dependency_info(a, d) for a, d in meta.dependencies.items()],
-        state=msgspec.UNSET if meta.state is None else StateInfo(
-            name=meta.state.name, version=meta.state.version, type=_schema(meta.state.info),
-            type_name=meta.state.info.name, migrates=meta.state.migrate is not None,
+        state=msgspec.UNSET
+        if meta.state is None
+        else StateInfo(
+            name=meta.state.name,
+            version=meta.state.version,
+            type=_schema(meta.state.info),
+            type_name=meta.state.info.name,
+            migrates=meta.state.migrate is not None,
         ),
     )
 

@@ -54,9 +54,7 @@ class Diff:
     @property
     def versioned(self) -> bool:
         """Whether the new blueprint is a new version: ``version`` changed or a SID is new."""
-        return self.old.version != self.new.version or bool(
-            set(self.new.sids) - set(self.old.sids)
-        )
+        return self.old.version != self.new.version or bool(set(self.new.sids) - set(self.old.sids))
 
     @property
     def needs_new_version(self) -> bool:
@@ -65,10 +63,13 @@ class Diff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "old": self.old.name, "new": self.new.name, "versioned": self.versioned,
+            "old": self.old.name,
+            "new": self.new.name,
+            "versioned": self.versioned,
             "needs_new_version": self.needs_new_version,
-            "changes": [{"kind": c.kind, "where": c.where, "message": c.message}
-                        for c in self.changes],
+            "changes": [
+                {"kind": c.kind, "where": c.where, "message": c.message} for c in self.changes
+            ],
         }
 
 
@@ -78,8 +79,13 @@ def diff_blueprints(old: Blueprint, new: Blueprint) -> Diff:
     add = out.append
     for sid in old.sids:
         if sid not in new.sids:
-            add(Change(BREAKING, "sids", f"SID {sid} dropped; dependents that name it no longer "
-                       f"find this service"))
+            add(
+                Change(
+                    BREAKING,
+                    "sids",
+                    f"SID {sid} dropped; dependents that name it no longer find this service",
+                )
+            )
     for sid in new.sids:
         if sid not in old.sids:
             add(Change(COMPATIBLE, "sids", f"SID {sid} added"))
@@ -142,23 +148,34 @@ def _covers(wide: set[str], narrow: set[str]) -> bool:
             continue
         if t.startswith("const:"):
             value = t[6:]
-            kind = ("string" if value.startswith(("'", '"')) else
-                    "boolean" if value in ("True", "False") else
-                    "null" if value == "None" else "number")
+            kind = (
+                "string"
+                if value.startswith(("'", '"'))
+                else "boolean"
+                if value in ("True", "False")
+                else "null"
+                if value == "None"
+                else "number"
+            )
             if kind in wide or (kind == "number" and "integer" in wide):
                 continue
         return False
     return True
 
 
-def _compare_types(old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any]
-                   ) -> str | None:
+def _compare_types(
+    old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any]
+) -> str | None:
     """``"narrowed"``, ``"widened"``, ``"changed"`` or ``None`` (same) for two schemas."""
     a, b = _types(old, old_root), _types(new, new_root)
     if a == b:
         if a is not None and "array" in a:
-            inner = _compare_types(_deref(old, old_root).get("items"),
-                                   _deref(new, new_root).get("items"), old_root, new_root)
+            inner = _compare_types(
+                _deref(old, old_root).get("items"),
+                _deref(new, new_root).get("items"),
+                old_root,
+                new_root,
+            )
             return inner
         return None
     if a is None:
@@ -203,16 +220,32 @@ def _fields(where: str, old: Any, new: Any, add: Any, *, request: bool) -> None:
     for name, schema in nprops.items():
         if name not in oprops:
             if request and name in nreq:
-                add(Change(BREAKING, f"{where}.{name}",
-                           "required field added (old callers do not send it)"))
+                add(
+                    Change(
+                        BREAKING,
+                        f"{where}.{name}",
+                        "required field added (old callers do not send it)",
+                    )
+                )
             else:
-                add(Change(COMPATIBLE, f"{where}.{name}", "field added"
-                           + (" with a default" if request else "")))
+                add(
+                    Change(
+                        COMPATIBLE,
+                        f"{where}.{name}",
+                        "field added" + (" with a default" if request else ""),
+                    )
+                )
             continue
         how = _compare_types(oprops[name], schema, old_root, new_root)
         if how is not None:
-            _typed(f"{where}.{name}", how, _show(oprops[name], old_root),
-                   _show(schema, new_root), add, request)
+            _typed(
+                f"{where}.{name}",
+                how,
+                _show(oprops[name], old_root),
+                _show(schema, new_root),
+                add,
+                request,
+            )
         if request and name in nreq and name not in oreq:
             add(Change(BREAKING, f"{where}.{name}", "field became required"))
         elif request and name in oreq and name not in nreq:
@@ -240,14 +273,24 @@ def _config(old: Blueprint, new: Blueprint, add: Any) -> None:
     after = {k.name: k for k in new.config}
     for name in before:
         if name not in after:
-            add(Change(BREAKING, f"config.{name}",
-                       "config key removed (deployment files that set it are refused)"))
+            add(
+                Change(
+                    BREAKING,
+                    f"config.{name}",
+                    "config key removed (deployment files that set it are refused)",
+                )
+            )
     for name, key in after.items():
         where = f"config.{name}"
         if name not in before:
             if key.required:
-                add(Change(BREAKING, where,
-                           "required config key added (existing deployments do not set it)"))
+                add(
+                    Change(
+                        BREAKING,
+                        where,
+                        "required config key added (existing deployments do not set it)",
+                    )
+                )
             else:
                 add(Change(COMPATIBLE, where, "config key added with a default"))
             continue
@@ -264,8 +307,14 @@ def _config(old: Blueprint, new: Blueprint, add: Any) -> None:
 _T = TypeVar("_T")
 
 
-def _keyed(section: str, noun: str, before: dict[str, _T], after: dict[str, _T], add: Any,
-           compare: Callable[[str, _T, _T, Any], None]) -> None:
+def _keyed(
+    section: str,
+    noun: str,
+    before: dict[str, _T],
+    after: dict[str, _T],
+    add: Any,
+    compare: Callable[[str, _T, _T, Any], None],
+) -> None:
     """Entries removed (breaking), added (compatible), then each kept one compared."""
     for key in before:
         if key not in after:
@@ -279,8 +328,14 @@ def _keyed(section: str, noun: str, before: dict[str, _T], after: dict[str, _T],
 
 
 def _endpoints(old: Blueprint, new: Blueprint, add: Any) -> None:
-    _keyed("endpoints", "endpoint", {e.name: e for e in old.endpoints},
-           {e.name: e for e in new.endpoints}, add, _endpoint)
+    _keyed(
+        "endpoints",
+        "endpoint",
+        {e.name: e for e in old.endpoints},
+        {e.name: e for e in new.endpoints},
+        add,
+        _endpoint,
+    )
 
 
 def _endpoint(where: str, old: EndpointInfo, new: EndpointInfo, add: Any) -> None:
@@ -307,15 +362,21 @@ def _keywords(ep: EndpointInfo) -> bool:
     return all(p.source == "field" for p in ep.params)
 
 
-def _params(where: str, old: list[ParamInfo], new: list[ParamInfo], add: Any, *,
-            forbid_unknown: bool) -> None:
+def _params(
+    where: str, old: list[ParamInfo], new: list[ParamInfo], add: Any, *, forbid_unknown: bool
+) -> None:
     before = {p.name: p for p in old}
     after = {p.name: p for p in new}
     for name, p in before.items():
         if name not in after:
             if forbid_unknown or p.source == "path":
-                add(Change(BREAKING, f"{where}.{name}",
-                           "parameter removed (callers passing it are refused)"))
+                add(
+                    Change(
+                        BREAKING,
+                        f"{where}.{name}",
+                        "parameter removed (callers passing it are refused)",
+                    )
+                )
             else:
                 add(Change(COMPATIBLE, f"{where}.{name}", "parameter removed"))
     for name, p in after.items():
@@ -339,8 +400,14 @@ def _params(where: str, old: list[ParamInfo], new: list[ParamInfo], add: Any, *,
 
 
 def _features(old: Blueprint, new: Blueprint, add: Any) -> None:
-    _keyed("features", "feature", {f"{f.verb}:{f.pattern}": f for f in old.features},
-           {f"{f.verb}:{f.pattern}": f for f in new.features}, add, _feature)
+    _keyed(
+        "features",
+        "feature",
+        {f"{f.verb}:{f.pattern}": f for f in old.features},
+        {f"{f.verb}:{f.pattern}": f for f in new.features},
+        add,
+        _feature,
+    )
 
 
 def _feature(where: str, old: FeatureInfo, new: FeatureInfo, add: Any) -> None:
@@ -352,8 +419,13 @@ def _feature(where: str, old: FeatureInfo, new: FeatureInfo, add: Any) -> None:
         add(Change(BREAKING, where, "now " + ("streams" if new.streaming else "answers once")))
     body_old = next((p for p in old.params if p.source == "body"), None)
     body_new = next((p for p in new.params if p.source == "body"), None)
-    _params(where, [p for p in old.params if p.source != "body"],
-            [p for p in new.params if p.source != "body"], add, forbid_unknown=False)
+    _params(
+        where,
+        [p for p in old.params if p.source != "body"],
+        [p for p in new.params if p.source != "body"],
+        add,
+        forbid_unknown=False,
+    )
     if body_old is not None and body_new is not None:
         _fields(f"{where}.body", body_old.schema, body_new.schema, add, request=True)
     elif body_new is not None and body_new.required:
@@ -366,10 +438,20 @@ def _dependencies(old: Blueprint, new: Blueprint, add: Any) -> None:
     for dep in new.dependencies:
         prev = before.get(dep.attribute)
         if prev is None and not dep.optional:
-            add(Change(BREAKING, f"dependencies.{dep.attribute}",
-                       f"new required dependency on {dep.target} (deployments must provide it)"))
+            add(
+                Change(
+                    BREAKING,
+                    f"dependencies.{dep.attribute}",
+                    f"new required dependency on {dep.target} (deployments must provide it)",
+                )
+            )
         elif prev is None:
-            add(Change(COMPATIBLE, f"dependencies.{dep.attribute}",
-                       f"new optional dependency on {dep.target}"))
+            add(
+                Change(
+                    COMPATIBLE,
+                    f"dependencies.{dep.attribute}",
+                    f"new optional dependency on {dep.target}",
+                )
+            )
         elif prev.optional and not dep.optional:
             add(Change(BREAKING, f"dependencies.{dep.attribute}", "dependency became required"))

@@ -47,9 +47,9 @@ SECURITY_SCHEME = "hostKey"
 ACCESS_NOTES = {
     "public": "Access: **public** (no key needed).",
     "internal": "Access: **internal**: send `Authorization: Bearer <internal key>` (the "
-                "services of this host hold it).",
+    "services of this host hold it).",
     "private": "Access: **private**: send `Authorization: Bearer <host API key>` "
-               "(REVERIE_API_KEY).",
+    "(REVERIE_API_KEY).",
 }
 
 
@@ -83,8 +83,9 @@ class _Components:
         of its own and the answer is a ``$ref`` to it, so each model is documented once."""
         schema = self.hoist(schema)
         title = schema.get("title")
-        if not (isinstance(title, str) and schema.get("type") == "object"
-                and "properties" in schema):
+        if not (
+            isinstance(title, str) and schema.get("type") == "object" and "properties" in schema
+        ):
             return schema
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", title)
         target, n = name, 2
@@ -170,7 +171,7 @@ def _endpoint_op(svc: str, bp: Blueprint, ep: EndpointInfo, comps: _Components) 
         "tags": [bp.name],
         "summary": ep.description or f"{bp.name}.{ep.name}",
         "description": f"Endpoint `{bp.name}.{ep.name}`"
-                       f"{' (streaming)' if ep.streaming else ''}. {ACCESS_NOTES['public']}",
+        f"{' (streaming)' if ep.streaming else ''}. {ACCESS_NOTES['public']}",
         "x-reverie-endpoint": ep.name,
         "x-reverie-access": "public",
         "responses": _responses(comps.model(ep.response), ep.streaming, ep.request is not None),
@@ -226,14 +227,19 @@ def _feature_ops(
             else:
                 spec["schema"] = {"type": "string"}
                 spec["description"] = (
-                    "the rest of the path (may contain '/')" if name == "suffix"
+                    "the rest of the path (may contain '/')"
+                    if name == "suffix"
                     else "any one path segment"
                 )
             params.append(spec)
         for p in feat.params:
             if p.source == "query":
-                q: dict[str, Any] = {"name": p.name, "in": "query", "required": p.required,
-                                     "schema": comps.hoist(p.schema)}
+                q: dict[str, Any] = {
+                    "name": p.name,
+                    "in": "query",
+                    "required": p.required,
+                    "schema": comps.hoist(p.schema),
+                }
                 if p.description:
                     q["description"] = p.description
                 params.append(q)
@@ -244,7 +250,7 @@ def _feature_ops(
                 "tags": [bp.name],
                 "summary": feat.description or f"{feat.verb}:{feat.pattern}",
                 "description": f"Feature `{feat.verb}:{feat.pattern}` of {bp.name}. "
-                               f"{ACCESS_NOTES.get(feat.access, '')}",
+                f"{ACCESS_NOTES.get(feat.access, '')}",
                 "x-reverie-feature": f"{feat.verb}:{feat.pattern}",
                 "x-reverie-access": feat.access,
                 "responses": _responses(response, feat.streaming, bool(params) or bool(body)),
@@ -321,9 +327,15 @@ def openapi_document(
         doc["servers"] = server_list
     doc["tags"] = tags
     doc["paths"] = paths
-    doc["components"] = {"schemas": comps.schemas, "securitySchemes": {SECURITY_SCHEME: {
-        "type": "http", "scheme": "bearer",
-        "description": "Internal features take the host's internal key (services of the host "
-                       "hold it); private ones the host API key (REVERIE_API_KEY).",
-    }}}
+    doc["components"] = {
+        "schemas": comps.schemas,
+        "securitySchemes": {
+            SECURITY_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Internal features take the host's internal key (services of the"
+                " host hold it); private ones the host API key (REVERIE_API_KEY).",
+            }
+        },
+    }
     return doc

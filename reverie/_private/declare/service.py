@@ -161,8 +161,9 @@ def _build(cls: Any, kw: dict[str, Any]) -> Any:
     for label, value in (("name", name), ("namespace", namespace)):
         problem = name_problem(label, value)
         if problem is not None:
-            raise MarkupError(problem, service=cls.__name__,
-                              fix=f"@service({label}={safe_name(value)!r})")
+            raise MarkupError(
+                problem, service=cls.__name__, fix=f"@service({label}={safe_name(value)!r})"
+            )
     config_keys, dependencies = _members(cls, name)
     endpoints, features, hooks, state_marks = _handlers(cls, name)
     _check_features(name, features, endpoints)
@@ -258,7 +259,9 @@ def _members(cls: type, name: str) -> tuple[dict[str, ConfigKey], dict[str, Depe
 
 
 _Handlers = tuple[
-    dict[str, EndpointMeta], list[FeatureMeta], dict[str, list[str]],
+    dict[str, EndpointMeta],
+    list[FeatureMeta],
+    dict[str, list[str]],
     list[tuple[str, Any, dict[str, Any]]],
 ]
 
@@ -293,8 +296,9 @@ def _handlers(cls: type, name: str) -> _Handlers:
     return endpoints, features, hooks, state_marks
 
 
-def _check_features(name: str, features: list[FeatureMeta],
-                    endpoints: dict[str, EndpointMeta]) -> None:
+def _check_features(
+    name: str, features: list[FeatureMeta], endpoints: dict[str, EndpointMeta]
+) -> None:
     """No two features bind one ``VERB:path``, and no feature hides an endpoint's POST."""
     seen: dict[str, str] = {}
     for feat in features:
@@ -307,8 +311,10 @@ def _check_features(name: str, features: list[FeatureMeta],
 
     for feat in features:
         b = feat.verb_path
-        if b.verb not in ("POST", "*") or b.catch_all or any(
-            s.kind != "const" or s.optional for s in b.segments
+        if (
+            b.verb not in ("POST", "*")
+            or b.catch_all
+            or any(s.kind != "const" or s.optional for s in b.segments)
         ):
             continue
         path = "/".join(s.value for s in b.segments)
@@ -343,8 +349,9 @@ def _check_constructible(cls: type, name: str) -> None:
         )
 
 
-def _decorator_config(name: str, kw: dict[str, Any], config_keys: dict[str, ConfigKey]
-                      ) -> dict[str, Any]:
+def _decorator_config(
+    name: str, kw: dict[str, Any], config_keys: dict[str, ConfigKey]
+) -> dict[str, Any]:
     """``@service(config=...)``: values for declared keys only."""
     decorator_config = dict(kw.get("config") or {})
     for key in decorator_config:

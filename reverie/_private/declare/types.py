@@ -261,7 +261,8 @@ def _validation_error(details: list[dict[str, Any]]) -> ValidationError:
             parts.append(f"{where}: expected {d['expected']}, got {d['input']!r}")
         else:
             parts.append(
-                f"{where}: {d['msg']}" if d["msg"] == "required field missing"
+                f"{where}: {d['msg']}"
+                if d["msg"] == "required field missing"
                 else f"{where}: {d['msg']} (got {d['input']!r})"
             )
     return ValidationError("invalid argument: " + "; ".join(parts), details=details)

@@ -73,11 +73,11 @@ class Graph:
                 continue
             out.add(cls)
             todo += [
-                e.target for e in self.edges.get(cls, [])
+                e.target
+                for e in self.edges.get(cls, [])
                 if e.followed and e.target is not None and not e.dependency.optional
             ]
         return out
-
 
 
 def _name(cls: type) -> str:

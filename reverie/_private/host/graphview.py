@@ -59,11 +59,19 @@ def dependency_tree(entry: type, registry: Registry | None = None) -> GraphNode:
         for key in meta.config_keys.values():
             if key.uri:  # a URI config key names a service too: an edge, reached by URL
                 default = None if key.required else key.default
-                node.children.append(GraphNode(
-                    f"URI {meta.name}.{key.name}", None, [], key.name, not key.required,
-                    f"config key; default {default}" if default else "config key, set per "
-                    "deployment", uri=True,
-                ))
+                node.children.append(
+                    GraphNode(
+                        f"URI {meta.name}.{key.name}",
+                        None,
+                        [],
+                        key.name,
+                        not key.required,
+                        f"config key; default {default}"
+                        if default
+                        else "config key, set per deployment",
+                        uri=True,
+                    )
+                )
         for edge in graph.edges[cls]:
             dep = edge.dependency
             if edge.target is None:  # a SID nothing resolved
@@ -72,13 +80,20 @@ def dependency_tree(entry: type, registry: Registry | None = None) -> GraphNode:
                     GraphNode(sid, None, [sid], dep.name, dep.optional, edge.note or "")
                 )
             elif not edge.followed:  # a class that is not a service
-                node.children.append(GraphNode(
-                    edge.target.__name__, class_ref(edge.target), [], dep.name, dep.optional,
-                    edge.note or "",
-                ))
+                node.children.append(
+                    GraphNode(
+                        edge.target.__name__,
+                        class_ref(edge.target),
+                        [],
+                        dep.name,
+                        dep.optional,
+                        edge.note or "",
+                    )
+                )
             else:
-                node.children.append(node_of(edge.target, dep.name, dep.optional,
-                                             (*path, node.key)))
+                node.children.append(
+                    node_of(edge.target, dep.name, dep.optional, (*path, node.key))
+                )
         return node
 
     return node_of(entry, None, False, ())

@@ -134,8 +134,11 @@ class Host:
     def client(self, target: str | type) -> ServiceClient:
         """A client for a local instance, for code outside any service (tests, scripts)."""
         inst = self.instance(target)
-        return ServiceClient(inst.meta, InProcessTransport(inst, serialize=self.serialize),
-                             features=lambda: self.features_for(inst))
+        return ServiceClient(
+            inst.meta,
+            InProcessTransport(inst, serialize=self.serialize),
+            features=lambda: self.features_for(inst),
+        )
 
     def ready(self) -> bool:
         """True once every instance runs and each required dependency has a live target."""
@@ -238,7 +241,8 @@ class Host:
                     continue  # served elsewhere; dependents get a client over a resolver
                 if cls in self._primary and self._primary[cls].state is State.RUNNING:
                     continue
-                inst = await start_one(self,
+                inst = await start_one(
+                    self,
                     cls,
                     self.mount_path(meta),
                     graph.edges.get(cls, []),
@@ -314,16 +318,21 @@ class Host:
         if state is not None:
             from ..state.document import read_document
 
-            doc = read_document(state if isinstance(state, (bytes, str)) else
-                                state if not isinstance(state, Mapping) else dict(state))
+            doc = read_document(
+                state
+                if isinstance(state, (bytes, str))
+                else state
+                if not isinstance(state, Mapping)
+                else dict(state)
+            )
         cls = self._entry_class(target)
         meta = get_meta(cls)
         graph = resolve_graph(cls, self._resolve_sid)
         for dep_cls in graph.order[:-1]:
             if dep_cls not in self._primary:
                 await self.start(dep_cls)
-        return await start_one(self,
-            cls, path or meta.name, graph.edges.get(cls, []), config, config_source, doc
+        return await start_one(
+            self, cls, path or meta.name, graph.edges.get(cls, []), config, config_source, doc
         )
 
     async def capture(self, path: str, *, drain_timeout: float = 10.0) -> StateDocument:

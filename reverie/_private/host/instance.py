@@ -43,8 +43,9 @@ def mount_path_problem(path: str) -> str | None:
         if seg in (".", ".."):
             return f"the segment {seg!r} is not allowed in a mount path"
         if not _SEGMENT.match(seg):
-            return ("segments must be letters, digits and '_.~-' (no empty segment), "
-                    f"got {seg[:40]!r}")
+            return (
+                f"segments must be letters, digits and '_.~-' (no empty segment), got {seg[:40]!r}"
+            )
     if parts[0] in RESERVED_PATHS:
         return f"/{parts[0]} is reserved by the host"
     return None

@@ -67,8 +67,7 @@ class DiscoveryReport:
     def summary(self) -> str:
         """One line for logs and the CLI."""
         text = (
-            f"{self.source}: {len(self.registered)} service(s) from {len(self.modules)} "
-            f"module(s)"
+            f"{self.source}: {len(self.registered)} service(s) from {len(self.modules)} module(s)"
         )
         if self.errors:
             text += f", {len(self.errors)} failed: {', '.join(w for w, _ in self.errors)}"
@@ -80,8 +79,10 @@ def _user_traceback(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename != __file__ and not filename.startswith("<frozen") and (
-            "importlib" not in filename
+        if (
+            filename != __file__
+            and not filename.startswith("<frozen")
+            and ("importlib" not in filename)
         ):
             break
         tb = tb.tb_next

@@ -74,9 +74,21 @@ class AccessLog:
                 path = f"{path}?{query.decode('latin-1')}"
             method = scope.get("method", "")
             self.log.info(
-                "%s %s %s %d %.1fms %dB request_id=%s", peer, method, path, status or 499, ms,
-                size, rid,
-                extra={"method": method, "path": path, "status": status or 499,
-                       "duration_ms": round(ms, 3), "bytes": size, "request_id": rid,
-                       "client": peer},
+                "%s %s %s %d %.1fms %dB request_id=%s",
+                peer,
+                method,
+                path,
+                status or 499,
+                ms,
+                size,
+                rid,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status or 499,
+                    "duration_ms": round(ms, 3),
+                    "bytes": size,
+                    "request_id": rid,
+                    "client": peer,
+                },
             )

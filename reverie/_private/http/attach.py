@@ -63,8 +63,9 @@ class HttpResolver(Resolver):
         from .plughttpx import HttpxTransport
 
         # This host's own URLs stay in-process; others over the pool, capped per dependency.
-        return HttpTransport(url, via=HostTransport(self.app, HttpxTransport(
-            max_connections=REMOTE_CONNECTIONS)))
+        return HttpTransport(
+            url, via=HostTransport(self.app, HttpxTransport(max_connections=REMOTE_CONNECTIONS))
+        )
 
     def features(self, target: Instance) -> Any:
         if target.host is not self.app.host:
@@ -88,8 +89,9 @@ def attach_http(
     if layer is None:
         from .app import DEFAULT_MAX_BODY, HostApp
 
-        app = HostApp(host, access=access, max_body_size=max_body_size or DEFAULT_MAX_BODY,
-                      limits=limits)
+        app = HostApp(
+            host, access=access, max_body_size=max_body_size or DEFAULT_MAX_BODY, limits=limits
+        )
         layer = HttpResolver(app)
         host.add_resolver(layer)
     else:

@@ -16,7 +16,8 @@ from .send import Send, send_json, send_problem
 if TYPE_CHECKING:
     from ..host.host import Host
     from ..host.instance import Instance
-    from .app import HostApp, Receive
+    from .answer import Receive
+    from .app import HostApp
     from .head import Head
 
 __all__ = ["config_error", "put_config", "shown_config"]
@@ -49,13 +50,13 @@ async def put_config(
     """``PUT /<path>/@config``: new values on top of the current ones (a masked secret sent
     back stays); applied in place by an ``on_config`` hook, else by restarting the instance.
     Values that do not resolve change nothing (400)."""
-    from .app import _CLOSE
     from .head import BodyTimeoutError
+    from .routing import CLOSE
 
     try:
         values = await app.read_json(receive, head, empty={}, what="the config document")
     except BodyTimeoutError as err:
-        await send_problem(send, err, _CLOSE)
+        await send_problem(send, err, CLOSE)
         return
     except ServiceError as err:
         await send_problem(send, err)

@@ -27,8 +27,14 @@ __all__ = ["dashboard_data", "merge_views"]
 def _config(inst: Instance) -> list[dict[str, Any]]:
     out = []
     for key, rv in (inst.config or {}).items():
-        out.append({"key": key, "value": MASK if rv.secret else rv.value,
-                    "source": rv.source, "secret": rv.secret})
+        out.append(
+            {
+                "key": key,
+                "value": MASK if rv.secret else rv.value,
+                "source": rv.source,
+                "secret": rv.secret,
+            }
+        )
     return out
 
 
@@ -45,23 +51,38 @@ def dashboard_data(host: Host) -> dict[str, Any]:
     _add_remote(host, services)
     _add_counters(host, edges)
     return {
-        "host": host.name, "node": node, "process": os.getpid(), "time": time.time(),
-        "bounds": list(BOUNDS), "services": list(services.values()),
+        "host": host.name,
+        "node": node,
+        "process": os.getpid(),
+        "time": time.time(),
+        "bounds": list(BOUNDS),
+        "services": list(services.values()),
         "edges": list(edges.values()),
     }
 
 
-def _edge_row(caller: str, callee: str, attribute: str | None, transport: str | None
-              ) -> dict[str, Any]:
+def _edge_row(
+    caller: str, callee: str, attribute: str | None, transport: str | None
+) -> dict[str, Any]:
     return {
-        "from": caller, "to": callee, "attribute": attribute, "transport": transport,
-        "calls": 0, "ok": 0, "errors": 0, "in_flight": 0, "items": 0,
-        "buckets": [0] * (len(BOUNDS) + 1), "timed": 0, "endpoints": [],
+        "from": caller,
+        "to": callee,
+        "attribute": attribute,
+        "transport": transport,
+        "calls": 0,
+        "ok": 0,
+        "errors": 0,
+        "in_flight": 0,
+        "items": 0,
+        "buckets": [0] * (len(BOUNDS) + 1),
+        "timed": 0,
+        "endpoints": [],
     }
 
 
-def _local(host: Host, node: str
-           ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+def _local(
+    host: Host, node: str
+) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
     """The host's own instances, and an edge row for each of their dependencies."""
     from ..contract.blueprint import blueprint
     from ..declare.service import get_meta
@@ -71,21 +92,32 @@ def _local(host: Host, node: str
     for inst in list(host.instances.values()):
         name = inst.meta.name
         services[name] = {
-            "name": name, "path": inst.path, "class": inst.meta.qualname,
-            "sids": list(inst.meta.sids), "state": inst.state.value, "where": "local",
-            "process": os.getpid(), "node": node, "uptime": round(inst.uptime(), 3),
-            "restarts": inst.restarts, "requests": dict(inst.requests),
-            "error": None if inst.error is None else f"{type(inst.error).__name__}: "
-                                                     f"{inst.error}",
-            "config": _config(inst), "blueprint": blueprint(inst.cls).to_dict(),
+            "name": name,
+            "path": inst.path,
+            "class": inst.meta.qualname,
+            "sids": list(inst.meta.sids),
+            "state": inst.state.value,
+            "where": "local",
+            "process": os.getpid(),
+            "node": node,
+            "uptime": round(inst.uptime(), 3),
+            "restarts": inst.restarts,
+            "requests": dict(inst.requests),
+            "error": None if inst.error is None else f"{type(inst.error).__name__}: {inst.error}",
+            "config": _config(inst),
+            "blueprint": blueprint(inst.cls).to_dict(),
         }
         for edge in inst.edges:
             if edge.target is None:
                 continue
-            callee = get_meta(edge.target).name if edge.stand_in is None else \
-                type(edge.stand_in).__name__
+            callee = (
+                get_meta(edge.target).name
+                if edge.stand_in is None
+                else type(edge.stand_in).__name__
+            )
             edges[(name, callee)] = _edge_row(
-                name, callee, edge.attribute, _transport_of(inst.clients.get(edge.attribute)))
+                name, callee, edge.attribute, _transport_of(inst.clients.get(edge.attribute))
+            )
     return services, edges
 
 
@@ -102,11 +134,20 @@ def _add_remote(host: Host, services: dict[str, dict[str, Any]]) -> None:
             if meta.name not in services:
                 client = inst.clients.get(edge.attribute)
                 services[meta.name] = {
-                    "name": meta.name, "path": None, "class": meta.qualname,
-                    "sids": list(meta.sids), "state": "remote",
-                    "where": _transport_of(client), "process": None, "node": None,
-                    "uptime": None, "restarts": None, "requests": {}, "error": None,
-                    "config": [], "blueprint": blueprint(edge.target).to_dict(),
+                    "name": meta.name,
+                    "path": None,
+                    "class": meta.qualname,
+                    "sids": list(meta.sids),
+                    "state": "remote",
+                    "where": _transport_of(client),
+                    "process": None,
+                    "node": None,
+                    "uptime": None,
+                    "restarts": None,
+                    "requests": {},
+                    "error": None,
+                    "config": [],
+                    "blueprint": blueprint(edge.target).to_dict(),
                 }
 
 
@@ -116,8 +157,9 @@ def _add_counters(host: Host, edges: dict[tuple[str, str], dict[str, Any]]) -> N
     for st in stats if stats is not None else ():
         row = edges.get((st.caller, st.callee))
         if row is None:
-            row = edges[(st.caller, st.callee)] = _edge_row(st.caller, st.callee, None,
-                                                             st.transport)
+            row = edges[(st.caller, st.callee)] = _edge_row(
+                st.caller, st.callee, None, st.transport
+            )
         snap = st.snapshot()
         for key in ("calls", "ok", "errors", "in_flight", "items", "timed"):
             row[key] += snap[key]
@@ -137,8 +179,11 @@ def merge_views(mine: dict[str, Any], views: list[dict[str, Any]]) -> dict[str, 
         for svc in data.get("services", []):
             if svc.get("where") != "local":
                 continue
-            svc = {**svc, "process": f"{view.get('process')} (pid {svc.get('process')})",
-                   "restarts": (svc.get("restarts") or 0) + int(view.get("restarts") or 0)}
+            svc = {
+                **svc,
+                "process": f"{view.get('process')} (pid {svc.get('process')})",
+                "restarts": (svc.get("restarts") or 0) + int(view.get("restarts") or 0),
+            }
             have = services.get(svc["name"])
             if have is None:
                 services[svc["name"]] = svc
@@ -158,8 +203,9 @@ def merge_views(mine: dict[str, Any], views: list[dict[str, Any]]) -> dict[str, 
                 continue
             for k in ("calls", "ok", "errors", "in_flight", "items", "timed"):
                 have_e[k] += edge.get(k, 0)
-            have_e["buckets"] = [a + b for a, b in zip(have_e["buckets"], edge["buckets"],
-                                                       strict=True)]
+            have_e["buckets"] = [
+                a + b for a, b in zip(have_e["buckets"], edge["buckets"], strict=True)
+            ]
             have_e["endpoints"] = [*have_e.get("endpoints", []), *edge.get("endpoints", [])]
     if not services:
         return mine

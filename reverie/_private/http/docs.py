@@ -23,8 +23,16 @@ _TYPES = {
     ".map": b"application/json",
 }
 #: The Swagger UI files the page loads (the rest of the bundle is never served).
-_SWAGGER = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-bundle.js.map",
-                      "swagger-ui.css.map", "favicon-32x32.png", "favicon-16x16.png"})
+_SWAGGER = frozenset(
+    {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-bundle.js.map",
+        "swagger-ui.css.map",
+        "favicon-32x32.png",
+        "favicon-16x16.png",
+    }
+)
 
 
 def _swagger_dir() -> Path:

@@ -36,8 +36,16 @@ class HttpLimits:
 
 
 def _problem(status: int, title: str, message: str) -> bytes:
-    body = json_encode({"code": "service", "type": "about:blank", "title": title,
-                        "status": status, "message": message, "detail": message})
+    body = json_encode(
+        {
+            "code": "service",
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "message": message,
+            "detail": message,
+        }
+    )
     return (
         f"HTTP/1.1 {status} {title}\r\ncontent-type: application/problem+json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -76,10 +84,16 @@ def protocol_class(limits: HttpLimits) -> type | str:
         for conn in list(state.connections):
             if isinstance(conn, LimitedHttpTools):
                 live = True
-                if conn._rv_in_head and conn._rv_head and clock - conn._rv_since > (
-                        timeout + period):
-                    conn._rv_refuse(408, "Request Timeout",
-                                    f"the request headers did not arrive within {timeout:g} s")
+                if (
+                    conn._rv_in_head
+                    and conn._rv_head
+                    and clock - conn._rv_since > (timeout + period)
+                ):
+                    conn._rv_refuse(
+                        408,
+                        "Request Timeout",
+                        f"the request headers did not arrive within {timeout:g} s",
+                    )
         if live:
             sweeping[state] = loop.call_later(period, sweep, state, loop)
         else:
@@ -98,7 +112,8 @@ def protocol_class(limits: HttpLimits) -> type | str:
             if timeout is not None and self.server_state not in sweeping:
                 now[0] = self.loop.time()
                 sweeping[self.server_state] = self.loop.call_later(
-                    period, sweep, self.server_state, self.loop)
+                    period, sweep, self.server_state, self.loop
+                )
 
         def data_received(self, data: bytes) -> None:
             if self._rv_in_head:
@@ -109,9 +124,11 @@ def protocol_class(limits: HttpLimits) -> type | str:
                     # Only the head counts: bytes after its end belong to the body.
                     end = data.find(b"\r\n\r\n")
                     if end < 0 or self._rv_head - len(data) + end + 4 > cap:
-                        self._rv_refuse(431, "Request Header Fields Too Large",
-                                        f"the request line and headers exceed this host's "
-                                        f"limit of {cap} bytes")
+                        self._rv_refuse(
+                            431,
+                            "Request Header Fields Too Large",
+                            f"the request line and headers exceed this host's limit of {cap} bytes",
+                        )
                         return
             feed(self, data)
 
@@ -163,7 +180,7 @@ async def rebalance(server: Any, workers: int, within: float = 5.0) -> int:
         live = [c for c in conns if hasattr(c, "rv_close_after_next")]
         marked = [c for c in live if c._rv_close_next]
         need = len(live) - keep - len(marked)
-        for conn in [c for c in live if not c._rv_close_next][:max(0, need)]:
+        for conn in [c for c in live if not c._rv_close_next][: max(0, need)]:
             conn.rv_close_after_next()
             asked += 1
         if len(live) <= keep or loop.time() >= deadline:

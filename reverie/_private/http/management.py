@@ -52,7 +52,12 @@ class Management:
     # -- built-ins of an instance ----------------------------------------------------------------
 
     async def builtin(
-        self, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        inst: Instance,
+        route: Route,
         head: Head,
     ) -> None:
         name = route.name
@@ -102,8 +107,11 @@ class Management:
             return
         denied = self.app.access.check("private", head.auth)
         if denied is not None:
-            await send_problem(send, AccessDeniedError(denied[1], status=denied[0]),
-                               [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None)
+            await send_problem(
+                send,
+                AccessDeniedError(denied[1], status=denied[0]),
+                [(b"www-authenticate", b"Bearer")] if denied[0] == 401 else None,
+            )
             return
         try:
             await self._private(receive, send, method, stripped, head)
@@ -123,8 +131,9 @@ class Management:
             body = await source()
         await send_bytes(send, 200, body, content_type)
 
-    async def _private(self, receive: Receive, send: Send, method: str, stripped: str,
-                       head: Head) -> None:
+    async def _private(
+        self, receive: Receive, send: Send, method: str, stripped: str, head: Head
+    ) -> None:
         """The private host routes (access already checked): blueprints, services (list,
         create, stop, swap)."""
         rest = stripped.split("/")[1:]
@@ -146,8 +155,11 @@ class Management:
 
             await swap_route(self, receive, send, head, "/".join(rest[1:]))
         elif rest in (["blueprints"], ["services"]) or (rest and rest[0] == "services"):
-            allow = "GET" if rest == ["blueprints"] else (
-                "GET, POST" if rest == ["services"] else "PUT, DELETE")
+            allow = (
+                "GET"
+                if rest == ["blueprints"]
+                else ("GET, POST" if rest == ["services"] else "PUT, DELETE")
+            )
             await _not_allowed(send, method, allow)
         else:
             raise EndpointNotFoundError(
@@ -156,50 +168,58 @@ class Management:
             )
 
     async def _create(self, receive: Receive, send: Send, head: Head) -> None:
-        spec = await self.app.read_json(receive, head)
-        if not isinstance(spec, dict) or not ({"sid", "class"} & spec.keys()):
-            raise ServiceError(
-                400, "POST /@host/services takes {\"sid\": ... | \"class\": ..., \"path\": ..., "
-                "\"config\": {...}}")
-        unknown = set(spec) - {"sid", "class", "path", "config", "state"}
-        if unknown:
-            raise ServiceError(400, f"unknown fields {', '.join(sorted(unknown))}; accepted: "
-                                    "sid, class, path, config, state")
+        spec = _checked_spec(await self.app.read_json(receive, head))
         config = spec.get("config") or {}
-        if not isinstance(config, dict):
-            raise ServiceError(400, "'config' must be a JSON object of config keys")
         try:
             target = self._target(spec)
         except UnknownSIDError as exc:
             raise ServiceError(400, str(exc)) from None
-        from ..declare.service import get_meta
-
-        path = str(spec.get("path") or get_meta(target).name).strip("/")
-        problem = mount_path_problem(path)
-        if problem is not None:
-            raise ServiceError(400, f"path {path[:80]!r} cannot be a mount path: {problem}; "
-                                    f"choose a path such as 'v1' or 'api/feed'")
-        existing = self.host.instances.get(path)
-        if existing is not None and existing.state not in (State.STOPPED, State.FAILED):
-            raise ServiceError(409, f"path {path!r} is in use by {existing.meta.name} "
-                                    f"({existing.state.value}); choose another path or DELETE it")
+        path = self._free_path(spec, target)
         try:
             inst = await self.host.start_instance(
-                target, path=path, config=config, config_source="POST /@host/services",
-                state=spec.get("state"))
+                target,
+                path=path,
+                config=config,
+                config_source="POST /@host/services",
+                state=spec.get("state"),
+            )
         except StateError as exc:
             raise ServiceError(400, f"cannot start {path}: {exc}") from None
         except ConfigError as exc:
             raise config_error(exc, f"cannot start {path}") from None
         except StartError as exc:
-            raise ServiceError(500, str(exc), details={"state": exc.state,
-                               "cause": f"{type(exc.cause).__name__}: {exc.cause}"}) from None
+            raise ServiceError(
+                500,
+                str(exc),
+                details={"state": exc.state, "cause": f"{type(exc.cause).__name__}: {exc.cause}"},
+            ) from None
         except UnknownSIDError as exc:
             raise ServiceError(400, str(exc)) from None
         except ReverieError as exc:
             raise ServiceError(409 if "in use" in exc.message else 500, str(exc)) from None
         self.app.expose(inst.path)  # the operator asked for it: served like the entry
         await send_json(send, inst.about(), 201)
+
+    def _free_path(self, spec: dict[str, Any], target: type) -> str:
+        """The mount path asked for (default: the service's name), if it is valid and free."""
+        from ..declare.service import get_meta
+
+        path = str(spec.get("path") or get_meta(target).name).strip("/")
+        problem = mount_path_problem(path)
+        if problem is not None:
+            raise ServiceError(
+                400,
+                f"path {path[:80]!r} cannot be a mount path: {problem}; "
+                f"choose a path such as 'v1' or 'api/feed'",
+            )
+        existing = self.host.instances.get(path)
+        if existing is not None and existing.state not in (State.STOPPED, State.FAILED):
+            raise ServiceError(
+                409,
+                f"path {path!r} is in use by {existing.meta.name} "
+                f"({existing.state.value}); choose another path or DELETE it",
+            )
+        return path
 
     def _target(self, spec: dict[str, Any]) -> type:
         if "sid" in spec:
@@ -212,13 +232,17 @@ class Management:
 
             if ref in (class_ref(cls), get_meta(cls).name):
                 return cls
-        raise ServiceError(400, f"class {ref!r} is not registered in this host; register it "
-                                f"(host.register or discovery) or start it by SID")
+        raise ServiceError(
+            400,
+            f"class {ref!r} is not registered in this host; register it "
+            f"(host.register or discovery) or start it by SID",
+        )
 
     async def _health(self, send: Send, method: str, parts: list[str]) -> None:
         if len(parts) != 2 or parts[1] not in ("live", "ready"):
-            await send_problem(send, EndpointNotFoundError(
-                "health routes are /health/live and /health/ready"))
+            await send_problem(
+                send, EndpointNotFoundError("health routes are /health/live and /health/ready")
+            )
             return
         if method not in ("GET", "HEAD"):
             await _not_allowed(send, method, "GET, HEAD")
@@ -226,8 +250,9 @@ class Management:
         if parts[1] == "live":
             await send_json(send, {"status": "live"})
             return
-        waiting = {p: i.state.value for p, i in self.host.instances.items()
-                   if i.state is not State.RUNNING}
+        waiting = {
+            p: i.state.value for p, i in self.host.instances.items() if i.state is not State.RUNNING
+        }
         if self.host.ready():
             await send_json(send, {"status": "ready", "instances": len(self.host.instances)})
         else:
@@ -239,17 +264,22 @@ class Management:
             await _not_allowed(send, method, "GET, HEAD")
             return
         if len(parts) == 1:
-            await send_bytes(send, 200, docs_page(self.title()).encode(),
-                             b"text/html; charset=utf-8")
+            await send_bytes(
+                send, 200, docs_page(self.title()).encode(), b"text/html; charset=utf-8"
+            )
             return
         if parts[1:] == ["openapi-3.0.json"]:
             await send_bytes(send, 200, self.openapi_bytes(version="3.0"))
             return
         found = asset(parts[2]) if len(parts) == 3 and parts[1] == "assets" else None
         if found is None:
-            await send_problem(send, EndpointNotFoundError(
-                f"/{'/'.join(parts)} is not a file of the docs page; it has /docs, "
-                f"/docs/openapi-3.0.json and /docs/assets/<file>"))
+            await send_problem(
+                send,
+                EndpointNotFoundError(
+                    f"/{'/'.join(parts)} is not a file of the docs page; it has /docs, "
+                    f"/docs/openapi-3.0.json and /docs/assets/<file>"
+                ),
+            )
             return
         body, kind = found
         await send_bytes(send, 200, body, kind, [(b"cache-control", b"max-age=3600")])
@@ -260,11 +290,17 @@ class Management:
         it asks once, then sends it with every request of the page); tools send a Bearer key."""
         denied = self.app.access.check("internal", _basic_as_bearer(head.auth))
         if denied is not None:
-            await send_problem(send, AccessDeniedError(
-                f"the dashboard is internal: {denied[1]} (a browser asks for it: any user name, "
-                f"the key as password)", status=denied[0]),
+            await send_problem(
+                send,
+                AccessDeniedError(
+                    f"the dashboard is internal: {denied[1]} (a browser asks for it: any user"
+                    f" name, the key as password)",
+                    status=denied[0],
+                ),
                 [(b"www-authenticate", b'Basic realm="Reverie dashboard", charset="UTF-8"')]
-                if denied[0] == 401 else None)
+                if denied[0] == 401
+                else None,
+            )
             return
         if method not in ("GET", "HEAD"):
             await _not_allowed(send, method, "GET, HEAD")
@@ -284,9 +320,13 @@ class Management:
         else:
             found = asset(rest[1]) if len(rest) == 2 and rest[0] == "assets" else None
         if found is None:
-            await send_problem(send, EndpointNotFoundError(
-                f"/{'/'.join(parts)} is not part of the dashboard; it has /@host/dashboard, "
-                f"/@host/dashboard/data and /@host/dashboard/assets/<file>"))
+            await send_problem(
+                send,
+                EndpointNotFoundError(
+                    f"/{'/'.join(parts)} is not part of the dashboard; it has /@host/dashboard, "
+                    f"/@host/dashboard/data and /@host/dashboard/assets/<file>"
+                ),
+            )
             return
         body, kind = found
         await send_bytes(send, 200, body, kind, [(b"cache-control", b"no-cache")])
@@ -305,17 +345,22 @@ class Management:
         services = {i.path: blueprint(i.cls) for i in running}
         names = ", ".join(sorted({i.meta.name for i in running})) or "none yet"
         return openapi_document(
-            services, title=self.title(), version=_version(running),
+            services,
+            title=self.title(),
+            version=_version(running),
             description=f"The services of host `{self.host.name}` ({names}), from their "
-                        f"blueprints. Reverie {_version([])}. Machine-readable: "
-                        f"[/openapi.json](/openapi.json).",
+            f"blueprints. Reverie {_version([])}. Machine-readable: "
+            f"[/openapi.json](/openapi.json).",
         )
 
     def openapi_bytes(self, version: str = "3.1") -> bytes:
         from ..transports.codec import json_encode
 
-        key = tuple(sorted(f"{p}={id(i)}" for p, i in self.host.instances.items()
-                           if i.state is State.RUNNING))
+        key = tuple(
+            sorted(
+                f"{p}={id(i)}" for p, i in self.host.instances.items() if i.state is State.RUNNING
+            )
+        )
         if self._openapi is None or self._openapi[0] != key:
             self._openapi = (key, json_encode(self.openapi()))
             self._openapi30 = None
@@ -370,5 +415,27 @@ def _dist_version(top: str) -> str:
 
 
 async def _not_allowed(send: Send, method: str, allow: str) -> None:
-    await send_problem(send, ServiceError(405, f"this route does not answer {method}; it answers "
-                                               f"{allow}"), [(b"allow", allow.encode())])
+    await send_problem(
+        send,
+        ServiceError(405, f"this route does not answer {method}; it answers {allow}"),
+        [(b"allow", allow.encode())],
+    )
+
+
+def _checked_spec(spec: Any) -> dict[str, Any]:
+    """The body of POST /@host/services, with its shape checked."""
+    if not isinstance(spec, dict) or not ({"sid", "class"} & spec.keys()):
+        raise ServiceError(
+            400,
+            'POST /@host/services takes {"sid": ... | "class": ..., "path": ..., "config": {...}}',
+        )
+    unknown = set(spec) - {"sid", "class", "path", "config", "state"}
+    if unknown:
+        raise ServiceError(
+            400,
+            f"unknown fields {', '.join(sorted(unknown))}; accepted: "
+            "sid, class, path, config, state",
+        )
+    if not isinstance(spec.get("config") or {}, dict):
+        raise ServiceError(400, "'config' must be a JSON object of config keys")
+    return spec

@@ -23,15 +23,18 @@ class _HostCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         requests = CounterMetricFamily(
-            "reverie_requests", "Calls an instance served over HTTP and NATS, by endpoint or "
-            "feature.", labels=["service", "path", "endpoint"],
+            "reverie_requests",
+            "Calls an instance served over HTTP and NATS, by endpoint or feature.",
+            labels=["service", "path", "endpoint"],
         )
         up = GaugeMetricFamily(
-            "reverie_instance_up", "1 while the instance is running, else 0.",
+            "reverie_instance_up",
+            "1 while the instance is running, else 0.",
             labels=["service", "path", "state"],
         )
         uptime = GaugeMetricFamily(
-            "reverie_instance_uptime_seconds", "Seconds since the instance started running.",
+            "reverie_instance_uptime_seconds",
+            "Seconds since the instance started running.",
             labels=["service", "path"],
         )
         for inst in list(self.host.instances.values()):
@@ -58,19 +61,30 @@ def _edge_families(host: Host) -> Iterator[Any]:
 
     labels = ["caller", "callee", "endpoint", "transport"]
     calls = CounterMetricFamily(
-        "reverie_edge_calls", "Calls a service made to a dependency's endpoint, by outcome "
-        "(ok, or the error code).", labels=[*labels, "outcome"])
+        "reverie_edge_calls",
+        "Calls a service made to a dependency's endpoint, by outcome (ok, or the error code).",
+        labels=[*labels, "outcome"],
+    )
     errors = CounterMetricFamily(
-        "reverie_edge_errors", "Calls to a dependency's endpoint that failed.", labels=labels)
+        "reverie_edge_errors", "Calls to a dependency's endpoint that failed.", labels=labels
+    )
     latency = HistogramMetricFamily(
-        "reverie_edge_latency_seconds", "Latency of calls to a dependency's endpoint (a stream: "
-        "until its end). In-process unary calls: one in 64 is timed.", labels=labels)
+        "reverie_edge_latency_seconds",
+        "Latency of calls to a dependency's endpoint (a stream: "
+        "until its end). In-process unary calls: one in 64 is timed.",
+        labels=labels,
+    )
     in_flight = GaugeMetricFamily(
-        "reverie_edge_in_flight", "Calls to a dependency's endpoint now in flight (in-process "
-        "unary: estimated from the timed calls).", labels=labels)
+        "reverie_edge_in_flight",
+        "Calls to a dependency's endpoint now in flight (in-process "
+        "unary: estimated from the timed calls).",
+        labels=labels,
+    )
     items = CounterMetricFamily(
-        "reverie_edge_stream_items", "Items received from a dependency's streaming endpoint "
-        "(counted over HTTP and NATS).", labels=labels)
+        "reverie_edge_stream_items",
+        "Items received from a dependency's streaming endpoint (counted over HTTP and NATS).",
+        labels=labels,
+    )
     for st in host.edges:
         key = [st.caller, st.callee, st.endpoint, st.transport]
         calls.add_metric([*key, "ok"], st.ok)

@@ -87,7 +87,8 @@ class Plug:
         self._path = parts.path.rstrip("/")
         self._query: tuple[tuple[str, str], ...] = tuple(
             tuple(q.split("=", 1)) if "=" in q else (q, "")  # type: ignore[misc]
-            for q in parts.query.split("&") if q
+            for q in parts.query.split("&")
+            if q
         )
         self._headers: tuple[tuple[bytes, bytes], ...] = tuple(
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
@@ -209,7 +210,8 @@ class Plug:
             return _Unreachable(
                 f"{self.uri}: a local:// URI is reached only through the host named in it: use "
                 f"a dependency's .plug, attach_http(host).plug(uri) or GraphHandle.http(), or "
-                f"build the Plug inside one of that host's handlers")
+                f"build the Plug inside one of that host's handlers"
+            )
         from .plughttpx import network
 
         return network()
@@ -223,7 +225,11 @@ class Plug:
 
     @asynccontextmanager
     async def stream(
-        self, method: str = "GET", *, json: Any = NOT_GIVEN, content: bytes | str | None = None,
+        self,
+        method: str = "GET",
+        *,
+        json: Any = NOT_GIVEN,
+        content: bytes | str | None = None,
         accept: str = "text/event-stream",
     ) -> AsyncIterator[PlugResponse]:
         """``async with plug.stream() as resp: async for ev in resp.aiter_events(): ...``.

@@ -34,11 +34,19 @@ CLOSE_WAIT = 5.0
 def _scope(request: PlugRequest) -> dict[str, Any]:
     path = request.path
     return {
-        "type": "http", "asgi": _ASGI, "http_version": "1.1", "method": request.method,
-        "scheme": "http", "path": (unquote(path) if "%" in path else path) or "/",
-        "raw_path": path.encode(), "root_path": "", "client": None, "server": None,
+        "type": "http",
+        "asgi": _ASGI,
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": "http",
+        "path": (unquote(path) if "%" in path else path) or "/",
+        "raw_path": path.encode(),
+        "root_path": "",
+        "client": None,
+        "server": None,
         "query_string": urlencode(request.query).encode() if request.query else b"",
-        "headers": request.headers, "reverie.context": request.context,
+        "headers": request.headers,
+        "reverie.context": request.context,
     }
 
 
@@ -82,10 +90,12 @@ class AsgiTransport(PlugTransport):
                 waiting[0].set_result(None)
         if not start:
             raise TransportError(
-                f"{request.url}: the in-process application ended without answering")
+                f"{request.url}: the in-process application ended without answering"
+            )
         content = parts[0] if len(parts) == 1 else b"".join(parts)
-        return PlugResponse(start[0]["status"], Headers(start[0].get("headers", [])), content,
-                            url=request.url)
+        return PlugResponse(
+            start[0]["status"], Headers(start[0].get("headers", [])), content, url=request.url
+        )
 
     async def _stream(self, request: PlugRequest) -> PlugResponse:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -119,35 +129,51 @@ class AsgiTransport(PlugTransport):
             except (asyncio.TimeoutError, Exception):  # noqa: UP041 - also wait_for's own
                 task.cancel()
 
-        deadline = request.context.deadline
         try:
-            try:
-                async with asyncio.timeout(
-                        None if deadline is None else deadline - time.monotonic()):
-                    start = await queue.get()
-            except TimeoutError:
-                raise DeadlineExceededError(
-                    f"{request.method} {request.url}: no answer in time (in-process)",
-                    request_id=request.context.request_id) from None
-            if start is None:
-                await task  # the app failed before answering: surface its exception
-                raise TransportError(
-                    f"{request.url}: the in-process application ended without answering")
+            start = await _start(request, queue, task)
         except BaseException:
             await close()
             raise
+        return PlugResponse(
+            start["status"],
+            Headers(start.get("headers", [])),
+            None,
+            _chunks(queue),
+            request.url,
+            close,
+        )
 
-        async def chunks() -> AsyncIterator[bytes]:
-            while True:
-                msg = await queue.get()
-                if msg is None:
-                    return
-                yield msg.get("body", b"")
-                if not msg.get("more_body", False):
-                    return
 
-        return PlugResponse(start["status"], Headers(start.get("headers", [])), None, chunks(),
-                            request.url, close)
+async def _start(
+    request: PlugRequest,
+    queue: asyncio.Queue[dict[str, Any] | None],
+    task: asyncio.Task[None],
+) -> dict[str, Any]:
+    """A streamed exchange's ``http.response.start`` message, awaited within the deadline."""
+    deadline = request.context.deadline
+    try:
+        async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
+            start = await queue.get()
+    except TimeoutError:
+        raise DeadlineExceededError(
+            f"{request.method} {request.url}: no answer in time (in-process)",
+            request_id=request.context.request_id,
+        ) from None
+    if start is None:
+        await task  # the app failed before answering: surface its exception
+        raise TransportError(f"{request.url}: the in-process application ended without answering")
+    return start
+
+
+async def _chunks(queue: asyncio.Queue[dict[str, Any] | None]) -> AsyncIterator[bytes]:
+    """A streamed exchange's body pieces, from the queue the application sends into."""
+    while True:
+        msg = await queue.get()
+        if msg is None:
+            return
+        yield msg.get("body", b"")
+        if not msg.get("more_body", False):
+            return
 
 
 class HostTransport(PlugTransport):

@@ -42,7 +42,9 @@ def shared_client() -> httpx.AsyncClient:
     client = _pool.get(loop)
     if client is None or client.is_closed:
         client = httpx.AsyncClient(
-            timeout=DEFAULT_TIMEOUT, follow_redirects=False, trust_env=False,
+            timeout=DEFAULT_TIMEOUT,
+            follow_redirects=False,
+            trust_env=False,
             limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=64),
         )
         _pool[loop] = client
@@ -77,8 +79,9 @@ class HttpxTransport(PlugTransport):
         rem = None if ctx.deadline is None else ctx.deadline - time.monotonic()
         where = f"{request.method} {request.url}"
         if rem is not None and rem <= 0:
-            raise DeadlineExceededError(f"{where}: the deadline passed before sending",
-                                        request_id=ctx.request_id)
+            raise DeadlineExceededError(
+                f"{where}: the deadline passed before sending", request_id=ctx.request_id
+            )
         wait = (DEFAULT_TIMEOUT if rem is None else rem) + GRACE
         client = self._client or shared_client()
         slots = self._slots
@@ -88,8 +91,11 @@ class HttpxTransport(PlugTransport):
             await slots.acquire()
         try:
             req = client.build_request(
-                request.method, request.url, params=request.query or None,
-                headers=context_headers(request), content=request.body or None,
+                request.method,
+                request.url,
+                params=request.query or None,
+                headers=context_headers(request),
+                content=request.body or None,
                 timeout=httpx.Timeout(wait),
             )
             resp = await client.send(req, stream=stream)
@@ -105,8 +111,7 @@ class HttpxTransport(PlugTransport):
         if not stream:
             if slots is not None:
                 slots.release()
-            return PlugResponse(resp.status_code, Headers(resp.headers.raw), resp.content,
-                                url=url)
+            return PlugResponse(resp.status_code, Headers(resp.headers.raw), resp.content, url=url)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
@@ -122,8 +127,7 @@ class HttpxTransport(PlugTransport):
                 if slots is not None:
                     slots.release()
 
-        return PlugResponse(resp.status_code, Headers(resp.headers.raw), None, chunks(), url,
-                            close)
+        return PlugResponse(resp.status_code, Headers(resp.headers.raw), None, chunks(), url, close)
 
     async def aclose(self) -> None:
         """A given client stays its owner's; the shared pool outlives every transport."""

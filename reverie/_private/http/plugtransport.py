@@ -183,7 +183,8 @@ class PlugResponse:
     def content(self) -> bytes:
         if self._content is None:
             raise RuntimeError(
-                "a streamed response's body is read with aread() or aiter_bytes/lines/events")
+                "a streamed response's body is read with aread() or aiter_bytes/lines/events"
+            )
         return self._content
 
     @property

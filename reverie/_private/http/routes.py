@@ -62,8 +62,15 @@ class RouteTable:
         for feat in meta.features:  # already sorted by specificity
             b = feat.verb_path
             route = Route(
-                "feature", b.verb, str(b), feat.access, feat.method, b, feat,
-                args=feature_args(feat), streaming=feat.streaming,
+                "feature",
+                b.verb,
+                str(b),
+                feat.access,
+                feat.method,
+                b,
+                feat,
+                args=feature_args(feat),
+                streaming=feat.streaming,
             )
             simple = not b.catch_all and all(
                 s.kind == "const" and not s.optional for s in b.segments
@@ -78,7 +85,12 @@ class RouteTable:
             slot = self.exact.setdefault(ep.name, {})
             if "POST" not in slot:
                 slot["POST"] = Route(
-                    "endpoint", "POST", ep.name, "public", ep.method, endpoint=ep,
+                    "endpoint",
+                    "POST",
+                    ep.name,
+                    "public",
+                    ep.method,
+                    endpoint=ep,
                     streaming=ep.streaming,
                 )
         for (verb, path), (name, access) in BUILTINS.items():
@@ -87,8 +99,10 @@ class RouteTable:
             for route in slot.values():
                 route.exact = Match(route)
                 route.plain = (
-                    route.kind == "feature" and not route.streaming
-                    and route.args is not None and not route.args.params
+                    route.kind == "feature"
+                    and not route.streaming
+                    and route.args is not None
+                    and not route.args.params
                 )
 
     def match(self, verb: str, rest: str) -> Match | set[str]:
@@ -139,5 +153,3 @@ def allow_header(verbs: set[str]) -> str:
     if "GET" in out:
         out.add("HEAD")
     return ", ".join(sorted(out))
-
-

@@ -50,8 +50,11 @@ def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:
     ``proxy_headers`` off: only the access log reads the client address (nothing reads the
     scheme), so the X-Forwarded-* rewrite runs only in front of it (``HttpServer.start``), not
     as a middleware frame on every request of a server without one."""
-    return {"http": protocol_class(limits), "proxy_headers": False,
-            "h11_max_incomplete_event_size": limits.max_header_size}
+    return {
+        "http": protocol_class(limits),
+        "proxy_headers": False,
+        "h11_max_incomplete_event_size": limits.max_header_size,
+    }
 
 
 class HttpServer:
@@ -91,7 +94,9 @@ class HttpServer:
                 self.app.limits = limits
         else:
             self.app = attach_http(
-                host, access=AccessPolicy(api_key, env=host.env), max_body_size=max_body_size,
+                host,
+                access=AccessPolicy(api_key, env=host.env),
+                max_body_size=max_body_size,
                 limits=limits,
             )
         self.limits = self.app.limits
@@ -128,9 +133,15 @@ class HttpServer:
             app = ProxyHeadersMiddleware(logged, trusted_hosts=forwarded_allow_ips())
         logging.getLogger("uvicorn.access").disabled = True
         config = uvicorn.Config(
-            app, lifespan="off", log_level=self.log_level, access_log=False,
-            server_header=False, date_header=False, loop="none",
-            timeout_graceful_shutdown=int(self.graceful_timeout), log_config=None,
+            app,
+            lifespan="off",
+            log_level=self.log_level,
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            loop="none",
+            timeout_graceful_shutdown=int(self.graceful_timeout),
+            log_config=None,
             **uvicorn_options(self.limits),
         )
         server_cls = uvicorn.Server if self.handle_signals else _no_signal_server()
@@ -165,8 +176,9 @@ class HttpServer:
         except OSError as exc:
             sock.close()
             raise OSError(
-                exc.errno, f"cannot listen on {self.bind_host}:{self.port}: {exc.strerror}; "
-                f"choose another --port (0 picks a free one) or stop what uses it"
+                exc.errno,
+                f"cannot listen on {self.bind_host}:{self.port}: {exc.strerror}; "
+                f"choose another --port (0 picks a free one) or stop what uses it",
             ) from None
         sock.listen(2048)
         return sock

@@ -48,17 +48,25 @@ class Component:
     def endpoint(self, name: str) -> Endpoint:
         return Endpoint(self, wire.check_token("endpoint", name))
 
-    def set_info(self, *, version: str | None = None, description: str | None = None,
-                 metadata: dict[str, str] | None = None) -> None:
+    def set_info(
+        self,
+        *,
+        version: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         """Set what ``$SRV.INFO`` reports for this component (version is semver)."""
         from .micro import responder
 
-        responder(self.runtime).set_info(self.namespace.name, self.name, version=version,
-                                         description=description, metadata=metadata)
+        responder(self.runtime).set_info(
+            self.namespace.name,
+            self.name,
+            version=version,
+            description=description,
+            metadata=metadata,
+        )
 
-    async def wait_for_workers(
-        self, n: int = 1, timeout: float | None = 10.0
-    ) -> list[str]:
+    async def wait_for_workers(self, n: int = 1, timeout: float | None = 10.0) -> list[str]:
         """Wait until ``n`` processes serve any endpoint of this component."""
         return await self.runtime.wait_for_component(self.namespace.name, self.name, n, timeout)
 
@@ -86,8 +94,7 @@ class Endpoint:
 
     @property
     def subject(self) -> str:
-        return wire.endpoint_subject(self.component.namespace.name, self.component.name,
-                                     self.name)
+        return wire.endpoint_subject(self.component.namespace.name, self.component.name, self.name)
 
     async def serve(
         self,
@@ -104,20 +111,32 @@ class Endpoint:
         Unary handlers return an awaitable; streaming handlers return an async iterator."""
         from .server import Served
 
-        served = Served(self, handler, streaming=streaming, request_type=request_type,
-                        response_type=response_type, idempotent=idempotent,
-                        metadata=metadata or {})
+        served = Served(
+            self,
+            handler,
+            streaming=streaming,
+            request_type=request_type,
+            response_type=response_type,
+            idempotent=idempotent,
+            metadata=metadata or {},
+        )
         await served.start()
         return served
 
-    def client(self, router: str | Router = "round_robin", *, idempotent: bool = False,
-               response_type: Any = Any, window: int = wire.DEFAULT_WINDOW,
-               ) -> EndpointRuntimeClient:
+    def client(
+        self,
+        router: str | Router = "round_robin",
+        *,
+        idempotent: bool = False,
+        response_type: Any = Any,
+        window: int = wire.DEFAULT_WINDOW,
+    ) -> EndpointRuntimeClient:
         """A client calling the live workers of this endpoint through ``router``."""
         from .client import EndpointRuntimeClient
 
-        return EndpointRuntimeClient(self, router, idempotent=idempotent,
-                                     response_type=response_type, window=window)
+        return EndpointRuntimeClient(
+            self, router, idempotent=idempotent, response_type=response_type, window=window
+        )
 
     def __repr__(self) -> str:
         return f"Endpoint({self.path})"

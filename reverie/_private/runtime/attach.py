@@ -48,8 +48,9 @@ def _handler(inst: Instance, ep: EndpointMeta) -> Callable[[Any, Any], Any]:
             counts[name] = counts.get(name, 0) + 1
             if not inst.accepting:
                 return _held(inst, ep, request, ctx)
-            return _counted(inst, inst.handlers[name]() if no_request
-                            else inst.handlers[name](request))
+            return _counted(
+                inst, inst.handlers[name]() if no_request else inst.handlers[name](request)
+            )
 
         return stream
 

@@ -75,10 +75,14 @@ class OutgoingCall:
         self.fail(NoResponders(self.iid))
 
     def fail_transport(self, reason: str) -> None:
-        self.fail(TransportError(
-            f"{self.client.path}: call to worker {self.iid} failed: {reason}",
-            request_id=self.ctx.request_id, service=self.client.component,
-            endpoint=self.client.name))
+        self.fail(
+            TransportError(
+                f"{self.client.path}: call to worker {self.iid} failed: {reason}",
+                request_id=self.ctx.request_id,
+                service=self.client.component,
+                endpoint=self.client.name,
+            )
+        )
 
     def lost(self, reason: str) -> None:
         """The worker went away: stop routing to it, fail the call, tell it to stop."""
@@ -88,10 +92,14 @@ class OutgoingCall:
 
     def expire(self) -> None:
         self.ctl_soon([wire.CANCEL, self.reply])
-        self.fail(DeadlineExceededError(
-            f"deadline passed waiting for worker {self.iid}",
-            request_id=self.ctx.request_id, service=self.client.component,
-            endpoint=self.client.name))
+        self.fail(
+            DeadlineExceededError(
+                f"deadline passed waiting for worker {self.iid}",
+                request_id=self.ctx.request_id,
+                service=self.client.component,
+                endpoint=self.client.name,
+            )
+        )
 
     def check(self, now: float, stalled: bool) -> None:
         """Timer tick: a call that heard nothing for the liveness timeout has lost its worker."""
@@ -107,8 +115,14 @@ class UnaryCall(OutgoingCall):
 
     __slots__ = ("fut",)
 
-    def __init__(self, client: EndpointRuntimeClient, ctx: RequestContext,
-                 fut: asyncio.Future[Any], iid: str, reply: Any) -> None:
+    def __init__(
+        self,
+        client: EndpointRuntimeClient,
+        ctx: RequestContext,
+        fut: asyncio.Future[Any],
+        iid: str,
+        reply: Any,
+    ) -> None:
         super().__init__(client, ctx)
         self.fut = fut
         self.iid = iid
@@ -143,8 +157,20 @@ class StreamCall(OutgoingCall):
     The caller grants credit as it consumes (half a window at a time), so at most ``window``
     items are ever buffered here and the producer waits when the consumer is slow."""
 
-    __slots__ = ("_buf", "_consumed", "_delivered", "_error", "_half", "_next_seq", "_request",
-                 "_retried", "_state", "_timer", "_tried", "_waiter")
+    __slots__ = (
+        "_buf",
+        "_consumed",
+        "_delivered",
+        "_error",
+        "_half",
+        "_next_seq",
+        "_request",
+        "_retried",
+        "_state",
+        "_timer",
+        "_tried",
+        "_waiter",
+    )
     is_stream = True
 
     def __init__(self, client: EndpointRuntimeClient, request: Any, ctx: RequestContext) -> None:
@@ -217,8 +243,9 @@ class StreamCall(OutgoingCall):
     def _may_retry(self, err: BaseException) -> bool:
         if isinstance(err, NoResponders):
             self.rt.suspect(self.iid)
-        elif (isinstance(err, WorkerLostError) and not self._retried
-              and self.client.idempotent_now()):
+        elif (
+            isinstance(err, WorkerLostError) and not self._retried and self.client.idempotent_now()
+        ):
             self._retried = True
         else:
             return False
@@ -263,8 +290,11 @@ class StreamCall(OutgoingCall):
             else:
                 await rt.nc.publish(client.prefix + iid, payload, reply=reply)
         except Exception as exc:
-            self._end(TransportError(f"{client.path}: could not send the request: {exc}",
-                                     request_id=ctx.request_id))
+            self._end(
+                TransportError(
+                    f"{client.path}: could not send the request: {exc}", request_id=ctx.request_id
+                )
+            )
 
     def _end(self, err: BaseException | None) -> None:
         if self._state != _OPEN:

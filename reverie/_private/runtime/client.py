@@ -35,8 +35,15 @@ __all__ = ["EndpointRuntimeClient"]
 class EndpointRuntimeClient:
     """Calls one endpoint on whichever live worker the router picks."""
 
-    def __init__(self, endpoint: Endpoint, router: str | Router, *, idempotent: bool,
-                 response_type: Any, window: int) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        router: str | Router,
+        *,
+        idempotent: bool,
+        response_type: Any,
+        window: int,
+    ) -> None:
         rt = endpoint.runtime
         comp = endpoint.component
         self.runtime = rt
@@ -56,8 +63,9 @@ class EndpointRuntimeClient:
         if window < 2:
             raise ValueError(f"window={window}: a stream window is at least 2 items")
         self.window = window
-        self.watcher = rt.watcher(f"{comp.namespace.name}.{comp.name}.{endpoint.name}.*",
-                                   endpoint.path)
+        self.watcher = rt.watcher(
+            f"{comp.namespace.name}.{comp.name}.{endpoint.name}.*", endpoint.path
+        )
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -65,9 +73,7 @@ class EndpointRuntimeClient:
         """Live worker ids, sorted (those this process suspects are dead left out)."""
         return self.runtime.live(self.watcher.ids)
 
-    async def wait_for_workers(
-        self, n: int = 1, timeout: float | None = 10.0
-    ) -> list[str]:
+    async def wait_for_workers(self, n: int = 1, timeout: float | None = 10.0) -> list[str]:
         """Wait until ``n`` workers are live; NoWorkersError naming the count on timeout."""
         return await self.watcher.wait_for(n, timeout, self.workers)
 
@@ -94,7 +100,9 @@ class EndpointRuntimeClient:
                 f"no live worker serves {self.path} on NATS at {self.runtime.url}{tried}; fix: "
                 f"start a process serving {self.endpoint.component.path}, or wait with "
                 f"client.wait_for_workers()",
-                service=self.component, endpoint=self.name)
+                service=self.component,
+                endpoint=self.name,
+            )
         return self.router.choose(ids, self.runtime.calls.inflight)
 
     async def link(self, iid: str) -> DirectLink | None:
@@ -110,7 +118,10 @@ class EndpointRuntimeClient:
     def deadline_error(self, iid: str, ctx: RequestContext) -> DeadlineExceededError:
         return DeadlineExceededError(
             f"deadline passed before the call to worker {iid} was sent",
-            request_id=ctx.request_id, service=self.component, endpoint=self.name)
+            request_id=ctx.request_id,
+            service=self.component,
+            endpoint=self.name,
+        )
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -171,8 +182,11 @@ class EndpointRuntimeClient:
             except Exception as exc:
                 raise TransportError(
                     f"{self.path}: could not send the request to worker {iid}: "
-                    f"{exc or type(exc).__name__}", request_id=ctx.request_id,
-                    service=self.component, endpoint=self.name) from None
+                    f"{exc or type(exc).__name__}",
+                    request_id=ctx.request_id,
+                    service=self.component,
+                    endpoint=self.name,
+                ) from None
             if deadline is not None:
                 timer = loop.call_later(deadline - time.monotonic(), call.expire)
             return await fut

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reverie.errors import TransportError
@@ -31,9 +31,11 @@ async def js_retry(fn: Any, what: str, patience: float = 10.0) -> Any:
             return await fn()
         except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError) as exc:
             if time.monotonic() >= deadline:
-                raise TransportError(f"{what}: JetStream did not answer for {patience:g} s "
-                                     f"({exc}); fix: check that the NATS cluster has a "
-                                     f"quorum of its members up") from None
+                raise TransportError(
+                    f"{what}: JetStream did not answer for {patience:g} s "
+                    f"({exc}); fix: check that the NATS cluster has a "
+                    f"quorum of its members up"
+                ) from None
             log.debug("%s: %s; retrying", what, exc)
             await asyncio.sleep(0.2)
 
@@ -48,21 +50,29 @@ def _permanent(exc: Exception) -> bool:
     if isinstance(exc, nats.js.errors.ServiceUnavailableError) and not exc.err_code:
         return True  # the same, as nats-py reports it (a forming cluster gives err_code 10008)
     text = str(exc).lower()
-    return any(w in text for w in ("permission", "not enabled", "invalid", "authorization",
-                                    "not supported"))
+    return any(
+        w in text
+        for w in ("permission", "not enabled", "invalid", "authorization", "not supported")
+    )
 
 
-async def open_nats(url: str, connect_timeout: float, name: str,
-                    on_disconnected: Callable[[], None], on_reconnected: Callable[[], None],
-                    on_closed: Callable[[], None], nats_options: dict[str, Any]) -> Any:
-    """A connected ``nats.aio.client.Client``; the runtime hears of disconnects, reconnects and
-    the close through the three callbacks, the user's own callbacks in ``nats_options`` still
-    run. TransportError naming the URL and the fix when it cannot connect."""
-    import nats.aio.client
-
-    servers = [u.strip() for u in url.split(",") if u.strip()]
-    user_cbs = {k: nats_options.pop(k, None) for k in
-                ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")}
+def _callbacks(
+    on_disconnected: Callable[[], None],
+    on_reconnected: Callable[[], None],
+    on_closed: Callable[[], None],
+    nats_options: dict[str, Any],
+) -> tuple[
+    Callable[[], Awaitable[None]],
+    Callable[[], Awaitable[None]],
+    Callable[[Exception], Awaitable[None]],
+    Callable[[], Awaitable[None]],
+]:
+    """The client's disconnected, reconnected, error and closed callbacks: the runtime's, then
+    the user's own (taken out of ``nats_options``)."""
+    user_cbs = {
+        k: nats_options.pop(k, None)
+        for k in ("disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")
+    }
 
     async def disconnected() -> None:
         on_disconnected()
@@ -84,6 +94,27 @@ async def open_nats(url: str, connect_timeout: float, name: str,
         if user_cbs["closed_cb"]:
             await user_cbs["closed_cb"]()
 
+    return disconnected, reconnected, error, closed
+
+
+async def open_nats(
+    url: str,
+    connect_timeout: float,
+    name: str,
+    on_disconnected: Callable[[], None],
+    on_reconnected: Callable[[], None],
+    on_closed: Callable[[], None],
+    nats_options: dict[str, Any],
+) -> Any:
+    """A connected ``nats.aio.client.Client``; the runtime hears of disconnects, reconnects and
+    the close through the three callbacks, the user's own callbacks in ``nats_options`` still
+    run. TransportError naming the URL and the fix when it cannot connect."""
+    import nats.aio.client
+
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    disconnected, reconnected, error, closed = _callbacks(
+        on_disconnected, on_reconnected, on_closed, nats_options
+    )
     opts: dict[str, Any] = {
         "name": name,
         "max_reconnect_attempts": -1,
@@ -98,16 +129,23 @@ async def open_nats(url: str, connect_timeout: float, name: str,
     nc = nats.aio.client.Client()
     try:
         await asyncio.wait_for(
-            nc.connect(servers=servers, disconnected_cb=disconnected,
-                       reconnected_cb=reconnected, error_cb=error, closed_cb=closed, **opts),
+            nc.connect(
+                servers=servers,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+                closed_cb=closed,
+                **opts,
+            ),
             connect_timeout,
         )
     except BaseException as exc:
         await close_quietly(nc)
         if isinstance(exc, asyncio.CancelledError):
             raise
-        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or \
-            type(exc).__name__
+        reason = (
+            "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+        )
         raise TransportError(
             f"cannot connect to NATS at {url} ({reason}) within {connect_timeout} s; "
             f"fix: start nats-server there (or run with the embedded server), check the URL, "
@@ -116,8 +154,9 @@ async def open_nats(url: str, connect_timeout: float, name: str,
     return nc
 
 
-async def ensure_buckets(js: Any, url: str, replicas: int, buckets: tuple[str, str],
-                         patience: float = BUCKET_PATIENCE) -> tuple[Any, Any]:
+async def ensure_buckets(
+    js: Any, url: str, replicas: int, buckets: tuple[str, str], patience: float = BUCKET_PATIENCE
+) -> tuple[Any, Any]:
     """Open (or create, with ``replicas`` copies) the runtime's buckets. A cluster that is
     still forming (no JetStream leader yet, too few peers for the replicas) answers with
     errors for a few seconds: retried until ``patience`` runs out."""
@@ -125,19 +164,21 @@ async def ensure_buckets(js: Any, url: str, replicas: int, buckets: tuple[str, s
 
     deadline = time.monotonic() + patience
     kvs: dict[str, Any] = {}
-    for attr, bucket, marker in (("workers", buckets[0], 1.0),
-                                 ("blueprints", buckets[1], None)):
+    for attr, bucket, marker in (("workers", buckets[0], 1.0), ("blueprints", buckets[1], None)):
         while True:
             try:
                 try:
                     kv = await js.key_value(bucket)
                 except nats.js.errors.BucketNotFoundError:
-                    kv = await js.create_key_value(bucket=bucket, history=1,
-                                                   limit_marker_ttl=marker,
-                                                   replicas=replicas,
-                                                   # reads from any replica: no wait for a
-                                                   # new leader after a member dies
-                                                   direct=True)
+                    kv = await js.create_key_value(
+                        bucket=bucket,
+                        history=1,
+                        limit_marker_ttl=marker,
+                        replicas=replicas,
+                        # reads from any replica: no wait for a
+                        # new leader after a member dies
+                        direct=True,
+                    )
                 info = await js.stream_info(f"KV_{bucket}")
                 if info.cluster is not None and not info.cluster.leader:
                     # a new replicated stream elects its leader first; writes before that

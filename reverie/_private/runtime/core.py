@@ -44,8 +44,15 @@ _STATUS = "Status"
 class DistributedRuntime:
     """Serve endpoints and call them across processes and machines, joined through NATS."""
 
-    def __init__(self, url: str, worker_id: str, lease_ttl: float, replicas: int = 1,
-                 direct: bool | None = False, direct_host: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        worker_id: str,
+        lease_ttl: float,
+        replicas: int = 1,
+        direct: bool | None = False,
+        direct_host: str | None = None,
+    ) -> None:
         self.url = url
         #: copies JetStream keeps of each runtime bucket (3 in a 3-member cluster)
         self.replicas = replicas
@@ -102,15 +109,21 @@ class DistributedRuntime:
         plane; default on, ``$REVERIE_DIRECT=0`` turns it off. ``direct_host`` defaults to
         ``$REVERIE_DIRECT_HOST``, else 127.0.0.1."""
         if replicas < 1 or replicas > 5:
-            raise ConfigError(f"replicas must be 1 to 5 (JetStream's limit), got {replicas}",
-                              key="replicas", fix="use 1 for one server, 3 for a 3-member "
-                              "cluster")
-        rt = cls(url, worker_id or os.urandom(8).hex(), lease_ttl, replicas, direct,
-                 direct_host)
-        nc = await open_nats(url, connect_timeout, f"reverie-{rt.worker_id}",
-                             on_disconnected=rt._on_disconnected,
-                             on_reconnected=lambda: rt.spawn(rt._on_reconnected()),
-                             on_closed=rt._connected.clear, nats_options=nats_options)
+            raise ConfigError(
+                f"replicas must be 1 to 5 (JetStream's limit), got {replicas}",
+                key="replicas",
+                fix="use 1 for one server, 3 for a 3-member cluster",
+            )
+        rt = cls(url, worker_id or os.urandom(8).hex(), lease_ttl, replicas, direct, direct_host)
+        nc = await open_nats(
+            url,
+            connect_timeout,
+            f"reverie-{rt.worker_id}",
+            on_disconnected=rt._on_disconnected,
+            on_reconnected=lambda: rt.spawn(rt._on_reconnected()),
+            on_closed=rt._connected.clear,
+            nats_options=nats_options,
+        )
         rt.nc = nc
         try:
             await rt._setup()
@@ -135,8 +148,9 @@ class DistributedRuntime:
         self._heartbeat.start()
 
     async def _ensure_buckets(self) -> None:
-        kvs = await ensure_buckets(self._js, self.url, self.replicas,
-                                   (self.workers_bucket, self.blueprints_bucket))
+        kvs = await ensure_buckets(
+            self._js, self.url, self.replicas, (self.workers_bucket, self.blueprints_bucket)
+        )
         self._kv_workers = kvs[0]
         self.blueprints.use(kvs[1])
 
@@ -201,8 +215,9 @@ class DistributedRuntime:
     def watcher(self, pattern: str, label: str) -> WorkerWatcher:
         """The shared watcher of a KV key pattern, started on first use."""
         if self._closing:
-            raise TransportError(f"{label}: the runtime is closed; fix: connect a new "
-                                 f"DistributedRuntime")
+            raise TransportError(
+                f"{label}: the runtime is closed; fix: connect a new DistributedRuntime"
+            )
         w = self._watchers.get(pattern)
         if w is None:
             w = self._watchers[pattern] = WorkerWatcher(self, pattern, label)
@@ -258,8 +273,7 @@ class DistributedRuntime:
             return []
         except Exception as exc:  # a timeout while a stream elects its leader, a lost link
             raise TransportError(
-                f"cannot list the registrations in the workers bucket: "
-                f"{type(exc).__name__}: {exc}"
+                f"cannot list the registrations in the workers bucket: {type(exc).__name__}: {exc}"
             ) from exc
         out: list[dict[str, Any]] = []
         for key in keys:
@@ -325,8 +339,7 @@ class DistributedRuntime:
     async def _on_reply(self, msg: Any) -> None:
         call = self.calls.get(msg.subject)
         if call is None:
-            log.debug("dropped a reply frame on %s: no call waits for it (it ended)",
-                      msg.subject)
+            log.debug("dropped a reply frame on %s: no call waits for it (it ended)", msg.subject)
             return
         data = msg.data
         if not data:
@@ -346,8 +359,9 @@ class DistributedRuntime:
             frame = msgpack_decode(msg.data)
             key = frame[1]
         except Exception as exc:
-            log.info("dropped a control frame on %s that could not be decoded (%s)",
-                     msg.subject, exc)
+            log.info(
+                "dropped a control frame on %s that could not be decoded (%s)", msg.subject, exc
+            )
             return
         self.control(frame, key)
 

@@ -64,9 +64,13 @@ def direct_setting(value: bool | None) -> bool:
         return True
     if raw in ("0", "off", "false", "no"):
         return False
-    raise ConfigError(f"${ENV_DIRECT}={raw!r} is not a switch", key=ENV_DIRECT, value=raw,
-                      fix="set it to 1 (direct connections between processes, the default) or "
-                          "0 (every call over NATS)")
+    raise ConfigError(
+        f"${ENV_DIRECT}={raw!r} is not a switch",
+        key=ENV_DIRECT,
+        value=raw,
+        fix="set it to 1 (direct connections between processes, the default) or "
+        "0 (every call over NATS)",
+    )
 
 
 def host_id() -> str:
@@ -89,9 +93,12 @@ def _tcp_host(value: str | None) -> str:
     if host in ("0.0.0.0", "::", "*"):
         raise ConfigError(
             f"direct plane TCP address {host!r} is a wildcard: callers need the address to "
-            f"reach this process at", key=ENV_DIRECT_HOST, value=host,
+            f"reach this process at",
+            key=ENV_DIRECT_HOST,
+            value=host,
             fix="bind the address of this machine's interface the other machines reach "
-                "(loopback 127.0.0.1 when every process runs on one machine)")
+            "(loopback 127.0.0.1 when every process runs on one machine)",
+        )
     return host
 
 
@@ -119,8 +126,7 @@ class DirectPlane:
         address: dict[str, Any] = {"host": self.host_id}
         name = f"\0reverie-{self.rt.worker_id}"
         try:
-            self._servers.append(await loop.create_unix_server(
-                lambda: ServerConn(self), path=name))
+            self._servers.append(await loop.create_unix_server(lambda: ServerConn(self), path=name))
             address["uds"] = name[1:]
         except (OSError, NotImplementedError) as exc:  # not Linux: TCP only
             log.info("direct plane: no Unix socket (%s); TCP only", exc)
@@ -130,9 +136,11 @@ class DirectPlane:
             except OSError as exc:
                 raise ConfigError(
                     f"cannot listen for direct calls on {self.tcp_host}: {exc}",
-                    key=ENV_DIRECT_HOST, value=self.tcp_host,
+                    key=ENV_DIRECT_HOST,
+                    value=self.tcp_host,
                     fix="set $REVERIE_DIRECT_HOST to an address of this machine, or "
-                        "REVERIE_DIRECT=0 to call over NATS only") from None
+                    "REVERIE_DIRECT=0 to call over NATS only",
+                ) from None
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]
             address["tcp"] = [self.tcp_host, port]
@@ -157,8 +165,9 @@ class DirectPlane:
             return True
         return False
 
-    async def open(self, iid: str, info: Callable[[str], dict[str, Any] | None]
-                   ) -> DirectLink | None:
+    async def open(
+        self, iid: str, info: Callable[[str], dict[str, Any] | None]
+    ) -> DirectLink | None:
         """The link to ``iid``, opened now if needed; None (call over NATS) when the peer does
         not serve directly or cannot be reached."""
         link = self.links.get(iid)
@@ -194,8 +203,9 @@ class DirectPlane:
             def make(label: str = label) -> DirectLink:
                 return DirectLink(self, iid, label)
 
-            async def connect(how: str = how, where: Any = where,
-                              make: Callable[[], DirectLink] = make) -> DirectLink:
+            async def connect(
+                how: str = how, where: Any = where, make: Callable[[], DirectLink] = make
+            ) -> DirectLink:
                 link: DirectLink
                 if how == "uds":
                     _, link = await loop.create_unix_connection(make, path="\0" + where)
@@ -222,17 +232,23 @@ class DirectPlane:
             log.debug("direct plane: linked to %s at %s", iid, label)
             return link
         self._skip[iid] = time.monotonic() + RETRY_AFTER
-        log.warning("direct plane: worker %s cannot be reached directly (%s); calling it "
-                    "over NATS for %g s", iid, "; ".join(errors) or "no usable address",
-                    RETRY_AFTER)
+        log.warning(
+            "direct plane: worker %s cannot be reached directly (%s); calling it "
+            "over NATS for %g s",
+            iid,
+            "; ".join(errors) or "no usable address",
+            RETRY_AFTER,
+        )
         return None
 
     def link_lost(self, link: DirectLink, exc: Exception | None) -> None:
         if self.links.get(link.iid) is link:
             del self.links[link.iid]
         if link.ready.done() and not link.ready.exception():
-            self.rt.link_lost(link, f"the direct connection closed ({exc})" if exc else
-                              "the direct connection closed")
+            self.rt.link_lost(
+                link,
+                f"the direct connection closed ({exc})" if exc else "the direct connection closed",
+            )
 
     # -- shutdown --------------------------------------------------------------------------------
 
@@ -260,4 +276,3 @@ def endpoint_key(ns: str, component: str, endpoint: str) -> bytes:
 def key_field(key: bytes) -> bytes:
     """The key as a REQ frame's field: ``u16`` length, then the key."""
     return KEYLEN.pack(len(key)) + key
-

@@ -62,8 +62,9 @@ class Leases:
     async def _delete(self, key: str) -> None:
         # A KV delete marker (a clean goodbye, unlike the server's expiry marker for a crash)
         # that itself expires, so markers of past processes do not pile up in the bucket.
-        await self._rt.js.publish(self._subject(key), b"", headers={"KV-Operation": "DEL"},
-                                   msg_ttl=_MARKER_TTL)
+        await self._rt.js.publish(
+            self._subject(key), b"", headers={"KV-Operation": "DEL"}, msg_ttl=_MARKER_TTL
+        )
 
     async def release(self, key: str) -> None:
         """Remove a key at once (clean shutdown of one endpoint)."""
@@ -72,16 +73,19 @@ class Leases:
         try:
             await self._delete(key)
         except Exception as exc:  # the lease then expires within its TTL instead
-            log.warning("could not delete the lease %s at once (%s); it expires within %g s",
-                        key, exc, self.ttl)
+            log.warning(
+                "could not delete the lease %s at once (%s); it expires within %g s",
+                key,
+                exc,
+                self.ttl,
+            )
 
     async def refresh_all(self) -> None:
         """Re-put every key (after a reconnect, or on the lease timer), all at once: one
         round trip for a process's hundred endpoints, not a hundred in a row (which, on a
         loaded machine, took longer than the TTL and let live leases expire)."""
         items = list(self._entries.items())
-        results = await asyncio.gather(*(self._put(k, v) for k, v in items),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(self._put(k, v) for k, v in items), return_exceptions=True)
         for (key, _), res in zip(items, results, strict=True):
             if isinstance(res, BaseException):  # the connection is down: the next tick retries
                 log.debug("lease refresh of %s failed: %s", key, res)
@@ -287,8 +291,11 @@ def _decode_info(value: bytes) -> dict[str, Any]:
     try:
         info = msgpack_decode(value)
     except Exception as exc:
-        log.warning("a registration in the workers bucket could not be decoded (%s); "
-                    "its worker is listed without details", exc)
+        log.warning(
+            "a registration in the workers bucket could not be decoded (%s); "
+            "its worker is listed without details",
+            exc,
+        )
         return {}
     if not isinstance(info, dict):
         log.warning("a registration in the workers bucket is not a map: %r", info)

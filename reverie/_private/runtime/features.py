@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from reverie.errors import CallError, DeadlineExceededError, TransportError, ValidationError
 
@@ -41,8 +42,13 @@ if TYPE_CHECKING:
     from .server import Served
 
 __all__ = [
-    "FEATURES_ENDPOINT", "RuntimeFeatures", "RuntimePlugTransport", "forward", "forward_graph",
-    "runtime_plug", "serve_features",
+    "FEATURES_ENDPOINT",
+    "RuntimeFeatures",
+    "RuntimePlugTransport",
+    "forward",
+    "forward_graph",
+    "runtime_plug",
+    "serve_features",
 ]
 
 log = logging.getLogger("reverie.http")
@@ -100,32 +106,51 @@ class _Pipe:
 def _request_parts(request: Any) -> tuple[str, str, bytes, list[tuple[bytes, bytes]], bytes, bool]:
     try:
         method, path, query, headers, body, internal = request
-        if not (isinstance(method, str) and isinstance(path, str) and isinstance(query, bytes)
-                and isinstance(body, bytes)):
+        if not (
+            isinstance(method, str)
+            and isinstance(path, str)
+            and isinstance(query, bytes)
+            and isinstance(body, bytes)
+        ):
             raise TypeError("method and path are strings, query and body bytes")
         pairs = [(bytes(k), bytes(v)) for k, v in headers]
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"malformed feature request: expected [method, path, query, headers, body, "
-            f"internal] (see docs/runtime.md): {exc}") from None
+            f"internal] (see docs/runtime.md): {exc}"
+        ) from None
     return method, path, query, pairs, body, bool(internal)
+
+
+def _scope(
+    method: str, raw: str, query: bytes, headers: list[tuple[bytes, bytes]]
+) -> dict[str, Any]:
+    """The ASGI scope of a feature request for ``raw`` (the path, percent-encoded)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(raw) if "%" in raw else raw,
+        "raw_path": raw.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": headers,
+        "client": None,
+        "server": None,
+    }
 
 
 def _answer(app: HostApp, mount: str) -> Any:
     """The ``rv-http`` handler of the instance mounted at ``mount``."""
-    from urllib.parse import unquote
 
     async def answer(request: Any, ctx: RequestContext) -> AsyncIterator[Any]:
         method, path, query, headers, body, internal = _request_parts(request)
         if internal and not any(k == b"authorization" for k, _ in headers):
             headers.append((b"authorization", f"Bearer {app.access.internal_key}".encode()))
         raw = f"/{mount}/{path}" if path else f"/{mount}"
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": unquote(raw) if "%" in raw else raw,
-            "raw_path": raw.encode(), "root_path": "", "query_string": query,
-            "headers": headers, "client": None, "server": None,
-        }
+        scope = _scope(method, raw, query, headers)
         pipe = _Pipe()
         sent = False
 
@@ -156,7 +181,7 @@ def _answer(app: HostApp, mount: str) -> Any:
             while (msg := await pipe.get()) is not None:
                 piece = msg.get("body", b"")
                 for at in range(0, len(piece), CHUNK):
-                    yield piece[at:at + CHUNK]
+                    yield piece[at : at + CHUNK]
                 if not msg.get("more_body", False):
                     break
         finally:
@@ -173,20 +198,23 @@ async def serve_features(
 ) -> Served:
     """Answer ``inst``'s features on ``{ns}/{comp}/rv-http`` from this process."""
     endpoint = runtime.namespace(ns).component(comp).endpoint(FEATURES_ENDPOINT)
-    return await endpoint.serve(_answer(app, inst.path), streaming=True,
-                                metadata={"kind": "features", "path": inst.path})
+    return await endpoint.serve(
+        _answer(app, inst.path), streaming=True, metadata={"kind": "features", "path": inst.path}
+    )
 
 
 class RuntimeFeatures:
     """The caller's side: HTTP-shaped requests to one component's features over the runtime."""
 
-    def __init__(self, runtime: DistributedRuntime, ns: str, comp: str, *,
-                 internal: bool = True) -> None:
+    def __init__(
+        self, runtime: DistributedRuntime, ns: str, comp: str, *, internal: bool = True
+    ) -> None:
         self.runtime = runtime
         self.origin = f"runtime://{ns}.{comp}"
         self.internal = internal
         self.client: EndpointRuntimeClient = (
-            runtime.namespace(ns).component(comp).endpoint(FEATURES_ENDPOINT).client())
+            runtime.namespace(ns).component(comp).endpoint(FEATURES_ENDPOINT).client()
+        )
 
     async def wait_for_workers(self, n: int = 1, timeout: float | None = 10.0) -> list[str]:
         return await self.client.wait_for_workers(n, timeout)
@@ -198,8 +226,14 @@ class RuntimeFeatures:
         return int(max_payload) - _HEAD_ROOM
 
     async def open(
-        self, method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]],
-        body: bytes, deadline: float | None, request_id: str | None = None,
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        deadline: float | None,
+        request_id: str | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], StreamCall]:
         """Send; returns (status, headers, the open stream of body pieces). ``deadline``
         (absolute, ``time.monotonic()``) bounds the call on the runtime. Close the stream
@@ -210,24 +244,37 @@ class RuntimeFeatures:
                 f"{method} {self.origin}{path}: the request body is {len(body)} bytes, over the "
                 f"{limit} one runtime message carries (the NATS server's max_payload less room "
                 f"for the headers); send less, or raise max_payload in the nats-server config",
-                request_id=request_id)
-        request = [method, path.lstrip("/"), query, [[k, v] for k, v in headers], body,
-                   self.internal]
+                request_id=request_id,
+            )
+        request = [
+            method,
+            path.lstrip("/"),
+            query,
+            [[k, v] for k, v in headers],
+            body,
+            self.internal,
+        ]
         stream = self.client.stream(request, RequestContext(request_id, deadline))
         try:
             status, raw = await stream.__anext__()
             return int(status), [(bytes(k), bytes(v)) for k, v in raw], stream
         except StopAsyncIteration:
             await stream.aclose()
-            raise TransportError(f"{method} {self.origin}{path}: the stream ended before an "
-                                 f"answer", request_id=request_id) from None
+            raise TransportError(
+                f"{method} {self.origin}{path}: the stream ended before an answer",
+                request_id=request_id,
+            ) from None
         except BaseException:
             await stream.aclose()
             raise
 
 
 async def forward(
-    features: RuntimeFeatures, mount: str, scope: dict[str, Any], receive: Any, send: Any,
+    features: RuntimeFeatures,
+    mount: str,
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
     max_body: int,
 ) -> None:
     """Answer an HTTP request for a service that runs in another process: carry it over the
@@ -246,17 +293,24 @@ async def forward(
         if size > min(max_body, features.max_body()):
             from reverie.errors import ServiceError
 
-            why = ("the host's limit" if max_body <= features.max_body() else
-                   "what one runtime message carries to the process serving it")
-            await send_problem(send, ServiceError(
-                413, f"the request body is over {min(max_body, features.max_body())} bytes, "
-                     f"{why}"))
+            why = (
+                "the host's limit"
+                if max_body <= features.max_body()
+                else "what one runtime message carries to the process serving it"
+            )
+            await send_problem(
+                send,
+                ServiceError(
+                    413,
+                    f"the request body is over {min(max_body, features.max_body())} bytes, {why}",
+                ),
+            )
             return
         chunks.append(chunk)
         if not msg.get("more_body", False):
             break
     raw = scope.get("raw_path") or scope["path"].encode()
-    rest = raw.decode("latin-1").strip("/")[len(mount):]  # percent-encoded, as it came
+    rest = raw.decode("latin-1").strip("/")[len(mount) :]  # percent-encoded, as it came
     headers = [(bytes(k), bytes(v)) for k, v in scope["headers"]]
     task = asyncio.current_task()
     assert task is not None
@@ -271,19 +325,27 @@ async def forward(
     try:
         try:
             status, head, stream = await features.open(
-                scope["method"], rest, scope.get("query_string", b""), headers,
-                b"".join(chunks), None)  # the serving app enforces X-Reverie-Timeout
+                scope["method"],
+                rest,
+                scope.get("query_string", b""),
+                headers,
+                b"".join(chunks),
+                None,
+            )  # the serving app enforces X-Reverie-Timeout
         except CallError as err:
             await send_problem(send, err)
             return
         await send({"type": "http.response.start", "status": status, "headers": head})
         try:
             async for piece in stream:
-                await send({"type": "http.response.body", "body": bytes(piece),
-                            "more_body": True})
+                await send({"type": "http.response.body", "body": bytes(piece), "more_body": True})
         except CallError as err:  # the answer had started: end it; the log says why
-            log.error("%s %s: forwarded over the runtime, failed mid-body: %s",
-                      scope["method"], scope["path"], err)
+            log.error(
+                "%s %s: forwarded over the runtime, failed mid-body: %s",
+                scope["method"],
+                scope["path"],
+                err,
+            )
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
         if watcher.done() and not watcher.cancelled():
@@ -323,8 +385,9 @@ def forward_graph(host: Host, entry: type, runtime: DistributedRuntime) -> dict[
     return shown
 
 
-async def _forward_to(features: RuntimeFeatures, mount: str, app: HostApp, scope: Any,
-                      receive: Any, send: Any) -> None:
+async def _forward_to(
+    features: RuntimeFeatures, mount: str, app: HostApp, scope: Any, receive: Any, send: Any
+) -> None:
     await forward(features, mount, scope, receive, send, app.max_body_size)
 
 
@@ -347,14 +410,22 @@ class RuntimePlugTransport(PlugTransport):
         if deadline is not None and deadline <= time.monotonic():
             raise DeadlineExceededError(
                 f"{request.method} {request.url}: the deadline passed before sending",
-                request_id=ctx.request_id)
+                request_id=ctx.request_id,
+            )
         query = urlencode(request.query).encode() if request.query else b""
         # A stream has no runtime deadline (as httpx bounds each read, not the whole body):
         # the app enforces X-Reverie-Timeout and heartbeats notice a lost worker.
         status, raw, body = await self.features.open(
-            request.method, request.path, query, context_headers(request), request.body,
-            None if stream or deadline is None else deadline + GRACE, ctx.request_id)
+            request.method,
+            request.path,
+            query,
+            context_headers(request),
+            request.body,
+            None if stream or deadline is None else deadline + GRACE,
+            ctx.request_id,
+        )
         if stream:
+
             async def chunks() -> AsyncIterator[bytes]:
                 async for piece in body:
                     yield bytes(piece)

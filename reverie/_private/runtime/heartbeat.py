@@ -21,8 +21,13 @@ log = logging.getLogger("reverie.runtime")
 class Heartbeat:
     """One Task per runtime, ticking every ``wire.WATCHDOG_TICK`` seconds."""
 
-    def __init__(self, calls: CallTable, serving: ServingTable, nats_up: Callable[[], bool],
-                 send_ctl: Callable[[str, list[Any]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        calls: CallTable,
+        serving: ServingTable,
+        nats_up: Callable[[], bool],
+        send_ctl: Callable[[str, list[Any]], Awaitable[None]],
+    ) -> None:
         self._calls = calls
         self._serving = serving
         self._nats_up = nats_up

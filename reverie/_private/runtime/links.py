@@ -116,7 +116,7 @@ class Conn(asyncio.Protocol):
                 break
             start = pos + 4
             pos = start + n
-            self.frame(view[start], view[start + 1:pos])
+            self.frame(view[start], view[start + 1 : pos])
             if self.closed:
                 return
         if pos < end:
@@ -179,14 +179,18 @@ class ServerConn(Conn):
                 return
             (cid,) = CID.unpack_from(body, 0)
             (klen,) = KEYLEN.unpack_from(body, 8)
-            key = bytes(body[10:10 + klen])
+            key = bytes(body[10 : 10 + klen])
             served = self.plane.endpoints.get(key)
             if served is None:
-                log.info("direct plane: call %d for %s, which this process no longer serves; "
-                         "the caller tries another worker", cid, key.decode(errors="replace"))
+                log.info(
+                    "direct plane: call %d for %s, which this process no longer serves; "
+                    "the caller tries another worker",
+                    cid,
+                    key.decode(errors="replace"),
+                )
                 self.write(_REP_HEAD.pack(9, NORESP, cid))
                 return
-            self._requests.append((served, cid, body[10 + klen:]))
+            self._requests.append((served, cid, body[10 + klen :]))
             wake = self._arrived
             if wake is not None and not wake.done():
                 wake.set_result(None)
@@ -195,15 +199,15 @@ class ServerConn(Conn):
                 frame = msgpack_decode(body)
                 call_key = (self, frame[1])
             except Exception as exc:
-                log.info("direct plane: dropped a control frame that could not be decoded "
-                         "(%s)", exc)
+                log.info(
+                    "direct plane: dropped a control frame that could not be decoded (%s)", exc
+                )
                 return
             self.rt.control(frame, call_key)
         elif kind == HELLO:
             want = bytes(body).decode(errors="replace")
             if want != self.rt.worker_id:
-                self.abort(f"a caller wanted worker {want!r}; this is "
-                           f"{self.rt.worker_id}")
+                self.abort(f"a caller wanted worker {want!r}; this is {self.rt.worker_id}")
                 return
             self.welcomed = True
             self.write(_HEAD.pack(1, WELCOME))
@@ -296,4 +300,3 @@ class DirectLink(Conn):
             self.ready.set_exception(ConnectionError(f"closed before the handshake ({exc})"))
             self.ready.exception()  # retrieved: a failed open is reported by open()
         self.plane.link_lost(self, exc)
-

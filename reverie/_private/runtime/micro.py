@@ -51,10 +51,18 @@ class MicroResponder:
         self.services: dict[tuple[str, str], _Service] = {}
         self._root_sub: Any = None
 
-    def set_info(self, ns: str, name: str, *, version: str | None, description: str | None,
-                 metadata: dict[str, str] | None) -> None:
-        svc = self.services.get((ns, name)) or self.services.setdefault((ns, name),
-                                                                         _Service(ns, name))
+    def set_info(
+        self,
+        ns: str,
+        name: str,
+        *,
+        version: str | None,
+        description: str | None,
+        metadata: dict[str, str] | None,
+    ) -> None:
+        svc = self.services.get((ns, name)) or self.services.setdefault(
+            (ns, name), _Service(ns, name)
+        )
         if version is not None:
             svc.version = version
         if description is not None:
@@ -109,17 +117,27 @@ class MicroResponder:
 
     def _answer(self, verb: str, svc: _Service) -> dict[str, Any]:
         meta = {"reverie.namespace": svc.ns, "reverie.version": __version__, **svc.metadata}
-        out: dict[str, Any] = {"type": _TYPES[verb], "name": svc.name,
-                               "id": self.rt.worker_id, "version": svc.version,
-                               "metadata": meta}
+        out: dict[str, Any] = {
+            "type": _TYPES[verb],
+            "name": svc.name,
+            "id": self.rt.worker_id,
+            "version": svc.version,
+            "metadata": meta,
+        }
         if verb == "INFO":
             out["description"] = svc.description
             out["endpoints"] = [
-                {"name": s.name, "subject": s.subject, "queue_group": "rv",
-                 "metadata": {"streaming": str(s.streaming).lower(),
-                              "idempotent": str(s.idempotent).lower(),
-                              "request_type": s.request_info.name,
-                              **{k: str(v) for k, v in s.metadata.items()}}}
+                {
+                    "name": s.name,
+                    "subject": s.subject,
+                    "queue_group": "rv",
+                    "metadata": {
+                        "streaming": str(s.streaming).lower(),
+                        "idempotent": str(s.idempotent).lower(),
+                        "request_type": s.request_info.name,
+                        **{k: str(v) for k, v in s.metadata.items()},
+                    },
+                }
                 for s in svc.endpoints
             ]
         elif verb == "STATS":
@@ -127,14 +145,21 @@ class MicroResponder:
             eps = []
             for s in svc.endpoints:
                 st = s.stats
-                eps.append({
-                    "name": s.name, "subject": s.subject, "queue_group": "rv",
-                    "num_requests": st.num_requests, "num_errors": st.num_errors,
-                    "last_error": st.last_error, "processing_time": st.processing_time,
-                    "average_processing_time":
-                        st.processing_time // st.num_requests if st.num_requests else 0,
-                    "data": None,
-                })
+                eps.append(
+                    {
+                        "name": s.name,
+                        "subject": s.subject,
+                        "queue_group": "rv",
+                        "num_requests": st.num_requests,
+                        "num_errors": st.num_errors,
+                        "last_error": st.last_error,
+                        "processing_time": st.processing_time,
+                        "average_processing_time": st.processing_time // st.num_requests
+                        if st.num_requests
+                        else 0,
+                        "data": None,
+                    }
+                )
             out["endpoints"] = eps
         return out
 

@@ -158,8 +158,17 @@ class NatsServer:
         work = self._workdir()
         for old in glob.glob(os.path.join(work, "*.ports")):
             os.unlink(old)
-        args = [binary, "-a", self.host, "-p", str(self.port or -1),
-                "--ports_file_dir", work, "-l", self.log_file]
+        args = [
+            binary,
+            "-a",
+            self.host,
+            "-p",
+            str(self.port or -1),
+            "--ports_file_dir",
+            work,
+            "-l",
+            self.log_file,
+        ]
         if self.cluster is not None:
             args += ["-c", self._write_config(work)]
         if self.server_name:
@@ -168,8 +177,11 @@ class NatsServer:
             args += ["-js", "-sd", self.store_dir]
         self._server_pid = None
         self._proc = subprocess.Popen(
-            self.command(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, **self.popen_options(),
+            self.command(args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **self.popen_options(),
         )
 
     def _write_config(self, work: str) -> str:
@@ -327,8 +339,10 @@ def parse_hostport(text: str, default_port: int, what: str) -> tuple[str, int]:
     try:
         value = int(port)
     except ValueError:
-        raise NatsServerError(f"{what} {text!r}: the port {port!r} is not a number",
-                              fix=f"write it as HOST:PORT, e.g. 10.0.0.1:{default_port}") from None
+        raise NatsServerError(
+            f"{what} {text!r}: the port {port!r} is not a number",
+            fix=f"write it as HOST:PORT, e.g. 10.0.0.1:{default_port}",
+        ) from None
     return host.strip("[]") or "127.0.0.1", value
 
 

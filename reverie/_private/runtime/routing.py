@@ -11,8 +11,14 @@ from collections.abc import Mapping, Sequence
 
 from reverie.errors import ConfigError, NoWorkersError
 
-__all__ = ["DirectRouter", "LeastInflightRouter", "RandomRouter", "RoundRobinRouter", "Router",
-           "make_router"]
+__all__ = [
+    "DirectRouter",
+    "LeastInflightRouter",
+    "RandomRouter",
+    "RoundRobinRouter",
+    "Router",
+    "make_router",
+]
 
 
 class Router:

@@ -47,10 +47,12 @@ _OK, _CANCELLED, _DEADLINE, _SHUTDOWN = 0, 1, 2, 3
 
 
 if sys.version_info >= (3, 12):
+
     def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
         """A Task started eagerly: a handler that finishes without waiting costs no loop turn."""
         return asyncio.eager_task_factory(loop, coro)
 else:
+
     def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
         return loop.create_task(coro)
 
@@ -70,11 +72,23 @@ class EndpointStats:
 class ServerCall:
     """One call this process is serving; the runtime finds it by the caller's reply subject."""
 
-    __slots__ = ("_credit_waiter", "credit", "direct", "key", "last_touch", "reason", "send",
-                 "sent", "started", "task", "waiting_since")
+    __slots__ = (
+        "_credit_waiter",
+        "credit",
+        "direct",
+        "key",
+        "last_touch",
+        "reason",
+        "send",
+        "sent",
+        "started",
+        "task",
+        "waiting_since",
+    )
 
-    def __init__(self, credit: int, key: Any, send: Callable[[bytes], Awaitable[None]],
-                 direct: bool) -> None:
+    def __init__(
+        self, credit: int, key: Any, send: Callable[[bytes], Awaitable[None]], direct: bool
+    ) -> None:
         #: the caller's reply subject (NATS) or (connection, call id) (direct plane)
         self.key = key
         #: ``await send(frame)``: a frame to the caller, over the path the request came by
@@ -123,8 +137,10 @@ class ServerCall:
 
     def heartbeat_due(self, now: float) -> bool:
         """Called every heartbeat interval; also drops streams whose caller went silent."""
-        if self.waiting_since and \
-                now - max(self.last_touch, self.waiting_since) > wire.CALLER_TIMEOUT:
+        if (
+            self.waiting_since
+            and now - max(self.last_touch, self.waiting_since) > wire.CALLER_TIMEOUT
+        ):
             self.cancel()  # blocked on credit and the caller has gone silent
             return False
         if self.sent:
@@ -136,9 +152,17 @@ class ServerCall:
 class Served:
     """An endpoint served by this process: its subscriptions, lease and stats."""
 
-    def __init__(self, endpoint: Endpoint, handler: Callable[..., Any], *, streaming: bool,
-                 request_type: Any, response_type: Any, idempotent: bool,
-                 metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        handler: Callable[..., Any],
+        *,
+        streaming: bool,
+        request_type: Any,
+        response_type: Any,
+        idempotent: bool,
+        metadata: dict[str, Any],
+    ) -> None:
         self.endpoint = endpoint
         self.rt: DistributedRuntime = endpoint.runtime
         self.handler = handler
@@ -181,8 +205,9 @@ class Served:
     async def start(self) -> None:
         nc = self.rt.nc
         self._subs.append(await nc.subscribe(self.worker_subject, cb=self._on_request))
-        self._subs.append(await nc.subscribe(self.subject, queue=wire.QUEUE_GROUP,
-                                             cb=self._on_request))
+        self._subs.append(
+            await nc.subscribe(self.subject, queue=wire.QUEUE_GROUP, cb=self._on_request)
+        )
         from .micro import responder
 
         await responder(self.rt).add(self)
@@ -220,8 +245,9 @@ class Served:
         if err is not None:
             await publish(reply, err)
 
-    def accept(self, key: Any, send: Callable[[bytes], Awaitable[None]], data: Any,
-               where: str) -> bytes | None:
+    def accept(
+        self, key: Any, send: Callable[[bytes], Awaitable[None]], data: Any, where: str
+    ) -> bytes | None:
         """Start serving one request (payload ``[ctx, body, window]``) whose frames go out by
         ``send``; returns an error frame to send at once when the request is refused. A unary
         handler runs right here until it first waits (most never do: then no Task is made)."""
@@ -235,7 +261,8 @@ class Served:
             err = ValidationError(
                 f"malformed request on {where}: expected a msgpack array "
                 f"[context, body, window] (see docs/runtime.md): {str(exc)[:200]}",
-                service=self.component, endpoint=self.name,
+                service=self.component,
+                endpoint=self.name,
             )
             return msgpack_encode([wire.ERR, err.to_wire()])
         if bool(window) != self.streaming:
@@ -243,7 +270,10 @@ class Served:
             err = ValidationError(
                 f"{self.ns}/{self.component}/{self.name} is "
                 f"{'a streaming' if self.streaming else 'a unary'} endpoint; call it with {how}",
-                service=self.component, endpoint=self.name, request_id=ctx.request_id)
+                service=self.component,
+                endpoint=self.name,
+                request_id=ctx.request_id,
+            )
             return msgpack_encode([wire.ERR, err.to_wire()])
         sc = ServerCall(int(window), key, send, type(key) is tuple)
         rt.serving.add(key, sc)
@@ -259,16 +289,25 @@ class Served:
         return None
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
-        log_failure(exc, self.component, self.name, ctx.request_id,
-                    "stream" if self.streaming else "handler")
+        log_failure(
+            exc,
+            self.component,
+            self.name,
+            ctx.request_id,
+            "stream" if self.streaming else "handler",
+        )
         if isinstance(exc, CallError):
             if exc.request_id is None:
                 exc.request_id = ctx.request_id
             data = exc.to_wire()
         else:
-            data = RemoteError(str(exc), remote_type=type(exc).__name__,
-                               request_id=ctx.request_id, service=self.component,
-                               endpoint=self.name).to_wire()
+            data = RemoteError(
+                str(exc),
+                remote_type=type(exc).__name__,
+                request_id=ctx.request_id,
+                service=self.component,
+                endpoint=self.name,
+            ).to_wire()
         stats = self.stats
         stats.num_errors += 1
         stats.last_error = f"{data.get('type') or data.get('code')}: {data.get('message')}"
@@ -276,13 +315,23 @@ class Served:
 
     def _stopped_frame(self, sc: ServerCall, ctx: RequestContext) -> bytes | None:
         if sc.reason == _DEADLINE:
-            return self._error_frame(DeadlineExceededError(
-                f"deadline passed while {self.worker_id} was running the call",
-                service=self.component, endpoint=self.name), ctx)
+            return self._error_frame(
+                DeadlineExceededError(
+                    f"deadline passed while {self.worker_id} was running the call",
+                    service=self.component,
+                    endpoint=self.name,
+                ),
+                ctx,
+            )
         if sc.reason == _SHUTDOWN:
-            return self._error_frame(WorkerLostError(
-                f"worker {self.worker_id} shut down while running the call",
-                service=self.component, endpoint=self.name), ctx)
+            return self._error_frame(
+                WorkerLostError(
+                    f"worker {self.worker_id} shut down while running the call",
+                    service=self.component,
+                    endpoint=self.name,
+                ),
+                ctx,
+            )
         return None
 
     def _arm_deadline(self, sc: ServerCall, ctx: RequestContext) -> asyncio.TimerHandle | None:
@@ -294,8 +343,7 @@ class Served:
     async def _run_unary(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
         span = None
         if _tracing.ON:
-            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
-                                             self.worker_id)
+            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats", self.worker_id)
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)
@@ -323,8 +371,12 @@ class Served:
         try:
             await agen.aclose()
         except Exception:
-            log.exception("%s/%s: the stream's generator failed while closing (request %s)",
-                          self.component, self.name, ctx.request_id)
+            log.exception(
+                "%s/%s: the stream's generator failed while closing (request %s)",
+                self.component,
+                self.name,
+                ctx.request_id,
+            )
 
     def _done(self, sc: ServerCall, timer: asyncio.TimerHandle | None, t0: int) -> None:
         """A call ended: disarm its deadline, forget it, count it."""
@@ -342,14 +394,17 @@ class Served:
         try:
             await sc.send(payload)
         except Exception as exc:  # the connection is gone: the caller sees it lost
-            log.info("%s/%s: the last frame of a call could not be sent (%s)", self.component,
-                     self.name, exc)
+            log.info(
+                "%s/%s: the last frame of a call could not be sent (%s)",
+                self.component,
+                self.name,
+                exc,
+            )
 
     async def _run_stream(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
         span = None
         if _tracing.ON:
-            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats",
-                                             self.worker_id)
+            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats", self.worker_id)
         CURRENT.set(ctx)
         t0 = time.perf_counter_ns()
         timer = self._arm_deadline(sc, ctx)

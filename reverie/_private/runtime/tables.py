@@ -57,8 +57,7 @@ class CallTable:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def snapshot(self, where: Callable[[OutgoingCall], bool] | None = None
-                 ) -> list[OutgoingCall]:
+    def snapshot(self, where: Callable[[OutgoingCall], bool] | None = None) -> list[OutgoingCall]:
         """The calls in flight now (those ``where`` accepts): safe to end while iterating."""
         if where is None:
             return list(self._calls.values())

@@ -21,6 +21,7 @@ QUEUE_GROUP: Final = "rv"  # queue group of the shared (any-worker) subject
 WORKERS_BUCKET: Final = "rv_workers"  # keys: {ns}.{component}.{endpoint}.{worker}
 BLUEPRINTS_BUCKET: Final = "rv_blueprints"  # keys: {ns}.{component}
 
+
 def check_token(kind: str, value: str) -> str:
     """Names become NATS subject tokens and KV keys: the one name rule of ``names``, which
     markup checks at import too."""

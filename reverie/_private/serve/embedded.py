@@ -46,11 +46,18 @@ async def run_embedded(
     output.register(["main"])
     fd = sock.detach() if sock is not None else None
     spec = WorkerSpec(
-        target=plan.target, deployment=plan.deployment, discover=plan.discover, nats=plan.nats,
+        target=plan.target,
+        deployment=plan.deployment,
+        discover=plan.discover,
+        nats=plan.nats,
         http_fd=fd,
         nats_replicas=plan.nats_replicas,
-        http_host=plan.http_host, http_port=plan.http_port, drain_timeout=drain_timeout,
-        log_format=log_format, access_log=access_log, http_limits=dict(http_limits or {}),
+        http_host=plan.http_host,
+        http_port=plan.http_port,
+        drain_timeout=drain_timeout,
+        log_format=log_format,
+        access_log=access_log,
+        http_limits=dict(http_limits or {}),
     )
     status = _status_printer(plan, output, time.monotonic())
     try:
@@ -64,8 +71,9 @@ async def run_embedded(
     return code
 
 
-def _signal_handler(output: Output, stop: asyncio.Event, drain_timeout: float
-                    ) -> Callable[[int], None]:
+def _signal_handler(
+    output: Output, stop: asyncio.Event, drain_timeout: float
+) -> Callable[[int], None]:
     """The first SIGINT/SIGTERM sets ``stop`` (a drain); a second one exits at once."""
     signals = 0
     first = 0.0
@@ -80,36 +88,46 @@ def _signal_handler(output: Output, stop: asyncio.Event, drain_timeout: float
         if signals > 1:
             output.info(f"{signal.Signals(sig).name} again: exiting now")
             os._exit(1)
-        output.info(f"{signal.Signals(sig).name}: shutting down (drain timeout "
-                    f"{drain_timeout:g} s; send it again to exit at once)")
+        output.info(
+            f"{signal.Signals(sig).name}: shutting down (drain timeout "
+            f"{drain_timeout:g} s; send it again to exit at once)"
+        )
         stop.set()
 
     return on_signal
 
 
-def _status_printer(plan: ServePlan, output: Output, t0: float
-                    ) -> Callable[[dict[str, Any]], None]:
+def _status_printer(plan: ServePlan, output: Output, t0: float) -> Callable[[dict[str, Any]], None]:
     """What the embedded run prints for each status event: the start-up table once ready, the
     failure, a progress line while each instance starts."""
 
     def status(event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == ChildState.READY:
-            rows = [{"service": s.name, "processes": ["main"], "pids": [os.getpid()],
-                     "state": ChildState.READY,
-                     "url": f"{event.get('url')}/{s.url_path}" if s.url_path else None}
-                    for s in plan.services]
+            rows = [
+                {
+                    "service": s.name,
+                    "processes": ["main"],
+                    "pids": [os.getpid()],
+                    "state": ChildState.READY,
+                    "url": f"{event.get('url')}/{s.url_path}" if s.url_path else None,
+                }
+                for s in plan.services
+            ]
             output.startup_table(rows, time.monotonic() - t0)
         elif kind == ChildState.FAILED:
             output.error(f"start failed: {event.get('error')}")
         elif kind == INSTANCE:  # a progress line while each instance starts
             name, state = event.get("service"), event.get("state")
             if state == "starting":
-                output.info(f"starting {name} ...", event="instance", service=name,
-                            state=state)
+                output.info(f"starting {name} ...", event="instance", service=name, state=state)
             else:
-                output.info(f"{name} is {state} after {event.get('seconds')} s",
-                            event="instance", service=name, state=state,
-                            seconds=event.get("seconds"))
+                output.info(
+                    f"{name} is {state} after {event.get('seconds')} s",
+                    event="instance",
+                    service=name,
+                    state=state,
+                    seconds=event.get("seconds"),
+                )
 
     return status

@@ -27,22 +27,27 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP (else a response
     # written in two parts waits ~40 ms for a delayed ACK).
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
-                         socket.IPPROTO_TCP)
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OverflowError:
         sock.close()
         raise ConfigError(
-            f"cannot listen on {host}:{port}: a port is a number from 0 to 65535", key="port",
-            source="--port", fix="choose a port from 1024 to 65535 with --port (0: any free one)",
+            f"cannot listen on {host}:{port}: a port is a number from 0 to 65535",
+            key="port",
+            source="--port",
+            fix="choose a port from 1024 to 65535 with --port (0: any free one)",
         ) from None
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="port",
-            source="--port", fix="choose another port with --port, or stop what holds it",
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            key="port",
+            source="--port",
+            fix="choose another port with --port, or stop what holds it",
         ) from None
     sock.listen(2048)
     return sock
@@ -66,8 +71,13 @@ async def start_http(
     sock = socket.socket(fileno=fd) if fd is not None else listening_socket(bind_host, port)
     sock.set_inheritable(False)  # what this process spawns must not hold the port
     server = HttpServer(
-        host, sock=sock, handle_signals=False, graceful_timeout=drain_timeout,
-        access_log=access_log, log_level="warning", limits=HttpLimits(**(limits or {})),
+        host,
+        sock=sock,
+        handle_signals=False,
+        graceful_timeout=drain_timeout,
+        access_log=access_log,
+        log_level="warning",
+        limits=HttpLimits(**(limits or {})),
     )
     await server.start()
     return server

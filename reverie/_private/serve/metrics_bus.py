@@ -19,28 +19,40 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["SUBJECT", "dashboard_source", "gather_metrics", "merge_metrics", "metrics_source",
-           "serve_metrics"]
+__all__ = [
+    "SUBJECT",
+    "dashboard_source",
+    "gather_metrics",
+    "merge_metrics",
+    "metrics_source",
+    "serve_metrics",
+]
 
 SUBJECT = "rvmetrics"
 log = logging.getLogger("reverie.serve")
 
 
-async def serve_metrics(nc: Any, host: Any, process: str, restarts: int,
-                        node: str | None = None) -> Any:
+async def serve_metrics(
+    nc: Any, host: Any, process: str, restarts: int, node: str | None = None
+) -> Any:
     """Answer ``rvmetrics`` requests with this process's metrics; returns the subscription."""
     from ..http.metrics import render_metrics
 
-    who = {"process": process, "pid": os.getpid(), "node": node or socket.gethostname(),
-           "restarts": restarts}
+    who = {
+        "process": process,
+        "pid": os.getpid(),
+        "node": node or socket.gethostname(),
+        "restarts": restarts,
+    }
 
     async def answer(msg: Any) -> None:
         try:
             if msg.data == b"dashboard":  # the live graph page asks for this process's view
                 from ..http.dashboard import dashboard_data
 
-                await msg.respond(json.dumps({**who, "dashboard": dashboard_data(host)},
-                                             default=str).encode())
+                await msg.respond(
+                    json.dumps({**who, "dashboard": dashboard_data(host)}, default=str).encode()
+                )
                 return
             body, _ = render_metrics(host)
             await msg.respond(json.dumps({**who, "text": body.decode()}).encode())
@@ -50,8 +62,9 @@ async def serve_metrics(nc: Any, host: Any, process: str, restarts: int,
     return await nc.subscribe(SUBJECT, cb=answer)
 
 
-async def gather_metrics(nc: Any, expected: int, timeout: float = 2.0,
-                         ask: bytes = b"") -> list[dict[str, Any]]:
+async def gather_metrics(
+    nc: Any, expected: int, timeout: float = 2.0, ask: bytes = b""
+) -> list[dict[str, Any]]:
     """Every process's answer: stops at ``expected`` answers or after ``timeout`` seconds."""
     inbox = nc.new_inbox()
     got: list[dict[str, Any]] = []
@@ -86,10 +99,16 @@ def merge_metrics(answers: list[dict[str, Any]]) -> bytes:
     from prometheus_client.samples import Sample
 
     families: dict[str, Metric] = {}
-    restarts = GaugeMetricFamily("reverie_process_restarts", "Times the supervisor restarted "
-                                 "this worker process.", labels=["process", "node"])
-    up = GaugeMetricFamily("reverie_process_up", "1 for each process that answered this "
-                           "scrape, with its pid.", labels=["process", "node", "pid"])
+    restarts = GaugeMetricFamily(
+        "reverie_process_restarts",
+        "Times the supervisor restarted this worker process.",
+        labels=["process", "node"],
+    )
+    up = GaugeMetricFamily(
+        "reverie_process_up",
+        "1 for each process that answered this scrape, with its pid.",
+        labels=["process", "node", "pid"],
+    )
     for ans in sorted(answers, key=lambda a: str(a.get("process"))):
         extra = {"process": str(ans.get("process")), "node": str(ans.get("node"))}
         restarts.add_metric([extra["process"], extra["node"]], float(ans.get("restarts") or 0))
@@ -99,8 +118,9 @@ def merge_metrics(answers: list[dict[str, Any]]) -> bytes:
             if into is None:
                 into = families[fam.name] = Metric(fam.name, fam.documentation, fam.type)
             for s in fam.samples:
-                into.samples.append(Sample(s.name, {**s.labels, **extra}, s.value, s.timestamp,
-                                           s.exemplar))
+                into.samples.append(
+                    Sample(s.name, {**s.labels, **extra}, s.value, s.timestamp, s.exemplar)
+                )
 
     class _Merged:
         def collect(self) -> list[Metric]:
@@ -127,8 +147,12 @@ def metrics_source(nc: Any, expected: int) -> Callable[[], Awaitable[bytes]]:
         t0 = time.monotonic()
         answers = await gather_metrics(nc, expected)
         if len(answers) < expected:
-            log.warning("metrics: %d of %d processes answered within %.1f s", len(answers),
-                        expected, time.monotonic() - t0)
+            log.warning(
+                "metrics: %d of %d processes answered within %.1f s",
+                len(answers),
+                expected,
+                time.monotonic() - t0,
+            )
         return merge_metrics(answers)
 
     return scrape

@@ -38,8 +38,15 @@ class OwnedNatsServer(NatsServer):
         return {"process_group": 0}
 
     def command(self, args: list[str]) -> list[str]:
-        return [sys.executable, "-m", "reverie._private.serve.natsguard", self._workdir(),
-                f"{self.orphan_grace:g}", "--", *args]
+        return [
+            sys.executable,
+            "-m",
+            "reverie._private.serve.natsguard",
+            self._workdir(),
+            f"{self.orphan_grace:g}",
+            "--",
+            *args,
+        ]
 
     @property
     def workdir(self) -> str:
@@ -58,22 +65,26 @@ async def start_embedded(plan: ServePlan, out: Output) -> OwnedNatsServer:
     """Start the plan's embedded nats-server (a cluster member when the plan says so) and say
     where it listens and keeps its store."""
     host, port = plan.nats_listen
-    nats = OwnedNatsServer(port, host=host, cluster=plan.nats_cluster,
-                           server_name=plan.nats_name)
+    nats = OwnedNatsServer(port, host=host, cluster=plan.nats_cluster, server_name=plan.nats_name)
     await nats.start()
     member = ""
     if plan.nats_cluster is not None:
         c = plan.nats_cluster
-        member = (f", member {plan.nats_name!r} of cluster {c.name!r}, routes on "
-                  f"{c.listen} to {', '.join(c.routes) or 'nobody yet'}")
+        member = (
+            f", member {plan.nats_name!r} of cluster {c.name!r}, routes on "
+            f"{c.listen} to {', '.join(c.routes) or 'nobody yet'}"
+        )
     out.info(f"embedded nats-server on {nats.url} (pid {nats.pid}{member})")
-    out.info(f"embedded nats-server keeps its JetStream store in {nats.workdir} "
-             f"(removed when serve stops, even if it is killed)")
+    out.info(
+        f"embedded nats-server keeps its JetStream store in {nats.workdir} "
+        f"(removed when serve stops, even if it is killed)"
+    )
     return nats
 
 
-async def keep_alive(nats: OwnedNatsServer, out: Output, policy: RestartPolicy,
-                     stopping: Callable[[], bool]) -> str | None:
+async def keep_alive(
+    nats: OwnedNatsServer, out: Output, policy: RestartPolicy, stopping: Callable[[], bool]
+) -> str | None:
     """Restart ``nats`` on its port whenever it dies, until ``stopping()``; the reason to give
     up (it died too often, or cannot start again), or None."""
     crashes: deque[float] = deque(maxlen=64)
@@ -85,10 +96,11 @@ async def keep_alive(nats: OwnedNatsServer, out: Output, policy: RestartPolicy,
         crashes.append(now)
         recent = sum(1 for t in crashes if now - t <= policy.window)
         if recent > policy.max_restarts:
-            return (f"the embedded nats-server died {recent} times within "
-                    f"{policy.window:g} s; see {nats.log_file}")
-        out.error(f"the embedded nats-server died; restarting it on {nats.url} "
-                  f"(workers reconnect)")
+            return (
+                f"the embedded nats-server died {recent} times within "
+                f"{policy.window:g} s; see {nats.log_file}"
+            )
+        out.error(f"the embedded nats-server died; restarting it on {nats.url} (workers reconnect)")
         try:
             await nats.start()
         except Exception as exc:

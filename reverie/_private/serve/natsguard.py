@@ -76,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGUSR1, on_orphan)
     _prctl_deathsig(signal.SIGUSR1)
-    proc = subprocess.Popen(server, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=_server_deathsig)
+    proc = subprocess.Popen(
+        server,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_server_deathsig,
+    )
 
     def on_stop(*_: object) -> None:
         with contextlib.suppress(ProcessLookupError):

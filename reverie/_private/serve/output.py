@@ -19,8 +19,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Output", "plan_renderable"]
 
-_COLOURS = ["cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
-            "bright_green", "bright_yellow", "bright_blue"]
+_COLOURS = [
+    "cyan",
+    "magenta",
+    "green",
+    "yellow",
+    "blue",
+    "bright_cyan",
+    "bright_magenta",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+]
 SELF = "serve"
 
 
@@ -32,12 +42,17 @@ class Output:
     ``message`` (a child's own JSON log line is merged in).
     """
 
-    def __init__(self, log_format: str = "text", file: IO[str] | None = None,
-                 force_terminal: bool | None = None) -> None:
+    def __init__(
+        self,
+        log_format: str = "text",
+        file: IO[str] | None = None,
+        force_terminal: bool | None = None,
+    ) -> None:
         from rich.console import Console
 
         self.log_format = log_format
         self.file = file or sys.stdout
+
         class _Console(Console):
             def on_broken_pipe(self) -> None:
                 # rich's default points stdout at /dev/null and exits the process: for a
@@ -45,8 +60,9 @@ class Output:
                 self.quiet = True
                 raise BrokenPipeError
 
-        self.console: Console = _Console(file=self.file, highlight=False,
-                                         force_terminal=force_terminal, soft_wrap=True)
+        self.console: Console = _Console(
+            file=self.file, highlight=False, force_terminal=force_terminal, soft_wrap=True
+        )
         if not self.console.is_terminal:
             self.console.width = 160  # logs and tables in files are not cut at 80 columns
         self._colours: dict[str, str] = {SELF: "bold white"}
@@ -83,8 +99,13 @@ class Output:
     def line(self, process: str, text: str, stream: str = "stdout", level: str = "info") -> None:
         """One line of output from ``process`` (a child's stdout/stderr, or the supervisor)."""
         if self.json:
-            rec: dict[str, Any] = {"ts": round(time.time(), 3), "process": process,
-                                   "stream": stream, "level": level, "message": text}
+            rec: dict[str, Any] = {
+                "ts": round(time.time(), 3),
+                "process": process,
+                "stream": stream,
+                "level": level,
+                "message": text,
+            }
             stripped = text.strip()
             if stripped.startswith("{") and stripped.endswith("}"):
                 try:
@@ -109,8 +130,13 @@ class Output:
 
     def _self(self, message: str, level: str, fields: dict[str, Any]) -> None:
         if self.json:
-            rec: dict[str, Any] = {"ts": round(time.time(), 3), "process": SELF,
-                                   "stream": "supervisor", "level": level, "message": message}
+            rec: dict[str, Any] = {
+                "ts": round(time.time(), 3),
+                "process": SELF,
+                "stream": "supervisor",
+                "level": level,
+                "message": message,
+            }
             rec.update(fields)
             self._emit(lambda: self.file.write(json.dumps(rec, default=str) + "\n"))
             return
@@ -124,16 +150,18 @@ class Output:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=Text(f"reverie serve: ready in {elapsed:.2f} s"),
-                      title_justify="left")
+        table = Table(title=Text(f"reverie serve: ready in {elapsed:.2f} s"), title_justify="left")
         for col in ("service", "processes", "pids", "state", "url"):
             table.add_column(col)
         for r in rows:
             state = str(r["state"])
-            table.add_row(Text(r["service"], style="bold"), Text(", ".join(r["processes"])),
-                          Text(", ".join(str(p) for p in r["pids"])),
-                          Text(state, style="green" if state == ChildState.READY else "red"),
-                          Text(r.get("url") or "-"))
+            table.add_row(
+                Text(r["service"], style="bold"),
+                Text(", ".join(r["processes"])),
+                Text(", ".join(str(p) for p in r["pids"])),
+                Text(state, style="green" if state == ChildState.READY else "red"),
+                Text(r.get("url") or "-"),
+            )
         self._emit(lambda: self.console.print(table))
 
     @contextmanager
@@ -144,8 +172,13 @@ class Output:
             return
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=self.console, transient=True) as prog:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as prog:
             tasks = {n: prog.add_task(f"{n}: waiting", total=1) for n in names}
 
             def mark(name: str, state: str) -> None:
@@ -176,14 +209,30 @@ def _plan_head(plan: ServePlan) -> list[Any]:
         Text(f"deployment: {plan.deployment or '(none)'}"),
         Text(f"mode: {plan.mode}" + (f" ({'; '.join(plan.reasons)})" if plan.reasons else "")),
         Text(f"machine: {plan.inventory.describe()}"),
-        Text("http: " + (plan.http_url if any(p.http for p in plan.processes)
-                         else f"none here (the entry, {plan.entry}, runs on another node)")),
-        Text("nats: " + ("embedded nats-server on a free loopback port"
-                         if plan.nats == "embedded" else plan.nats or "none (in-process calls)")),
+        Text(
+            "http: "
+            + (
+                plan.http_url
+                if any(p.http for p in plan.processes)
+                else f"none here (the entry, {plan.entry}, runs on another node)"
+            )
+        ),
+        Text(
+            "nats: "
+            + (
+                "embedded nats-server on a free loopback port"
+                if plan.nats == "embedded"
+                else plan.nats or "none (in-process calls)"
+            )
+        ),
     ]
     if plan.nodes:
-        head.append(Text(f"node: {plan.node or '(all nodes here: no --node)'}; nodes: "
-                         + "; ".join(f"{n} runs {', '.join(ss)}" for n, ss in plan.nodes.items())))
+        head.append(
+            Text(
+                f"node: {plan.node or '(all nodes here: no --node)'}; nodes: "
+                + "; ".join(f"{n} runs {', '.join(ss)}" for n, ss in plan.nodes.items())
+            )
+        )
     return head
 
 
@@ -193,10 +242,20 @@ def _processes_table(plan: ServePlan) -> Any:
 
     from .resources import format_bytes
 
-    table = Table(title=Text("processes (start level: each level starts once the previous "
-                             "one is ready)"), title_justify="left")
-    for col in ("process", "level", "services", "cpus", "gpus (CUDA_VISIBLE_DEVICES)",
-                "memory", "env", "ports"):
+    table = Table(
+        title=Text("processes (start level: each level starts once the previous one is ready)"),
+        title_justify="left",
+    )
+    for col in (
+        "process",
+        "level",
+        "services",
+        "cpus",
+        "gpus (CUDA_VISIBLE_DEVICES)",
+        "memory",
+        "env",
+        "ports",
+    ):
         table.add_column(col)
     for p in plan.processes:
         a = p.alloc
@@ -207,11 +266,21 @@ def _processes_table(plan: ServePlan) -> Any:
         env = "\n".join(
             f"{k}={v!r} [{p.env_sources.get(k, '')}]" for k, v in sorted(p.shown_env().items())
         )
-        ports = f"http {plan.http_port} (shared socket)" if p.http and p.count > 1 else (
-            f"http {plan.http_port}" if p.http else "-")
-        table.add_row(Text(p.name, style="bold"), Text(str(p.level)),
-                      Text(", ".join(p.services)), Text(cpus), Text(gpus),
-                      Text(format_bytes(a.memory) if a.memory else "-"), Text(env), Text(ports))
+        ports = (
+            f"http {plan.http_port} (shared socket)"
+            if p.http and p.count > 1
+            else (f"http {plan.http_port}" if p.http else "-")
+        )
+        table.add_row(
+            Text(p.name, style="bold"),
+            Text(str(p.level)),
+            Text(", ".join(p.services)),
+            Text(cpus),
+            Text(gpus),
+            Text(format_bytes(a.memory) if a.memory else "-"),
+            Text(env),
+            Text(ports),
+        )
     return table
 
 
@@ -231,9 +300,14 @@ def _services_table(plan: ServePlan) -> Any:
     for s in plan.services:
         if not s.local:
             continue
-        row = [Text(s.name, style="bold"), Text(s.ref), Text(str(s.workers)),
-               Text(s.args.workers.source), Text(", ".join(s.depends_on) or "-"),
-               Text("yes" if s.required else "no")]
+        row = [
+            Text(s.name, style="bold"),
+            Text(s.ref),
+            Text(str(s.workers)),
+            Text(s.args.workers.source),
+            Text(", ".join(s.depends_on) or "-"),
+            Text("yes" if s.required else "no"),
+        ]
         if plan.nodes:
             row += [Text(", ".join(s.nodes)), Text(s.node_source)]
         if images:
@@ -246,17 +320,24 @@ def _expected_table(plan: ServePlan) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    exp = Table(title=Text("expected from the other nodes (over NATS; this node waits "
-                           "for a live instance of each before starting what needs it)"),
-                title_justify="left")
+    exp = Table(
+        title=Text(
+            "expected from the other nodes (over NATS; this node waits "
+            "for a live instance of each before starting what needs it)"
+        ),
+        title_justify="left",
+    )
     for col in ("service", "nodes", "placed by", "runtime address", "needed by"):
         exp.add_column(col)
     for s in plan.remote:
         users = [u.name for u in plan.services if u.local and s.name in u.depends_on]
-        exp.add_row(Text(s.name, style="bold"), Text(", ".join(s.nodes)),
-                    Text(s.node_source),
-                    Text(f"{s.args.namespace.value}/{s.args.name.value}"),
-                    Text(", ".join(users) or "-"))
+        exp.add_row(
+            Text(s.name, style="bold"),
+            Text(", ".join(s.nodes)),
+            Text(s.node_source),
+            Text(f"{s.args.namespace.value}/{s.args.name.value}"),
+            Text(", ".join(users) or "-"),
+        )
     return exp
 
 

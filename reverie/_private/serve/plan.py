@@ -28,8 +28,15 @@ if TYPE_CHECKING:
     from ..host.host import Host
     from ..runtime.natsserver import NatsCluster
 
-__all__ = ["EMBEDDED", "PROCESSES", "ProcessPlan", "ServePlan", "ServicePlan", "build_plan",
-           "prepare_host"]
+__all__ = [
+    "EMBEDDED",
+    "PROCESSES",
+    "ProcessPlan",
+    "ServePlan",
+    "ServicePlan",
+    "build_plan",
+    "prepare_host",
+]
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -51,13 +58,18 @@ def prepare_host(
         try:
             report = host.discover(directory)
         except FileNotFoundError:
-            raise ConfigError(f"--discover {directory}: no such directory", key="--discover",
-                              fix="give a directory of service modules") from None
+            raise ConfigError(
+                f"--discover {directory}: no such directory",
+                key="--discover",
+                fix="give a directory of service modules",
+            ) from None
         if not report.ok:
             _where, tb = report.errors[0]
-            raise ConfigError(f"--discover {directory}: {report.summary()}\n{tb}",
-                              key="--discover",
-                              fix="fix or remove the modules that fail to import")
+            raise ConfigError(
+                f"--discover {directory}: {report.summary()}\n{tb}",
+                key="--discover",
+                fix="fix or remove the modules that fail to import",
+            )
     return host
 
 
@@ -123,18 +135,25 @@ def build_plan(
     levels(procs, process_deps(procs, services, home))
     procs.sort(key=lambda p: (p.level, p.name))
     return ServePlan(
-        target=target, entry=entry_name,
+        target=target,
+        entry=entry_name,
         deployment=os.path.abspath(deployment.path) if deployment is not None else None,
-        mode=mode, services=all_services, processes=procs, inventory=inventory,
-        http_host=http_host, http_port=http_port,
-        nats=nats if mode == EMBEDDED else (nats or "embedded"), reasons=reasons, node=node,
+        mode=mode,
+        services=all_services,
+        processes=procs,
+        inventory=inventory,
+        http_host=http_host,
+        http_port=http_port,
+        nats=nats if mode == EMBEDDED else (nats or "embedded"),
+        reasons=reasons,
+        node=node,
         nodes={n: placement.services_on(n) for n in placement.nodes} if placement else {},
-        nats_cluster=nats_cluster, discover=[os.path.abspath(d) for d in discover or []],
+        nats_cluster=nats_cluster,
+        discover=[os.path.abspath(d) for d in discover or []],
     )
 
 
-def _checked_graph(entry: type, deployment: Deployment | None, discover: list[str] | None
-                   ) -> Any:
+def _checked_graph(entry: type, deployment: Deployment | None, discover: list[str] | None) -> Any:
     """The graph from ``entry``, with the deployment file checked against it and every
     service's config resolved as ``serve`` will."""
     from ..config.check import check_deployment
@@ -161,14 +180,18 @@ def _service_plans(graph: Any, deployment: Deployment | None) -> list[ServicePla
         meta = get_meta(cls)
         args = resolve_service_args(meta, deployment)
         deps = [get_meta(e.target).name for e in graph.edges.get(cls, []) if e.target is not None]
-        services.append(ServicePlan(meta.name, meta.qualname, args, deps, cls in required,
-                                    image=meta.image))
+        services.append(
+            ServicePlan(meta.name, meta.qualname, args, deps, cls in required, image=meta.image)
+        )
     return services
 
 
 def _place(
-    services: list[ServicePlan], deployment: Deployment | None, node: str | None,
-    inventory: Inventory, reasons: list[str],
+    services: list[ServicePlan],
+    deployment: Deployment | None,
+    node: str | None,
+    inventory: Inventory,
+    reasons: list[str],
 ) -> tuple[Any, Inventory]:
     """The file's ``nodes:`` placement (or None) and the inventory of this machine: with
     ``--node``, what that node's entry declares. Marks the services that run elsewhere."""
@@ -176,9 +199,12 @@ def _place(
 
     if deployment is None:
         if node is not None:
-            raise ConfigError(f"--node {node}: there is no deployment file to place services",
-                              key="node", source="--node", fix="give -f deploy.yaml with a "
-                              "nodes: section, or run without --node")
+            raise ConfigError(
+                f"--node {node}: there is no deployment file to place services",
+                key="node",
+                source="--node",
+                fix="give -f deploy.yaml with a nodes: section, or run without --node",
+            )
         return None, inventory
     placement = check_placement(deployment, [s.name for s in services], node)
     if placement is None:
@@ -190,8 +216,9 @@ def _place(
         inventory = node_inventory(inventory, placement.nodes[node])
         away = [s.name for s in services if not s.local]
         if away:
-            reasons.append(f"--node {node}: {', '.join(away)} run(s) on other nodes, "
-                           f"reached over NATS")
+            reasons.append(
+                f"--node {node}: {', '.join(away)} run(s) on other nodes, reached over NATS"
+            )
     return placement, inventory
 
 
@@ -199,14 +226,19 @@ def _here(services: list[ServicePlan], reasons: list[str]) -> list[ServicePlan]:
     """The services this machine runs: not on another node, not at a remote ``url``."""
     for s in services:
         if s.args.url is not None:
-            reasons.append(f"{s.name} runs elsewhere, at {s.args.url.value} "
-                           f"({s.args.url.source}); reached over HTTP")
+            reasons.append(
+                f"{s.name} runs elsewhere, at {s.args.url.value} "
+                f"({s.args.url.source}); reached over HTTP"
+            )
     return [s for s in services if s.local and s.args.url is None]
 
 
 def _mode(
-    services: list[ServicePlan], all_services: list[ServicePlan], processes: bool,
-    nats_cluster: NatsCluster | None, reasons: list[str],
+    services: list[ServicePlan],
+    all_services: list[ServicePlan],
+    processes: bool,
+    nats_cluster: NatsCluster | None,
+    reasons: list[str],
 ) -> str:
     """Mark the services that get processes of their own; embedded unless one does, the
     graph spans nodes, or this machine runs a NATS cluster member."""

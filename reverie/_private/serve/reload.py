@@ -57,11 +57,17 @@ def run_with_reload(argv: list[str], root: Path) -> int:
     proc = _spawn(cmd)
     print(f"reload: watching {root} for .py/.yaml changes", file=sys.stderr, flush=True)
     try:
-        for changes in watchfiles.watch(root, watch_filter=source_filter, raise_interrupt=True,
-                                        rust_timeout=0, yield_on_timeout=False):
+        for changes in watchfiles.watch(
+            root,
+            watch_filter=source_filter,
+            raise_interrupt=True,
+            rust_timeout=0,
+            yield_on_timeout=False,
+        ):
             names = sorted({os.path.relpath(p, root) for _, p in changes})
-            print(f"reload: {', '.join(names[:5])} changed; restarting", file=sys.stderr,
-                  flush=True)
+            print(
+                f"reload: {', '.join(names[:5])} changed; restarting", file=sys.stderr, flush=True
+            )
             _stop(proc)
             proc = _spawn(cmd)
     except KeyboardInterrupt:

@@ -32,8 +32,18 @@ __all__ = [
 ]
 
 _UNITS = {
-    "": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5,
-    "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
+    "": 1,
+    "k": 1000,
+    "K": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "P": 1000**5,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "Pi": 1024**5,
 }
 _MEM = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P|k)?$")
 
@@ -69,9 +79,7 @@ def _detect_gpus() -> tuple[list[int], str]:
     if exe is None:
         return [], "no nvidia-smi on PATH"
     try:
-        out = subprocess.run(
-            [exe, "-L"], capture_output=True, text=True, timeout=10, check=False
-        )
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [], f"nvidia-smi -L failed: {exc}"
     if out.returncode != 0:
@@ -168,8 +176,15 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def _over(what: str, unit: str, reqs: list[WorkerRequest], amount: Any, total: float,
-          have: float, source: str) -> ConfigError:
+def _over(
+    what: str,
+    unit: str,
+    reqs: list[WorkerRequest],
+    amount: Any,
+    total: float,
+    have: float,
+    source: str,
+) -> ConfigError:
     by_service: dict[str, list[WorkerRequest]] = {}
     for r in reqs:
         if amount(r):
@@ -184,7 +199,9 @@ def _over(what: str, unit: str, reqs: list[WorkerRequest], amount: Any, total: f
     return ConfigError(
         f"the plan needs {_fmt(total)} {unit.upper()}s ({'; '.join(parts)}) but the machine has "
         f"{_fmt(have)} ({source})",
-        service=biggest, key=f"resources.{unit}", source=cited or None,
+        service=biggest,
+        key=f"resources.{unit}",
+        source=cited or None,
         fix=f"lower workers or resources.{unit} in the deployment file, or state the machine's "
         f"{unit.upper()}s with --{unit}s N if detection is wrong",
     )
@@ -192,10 +209,12 @@ def _over(what: str, unit: str, reqs: list[WorkerRequest], amount: Any, total: f
 
 def allocate(requests: list[WorkerRequest], inv: Inventory) -> dict[str, Allocation]:
     """Assign CPUs and GPUs to each worker; raise ``ConfigError`` when the machine is short."""
-    total_cpu = sum(r.cpu or 0.0 for r in requests)
-    if total_cpu > len(inv.cpus) + 1e-9:
-        raise _over("cpu", "cpu", requests, lambda r: r.cpu or 0.0, total_cpu,
-                    len(inv.cpus), inv.cpu_source)
+    _check_fits(requests, inv)
+    return _assign(requests, inv)
+
+
+def _gpus_needed(requests: list[WorkerRequest]) -> int:
+    """The GPUs the plan needs: whole ones, plus shared ones packed first-fit with fractions."""
     whole_gpu = sum(math.ceil(r.gpu) for r in requests if r.gpu and r.gpu >= 1)
     frac = sorted((r.gpu for r in requests if r.gpu and r.gpu < 1), reverse=True)
     # First-fit packing of fractions onto shared GPUs.
@@ -207,20 +226,42 @@ def allocate(requests: list[WorkerRequest], inv: Inventory) -> dict[str, Allocat
                 break
         else:
             bins.append(f)
-    needed_gpu = whole_gpu + len(bins)
+    return whole_gpu + len(bins)
+
+
+def _check_fits(requests: list[WorkerRequest], inv: Inventory) -> None:
+    """Raise ``ConfigError`` when the plan asks for more CPUs, GPUs or memory than ``inv``."""
+    total_cpu = sum(r.cpu or 0.0 for r in requests)
+    if total_cpu > len(inv.cpus) + 1e-9:
+        raise _over(
+            "cpu", "cpu", requests, lambda r: r.cpu or 0.0, total_cpu, len(inv.cpus), inv.cpu_source
+        )
+    needed_gpu = _gpus_needed(requests)
     if needed_gpu > len(inv.gpus):
-        raise _over("gpu", "gpu", requests, lambda r: r.gpu or 0.0, needed_gpu,
-                    len(inv.gpus), inv.gpu_source)
+        raise _over(
+            "gpu",
+            "gpu",
+            requests,
+            lambda r: r.gpu or 0.0,
+            needed_gpu,
+            len(inv.gpus),
+            inv.gpu_source,
+        )
     total_mem = sum(r.memory or 0 for r in requests)
     if inv.memory is not None and total_mem > inv.memory:
         worst = max((r for r in requests if r.memory), key=lambda r: r.memory or 0)
         raise ConfigError(
             f"the plan needs {format_bytes(total_mem)} of memory but the machine has "
             f"{format_bytes(inv.memory)} ({inv.memory_source})",
-            service=worst.service, key="resources.memory", source=worst.memory_source or None,
+            service=worst.service,
+            key="resources.memory",
+            source=worst.memory_source or None,
             fix="lower workers or resources.memory in the deployment file",
         )
 
+
+def _assign(requests: list[WorkerRequest], inv: Inventory) -> dict[str, Allocation]:
+    """Hand out the CPUs and GPUs of ``inv`` to ``requests``, which are known to fit."""
     out: dict[str, Allocation] = {}
     next_cpu = 0
     next_gpu = 0
@@ -230,16 +271,15 @@ def allocate(requests: list[WorkerRequest], inv: Inventory) -> dict[str, Allocat
         alloc = Allocation(cpu=r.cpu, gpu=r.gpu, memory=r.memory)
         if r.cpu and r.cpu >= 1 and float(r.cpu).is_integer():
             n = int(r.cpu)
-            alloc.cpus = inv.cpus[next_cpu:next_cpu + n]
+            alloc.cpus = inv.cpus[next_cpu : next_cpu + n]
             next_cpu += n
         out[r.key] = alloc
     for r in requests:
         if r.gpu and r.gpu >= 1:
             n = math.ceil(r.gpu)
-            out[r.key].gpus = inv.gpus[next_gpu:next_gpu + n]
+            out[r.key].gpus = inv.gpus[next_gpu : next_gpu + n]
             next_gpu += n
-    for r in sorted((r for r in requests if r.gpu and r.gpu < 1),
-                    key=lambda r: -(r.gpu or 0.0)):
+    for r in sorted((r for r in requests if r.gpu and r.gpu < 1), key=lambda r: -(r.gpu or 0.0)):
         f = r.gpu or 0.0
         for i, (gid, used) in enumerate(shared):
             if used + f <= 1.0 + 1e-9:

@@ -111,13 +111,16 @@ class Supervisor:
         name = signal.Signals(sig).name
         if self._signals == 1:
             self._first_signal = now
-            self.out.info(f"{name}: shutting down (drain timeout {self.drain_timeout:g} s; "
-                          f"send it again to kill at once)")
+            self.out.info(
+                f"{name}: shutting down (drain timeout {self.drain_timeout:g} s; "
+                f"send it again to kill at once)"
+            )
             self.stop_requested.set()
         else:
             self.out.info(f"{name} again: killing every child now")
-            self.fatal = self.fatal or (f"stopped by a second {name}: children were killed and "
-                                        f"in-flight requests cut")
+            self.fatal = self.fatal or (
+                f"stopped by a second {name}: children were killed and in-flight requests cut"
+            )
             for child in self.children.values():
                 self._kill_group(child)
 
@@ -154,12 +157,14 @@ class Supervisor:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     slow = ", ".join(waits[w].name for w in pending)
-                    self.fatal = (f"{slow} did not become ready within {self.start_timeout:g} s "
-                                  f"(--start-timeout)")
+                    self.fatal = (
+                        f"{slow} did not become ready within {self.start_timeout:g} s "
+                        f"(--start-timeout)"
+                    )
                     return False
                 _, pending = await asyncio.wait(
-                    pending | {stop}, timeout=min(left, 0.5),
-                    return_when=asyncio.FIRST_COMPLETED)
+                    pending | {stop}, timeout=min(left, 0.5), return_when=asyncio.FIRST_COMPLETED
+                )
                 pending.discard(stop)
             return not self.fatal
         finally:
@@ -176,15 +181,26 @@ class Supervisor:
             states = {c.state for c in kids}
             state = "ready" if states == {ChildState.READY} else ",".join(sorted(states))
             url = None if s.url_path is None else f"{self.plan.http_url}/{s.url_path}"
-            rows.append({"service": s.name, "processes": [c.name for c in kids],
-                         "pids": [c.pid for c in kids], "state": state, "url": url})
+            rows.append(
+                {
+                    "service": s.name,
+                    "processes": [c.name for c in kids],
+                    "pids": [c.pid for c in kids],
+                    "state": state,
+                    "url": url,
+                }
+            )
         self.out.startup_table(rows, elapsed)
         for s in self.plan.remote:
-            self.out.info(f"{s.name}: on node(s) {', '.join(s.nodes)}, reached over NATS at "
-                          f"{s.args.namespace.value}/{s.args.name.value}")
+            self.out.info(
+                f"{s.name}: on node(s) {', '.join(s.nodes)}, reached over NATS at "
+                f"{s.args.namespace.value}/{s.args.name.value}"
+            )
         if self.nats_url:
-            self.out.info(f"nats: {self.nats_url}" + (" (embedded nats-server)"
-                                                      if self._nats is not None else ""))
+            self.out.info(
+                f"nats: {self.nats_url}"
+                + (" (embedded nats-server)" if self._nats is not None else "")
+            )
 
     # -- nats -------------------------------------------------------------------------------------
 
@@ -216,16 +232,31 @@ class Supervisor:
         p = child.plan
         plan = self.plan
         return WorkerSpec(
-            target=plan.target, process=p.name, services=list(p.services),
-            deployment=plan.deployment, discover=plan.discover, sys_path=[os.getcwd()],
-            index=p.index, count=p.count,
-            nats=self.nats_url, nats_replicas=plan.nats_replicas, http=p.http,
+            target=plan.target,
+            process=p.name,
+            services=list(p.services),
+            deployment=plan.deployment,
+            discover=plan.discover,
+            sys_path=[os.getcwd()],
+            index=p.index,
+            count=p.count,
+            nats=self.nats_url,
+            nats_replicas=plan.nats_replicas,
+            http=p.http,
             http_fd=http_fd,
-            http_host=plan.http_host, http_port=plan.http_port, control_fd=control_fd,
-            status_fd=status_fd, cpus=list(p.alloc.cpus), drain_timeout=self.drain_timeout,
-            log_format=self.log_format, log_level=self.log_level, access_log=self.access_log,
+            http_host=plan.http_host,
+            http_port=plan.http_port,
+            control_fd=control_fd,
+            status_fd=status_fd,
+            cpus=list(p.alloc.cpus),
+            drain_timeout=self.drain_timeout,
+            log_format=self.log_format,
+            log_level=self.log_level,
+            access_log=self.access_log,
             http_limits=self.http_limits,
-            restarts=child.restarts, process_total=len(self.children), parent_pid=os.getpid(),
+            restarts=child.restarts,
+            process_total=len(self.children),
+            parent_pid=os.getpid(),
         )
 
     async def _spawn(self, child: Child) -> None:
@@ -252,9 +283,16 @@ class Supervisor:
         fds = [ctl_r, st_w] + ([http_fd] if http_fd is not None else [])
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "reverie._private.serve.worker", child.name,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, pass_fds=fds, start_new_session=True,
+                sys.executable,
+                "-m",
+                "reverie._private.serve.worker",
+                child.name,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                pass_fds=fds,
+                start_new_session=True,
                 preexec_fn=set_pdeathsig,
             )
         finally:
@@ -265,8 +303,9 @@ class Supervisor:
         child.proc = proc
         child.pgids.add(proc.pid)
         if self._nats is not None:
-            self._nats.note_workers([c.pid for c in self.children.values()
-                                     if c.alive and c.pid is not None])
+            self._nats.note_workers(
+                [c.pid for c in self.children.values() if c.alive and c.pid is not None]
+            )
         child.ctl = ctl_w
         child.state = ChildState.LOADING
         child.ready.clear()
@@ -318,8 +357,11 @@ class Supervisor:
 
     def _replicas(self, service: str, besides: Child) -> list[Child]:
         """The other workers of ``service`` that have not been given up on."""
-        return [c for c in self.children.values()
-                if c is not besides and service in c.plan.services and c.state != ChildState.FAILED]
+        return [
+            c
+            for c in self.children.values()
+            if c is not besides and service in c.plan.services and c.state != ChildState.FAILED
+        ]
 
     def _rebalance(self, back: Child) -> None:
         """An entry worker is back: the others' keep-alive clients would stay with them for
@@ -331,54 +373,30 @@ class Supervisor:
                     os.write(other.ctl, f"rebalance {len(entry)}\n".encode())
 
     async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
+        """Wait for ``child``'s process to exit, then restart it, give up on it, or end the run."""
         code = await proc.wait()
-        for t in child.tasks[:3]:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(t), 1.0)
-        if child.ctl is not None:
-            with contextlib.suppress(OSError):
-                os.close(child.ctl)
-            child.ctl = None
+        await self._after_exit(child)
         if self.stopping:
             child.state = ChildState.STOPPED
             return
         how = describe_exit(code)
         if not child.ready.is_set() and child.restarts == 0:
-            # Failed during the first start: that is a broken deployment, not a crash.
-            why = child.error or (" | ".join(list(child.stderr_tail)[-3:]) or "no output")
-            child.state = ChildState.FAILED
-            self.fatal = f"{child.name} failed while starting ({how}): {why}"
-            self.stop_requested.set()
+            self._failed_starting(child, how)
             return
         now = time.monotonic()
         child.crashes.append(now)
         recent = sum(1 for t in child.crashes if now - t <= self.policy.window)
         child.ready.clear()
         if recent > self.policy.max_restarts:
-            child.state = ChildState.FAILED
-            required = [s for s in child.plan.services if self.plan.service(s).required]
-            msg = (f"{child.name} crashed {recent} times within {self.policy.window:g} s "
-                   f"(last: {how}); not restarting it")
-            if child.error:
-                msg += f"; last error: {child.error}"
-            # A replica's failure costs that replica: the run ends only when a required
-            # service has no other worker left that is not failed (docs/serve.md).
-            lost = [s for s in required if not self._replicas(s, child)]
-            if lost:
-                self.out.error(msg)
-                self.fatal = f"{msg}; it runs required service(s) {', '.join(lost)}"
-                self.stop_requested.set()
-                return
-            kept = "; ".join(
-                f"{s} keeps running on {', '.join(c.name for c in self._replicas(s, child))}"
-                for s in child.plan.services)
-            self.out.error(f"{msg}; {kept} (reduced capacity)")
+            self._give_up(child, recent, how)
             return
         delay = self.policy.delay(recent)
         child.state = ChildState.RESTARTING
-        self.out.error(f"{child.name} (pid {proc.pid}) {how}; restarting in {delay:.2f} s "
-                       f"(crash {recent} of {self.policy.max_restarts} allowed within "
-                       f"{self.policy.window:g} s)")
+        self.out.error(
+            f"{child.name} (pid {proc.pid}) {how}; restarting in {delay:.2f} s "
+            f"(crash {recent} of {self.policy.max_restarts} allowed within "
+            f"{self.policy.window:g} s)"
+        )
         self._kill_group(child)  # its own children, if any, go with it
         try:
             await asyncio.wait_for(self.stop_requested.wait(), delay)
@@ -391,6 +409,46 @@ class Supervisor:
         child.error = None
         await self._spawn(child)
         self._go(child)
+
+    async def _after_exit(self, child: Child) -> None:
+        """Let an exited child's first tasks finish (within 1 s) and close its control pipe."""
+        await _settle(child.tasks[:3], 1.0, cancel=False)
+        if child.ctl is not None:
+            with contextlib.suppress(OSError):
+                os.close(child.ctl)
+            child.ctl = None
+
+    def _failed_starting(self, child: Child, how: str) -> None:
+        """``child`` exited during its first start: end the run, saying why."""
+        # Failed during the first start: that is a broken deployment, not a crash.
+        why = child.error or (" | ".join(list(child.stderr_tail)[-3:]) or "no output")
+        child.state = ChildState.FAILED
+        self.fatal = f"{child.name} failed while starting ({how}): {why}"
+        self.stop_requested.set()
+
+    def _give_up(self, child: Child, recent: int, how: str) -> None:
+        """``child`` crashed too often: mark it failed, and end the run if that loses a service."""
+        child.state = ChildState.FAILED
+        required = [s for s in child.plan.services if self.plan.service(s).required]
+        msg = (
+            f"{child.name} crashed {recent} times within {self.policy.window:g} s "
+            f"(last: {how}); not restarting it"
+        )
+        if child.error:
+            msg += f"; last error: {child.error}"
+        # A replica's failure costs that replica: the run ends only when a required
+        # service has no other worker left that is not failed (docs/serve.md).
+        lost = [s for s in required if not self._replicas(s, child)]
+        if lost:
+            self.out.error(msg)
+            self.fatal = f"{msg}; it runs required service(s) {', '.join(lost)}"
+            self.stop_requested.set()
+            return
+        kept = "; ".join(
+            f"{s} keeps running on {', '.join(c.name for c in self._replicas(s, child))}"
+            for s in child.plan.services
+        )
+        self.out.error(f"{msg}; {kept} (reduced capacity)")
 
     # -- stopping ---------------------------------------------------------------------------------
 
@@ -426,9 +484,7 @@ class Supervisor:
                 await self._wait_exit([c], 0.1)
             self._kill_group(c)  # leftovers of the group (its children), always
         for c in self.children.values():
-            for t in c.tasks:
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(t, 2.0)
+            await _settle(c.tasks, 2.0, cancel=True)
         if self._nats is not None:
             await self._nats.stop()
             self._nats.cleanup()
@@ -439,8 +495,23 @@ class Supervisor:
         _, pending = await asyncio.wait(waits, timeout=timeout) if waits else (set(), set())
         if pending:
             late = [c for c in children if c.alive]
-            self.out.error(f"{', '.join(c.name for c in late)} did not stop within "
-                           f"{timeout:g} s; killing")
+            self.out.error(
+                f"{', '.join(c.name for c in late)} did not stop within {timeout:g} s; killing"
+            )
             for c in late:
                 self._kill_group(c)
             await asyncio.wait(pending, timeout=5.0)
+
+
+async def _settle(tasks: list[asyncio.Task[Any]], timeout: float, *, cancel: bool) -> None:
+    """Wait up to ``timeout`` for a child's tasks to end, whatever their outcome; cancel those
+    still running when ``cancel``. The caller's own cancellation propagates (never swallowed)."""
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for t in done:
+        if not t.cancelled():
+            t.exception()  # retrieved: how a pipe reader ended is not this wait's concern
+    if cancel:
+        for t in pending:
+            t.cancel()

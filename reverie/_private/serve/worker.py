@@ -99,8 +99,12 @@ class _Http:
         from .httpd import start_http
 
         self.handle = await start_http(
-            host, fd=spec.http_fd, bind_host=spec.http_host, port=spec.http_port,
-            drain_timeout=spec.drain_timeout, access_log=spec.access_log,
+            host,
+            fd=spec.http_fd,
+            bind_host=spec.http_host,
+            port=spec.http_port,
+            drain_timeout=spec.drain_timeout,
+            access_log=spec.access_log,
             limits=spec.http_limits,
         )
         _SERVING.append(self.handle)
@@ -118,8 +122,11 @@ async def _rebalance(workers: int) -> None:
     """Another entry worker came back: shed our share of keep-alive clients (they reconnect
     after their next response, and the kernel spreads them over every entry worker)."""
     for server in list(_SERVING):
-        log.info("a peer entry worker is back: shedding keep-alive connections down to our "
-                 "share of %d workers", workers)
+        log.info(
+            "a peer entry worker is back: shedding keep-alive connections down to our "
+            "share of %d workers",
+            workers,
+        )
         n = await server.rebalance(workers)
         log.info("%d keep-alive connection(s) were asked to reconnect", n)
 
@@ -164,20 +171,8 @@ async def run_process(
         local = set(spec.services) if spec.services is not None else None
         await host.start(cls, local=local)
         if runtime is not None and spec.process_total > 1:
-            from .metrics_bus import dashboard_source, metrics_source, serve_metrics
-
-            await serve_metrics(runtime.nc, host, spec.process, spec.restarts)
-            if spec.http:
-                host.metrics_source = metrics_source(runtime.nc, spec.process_total)
-                host.dashboard_source = dashboard_source(runtime.nc, spec.process_total)
-        from ..http.attach import expose_graph
-
-        exposed = expose_graph(host, cls)  # the same public surface in every mode
-        if runtime is not None and spec.http:
-            from ..runtime.features import forward_graph
-
-            # Services of other processes answer here too, carried over the runtime.
-            exposed.update(forward_graph(host, cls, runtime))
+            await _serve_bus_metrics(host, runtime, spec)
+        exposed = _expose(host, cls, runtime, spec)
         url = await http.start(host, spec) if spec.http else None
     except Exception as exc:
         from reverie.errors import StartError
@@ -187,13 +182,47 @@ async def run_process(
         status({"event": ChildState.FAILED, "error": f"{type(exc).__name__}: {exc}"})
         await _shutdown(host, http, runtime)
         return EXIT_START_FAILED
-    status({"event": ChildState.READY, "pid": os.getpid(), "url": url, "exposed": exposed,
-            "services": sorted(host.instances), "seconds": round(time.monotonic() - t0, 3)})
+    status(_ready_event(host, url, exposed, t0))
     await stop.wait()
     status({"event": ChildState.STOPPING})
     await _shutdown(host, http, runtime)
     status({"event": ChildState.STOPPED})
     return 0
+
+
+async def _serve_bus_metrics(host: Any, runtime: Any, spec: WorkerSpec) -> None:
+    """Publish this process's metrics on the runtime; the entry also gathers every process's."""
+    from .metrics_bus import dashboard_source, metrics_source, serve_metrics
+
+    await serve_metrics(runtime.nc, host, spec.process, spec.restarts)
+    if spec.http:
+        host.metrics_source = metrics_source(runtime.nc, spec.process_total)
+        host.dashboard_source = dashboard_source(runtime.nc, spec.process_total)
+
+
+def _expose(host: Any, cls: type, runtime: Any, spec: WorkerSpec) -> dict[str, str]:
+    """Expose the graph over HTTP (and other processes' services, when served over a runtime)."""
+    from ..http.attach import expose_graph
+
+    exposed = expose_graph(host, cls)  # the same public surface in every mode
+    if runtime is not None and spec.http:
+        from ..runtime.features import forward_graph
+
+        # Services of other processes answer here too, carried over the runtime.
+        exposed.update(forward_graph(host, cls, runtime))
+    return exposed
+
+
+def _ready_event(host: Any, url: str | None, exposed: dict[str, str], t0: float) -> dict[str, Any]:
+    """The ``ready`` status event: pid, URL, exposed paths, services and seconds since ``t0``."""
+    return {
+        "event": ChildState.READY,
+        "pid": os.getpid(),
+        "url": url,
+        "exposed": exposed,
+        "services": sorted(host.instances),
+        "seconds": round(time.monotonic() - t0, 3),
+    }
 
 
 def _report_instances(host: Any, status: Status) -> None:
@@ -203,14 +232,21 @@ def _report_instances(host: Any, status: Status) -> None:
 
     async def starting(inst: Any) -> None:
         started[inst.path] = time.monotonic()
-        status({"event": INSTANCE, "service": inst.meta.name, "path": inst.path,
-                "state": "starting"})
+        status(
+            {"event": INSTANCE, "service": inst.meta.name, "path": inst.path, "state": "starting"}
+        )
 
     async def running(inst: Any) -> None:
         t = started.pop(inst.path, None)
-        status({"event": INSTANCE, "service": inst.meta.name, "path": inst.path,
+        status(
+            {
+                "event": INSTANCE,
+                "service": inst.meta.name,
+                "path": inst.path,
                 "state": "running",
-                "seconds": None if t is None else round(time.monotonic() - t, 3)})
+                "seconds": None if t is None else round(time.monotonic() - t, 3),
+            }
+        )
 
     host.on_instance_starting.append(starting)
     host.on_instance_running.append(running)
@@ -286,8 +322,9 @@ def _hard_exit_later(seconds: float, code: int) -> None:
     t.start()
 
 
-def _watch_control(fd: int, loop: asyncio.AbstractEventLoop, go: asyncio.Event,
-                   stop: asyncio.Event, grace: float) -> None:
+def _watch_control(
+    fd: int, loop: asyncio.AbstractEventLoop, go: asyncio.Event, stop: asyncio.Event, grace: float
+) -> None:
     """Thread: 'go' starts the services, 'rebalance' closes keep-alive connections at their
     next response; EOF means the supervisor is gone."""
     buf = b""
@@ -324,15 +361,27 @@ def _status_writer(fd: int | None) -> Status:
 
 
 #: Fields a log record may carry (``extra=``) that the JSON format writes as its own keys.
-_JSON_FIELDS = ("service", "endpoint", "request_id", "method", "path", "status", "duration_ms",
-                "bytes", "client")
+_JSON_FIELDS = (
+    "service",
+    "endpoint",
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "bytes",
+    "client",
+)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {"level": record.levelname.lower(), "logger": record.name,
-                               "message": record.getMessage()}
+        out: dict[str, Any] = {
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key in _JSON_FIELDS:
             value = record.__dict__.get(key)
             if value is not None:
@@ -379,8 +428,10 @@ async def _child(spec: WorkerSpec) -> int:
         loop.add_signal_handler(sig, on_signal)
     if spec.control_fd is not None:
         threading.Thread(
-            target=_watch_control, args=(spec.control_fd, loop, go, stop, ORPHAN_GRACE),
-            daemon=True, name="reverie-control",
+            target=_watch_control,
+            args=(spec.control_fd, loop, go, stop, ORPHAN_GRACE),
+            daemon=True,
+            name="reverie-control",
         ).start()
     else:
         go.set()
@@ -391,8 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     """Child entry: ``python -m reverie._private.serve.worker NAME`` with the spec in the env."""
     text = os.environ.pop(SPEC_ENV, None)
     if not text:
-        print(f"error: {SPEC_ENV} is not set; this module is started by 'reverie serve'",
-              file=sys.stderr)
+        print(
+            f"error: {SPEC_ENV} is not set; this module is started by 'reverie serve'",
+            file=sys.stderr,
+        )
         return 2
     spec = WorkerSpec.from_json(text)
     _set_pdeathsig()

@@ -14,8 +14,14 @@ if TYPE_CHECKING:
 __all__ = ["attach_state"]
 
 
-async def attach_state(host: Host, deployment: Deployment | None, runtime: Any = None, *,
-                       index: int = 0, count: int = 1) -> None:
+async def attach_state(
+    host: Host,
+    deployment: Deployment | None,
+    runtime: Any = None,
+    *,
+    index: int = 0,
+    count: int = 1,
+) -> None:
     await attach_checkpoints(host, deployment, runtime, index=index, count=count)
     if runtime is not None:
         from .migrate import attach_migration

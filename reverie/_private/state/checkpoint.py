@@ -34,8 +34,9 @@ log = logging.getLogger("reverie.state")
 class Checkpointer:
     """Saves and loads the checkpoints of one host's stateful instances."""
 
-    def __init__(self, host: Host, store: Store, name: str, interval: float,
-                 suffix: str = "") -> None:
+    def __init__(
+        self, host: Host, store: Store, name: str, interval: float, suffix: str = ""
+    ) -> None:
         self.host = host
         self.store = store
         self.name = name
@@ -73,8 +74,9 @@ class Checkpointer:
             return False
         await self.store.put(key, doc.to_json())
         self._last[key] = data
-        log.info("checkpoint of %s saved to %s (%s, key %s)", inst.path,
-                 self.store.describe(), why, key)
+        log.info(
+            "checkpoint of %s saved to %s (%s, key %s)", inst.path, self.store.describe(), why, key
+        )
         return True
 
     async def _on_running(self, inst: Instance) -> None:
@@ -95,8 +97,11 @@ class Checkpointer:
             self._task = None
 
     def _stateful_running(self) -> list[Instance]:
-        return [i for i in self.host.instances.values()
-                if i.meta.state is not None and i.state is State.RUNNING and i.forward is None]
+        return [
+            i
+            for i in self.host.instances.values()
+            if i.meta.state is not None and i.state is State.RUNNING and i.forward is None
+        ]
 
     async def _periodic(self) -> None:
         while True:
@@ -109,7 +114,11 @@ class Checkpointer:
 
 
 async def attach_checkpoints(
-    host: Host, deployment: Deployment | None, runtime: Any = None, *, index: int = 0,
+    host: Host,
+    deployment: Deployment | None,
+    runtime: Any = None,
+    *,
+    index: int = 0,
     count: int = 1,
 ) -> Checkpointer | None:
     """Checkpoint ``host``'s stateful instances as the deployment says (``state:``); the
@@ -124,7 +133,8 @@ async def attach_checkpoints(
 
             raise ConfigError(
                 "checkpoints go to a NATS KV bucket (state: store: nats), but this process has "
-                "no NATS runtime", source=settings.source,
+                "no NATS runtime",
+                source=settings.source,
                 fix="serve with --nats or with processes, or use store: directory",
             )
         store = NatsKVStore(runtime, settings.bucket)

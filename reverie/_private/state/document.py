@@ -77,27 +77,37 @@ async def take_state(inst: Instance) -> StateDocument:
     meta = inst.meta
     sm = meta.state
     if sm is None:
-        raise StateError("declares no state, so there is nothing to capture", service=meta.name,
-                         fix="mark a snapshot/restore pair with @state.snapshot and "
-                             "@state.restore")
+        raise StateError(
+            "declares no state, so there is nothing to capture",
+            service=meta.name,
+            fix="mark a snapshot/restore pair with @state.snapshot and @state.restore",
+        )
     try:
         value = getattr(inst.obj, sm.snapshot)()
         if inspect.isawaitable(value):
             value = await value
     except Exception as exc:
-        raise StateError(f"snapshot method {sm.snapshot} raised {type(exc).__name__}: {exc}",
-                         service=meta.name) from exc
+        raise StateError(
+            f"snapshot method {sm.snapshot} raised {type(exc).__name__}: {exc}", service=meta.name
+        ) from exc
     try:
         value = sm.info.validate(value, strict=False)
         data = to_builtins(value)
     except (ValidationError, TypeError, ValueError) as exc:
         raise StateError(
             f"snapshot method {sm.snapshot} returned {type(value).__name__}, which is not a "
-            f"valid {sm.info.name}: {exc}", service=meta.name,
+            f"valid {sm.info.name}: {exc}",
+            service=meta.name,
         ) from None
-    return StateDocument(service=meta.name, name=sm.name, version=sm.version, data=data,
-                         sids=list(meta.sids), implementation=meta.qualname,
-                         taken_at=time.time())
+    return StateDocument(
+        service=meta.name,
+        name=sm.name,
+        version=sm.version,
+        data=data,
+        sids=list(meta.sids),
+        implementation=meta.qualname,
+        taken_at=time.time(),
+    )
 
 
 async def decode_state(meta: ServiceMeta, obj: Any, doc: StateDocument) -> Any:
@@ -106,7 +116,8 @@ async def decode_state(meta: ServiceMeta, obj: Any, doc: StateDocument) -> Any:
     sm = meta.state
     if sm is None:
         raise StateError(
-            f"declares no state, so it cannot take the state of {doc.service}", service=meta.name,
+            f"declares no state, so it cannot take the state of {doc.service}",
+            service=meta.name,
             fix="start it without a state, or add @state.snapshot/@state.restore",
         )
     if doc.name != sm.name:
@@ -114,7 +125,7 @@ async def decode_state(meta: ServiceMeta, obj: Any, doc: StateDocument) -> Any:
             f"state {doc.name!r} (captured from {doc.service}) is not its state {sm.name!r}",
             service=meta.name,
             fix="restore a capture of this service, or give both implementations the same "
-                "@state.snapshot(name=...)",
+            "@state.snapshot(name=...)",
         )
     data = doc.data
     if doc.version != sm.version:
@@ -125,8 +136,9 @@ async def decode_state(meta: ServiceMeta, obj: Any, doc: StateDocument) -> Any:
                 f"implementation reads version {sm.version}"
                 + ("" if newer else " and has no @state.migrate hook"),
                 service=meta.name,
-                fix="run the implementation that wrote it" if newer else
-                    "add a @state.migrate hook that upgrades older versions",
+                fix="run the implementation that wrote it"
+                if newer
+                else "add a @state.migrate hook that upgrades older versions",
             )
         try:
             data = getattr(obj, sm.migrate)(doc.version, data)
@@ -135,7 +147,8 @@ async def decode_state(meta: ServiceMeta, obj: Any, doc: StateDocument) -> Any:
         except Exception as exc:
             raise StateError(
                 f"migrate hook {sm.migrate} failed on version {doc.version}: "
-                f"{type(exc).__name__}: {exc}", service=meta.name,
+                f"{type(exc).__name__}: {exc}",
+                service=meta.name,
             ) from exc
     try:
         return sm.info.validate(data, strict=True, loc=("state",))
@@ -155,5 +168,7 @@ async def apply_state(inst: Instance, value: Any) -> None:
         if inspect.isawaitable(result):
             await result
     except Exception as exc:
-        raise StateError(f"restore method {sm.restore} raised {type(exc).__name__}: {exc}",
-                         service=inst.meta.name) from exc
+        raise StateError(
+            f"restore method {sm.restore} raised {type(exc).__name__}: {exc}",
+            service=inst.meta.name,
+        ) from exc

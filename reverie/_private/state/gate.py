@@ -42,7 +42,8 @@ async def admit(inst: Instance, endpoint: str | None = None) -> bool:
         except TimeoutError:
             raise UnavailableError(
                 f"instance {inst.path!r} held new calls for {hold_timeout(inst):g} s while it "
-                f"was captured, swapped or migrated; retry", service=inst.meta.name,
+                f"was captured, swapped or migrated; retry",
+                service=inst.meta.name,
                 endpoint=endpoint,
             ) from None
     if inst.accepting:
@@ -50,7 +51,8 @@ async def admit(inst: Instance, endpoint: str | None = None) -> bool:
     if inst.forward is not None:
         return False
     raise UnavailableError(
-        f"instance {inst.path!r} is {inst.state}, not running", service=inst.meta.name,
+        f"instance {inst.path!r} is {inst.state}, not running",
+        service=inst.meta.name,
         endpoint=endpoint,
     )
 
@@ -71,8 +73,7 @@ async def drained(inst: Instance, timeout: float = DRAIN_TIMEOUT) -> None:
                 f"{inst.inflight + inst.active} call(s) still in flight on {inst.path!r} "
                 f"after {timeout:g} s",
                 service=inst.meta.name,
-                fix="retry when the long calls (streams) have finished, or raise the drain "
-                    "timeout",
+                fix="retry when the long calls (streams) have finished, or raise the drain timeout",
             )
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.005)
@@ -83,8 +84,11 @@ async def quiesced(inst: Instance, drain_timeout: float = DRAIN_TIMEOUT) -> Asyn
     """Hold new calls and wait for the ones in flight; release them on exit (to whatever the
     instance is then: the same handlers, new ones after a swap, or ``forward``)."""
     if inst.hold is not None:
-        raise StateError(f"{inst.path!r} is already being captured, swapped or migrated",
-                         service=inst.meta.name, fix="retry when that has finished")
+        raise StateError(
+            f"{inst.path!r} is already being captured, swapped or migrated",
+            service=inst.meta.name,
+            fix="retry when that has finished",
+        )
     if inst.state is not State.RUNNING:
         raise StateError(f"{inst.path!r} is {inst.state}, not running", service=inst.meta.name)
     hold: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -26,7 +26,12 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 async def held_request(
-    app: HostApp, scope: Scope, receive: Receive, send: Send, inst: Instance, route: Route,
+    app: HostApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    inst: Instance,
+    route: Route,
     head: Head,
 ) -> None:
     try:
@@ -40,10 +45,15 @@ async def held_request(
     forward = inst.forward
     assert forward is not None
     if route.kind != "endpoint" or route.endpoint is None:
-        await send_problem(send, UnavailableError(
-            f"instance {inst.path!r} moved to {forward.describe()}; its features are served "
-            f"there", service=inst.meta.name, endpoint=route.name,
-        ))
+        await send_problem(
+            send,
+            UnavailableError(
+                f"instance {inst.path!r} moved to {forward.describe()}; its features are served "
+                f"there",
+                service=inst.meta.name,
+                endpoint=route.name,
+            ),
+        )
         return
     ep = route.endpoint
     ctx = scope.get("reverie.context") or head.context()
@@ -60,7 +70,8 @@ async def held_request(
         return
     request = args[0] if args else None
     if ep.streaming:
-        await app._stream(receive, send, head, ctx,
-                          lambda: forward.stream(ep, request, ctx), (), {})
+        await app._stream(
+            receive, send, head, ctx, lambda: forward.stream(ep, request, ctx), (), {}
+        )
     else:
         await app._unary(receive, send, ctx, lambda: forward.call(ep, request, ctx), (), {})

@@ -37,9 +37,7 @@ def snapshot(
 ) -> Callable[[F], F]: ...
 
 
-def snapshot(
-    func: F | None = None, /, *, version: int = 1, name: str | None = None
-) -> Any:
+def snapshot(func: F | None = None, /, *, version: int = 1, name: str | None = None) -> Any:
     """Mark the method that returns the instance's state (``def snapshot(self) -> T``).
 
     ``version`` (an integer >= 1) is stored with every capture; bump it when ``T`` changes
@@ -54,8 +52,7 @@ def snapshot(
 
     def mark(f: F) -> F:
         _method(f, "snapshot")
-        _pending(f).append(_Pending(MARK, {"role": "snapshot", "version": version,
-                                           "name": name}))
+        _pending(f).append(_Pending(MARK, {"role": "snapshot", "version": version, "name": name}))
         return f
 
     return mark(func) if func is not None else mark
@@ -114,13 +111,18 @@ def state_meta(
         mig_attr, mig_fn, _ = by_role["migrate"][0]
         if len(_params(mig_fn)) != 2:
             raise MarkupError(
-                "@state.migrate hook takes two arguments: the old version (int) and its "
-                "plain data", service=service, member=mig_attr,
+                "@state.migrate hook takes two arguments: the old version (int) and its plain data",
+                service=service,
+                member=mig_attr,
                 fix=f"write 'def {mig_attr}(self, version: int, data: Any) -> {info.name}'",
             )
     return StateMeta(
-        type=tp, name=snap_opts["name"] or info.name, version=snap_opts["version"],
-        snapshot=snap_attr, restore=rest_attr, migrate=mig_attr,
+        type=tp,
+        name=snap_opts["name"] or info.name,
+        version=snap_opts["version"],
+        snapshot=snap_attr,
+        restore=rest_attr,
+        migrate=mig_attr,
     )
 
 
@@ -136,18 +138,20 @@ def _by_role(service: str, marks: list[_Mark]) -> dict[str, list[_Mark]]:
         if len(found) > 1:
             raise MarkupError(
                 f"two methods are marked @state.{role}: {', '.join(a for a, _, _ in found)}",
-                service=service, fix="keep one",
+                service=service,
+                fix="keep one",
             )
     if "snapshot" not in by_role or "restore" not in by_role:
-        have, missing = (("snapshot", "restore") if "snapshot" in by_role
-                         else ("restore", "snapshot"))
+        have, missing = (
+            ("snapshot", "restore") if "snapshot" in by_role else ("restore", "snapshot")
+        )
         if "snapshot" not in by_role and "restore" not in by_role:
             have, missing = "migrate", "snapshot and restore"
         raise MarkupError(
             f"declares @state.{have} without @state.{missing}; state is a snapshot/restore pair",
             service=service,
             fix="add 'def snapshot(self) -> T' marked @state.snapshot and "
-                "'def restore(self, state: T) -> None' marked @state.restore",
+            "'def restore(self, state: T) -> None' marked @state.restore",
         )
     return by_role
 
@@ -158,16 +162,18 @@ def _snapshot_type(service: str, snap_attr: str, snap_fn: Any) -> tuple[Any, Typ
     params = _params(snap_fn)
     if params:
         raise MarkupError(
-            f"@state.snapshot method takes no arguments besides self, but has "
-            f"{', '.join(params)}", service=service, member=snap_attr,
+            f"@state.snapshot method takes no arguments besides self, but has {', '.join(params)}",
+            service=service,
+            member=snap_attr,
         )
     tp = hints.get("return", inspect.Parameter.empty)
     if tp is inspect.Parameter.empty or tp is Any or tp is None or tp is type(None):
         raise MarkupError(
             "@state.snapshot needs a return annotation naming the state type",
-            service=service, member=snap_attr,
+            service=service,
+            member=snap_attr,
             fix="annotate it, e.g. 'def snapshot(self) -> CounterState' with a dataclass, "
-                "msgspec Struct or pydantic model",
+            "msgspec Struct or pydantic model",
         )
     try:
         info = type_info(tp)
@@ -176,29 +182,34 @@ def _snapshot_type(service: str, snap_attr: str, snap_fn: Any) -> tuple[Any, Typ
     return tp, info
 
 
-def _check_restore(service: str, rest_attr: str, rest_fn: Any, snap_attr: str, tp: Any,
-                   info: TypeInfo) -> None:
+def _check_restore(
+    service: str, rest_attr: str, rest_fn: Any, snap_attr: str, tp: Any, info: TypeInfo
+) -> None:
     """The restore method takes one argument, of the snapshot's type when annotated."""
     rparams = _params(rest_fn)
     if len(rparams) != 1:
         raise MarkupError(
-            f"@state.restore method takes exactly one argument (the state), but has "
-            f"{len(rparams)}", service=service, member=rest_attr,
+            f"@state.restore method takes exactly one argument (the state), but has {len(rparams)}",
+            service=service,
+            member=rest_attr,
             fix=f"write 'def {rest_attr}(self, state: {info.name}) -> None'",
         )
     rtp = _hints(service, rest_attr, rest_fn).get(rparams[0], inspect.Parameter.empty)
     if rtp is not inspect.Parameter.empty and rtp is not Any and rtp != tp:
         raise MarkupError(
             f"@state.restore takes {describe(rtp)}, but @state.snapshot ({snap_attr}) returns "
-            f"{info.name}; a state must round-trip", service=service, member=rest_attr,
+            f"{info.name}; a state must round-trip",
+            service=service,
+            member=rest_attr,
             fix=f"annotate the parameter as {info.name}",
         )
 
 
 def _params(func: Any) -> list[str]:
     sig = inspect.signature(func)
-    names = [p.name for p in sig.parameters.values()
-             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    names = [
+        p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     return names[1:]  # without self
 
 
@@ -207,6 +218,8 @@ def _hints(service: str, attr: str, func: Any) -> dict[str, Any]:
         return typing.get_type_hints(func)
     except NameError as exc:
         raise MarkupError(
-            f"cannot resolve an annotation: {exc}", service=service, member=attr,
+            f"cannot resolve an annotation: {exc}",
+            service=service,
+            member=attr,
             fix="define or import the state type before the class",
         ) from None

@@ -75,8 +75,9 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
             elif op == "swap":
                 answer = await _swap(host, req)
             else:
-                raise StateError(f"unknown operation {op!r}; this host answers migrate, receive, "
-                                 f"swap")
+                raise StateError(
+                    f"unknown operation {op!r}; this host answers migrate, receive, swap"
+                )
         except (ReverieError, LookupError) as exc:
             answer = {"error": str(exc)}
         except Exception as exc:  # a traceback in the log, a clean answer for the caller
@@ -87,18 +88,28 @@ async def attach_migration(host: Host, runtime: DistributedRuntime) -> None:
 
     async def on_ping(msg: Any) -> None:
         if msg.reply:
-            running = sorted(p for p, i in host.instances.items()
-                             if i.state is State.RUNNING and i.forward is None)
-            await runtime.nc.publish(msg.reply, msgspec.json.encode(
-                {"worker": runtime.worker_id, "pid": os.getpid(), "host": host.name,
-                 "instances": running}))
+            running = sorted(
+                p
+                for p, i in host.instances.items()
+                if i.state is State.RUNNING and i.forward is None
+            )
+            await runtime.nc.publish(
+                msg.reply,
+                msgspec.json.encode(
+                    {
+                        "worker": runtime.worker_id,
+                        "pid": os.getpid(),
+                        "host": host.name,
+                        "instances": running,
+                    }
+                ),
+            )
 
     await runtime.nc.subscribe(control_subject(runtime.worker_id), cb=on_request)
     await runtime.nc.subscribe(PING_SUBJECT, cb=on_ping)
 
 
-async def discover_hosts(runtime: DistributedRuntime, wait: float = 0.5
-                         ) -> list[dict[str, Any]]:
+async def discover_hosts(runtime: DistributedRuntime, wait: float = 0.5) -> list[dict[str, Any]]:
     """Every host on the runtime that can take a migration (those serving nothing included):
     its runtime instance id, pid, name and running instances."""
     found: list[dict[str, Any]] = []
@@ -121,11 +132,15 @@ def _local(host: Host, ns: str, component: str) -> Instance:
     from ..runtime.attach import runtime_address
 
     for inst in host.instances.values():
-        if (inst.state is State.RUNNING and inst.forward is None
-                and runtime_address(host, inst.meta) == (ns, component)):
+        if (
+            inst.state is State.RUNNING
+            and inst.forward is None
+            and runtime_address(host, inst.meta) == (ns, component)
+        ):
             return inst
-    raise LookupError(f"no running instance of {ns}/{component} in this process "
-                      f"(host {host.name!r})")
+    raise LookupError(
+        f"no running instance of {ns}/{component} in this process (host {host.name!r})"
+    )
 
 
 async def _swap(host: Host, req: dict[str, Any]) -> dict[str, Any]:
@@ -136,10 +151,11 @@ async def _swap(host: Host, req: dict[str, Any]) -> dict[str, Any]:
     return {"swapped": inst.path, "from": before, "to": inst.meta.qualname}
 
 
-async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
-                       ) -> dict[str, Any]:
+async def _migrate_out(
+    host: Host, runtime: DistributedRuntime, req: dict[str, Any]
+) -> dict[str, Any]:
+    """Move a local instance to the process ``req["to"]``: drain, capture, hand over, switch."""
     from ..contract.blueprint import class_ref
-    from ..runtime.routing import direct
 
     ns, component, to = str(req["namespace"]), str(req["component"]), str(req["to"])
     if to == runtime.worker_id:
@@ -150,41 +166,80 @@ async def _migrate_out(host: Host, runtime: DistributedRuntime, req: dict[str, A
     t0 = time.monotonic()
     async with quiesced(inst, drain):
         doc = await take_state(inst) if inst.meta.state is not None else None
-        body = {"op": "receive", "class": class_ref(inst.cls), "path": inst.path,
-                "config": config, "state": doc.to_dict() if doc is not None else None}
-        try:
-            reply = await runtime.nc.request(control_subject(to), msgspec.json.encode(body),
-                                             timeout=RECEIVE_TIMEOUT)
-        except Exception as exc:
-            raise SwapError(inst.path, f"the destination {to} did not answer "
-                                       f"({type(exc).__name__}: {exc}); the instance keeps "
-                                       f"serving here") from None
-        answer = msgspec.json.decode(reply.data)
-        if "error" in answer:
-            raise SwapError(inst.path, f"the destination {to} refused it: {answer['error']}; "
-                                       f"the instance keeps serving here")
-        # Switch: calls that reach this instance from now on go to the destination, once this
-        # process sees it serving (its registration may still be on its way).
-        forward = _Forward(runtime, ns, component, router=direct(to))
-        for ep in inst.meta.endpoints.values():
-            client = forward.client_for(ep)
-
-            def seen(c: Any = client) -> list[str]:
-                return [i for i in c.workers() if i == to]
-
-            await client.watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
-        inst.forward = forward
-        # Callers stop routing here (the registrations go now), but the subscriptions stay for
-        # RETIRE_GRACE seconds, so requests already on their way are received and forwarded
-        # rather than dropped with the subscription; then the instance stops for good.
-        for served in _served_of(runtime, ns, component, inst):
-            await runtime.leases.release(served.key)
+        body = {
+            "op": "receive",
+            "class": class_ref(inst.cls),
+            "path": inst.path,
+            "config": config,
+            "state": doc.to_dict() if doc is not None else None,
+        }
+        await _hand_over(runtime, inst, to, body)
+        await _switch(runtime, inst, ns, component, to)
     _retiring[inst] = asyncio.get_running_loop().create_task(_retire_later(host, inst))
     held_ms = round((time.monotonic() - t0) * 1000, 2)
-    log.warning("%s (%s/%s) migrated to %s (calls held %.1f ms); this process forwards what "
-                "still reaches it", inst.path, ns, component, to, held_ms)
-    return {"migrated": inst.path, "from": runtime.worker_id, "to": to, "held_ms": held_ms,
-            "state": None if doc is None else {"name": doc.name, "version": doc.version}}
+    log.warning(
+        "%s (%s/%s) migrated to %s (calls held %.1f ms); this process forwards what "
+        "still reaches it",
+        inst.path,
+        ns,
+        component,
+        to,
+        held_ms,
+    )
+    return {
+        "migrated": inst.path,
+        "from": runtime.worker_id,
+        "to": to,
+        "held_ms": held_ms,
+        "state": None if doc is None else {"name": doc.name, "version": doc.version},
+    }
+
+
+async def _hand_over(
+    runtime: DistributedRuntime, inst: Instance, to: str, body: dict[str, Any]
+) -> None:
+    """Ask the destination ``to`` to receive ``inst``; raise ``SwapError`` if it cannot."""
+    try:
+        reply = await runtime.nc.request(
+            control_subject(to), msgspec.json.encode(body), timeout=RECEIVE_TIMEOUT
+        )
+    except Exception as exc:
+        raise SwapError(
+            inst.path,
+            f"the destination {to} did not answer "
+            f"({type(exc).__name__}: {exc}); the instance keeps "
+            f"serving here",
+        ) from None
+    answer = msgspec.json.decode(reply.data)
+    if "error" in answer:
+        raise SwapError(
+            inst.path,
+            f"the destination {to} refused it: {answer['error']}; the instance keeps serving here",
+        )
+
+
+async def _switch(
+    runtime: DistributedRuntime, inst: Instance, ns: str, component: str, to: str
+) -> None:
+    """Forward ``inst``'s calls to ``to`` once it is seen serving, and withdraw it here."""
+    from ..runtime.routing import direct
+
+    # Switch: calls that reach this instance from now on go to the destination, once this
+    # process sees it serving (its registration may still be on its way).
+    forward = _Forward(runtime, ns, component, router=direct(to))
+    for ep in inst.meta.endpoints.values():
+        client = forward.client_for(ep)
+
+        def seen(c: Any = client) -> list[str]:
+            return [i for i in c.workers() if i == to]
+
+        await client.watcher.wait_for(1, RECEIVE_TIMEOUT, seen)
+    inst.forward = forward
+    # Callers stop routing here (the registrations go now), but the subscriptions stay for
+    # RETIRE_GRACE seconds, so requests already on their way are received and forwarded
+    # rather than dropped with the subscription; then the instance stops for good.
+    for served in _served_of(runtime, ns, component, inst):
+        await runtime.leases.release(served.key)
 
 
 class _Forward(NatsTransport):
@@ -196,15 +251,17 @@ class _Forward(NatsTransport):
         return f"{super().describe()}{where}"
 
 
-def _served_of(runtime: DistributedRuntime, ns: str, component: str, inst: Instance
-               ) -> list[Any]:
+def _served_of(runtime: DistributedRuntime, ns: str, component: str, inst: Instance) -> list[Any]:
     """The runtime's served endpoints of ``inst``, its features included (the NATS layer
     keeps them)."""
     from ..runtime.features import FEATURES_ENDPOINT
 
-    return [s for s in runtime.served()
-            if (s.ns, s.component) == (ns, component)
-            and (s.name in inst.meta.endpoints or s.name == FEATURES_ENDPOINT)]
+    return [
+        s
+        for s in runtime.served()
+        if (s.ns, s.component) == (ns, component)
+        and (s.name in inst.meta.endpoints or s.name == FEATURES_ENDPOINT)
+    ]
 
 
 async def _retire_later(host: Host, inst: Instance) -> None:
@@ -214,8 +271,13 @@ async def _retire_later(host: Host, inst: Instance) -> None:
         await stop_one(host, inst)  # unsubscribes; it stays mounted as a forwarder
 
 
-async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
-                  doc: StateDocument | None, config: dict[str, Any]) -> None:
+async def _revive(
+    host: Host,
+    runtime: DistributedRuntime,
+    inst: Instance,
+    doc: StateDocument | None,
+    config: dict[str, Any],
+) -> None:
     """The instance comes back to a process whose forwarder is still subscribed: a new object
     from the state, switched in place, registered again (the subscriptions never went)."""
     from .swap import _retire, _switch
@@ -248,8 +310,7 @@ async def _revive(host: Host, runtime: DistributedRuntime, inst: Instance,
     await _retire(host, old)
 
 
-async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
-                   ) -> dict[str, Any]:
+async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]) -> dict[str, Any]:
     from ..host.graph import resolve_graph
     from ..importer import import_ref
 
@@ -260,8 +321,7 @@ async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
     config = req.get("config") or {}
     if existing is not None and existing.state is State.RUNNING:
         if existing.forward is None or existing.cls is not cls:
-            raise SwapError(path, f"this process already runs {existing.meta.name} at "
-                                  f"{path!r}")
+            raise SwapError(path, f"this process already runs {existing.meta.name} at {path!r}")
         await _revive(host, runtime, existing, doc, config)
         inst = existing
     elif existing is not None and existing.cls is cls and existing.forward is not None:
@@ -276,31 +336,51 @@ async def _receive(host: Host, runtime: DistributedRuntime, req: dict[str, Any]
         host.register(cls)
         edges = resolve_graph(cls, host._resolve_sid).edges.get(cls, [])
         inst = await start_one(host, cls, path, edges, config, "migration", doc)
-    log.warning("%s (%s) received by migration%s", path, inst.meta.name,
-                "" if doc is None else f" with state {doc.name} version {doc.version}")
+    log.warning(
+        "%s (%s) received by migration%s",
+        path,
+        inst.meta.name,
+        "" if doc is None else f" with state {doc.name} version {doc.version}",
+    )
     return {"received": path}
 
 
 async def request_swap(
-    runtime: DistributedRuntime, namespace: str, component: str, source: str, to: str,
-    config: dict[str, Any] | None = None, timeout: float = RECEIVE_TIMEOUT,
+    runtime: DistributedRuntime,
+    namespace: str,
+    component: str,
+    source: str,
+    to: str,
+    config: dict[str, Any] | None = None,
+    timeout: float = RECEIVE_TIMEOUT,
 ) -> dict[str, Any]:
     """Ask the host of runtime instance ``source`` to swap ``namespace/component`` live."""
-    body = {"op": "swap", "namespace": namespace, "component": component, "to": to,
-            "config": config}
-    reply = await runtime.nc.request(control_subject(source), msgspec.json.encode(body),
-                                     timeout=timeout)
+    body = {
+        "op": "swap",
+        "namespace": namespace,
+        "component": component,
+        "to": to,
+        "config": config,
+    }
+    reply = await runtime.nc.request(
+        control_subject(source), msgspec.json.encode(body), timeout=timeout
+    )
     answer: dict[str, Any] = msgspec.json.decode(reply.data)
     return answer
 
 
 async def request_migration(
-    runtime: DistributedRuntime, namespace: str, component: str, source: str, to: str,
+    runtime: DistributedRuntime,
+    namespace: str,
+    component: str,
+    source: str,
+    to: str,
     timeout: float = RECEIVE_TIMEOUT + 10.0,
 ) -> dict[str, Any]:
     """Ask the host of runtime instance ``source`` to move ``namespace/component`` to ``to``."""
     body = {"op": "migrate", "namespace": namespace, "component": component, "to": to}
-    reply = await runtime.nc.request(control_subject(source), msgspec.json.encode(body),
-                                     timeout=timeout)
+    reply = await runtime.nc.request(
+        control_subject(source), msgspec.json.encode(body), timeout=timeout
+    )
     answer: dict[str, Any] = msgspec.json.decode(reply.data)
     return answer

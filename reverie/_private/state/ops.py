@@ -42,8 +42,10 @@ async def capture(inst: Instance, drain_timeout: float = DRAIN_TIMEOUT) -> State
     if inst.state is State.STOPPING:
         await drained(inst, drain_timeout)
         return await take_state(inst)
-    raise StateError(f"{inst.path!r} is {inst.state}; only a running instance can be captured",
-                     service=inst.meta.name)
+    raise StateError(
+        f"{inst.path!r} is {inst.state}; only a running instance can be captured",
+        service=inst.meta.name,
+    )
 
 
 async def restore_pending(inst: Instance) -> None:
@@ -77,10 +79,17 @@ async def restore_pending(inst: Instance) -> None:
             f"{exc.message.removeprefix(inst.meta.name + ': ')}",
             service=inst.meta.name,
             fix="start the implementation that wrote it (after a live swap, bind the SID to the "
-                "new implementation in the deployment file), or remove that checkpoint to "
-                "start empty",
+            "new implementation in the deployment file), or remove that checkpoint to "
+            "start empty",
         ) from exc
     await apply_state(inst, value)
     age = f", taken {time.time() - doc.taken_at:.1f} s ago" if doc.taken_at else ""
-    log.warning("%s (%s) restored from %s (state %s version %d%s)", inst.path, inst.meta.name,
-                origin, doc.name, doc.version, age)
+    log.warning(
+        "%s (%s) restored from %s (state %s version %d%s)",
+        inst.path,
+        inst.meta.name,
+        origin,
+        doc.name,
+        doc.version,
+        age,
+    )

@@ -31,10 +31,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 async def send_state(send: Send, inst: Instance) -> None:
     """``GET @state``: the instance's state document, taken between requests."""
     if inst.meta.state is None:
-        await send_problem(send, EndpointNotFoundError(
-            f"{inst.meta.name} (at /{inst.path}) declares no state",
-            service=inst.meta.name, endpoint="@state",
-        ))
+        await send_problem(
+            send,
+            EndpointNotFoundError(
+                f"{inst.meta.name} (at /{inst.path}) declares no state",
+                service=inst.meta.name,
+                endpoint="@state",
+            ),
+        )
         return
     try:
         doc = await capture(inst)
@@ -52,18 +56,18 @@ async def read_json(mgmt: Management, receive: Receive, head: Head, what: str) -
     return spec
 
 
-async def swap_route(
-    mgmt: Management, receive: Receive, send: Send, head: Head, path: str
-) -> None:
+async def swap_route(mgmt: Management, receive: Receive, send: Send, head: Head, path: str) -> None:
     """``PUT /@host/services/<path>`` with ``{"class" | "sid": ..., "config": {...}}``."""
     spec = await read_json(mgmt, receive, head, f"PUT /@host/services/{path}")
     target = spec.get("class") or spec.get("sid")
     unknown = set(spec) - {"class", "sid", "config"}
     if unknown or not isinstance(target, str):
         raise ServiceError(
-            400, f"PUT /@host/services/{path} swaps the implementation: it takes "
-            f"{{\"class\": \"module:Class\" | \"sid\": \"sid://...\", \"config\": {{...}}}}"
-            + (f"; unknown fields {', '.join(sorted(unknown))}" if unknown else ""))
+            400,
+            f"PUT /@host/services/{path} swaps the implementation: it takes "
+            f'{{"class": "module:Class" | "sid": "sid://...", "config": {{...}}}}'
+            + (f"; unknown fields {', '.join(sorted(unknown))}" if unknown else ""),
+        )
     config = spec.get("config") or {}
     if not isinstance(config, dict):
         raise ServiceError(400, "'config' must be a JSON object of config keys")

@@ -53,22 +53,27 @@ def parse_state_section(parser: Any, node: yaml.Node, file: str) -> StateSetting
         value = v.value
         if key == "store":
             if value not in STORES:
-                raise parser.err(f"store must be one of {', '.join(STORES)}, got {value!r}",
-                                 vnode, dotted)
+                raise parser.err(
+                    f"store must be one of {', '.join(STORES)}, got {value!r}", vnode, dotted
+                )
             out.store = value
         elif key == "interval":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise parser.err(f"interval is a number of seconds >= 0, got {value!r}", vnode,
-                                 dotted, fix="write e.g. 'interval: 10'; 0 checkpoints only on "
-                                             "graceful shutdown")
+                raise parser.err(
+                    f"interval is a number of seconds >= 0, got {value!r}",
+                    vnode,
+                    dotted,
+                    fix="write e.g. 'interval: 10'; 0 checkpoints only on graceful shutdown",
+                )
             out.interval = float(value)
         elif key == "path":
             if not isinstance(value, str) or not value:
                 raise parser.err(f"path is a directory, got {value!r}", vnode, dotted)
             out.path = value
         elif not isinstance(value, str) or not _NAME.match(value):
-            raise parser.err(f"{key} must be letters, digits, '_', '=' or '-', got {value!r}",
-                             vnode, dotted)
+            raise parser.err(
+                f"{key} must be letters, digits, '_', '=' or '-', got {value!r}", vnode, dotted
+            )
         else:
             setattr(out, key, value)
     return out

@@ -53,8 +53,10 @@ def _resolve(host: Host, target: type | str) -> type:
         if is_service(found):
             host.register(found)
             return typing.cast(type, found)
-    raise LookupError(f"no service class {target!r} in this host; register it, or name it as "
-                      f"module:Class or by SID")
+    raise LookupError(
+        f"no service class {target!r} in this host; register it, or name it as "
+        f"module:Class or by SID"
+    )
 
 
 def _check_replaces(path: str, old_meta: ServiceMeta, new_meta: ServiceMeta) -> None:
@@ -62,18 +64,22 @@ def _check_replaces(path: str, old_meta: ServiceMeta, new_meta: ServiceMeta) -> 
     that is not lost."""
     if not old_meta.sids and new_meta.name != old_meta.name:
         raise SwapError(
-            path, f"{old_meta.name} declares no SID, so only another implementation named "
+            path,
+            f"{old_meta.name} declares no SID, so only another implementation named "
             f"{old_meta.name!r} can replace it, not {new_meta.name!r}",
             fix="give both @service(sid=...) the same SID, or @service(name=...) the same name",
         )
     if old_meta.sids and not set(old_meta.sids) & set(new_meta.sids):
         raise SwapError(
-            path, f"{new_meta.name} implements {', '.join(new_meta.sids) or 'no SID'}, not "
-            f"{', '.join(old_meta.sids)}", fix="swap in an implementation of the same SID",
+            path,
+            f"{new_meta.name} implements {', '.join(new_meta.sids) or 'no SID'}, not "
+            f"{', '.join(old_meta.sids)}",
+            fix="swap in an implementation of the same SID",
         )
     if old_meta.state is not None and new_meta.state is None:
         raise SwapError(
-            path, f"{new_meta.name} declares no state, so {old_meta.name}'s state would be lost",
+            path,
+            f"{new_meta.name} declares no state, so {old_meta.name}'s state would be lost",
             fix="declare @state.snapshot/@state.restore on the new implementation",
         )
 
@@ -89,8 +95,9 @@ async def swap(
     path = path.strip("/")
     inst = host.instances.get(path)
     if inst is None:
-        raise LookupError(f"no instance at path {path!r}; instances: "
-                          f"{', '.join(host.instances) or 'none'}")
+        raise LookupError(
+            f"no instance at path {path!r}; instances: {', '.join(host.instances) or 'none'}"
+        )
     if inst.state is not State.RUNNING:
         raise SwapError(path, f"the instance is {inst.state}, not running")
     try:
@@ -127,9 +134,12 @@ async def swap(
     except Exception as exc:
         await release(shadow)
         log.error("swap of %s to %s failed while %s: %s", path, new_meta.name, step, exc)
-        raise SwapError(path, f"{_label(new_meta)} failed while {step}: "
-                              f"{type(exc).__name__}: {exc}; {_label(old_meta)} keeps "
-                              f"serving") from exc
+        raise SwapError(
+            path,
+            f"{_label(new_meta)} failed while {step}: "
+            f"{type(exc).__name__}: {exc}; {_label(old_meta)} keeps "
+            f"serving",
+        ) from exc
     log.warning("%s swapped live: %s -> %s", path, _label(old_meta), _label(new_meta))
     await _retire(host, old)
     return inst

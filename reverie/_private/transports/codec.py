@@ -21,4 +21,3 @@ msgpack_encode = _mp_enc.encode
 msgpack_decode = _mp_dec.decode
 json_encode = _js_enc.encode
 json_decode = _js_dec.decode
-

@@ -59,8 +59,9 @@ class HttpTransport(Transport):
         self._origin = f"{parts.scheme}://{parts.netloc}".lower()
         self._path = parts.path
         self._headers = dict(headers or {})
-        self._raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                     for k, v in self._headers.items()]
+        self._raw = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self._headers.items()
+        ]
         if via is None:
             from ..http.plughttpx import HttpxTransport
 
@@ -80,14 +81,16 @@ class HttpTransport(Transport):
             plug = plug.with_header(k, v)
         return plug
 
-    def _request(self, ep: EndpointMeta, request: Any, ctx: RequestContext, accept: bytes
-                 ) -> PlugRequest:
+    def _request(
+        self, ep: EndpointMeta, request: Any, ctx: RequestContext, accept: bytes
+    ) -> PlugRequest:
         body = b"" if ep.request_param is None else json_encode(request)
         headers = [(b"content-type", _JSON), (b"accept", accept), *self._raw]
         # A copy: a host answering in-process sets its endpoint deadline and transport on the
         # context it is given, and ``ctx`` may be the calling handler's own.
-        return PlugRequest("POST", self._origin, f"{self._path}/{ep.name}", (), headers, body,
-                           ctx.child(None))
+        return PlugRequest(
+            "POST", self._origin, f"{self._path}/{ep.name}", (), headers, body, ctx.child(None)
+        )
 
     async def call(self, endpoint: EndpointMeta, request: Any, ctx: RequestContext) -> Any:
         resp = await self.via.send(self._request(endpoint, request, ctx, _JSON))
@@ -101,8 +104,9 @@ class HttpTransport(Transport):
         resp = await self.via.send(self._request(endpoint, request, ctx, _SSE), stream=True)
         try:
             if resp.status != 200:
-                raise problem_error(resp.status, await resp.aread(), f"POST {resp.url}",
-                                    ctx.request_id)
+                raise problem_error(
+                    resp.status, await resp.aread(), f"POST {resp.url}", ctx.request_id
+                )
             failed: CallError | None = None
             try:
                 async for event in sse_events(resp.aiter_bytes()):

@@ -26,8 +26,13 @@ __all__ = ["NatsTransport"]
 class NatsTransport(Transport):
     """Carries calls to ``namespace/component`` over a shared ``DistributedRuntime``."""
 
-    def __init__(self, runtime: DistributedRuntime, namespace: str, component: str,
-                 router: str | Router = "round_robin") -> None:
+    def __init__(
+        self,
+        runtime: DistributedRuntime,
+        namespace: str,
+        component: str,
+        router: str | Router = "round_robin",
+    ) -> None:
         self.runtime = runtime
         self.namespace = namespace
         self.component = component
@@ -41,7 +46,8 @@ class NatsTransport(Transport):
         client = self._clients.get(endpoint.name)
         if client is None:
             client = self._component.endpoint(endpoint.name).client(
-                self.router, idempotent=endpoint.idempotent)
+                self.router, idempotent=endpoint.idempotent
+            )
             self._clients[endpoint.name] = client
         return client
 
@@ -53,7 +59,8 @@ class NatsTransport(Transport):
             raise
         except Exception as exc:
             raise CallError.from_transport(
-                exc, f"{self.describe()}/{endpoint.name}", ctx.request_id) from None
+                exc, f"{self.describe()}/{endpoint.name}", ctx.request_id
+            ) from None
 
     def stream(
         self, endpoint: EndpointMeta, request: Any, ctx: RequestContext
@@ -61,9 +68,7 @@ class NatsTransport(Transport):
         client = self._clients.get(endpoint.name) or self.client_for(endpoint)
         return client.stream(request, ctx)
 
-    async def wait_for_workers(
-        self, n: int = 1, timeout: float | None = 10.0
-    ) -> list[str]:
+    async def wait_for_workers(self, n: int = 1, timeout: float | None = 10.0) -> list[str]:
         """Wait until ``n`` processes serve this component (readiness of a dependency)."""
         return await self._component.wait_for_workers(n, timeout)
 
