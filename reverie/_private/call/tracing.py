@@ -26,6 +26,9 @@ from .context import RequestContext
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
+    from ..declare.service import EndpointMeta, ServiceMeta
+    from .edges import EdgeStats
+
 __all__ = [
     "ON",
     "TracedStreamCaller",
@@ -224,25 +227,21 @@ class TracedUnaryCaller(_WireUnaryCaller):
 
     __slots__ = ()
 
-    async def __call__(
-        self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
-    ) -> Any:
-        req = self._request(request, fields)
-        ctx = self._plain_context(timeout)
-        st = self._stats
-        st.calls += 1
+    def __init__(self, meta: ServiceMeta, ep: EndpointMeta, transport: Transport) -> None:
+        super().__init__(meta, ep, transport)
+        self._exact = None  # every result is converted, in-process too
+
+    async def _timed(self, st: EdgeStats, req: Any, ctx: RequestContext) -> Any:
+        """The timed call (``_UnaryCaller._timed``) inside the call's spans."""
         spans, out = _open_spans(self, ctx)
         error: BaseException | None = None
         try:
-            result = await self._timed(st, req, out)
+            return await super()._timed(st, req, out)
         except BaseException as exc:
             error = exc
             raise
         finally:
             _close_spans(spans, error)
-        if self._convert is not None:
-            result = self._convert(result)
-        return result
 
 
 class TracedStreamCaller(_StreamCaller):

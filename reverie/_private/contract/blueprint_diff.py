@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .blueprint import Blueprint, EndpointInfo, FeatureInfo, ParamInfo
+from .schema_types import compare_types, object_fields, show_types
 
 __all__ = ["BREAKING", "COMPATIBLE", "Change", "Diff", "diff_blueprints"]
 
@@ -98,118 +99,15 @@ def diff_blueprints(old: Blueprint, new: Blueprint) -> Diff:
     return Diff(old, new, out)
 
 
-# -- schemas --------------------------------------------------------------------------------------
-
-
-def _deref(node: Any, root: dict[str, Any]) -> Any:
-    """Follow ``{"$ref": "#/$defs/X"}`` (and ``#/components/schemas/X``) inside ``root``."""
-    seen = 0
-    while isinstance(node, dict) and "$ref" in node and seen < 32:
-        ref = str(node["$ref"])
-        target: Any = root
-        for part in ref.lstrip("#/").split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        if target is None:
-            return node
-        node = target
-        seen += 1
-    return node
-
-
-def _types(schema: Any, root: dict[str, Any]) -> set[str] | None:
-    """The JSON types a schema accepts (``None``: anything)."""
-    schema = _deref(schema, root)
-    if not isinstance(schema, dict) or not schema:
-        return None
-    if "anyOf" in schema or "oneOf" in schema:
-        out: set[str] = set()
-        for sub in schema.get("anyOf") or schema.get("oneOf") or []:
-            t = _types(sub, root)
-            if t is None:
-                return None
-            out |= t
-        return out
-    if "const" in schema:
-        return {f"const:{schema['const']!r}"}
-    if "enum" in schema:
-        return {f"const:{v!r}" for v in schema["enum"]}
-    tp = schema.get("type")
-    if tp is None:
-        return {"object"} if "properties" in schema else None
-    return set(tp) if isinstance(tp, list) else {str(tp)}
-
-
-def _covers(wide: set[str], narrow: set[str]) -> bool:
-    """Whether every value of ``narrow``'s types is also one of ``wide``'s."""
-    for t in narrow:
-        if t in wide:
-            continue
-        if t == "integer" and "number" in wide:
-            continue
-        if t.startswith("const:"):
-            value = t[6:]
-            kind = (
-                "string"
-                if value.startswith(("'", '"'))
-                else "boolean"
-                if value in ("True", "False")
-                else "null"
-                if value == "None"
-                else "number"
-            )
-            if kind in wide or (kind == "number" and "integer" in wide):
-                continue
-        return False
-    return True
-
-
-def _compare_types(
-    old: Any, new: Any, old_root: dict[str, Any], new_root: dict[str, Any]
-) -> str | None:
-    """``"narrowed"``, ``"widened"``, ``"changed"`` or ``None`` (same) for two schemas."""
-    a, b = _types(old, old_root), _types(new, new_root)
-    if a == b:
-        if a is not None and "array" in a:
-            inner = _compare_types(
-                _deref(old, old_root).get("items"),
-                _deref(new, new_root).get("items"),
-                old_root,
-                new_root,
-            )
-            return inner
-        return None
-    if a is None:
-        return "narrowed"
-    if b is None:
-        return "widened"
-    if _covers(a, b):
-        return "narrowed"
-    if _covers(b, a):
-        return "widened"
-    return "changed"
-
-
-def _show(schema: Any, root: dict[str, Any]) -> str:
-    t = _types(schema, root)
-    return "any" if t is None else " | ".join(sorted(x.removeprefix("const:") for x in t))
-
-
-def _object(schema: Any, root: dict[str, Any]) -> tuple[dict[str, Any], set[str]] | None:
-    schema = _deref(schema, root)
-    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
-        return schema["properties"], set(schema.get("required", []))
-    return None
-
-
 def _fields(where: str, old: Any, new: Any, add: Any, *, request: bool) -> None:
     """Compare a request (``request=True``) or response schema, field by field for objects."""
     old_root = old if isinstance(old, dict) else {}
     new_root = new if isinstance(new, dict) else {}
-    o, n = _object(old, old_root), _object(new, new_root)
+    o, n = object_fields(old, old_root), object_fields(new, new_root)
     if o is None or n is None:
-        how = _compare_types(old, new, old_root, new_root)
+        how = compare_types(old, new, old_root, new_root)
         if how is not None:
-            _typed(where, how, _show(old, old_root), _show(new, new_root), add, request)
+            _typed(where, how, show_types(old, old_root), show_types(new, new_root), add, request)
         return
     (oprops, oreq), (nprops, nreq) = o, n
     for name in oprops:
@@ -236,13 +134,13 @@ def _fields(where: str, old: Any, new: Any, add: Any, *, request: bool) -> None:
                     )
                 )
             continue
-        how = _compare_types(oprops[name], schema, old_root, new_root)
+        how = compare_types(oprops[name], schema, old_root, new_root)
         if how is not None:
             _typed(
                 f"{where}.{name}",
                 how,
-                _show(oprops[name], old_root),
-                _show(schema, new_root),
+                show_types(oprops[name], old_root),
+                show_types(schema, new_root),
                 add,
                 request,
             )
@@ -295,7 +193,7 @@ def _config(old: Blueprint, new: Blueprint, add: Any) -> None:
                 add(Change(COMPATIBLE, where, "config key added with a default"))
             continue
         prev = before[name]
-        how = _compare_types(prev.type, key.type, prev.type, key.type)
+        how = compare_types(prev.type, key.type, prev.type, key.type)
         if how is not None:
             _typed(where, how, prev.type_name, key.type_name, add, request=True)
         if key.required and not prev.required:
@@ -388,7 +286,7 @@ def _params(
                 add(Change(COMPATIBLE, pw, "parameter added with a default"))
             continue
         prev = before[name]
-        how = _compare_types(prev.schema, p.schema, prev.schema, p.schema)
+        how = compare_types(prev.schema, p.schema, prev.schema, p.schema)
         if how is not None:
             _typed(pw, how, prev.type_name, p.type_name, add, request=True)
         if prev.source != p.source:

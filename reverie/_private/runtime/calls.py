@@ -283,12 +283,7 @@ class StreamCall(OutgoingCall):
         rt.calls.add(reply, self)
         payload = msgpack_encode([ctx.to_wire(), self._request, client.window])
         try:
-            if link is not None:
-                link.request(reply, client.direct_key, payload)
-                if link.paused:
-                    await link.drain()
-            else:
-                await rt.nc.publish(client.prefix + iid, payload, reply=reply)
+            await client.send(link, iid, reply, payload)
         except Exception as exc:
             self._end(
                 TransportError(

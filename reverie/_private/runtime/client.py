@@ -173,12 +173,7 @@ class EndpointRuntimeClient:
         table.add(reply, call)
         try:
             try:
-                if link is not None:
-                    link.request(reply, self.direct_key, payload)
-                    if link.paused:
-                        await link.drain()
-                else:
-                    await rt.nc.publish(self.prefix + iid, payload, reply=reply)
+                await self.send(link, iid, reply, payload)
             except Exception as exc:
                 raise TransportError(
                     f"{self.path}: could not send the request to worker {iid}: "
@@ -198,6 +193,16 @@ class EndpointRuntimeClient:
             table.remove(reply)
             if timer is not None:
                 timer.cancel()
+
+    async def send(self, link: DirectLink | None, iid: str, reply: Any, payload: bytes) -> None:
+        """Send a call's request frame to worker ``iid``: over the direct ``link`` when there
+        is one, else on NATS with ``reply`` as its reply subject."""
+        if link is not None:
+            link.request(reply, self.direct_key, payload)
+            if link.paused:
+                await link.drain()
+        else:
+            await self.runtime.nc.publish(self.prefix + iid, payload, reply=reply)
 
     def stream(self, request: Any, ctx: RequestContext | None = None) -> StreamCall:
         """Call the streaming endpoint; iterate the result, ``aclose()`` to cancel."""

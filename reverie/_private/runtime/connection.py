@@ -11,7 +11,14 @@ from typing import Any
 
 from reverie.errors import TransportError
 
-__all__ = ["BUCKET_PATIENCE", "close_quietly", "ensure_buckets", "js_retry", "open_nats"]
+__all__ = [
+    "BUCKET_PATIENCE",
+    "close_quietly",
+    "ensure_buckets",
+    "js_retry",
+    "open_nats",
+    "wait_or_fail",
+]
 
 log = logging.getLogger("reverie.runtime")
 
@@ -206,3 +213,11 @@ async def close_quietly(nc: Any) -> None:
         await nc.close()
     except Exception as exc:
         log.debug("closing the NATS connection: %s", exc)
+
+
+async def wait_or_fail(event: asyncio.Event, timeout: float, message: str) -> None:
+    """Wait up to ``timeout`` seconds for ``event``; else ``TransportError(message)``."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        raise TransportError(message) from None

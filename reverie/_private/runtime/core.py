@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import ConfigError, TransportError, UnavailableError, WorkerLostError
@@ -21,10 +22,11 @@ from ..call.context import RequestContext
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 from .blueprints import BlueprintStore
-from .connection import close_quietly, ensure_buckets, open_nats
+from .connection import close_quietly, ensure_buckets, open_nats, wait_or_fail
 from .direct import DirectPlane, direct_setting
 from .discovery import Leases, WorkerWatcher
 from .heartbeat import Heartbeat
+from .inbound import control, on_ctl, on_reply
 from .tables import CallTable, ServingTable
 
 if TYPE_CHECKING:
@@ -37,8 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["DistributedRuntime"]
 
 log = logging.getLogger("reverie.runtime")
-
-_STATUS = "Status"
 
 
 class DistributedRuntime:
@@ -140,8 +140,8 @@ class DistributedRuntime:
         self._js = nc.jetstream()
         await self._ensure_buckets()
         self._inbox = nc.new_inbox()
-        await nc.subscribe(self._inbox + ".*", cb=self._on_reply)
-        await nc.subscribe(wire.ctl_subject(self.worker_id), cb=self._on_ctl)
+        await nc.subscribe(self._inbox + ".*", cb=partial(on_reply, self.calls))
+        await nc.subscribe(wire.ctl_subject(self.worker_id), cb=partial(on_ctl, self.serving))
         if self.direct is not None:
             await self.direct.start()
         self._connected.set()
@@ -264,8 +264,6 @@ class DistributedRuntime:
         """Every registration in the workers bucket (one per worker and endpoint)."""
         from nats.js.errors import NoKeysError
 
-        from ..transports.codec import msgpack_decode
-
         kv = self._kv_workers
         try:
             keys = await kv.keys()
@@ -323,68 +321,22 @@ class DistributedRuntime:
         rem = ctx.remaining() if ctx is not None else None
         if rem is not None:
             timeout = max(0.0, min(timeout, rem))
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except TimeoutError:
-            raise TransportError(
-                f"{what}: not connected to NATS at {self.url} (waited {timeout:.1f} s for a "
-                f"reconnect); fix: check that nats-server is running"
-            ) from None
+        await wait_or_fail(
+            self._connected,
+            timeout,
+            f"{what}: not connected to NATS at {self.url} (waited {timeout:.1f} s for a "
+            f"reconnect); fix: check that nats-server is running",
+        )
 
     # -- wire plumbing -----------------------------------------------------------------------------
 
     def next_reply(self) -> str:
         return f"{self._inbox}.{self.calls.next_id()}"
 
-    async def _on_reply(self, msg: Any) -> None:
-        call = self.calls.get(msg.subject)
-        if call is None:
-            log.debug("dropped a reply frame on %s: no call waits for it (it ended)", msg.subject)
-            return
-        data = msg.data
-        if not data:
-            hdr = msg.headers
-            if hdr and hdr.get(_STATUS) == "503":
-                call.no_responders()
-            return
-        try:
-            frame = msgpack_decode(data)
-        except Exception:
-            call.fail_transport("a reply frame could not be decoded")
-            return
-        call.on_frame(frame)
-
-    async def _on_ctl(self, msg: Any) -> None:
-        try:
-            frame = msgpack_decode(msg.data)
-            key = frame[1]
-        except Exception as exc:
-            log.info(
-                "dropped a control frame on %s that could not be decoded (%s)", msg.subject, exc
-            )
-            return
-        self.control(frame, key)
-
     def control(self, frame: Any, key: Any) -> None:
         """A caller's control frame (credit, cancel, keepalive) for the call served under
         ``key`` (its reply subject on NATS, (connection, call id) on the direct plane)."""
-        try:  # a control frame off the wire may hold anything: drop what is malformed
-            sc = self.serving.get(key)
-            kind = frame[0]
-            credit = frame[2] if kind == wire.CREDIT else 0
-            if type(credit) is not int or not 0 <= credit <= wire.MAX_WINDOW:
-                raise ValueError(f"credit {credit!r} is not an integer 0..{wire.MAX_WINDOW}")
-        except Exception as exc:
-            log.info("dropped a malformed control frame (%s)", exc)
-            return
-        if sc is None:
-            log.debug("dropped a control frame for a call that already ended")
-            return
-        sc.last_touch = time.monotonic()
-        if kind == wire.CREDIT:
-            sc.add_credit(credit)
-        elif kind == wire.CANCEL:
-            sc.cancel()
+        control(self.serving, frame, key)
 
     def call_for(self, key: Any) -> OutgoingCall | None:
         """The outgoing call under ``key`` (reply subject, or direct call id), if in flight."""

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import NoWorkersError, TransportError
+from reverie.errors import NoWorkersError
 
 from ..transports.codec import msgpack_decode
+from .connection import wait_or_fail
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime
@@ -138,14 +139,13 @@ class WorkerWatcher:
     async def ready(self, timeout: float = 5.0) -> None:
         """Wait for the first full snapshot; TransportError if the bucket cannot be read."""
         if not self._ready.is_set():
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                raise TransportError(
-                    f"{self.label}: could not read the worker list from the NATS KV bucket "
-                    f"{self._rt.workers_bucket!r} at {self._rt.url} within {timeout} s; fix: "
-                    f"check that nats-server is reachable and runs with JetStream (-js)"
-                ) from None
+            await wait_or_fail(
+                self._ready,
+                timeout,
+                f"{self.label}: could not read the worker list from the NATS KV bucket "
+                f"{self._rt.workers_bucket!r} at {self._rt.url} within {timeout} s; fix: "
+                f"check that nats-server is reachable and runs with JetStream (-js)",
+            )
 
     @property
     def is_ready(self) -> bool:

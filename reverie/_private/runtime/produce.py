@@ -12,7 +12,7 @@ from ..transports.codec import msgpack_encode
 if TYPE_CHECKING:
     from .server import ServerCall
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ITEMS", "array_header", "produce"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ITEMS", "array_header", "continue_step", "produce"]
 
 MAX_BATCH_ITEMS = 128
 MAX_BATCH_BYTES = 256 * 1024
@@ -51,6 +51,10 @@ class _Resume:
                     value = step.send(sent)
                 except StopIteration as stop:
                     return stop.value
+
+
+async def continue_step(step: Any, pending: Any) -> Any:
+    return await _Resume(step, pending)
 
 
 async def produce(send: Callable[[bytes], Awaitable[None]], agen: Any, sc: ServerCall) -> int:

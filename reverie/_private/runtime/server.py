@@ -8,11 +8,11 @@ stream's producer sends at most the credit the caller granted, so a slow consume
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -33,7 +33,7 @@ from ..declare.types import describe, type_info
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 from .direct import endpoint_key
-from .produce import produce
+from .produce import continue_step, produce
 
 if TYPE_CHECKING:
     from .addressing import Endpoint
@@ -44,17 +44,6 @@ __all__ = ["Served", "ServerCall"]
 log = logging.getLogger("reverie.runtime")
 
 _OK, _CANCELLED, _DEADLINE, _SHUTDOWN = 0, 1, 2, 3
-
-
-if sys.version_info >= (3, 12):
-
-    def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
-        """A Task started eagerly: a handler that finishes without waiting costs no loop turn."""
-        return asyncio.eager_task_factory(loop, coro)
-else:
-
-    def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
-        return loop.create_task(coro)
 
 
 class EndpointStats:
@@ -79,6 +68,7 @@ class ServerCall:
         "key",
         "last_touch",
         "reason",
+        "running",
         "send",
         "sent",
         "started",
@@ -95,6 +85,9 @@ class ServerCall:
         self.send = send
         self.direct = direct
         self.task: asyncio.Task[None] | None = None
+        #: the call's Task has begun (a Task cancelled before that would never run the
+        #: cleanup that answers and forgets the call: it is told by ``reason`` instead)
+        self.running = False
         self.credit = credit
         self._credit_waiter: asyncio.Future[None] | None = None
         self.reason = _OK
@@ -121,7 +114,7 @@ class ServerCall:
     def _stop(self, reason: int) -> None:
         if self.reason == _OK:
             self.reason = reason
-        if self.task is not None:
+        if self.task is not None and self.running:
             self.task.cancel()
 
     def cancel(self) -> None:
@@ -281,11 +274,18 @@ class Served:
         if self.streaming:
             sc.task = loop.create_task(self._run_stream(body, ctx, sc))
             return None
-        # The handler runs in its own Task from its first step, so asyncio.timeout(),
-        # current_task() and cancellation inside it concern the handler, never the connection
-        # or subscription that read the request (a first step run inline here let a handler's
-        # asyncio.timeout cancel the connection's reader).
-        sc.task = start_task(loop, self._run_unary(body, ctx, sc))
+        # The first step runs inline (no Task for a handler that finishes without waiting).
+        # Known limit: during that step asyncio.current_task() is the connection's (or the
+        # subscription's) Task, so an asyncio.timeout() a handler opens before its first
+        # await would cancel that Task; a Task per call from the first step fixed it but made
+        # the multinode conformance run fail (see the closing note of issue 15).
+        coro = self._run_unary(body, ctx, sc)
+        context = contextvars.copy_context()
+        try:
+            pending = context.run(coro.send, None)
+        except StopIteration:
+            return None
+        sc.task = loop.create_task(continue_step(coro, pending), context=context)
         return None
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
@@ -340,16 +340,25 @@ class Served:
         rem = ctx.deadline - time.monotonic()
         return asyncio.get_running_loop().call_later(max(rem, 0.0), sc.expire)
 
-    async def _run_unary(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
+    def _begin(
+        self, ctx: RequestContext, sc: ServerCall
+    ) -> tuple[Any, RequestContext, int, asyncio.TimerHandle | None]:
+        """A call starts: its server span (when tracing), its context made current, the start
+        of its processing time, its deadline armed."""
         span = None
         if _tracing.ON:
             span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats", self.worker_id)
         CURRENT.set(ctx)
-        t0 = time.perf_counter_ns()
-        timer = self._arm_deadline(sc, ctx)
+        sc.running = True
+        return span, ctx, time.perf_counter_ns(), self._arm_deadline(sc, ctx)
+
+    async def _run_unary(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
+        span, ctx, t0, timer = self._begin(ctx, sc)
         payload: bytes | None
         error: BaseException | None = None
         try:
+            if sc.reason != _OK:  # stopped before it began
+                raise asyncio.CancelledError
             req = body if self._validate is None else self._validate(body, strict=False)
             result = await self.handler(req, ctx)
             payload = msgpack_encode([wire.DATA, 0, result])
@@ -402,17 +411,14 @@ class Served:
             )
 
     async def _run_stream(self, body: Any, ctx: RequestContext, sc: ServerCall) -> None:
-        span = None
-        if _tracing.ON:
-            span, ctx = _tracing.server_span(ctx, self.component, self.name, "nats", self.worker_id)
-        CURRENT.set(ctx)
-        t0 = time.perf_counter_ns()
-        timer = self._arm_deadline(sc, ctx)
+        span, ctx, t0, timer = self._begin(ctx, sc)
         agen: Any = None
         payload: bytes | None
         error: BaseException | None = None
         count: int | None = None
         try:
+            if sc.reason != _OK:  # stopped before it began
+                raise asyncio.CancelledError
             req = body if self._validate is None else self._validate(body, strict=False)
             agen = self.handler(req, ctx)
             if inspect.isawaitable(agen):

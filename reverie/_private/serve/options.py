@@ -182,9 +182,9 @@ def run_plan(
     plan: ServePlan, entry: type, options: ServeOptions, sock: socket.socket | None
 ) -> int:
     """Run the plan until stopped (SIGINT/SIGTERM), embedded or supervised; the exit code."""
+    from .logs import setup_logging
     from .output import Output
     from .plan_types import EMBEDDED
-    from .worker import setup_logging
 
     out = Output(options.log_format)
     coro: Any

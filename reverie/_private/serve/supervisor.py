@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import signal
-import sys
 import time
 from typing import Any
 
@@ -25,8 +24,8 @@ from ..http.access import INTERNAL_KEY_ENV
 from .child import SAME_SIGNAL_WINDOW, Child, RestartPolicy, describe_exit, set_pdeathsig
 from .output import Output
 from .plan_types import ServePlan
+from .spawn import start_worker
 from .status import INSTANCE, ChildState, read_lines, read_status
-from .worker import SPEC_ENV, WorkerSpec
 
 __all__ = ["Child", "RestartPolicy", "Supervisor", "set_pdeathsig"]
 
@@ -226,80 +225,13 @@ class Supervisor:
 
     # -- children ---------------------------------------------------------------------------------
 
-    def _spec(
-        self, child: Child, control_fd: int, status_fd: int, http_fd: int | None
-    ) -> WorkerSpec:
-        p = child.plan
-        plan = self.plan
-        return WorkerSpec(
-            target=plan.target,
-            process=p.name,
-            services=list(p.services),
-            deployment=plan.deployment,
-            discover=plan.discover,
-            sys_path=[os.getcwd()],
-            index=p.index,
-            count=p.count,
-            nats=self.nats_url,
-            nats_replicas=plan.nats_replicas,
-            http=p.http,
-            http_fd=http_fd,
-            http_host=plan.http_host,
-            http_port=plan.http_port,
-            control_fd=control_fd,
-            status_fd=status_fd,
-            cpus=list(p.alloc.cpus),
-            drain_timeout=self.drain_timeout,
-            log_format=self.log_format,
-            log_level=self.log_level,
-            access_log=self.access_log,
-            http_limits=self.http_limits,
-            restarts=child.restarts,
-            process_total=len(self.children),
-            parent_pid=os.getpid(),
-        )
-
     async def _spawn(self, child: Child) -> None:
         # The listening socket is never inheritable: only an entry worker gets it, as a dup
         # made inheritable for its own spawn and closed right after. Spawns are serialised, so
         # no other child (nor the nats-server) can inherit that dup, whatever the event loop
         # does with pass_fds (uvloop's subprocess has ignored it in some versions).
         async with self._spawn_lock:
-            await self._spawn_locked(child)
-
-    async def _spawn_locked(self, child: Child) -> None:
-        ctl_r, ctl_w = os.pipe()
-        st_r, st_w = os.pipe()
-        http_fd = None
-        if child.plan.http and self.sock is not None:
-            http_fd = os.dup(self.sock.fileno())
-            os.set_inheritable(http_fd, True)
-        spec = self._spec(child, ctl_r, st_w, http_fd)
-        env = dict(os.environ)
-        env.update(child.plan.env)
-        env.setdefault(INTERNAL_KEY_ENV, self.internal_key)
-        env[SPEC_ENV] = spec.to_json()
-        env["PYTHONUNBUFFERED"] = "1"
-        fds = [ctl_r, st_w] + ([http_fd] if http_fd is not None else [])
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "reverie._private.serve.worker",
-                child.name,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-                pass_fds=fds,
-                start_new_session=True,
-                preexec_fn=set_pdeathsig,
-            )
-        finally:
-            os.close(ctl_r)
-            os.close(st_w)
-            if http_fd is not None:
-                os.close(http_fd)
+            proc, ctl_w, st_r = await start_worker(self, child)
         child.proc = proc
         child.pgids.add(proc.pid)
         if self._nats is not None:
