@@ -16,10 +16,12 @@ from .handlers import EndpointMeta, EndpointParam, FeatureMeta, FeatureParam, Pa
 from .pattern import FeaturePattern
 from .types import TypeInfo, UnsupportedTypeError, stream_item_type, type_info
 
-__all__ = ["endpoint_meta", "feature_meta"]
+__all__ = ["endpoint_meta", "feature_meta", "type_hints"]
 
 
-def _hints(service: str, attr: str, func: Any) -> dict[str, Any]:
+def type_hints(service: str, attr: str, func: Any, what: str = "type") -> dict[str, Any]:
+    """The resolved annotations of ``func``; a MarkupError naming the member when one cannot
+    be resolved."""
     try:
         return typing.get_type_hints(func)
     except NameError as exc:
@@ -27,7 +29,7 @@ def _hints(service: str, attr: str, func: Any) -> dict[str, Any]:
             f"cannot resolve an annotation: {exc}",
             service=service,
             member=attr,
-            fix="define or import the type before the class",
+            fix=f"define or import the {what} before the class",
         ) from None
 
 
@@ -100,7 +102,7 @@ def _response(service: str, attr: str, func: Any, hints: dict[str, Any]) -> tupl
 
 def endpoint_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> EndpointMeta:
     params = _params(service, attr, func)
-    hints = _hints(service, attr, func)
+    hints = type_hints(service, attr, func)
     docs = _descriptions(func)
     eparams: list[EndpointParam] = []
     for p in params:
@@ -244,7 +246,7 @@ def _feature_source(
 def feature_meta(service: str, attr: str, func: Any, opts: dict[str, Any]) -> FeatureMeta:
     pattern: FeaturePattern = opts["pattern"]
     params = _params(service, attr, func)
-    hints = _hints(service, attr, func)
+    hints = type_hints(service, attr, func)
     docs = _descriptions(func)
     by_name = {p.name: p for p in params}
     for pname in pattern.params:

@@ -10,7 +10,6 @@ version's plain data into the current type.
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -18,6 +17,7 @@ from typing import Any, TypeVar, overload
 from reverie.errors import MarkupError
 
 from ..declare.handlers import _Pending, _pending
+from ..declare.signatures import type_hints
 from ..declare.types import TypeInfo, UnsupportedTypeError, describe, type_info
 
 __all__ = ["StateMeta", "migrate", "restore", "snapshot", "state_meta"]
@@ -158,7 +158,7 @@ def _by_role(service: str, marks: list[_Mark]) -> dict[str, list[_Mark]]:
 
 def _snapshot_type(service: str, snap_attr: str, snap_fn: Any) -> tuple[Any, TypeInfo]:
     """The state type: what the snapshot method (no arguments) is annotated to return."""
-    hints = _hints(service, snap_attr, snap_fn)
+    hints = type_hints(service, snap_attr, snap_fn, "state type")
     params = _params(snap_fn)
     if params:
         raise MarkupError(
@@ -194,7 +194,9 @@ def _check_restore(
             member=rest_attr,
             fix=f"write 'def {rest_attr}(self, state: {info.name}) -> None'",
         )
-    rtp = _hints(service, rest_attr, rest_fn).get(rparams[0], inspect.Parameter.empty)
+    rtp = type_hints(service, rest_attr, rest_fn, "state type").get(
+        rparams[0], inspect.Parameter.empty
+    )
     if rtp is not inspect.Parameter.empty and rtp is not Any and rtp != tp:
         raise MarkupError(
             f"@state.restore takes {describe(rtp)}, but @state.snapshot ({snap_attr}) returns "
@@ -211,15 +213,3 @@ def _params(func: Any) -> list[str]:
         p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     return names[1:]  # without self
-
-
-def _hints(service: str, attr: str, func: Any) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(func)
-    except NameError as exc:
-        raise MarkupError(
-            f"cannot resolve an annotation: {exc}",
-            service=service,
-            member=attr,
-            fix="define or import the state type before the class",
-        ) from None
