@@ -108,6 +108,17 @@ async def _connect(url: str) -> DistributedRuntime:
         fail(str(exc), code=1)
 
 
+async def _registrations(rt: DistributedRuntime) -> list[dict[str, Any]]:
+    """Every registration on ``rt``; when the bucket cannot be read the command ends with why
+    (exit 1), never with an empty list."""
+    from reverie.errors import ReverieError
+
+    try:
+        return await rt.registrations()
+    except ReverieError as exc:
+        fail(str(exc), code=1)
+
+
 def _check_registered(
     target: str, known: list[dict[str, Any]], ns: str, comp: str, endpoint: str
 ) -> None:
@@ -149,7 +160,7 @@ async def _call_nats(target: str, endpoint: str, data: Any, timeout: float) -> i
     url, ns, comp = _split_nats(target)
     rt = await _connect(url)
     try:
-        known = await rt.registrations()
+        known = await _registrations(rt)
         if known:
             _check_registered(target, known, ns, comp, endpoint)
         client = rt.namespace(ns).component(comp).endpoint(endpoint).client()
@@ -231,7 +242,7 @@ async def _ls_nats(url: str) -> list[dict[str, Any]]:
     rt = await _connect(url.partition("#")[0])
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
-        for reg in await rt.registrations():
+        for reg in await _registrations(rt):
             row = rows.setdefault(
                 (reg["namespace"], reg["component"], reg["worker"]),
                 {

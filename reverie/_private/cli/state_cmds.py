@@ -175,12 +175,12 @@ def register(app: typer.Typer) -> None:
 async def _swap_nats(target: str, to: str, config: Any) -> int:
     from reverie._private.state.migrate import request_swap
 
-    from .ops_cmds import _connect, _split_nats
+    from .ops_cmds import _connect, _registrations, _split_nats
 
     url, ns, comp = _split_nats(target)
     rt = await _connect(url)
     try:
-        regs = await rt.registrations()
+        regs = await _registrations(rt)
         serving = _serving(regs, ns, comp)
         if not serving:
             fail(f"no process serves {ns}/{comp} on {url}", code=1)

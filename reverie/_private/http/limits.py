@@ -158,31 +158,39 @@ def protocol_class(limits: HttpLimits) -> type | str:
     return LimitedHttpTools
 
 
-async def rebalance(server: Any, workers: int, within: float = 5.0) -> int:
+async def rebalance(server: Any, workers: int, idle: float = 30.0, tries: int = 8) -> int:
     """Shed this server's share of keep-alive connections after a peer entry worker came back.
 
     Clients keep their connections, so a restarted worker would get nothing from them. With
     ``workers`` entry workers, this one keeps ``open - open // workers`` of the connections it
     has now and asks the rest to close after their next response (``Connection: close``). A
     client reconnects, and the kernel picks the acceptor — often this busy one again — so the
-    shedding goes on, one response boundary at a time, until this worker is down to its share
-    or ``within`` seconds pass. Returns how many connections were asked to close."""
+    shedding goes on, one response boundary at a time, until this worker is down to its share,
+    or it has asked ``tries`` times its first excess (the kernel keeps handing them back), or
+    no asked connection has closed for ``idle`` seconds (its clients went quiet). Counted in
+    asks, not seconds: on a loaded machine a response boundary can take long to come. Returns
+    how many connections were asked to close."""
     state = getattr(server, "server_state", None)
     if state is None or workers < 2:
         return 0
     conns = state.connections
     start = [c for c in conns if hasattr(c, "rv_close_after_next")]
     keep = len(start) - len(start) // workers
+    budget = tries * max(1, len(start) // workers)
     asked = 0
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
+    quiet_until = loop.time() + idle
+    pending: set[Any] = set()
     while True:
         live = [c for c in conns if hasattr(c, "rv_close_after_next")]
-        marked = [c for c in live if c._rv_close_next]
-        need = len(live) - keep - len(marked)
+        if pending - set(live):  # an asked connection closed: the shedding moves on
+            quiet_until = loop.time() + idle
+        pending = {c for c in live if c._rv_close_next}
+        need = min(len(live) - keep - len(pending), budget - asked)
         for conn in [c for c in live if not c._rv_close_next][: max(0, need)]:
             conn.rv_close_after_next()
+            pending.add(conn)
             asked += 1
-        if len(live) <= keep or loop.time() >= deadline:
+        if len(live) <= keep or (asked >= budget and not pending) or loop.time() >= quiet_until:
             return asked
         await asyncio.sleep(0.02)

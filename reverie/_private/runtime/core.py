@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import ConfigError, TransportError, UnavailableError, WorkerLostError
 
 from ..call.context import RequestContext
-from ..transports.codec import msgpack_decode, msgpack_encode
+from ..transports.codec import msgpack_encode
 from . import wire
 from .blueprints import BlueprintStore
 from .connection import close_quietly, ensure_buckets, open_nats, wait_or_fail
 from .direct import DirectPlane, direct_setting
-from .discovery import Leases, WorkerWatcher
+from .discovery import Leases, WorkerWatcher, read_registrations
 from .heartbeat import Heartbeat
 from .inbound import control, on_ctl, on_reply
 from .tables import CallTable, ServingTable
@@ -261,27 +261,9 @@ class DistributedRuntime:
             call.lost("its lease expired: the process stopped refreshing it")
 
     async def registrations(self) -> list[dict[str, Any]]:
-        """Every registration in the workers bucket (one per worker and endpoint)."""
-        from nats.js.errors import NoKeysError
-
-        kv = self._kv_workers
-        try:
-            keys = await kv.keys()
-        except NoKeysError:  # an empty bucket
-            return []
-        except Exception as exc:  # a timeout while a stream elects its leader, a lost link
-            raise TransportError(
-                f"cannot list the registrations in the workers bucket: {type(exc).__name__}: {exc}"
-            ) from exc
-        out: list[dict[str, Any]] = []
-        for key in keys:
-            try:
-                entry = await kv.get(key)
-            except Exception:  # deleted or expired between keys() and get()
-                continue
-            if entry.value:
-                out.append(msgpack_decode(bytes(entry.value)))
-        return out
+        """Every registration in the workers bucket (one per worker and endpoint); a
+        TransportError naming the bucket when it cannot be read (never an empty list)."""
+        return await read_registrations(self)
 
     async def wait_for_component(
         self, ns: str, component: str, n: int = 1, timeout: float | None = 10.0

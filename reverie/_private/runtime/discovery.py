@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from reverie.errors import NoWorkersError
+from reverie.errors import NoWorkersError, TransportError
 
 from ..transports.codec import msgpack_decode
-from .connection import wait_or_fail
+from .connection import js_retry, wait_or_fail
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime
 
-__all__ = ["Leases", "WorkerWatcher"]
+__all__ = ["Leases", "WorkerWatcher", "read_registrations"]
 
 log = logging.getLogger("reverie.runtime")
 
@@ -301,3 +301,75 @@ def _decode_info(value: bytes) -> dict[str, Any]:
         log.warning("a registration in the workers bucket is not a map: %r", info)
         return {}
     return info
+
+
+async def read_registrations(rt: DistributedRuntime) -> list[dict[str, Any]]:
+    """Every registration in the workers bucket, read key by key.
+
+    The keys come from the stream's own subject list (one request the server answers from its
+    state), not nats-py's ``KeyValue.keys()``: that one watches the bucket and, when the
+    server answers its consumer-info request before the consumer's first message arrives (a
+    loaded machine), reports "no keys" for a full bucket. A key whose last word is a delete
+    or expiry marker, or that went between the listing and its read, is skipped; any other
+    failure is a TransportError naming the bucket, never an empty list.
+    """
+    import nats.js.errors
+
+    bucket = rt.workers_bucket
+    where = f"the workers bucket {bucket!r} on NATS at {rt.url}"
+    fix = (
+        f"fix: check that nats-server is up and runs with JetStream (-js), and that this user "
+        f"may read the bucket ($JS.API.STREAM.INFO.KV_{bucket} and "
+        f"$JS.API.DIRECT.GET.KV_{bucket}.>)"
+    )
+    try:
+        subjects = await js_retry(
+            lambda: _list_subjects(rt.js, f"KV_{bucket}", f"$KV.{bucket}."),
+            f"cannot list the registrations in {where}",
+        )
+    except TransportError:
+        raise
+    except nats.js.errors.NotFoundError as exc:
+        raise TransportError(
+            f"cannot list the registrations: {where} does not exist ({exc}); "
+            f"fix: reconnect (the runtime makes the bucket when it connects); {fix}"
+        ) from exc
+    except Exception as exc:
+        raise TransportError(
+            f"cannot list the registrations in {where}: {type(exc).__name__}: {exc}; {fix}"
+        ) from exc
+    keys = sorted(subjects)
+    kv = rt.workers_kv
+    entries = await asyncio.gather(*(kv.get(k) for k in keys), return_exceptions=True)
+    out: list[dict[str, Any]] = []
+    for key, entry in zip(keys, entries, strict=True):
+        if isinstance(entry, nats.js.errors.KeyNotFoundError):
+            continue  # its last word is a delete marker (a clean goodbye), or it expired
+        if isinstance(entry, Exception):
+            raise TransportError(
+                f"cannot read the registration {key!r} in {where}: "
+                f"{type(entry).__name__}: {entry}; {fix}"
+            ) from entry
+        if isinstance(entry, BaseException):
+            raise entry  # cancelled
+        if entry.value:  # empty: the server's marker of an expired lease
+            out.append(msgpack_decode(bytes(entry.value)))
+    return out
+
+
+async def _list_subjects(js: Any, stream: str, prefix: str) -> list[str]:
+    """The keys of a KV bucket: its stream's subjects under ``prefix``, page by page.
+
+    nats-py's ``stream_info(subjects_filter=)`` drops the paging fields (a listing holds at
+    most 100,000 subjects per answer), so this asks the JetStream API itself.
+    """
+    import json
+
+    keys: list[str] = []
+    while True:
+        req = json.dumps({"subjects_filter": f"{prefix}>", "offset": len(keys)}).encode()
+        resp = await js._api_request(f"{js._prefix}.STREAM.INFO.{stream}", req, timeout=js._timeout)
+        page = (resp.get("state") or {}).get("subjects") or {}
+        keys += [s[len(prefix) :] for s in page]
+        if not page or len(keys) >= int(resp.get("total") or 0):
+            return keys
