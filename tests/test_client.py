@@ -66,7 +66,9 @@ async def test_stream_deadline_passes_when_the_stream_is_quick(host: Host) -> No
 async def test_reprs_say_what_and_where(host: Host) -> None:
     client = host.client(Clock)
     assert repr(client) == "<client of Clock via in-process>"
-    assert repr(client.now) == "<unary endpoint Clock.now via in-process>"
+    # A local unary endpoint is a plain function (the fastest call), named to say the same.
+    assert repr(client.now).startswith("<function Clock.now (unary endpoint via in-process) at ")
+    assert repr(client._callers["now"]) == "<unary endpoint Clock.now via in-process>"
     assert repr(client.ticks) == "<streaming endpoint Clock.ticks via in-process>"
     ep = await client.get_endpoint("ticks")
     assert repr(ep) == "EndpointClient(Clock.ticks)" and ep.name == "ticks"

@@ -241,7 +241,8 @@ async def test_tracing_off_links_the_plain_callers() -> None:
     async with Host(env={}) as host:
         await host.start(Frontend)
         mid = host.instance(Frontend).obj.middle
-        assert type(mid.__dict__["run"]) is c._LocalUnaryCaller  # in-process, untraced
+        assert type(mid._callers["run"]) is c._LocalUnaryCaller  # in-process, untraced
+        assert mid.__dict__["run"] is mid._callers["run"].call  # its function, linked
         assert type(mid.__dict__["words"]) is c._StreamCaller
 
 

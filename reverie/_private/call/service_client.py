@@ -70,6 +70,7 @@ class ServiceClient:
         self._plug = plug
         # Asked on first use of .plug: HTTP may attach to the host after this client was linked.
         self._features = features
+        self._callers: dict[str, _Caller] = {}
         wire = transport_kind(transport) != "in-process"
         traced = callers.traced_callers  # set by the tracing layer while tracing is on
         for ep in meta.endpoints.values():
@@ -84,19 +85,24 @@ class ServiceClient:
                         _WireUnaryCaller
                         if wire
                         else _LocalUnaryCaller
-                        if getattr(transport, "instance", None) is not None and not transport.wire
+                        if getattr(transport, "instance", None) is not None
+                        and not transport.wire
+                        and ep.timeout is None
                         else _UnaryCaller
                     )
                 )
-            # Plain instance attributes: `client.generate` is one dict lookup on the hot path.
-            self.__dict__[ep.name] = cls(meta, ep, transport)
+            # Plain instance attributes: `client.generate` is one dict lookup on the hot path;
+            # a local unary caller's is its function (`call`), the caller kept in `_callers`.
+            caller = self._callers[ep.name] = cls(meta, ep, transport)
+            local = caller.call if isinstance(caller, _LocalUnaryCaller) else None
+            self.__dict__[ep.name] = caller if local is None else local
 
     def track_edges(self, edges: Edges, caller: str) -> None:
         """Count this client's calls as the edge ``caller`` -> target in ``edges``."""
         kind = transport_kind(self._transport)
         for ep in self._meta.endpoints.values():
-            call = self.__dict__.get(ep.name)
-            if isinstance(call, _Caller):
+            call = self._callers.get(ep.name)
+            if call is not None:
                 call._stats = edges.get(
                     caller,
                     self._meta.name,
@@ -150,7 +156,7 @@ class ServiceClient:
                 + did_you_mean(name, self._meta.endpoints),
                 service=self._meta.name,
             )
-        return EndpointClient(self._meta, ep, self.__dict__[name])
+        return EndpointClient(self._meta, ep, self._callers[name])
 
     async def aclose(self) -> None:
         await self._transport.aclose()
