@@ -80,6 +80,14 @@ def serve_cmd(
             "the host name)."
         ),
     ] = None,
+    direct_host: Annotated[
+        str | None,
+        typer.Option(
+            help="The address other machines reach this one at, on which its processes take "
+            "direct calls (default: the node's direct_host in the deployment file, else "
+            "$REVERIE_DIRECT_HOST, else 127.0.0.1)."
+        ),
+    ] = None,
     discover: Annotated[
         list[Path] | None,
         typer.Option(
@@ -203,6 +211,7 @@ def serve_cmd(
         nats_cluster_listen=nats_cluster_listen,
         nats_routes=nats_routes,
         nats_name=nats_name,
+        direct_host=direct_host,
         discover=[str(d) for d in discover or []],
         node=node,
         processes=processes,

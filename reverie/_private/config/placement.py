@@ -5,6 +5,7 @@ nodes:                      # every machine of the deployment, in order
   web: {default: true}      # services placed nowhere run here (else: on the first node)
   gpu-a: {gpus: 2, cpus: 8, memory: 64Gi, services: [Worker]}
   gpu-b: {gpus: [2, 3]}     # a list pins these device ids
+  gpu-c: {direct_host: 10.0.0.7}  # where its processes take direct calls (default loopback)
 Worker:
   ServiceArgs: {node: [gpu-a, gpu-b]}   # or one name; a service may run on several nodes
 ```
@@ -38,7 +39,7 @@ __all__ = [
     "parse_nodes",
 ]
 
-NODE_KEYS = ("default", "services", "cpus", "gpus", "memory")
+NODE_KEYS = ("default", "services", "cpus", "gpus", "memory", "direct_host")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
@@ -54,6 +55,8 @@ class NodeSection:
     cpus: Sourced | None = None
     gpus: Sourced | None = None  # an int (count) or a list of device ids
     memory: Sourced | None = None
+    #: the address this node's processes take direct calls on (see ``config.directhost``)
+    direct_host: Sourced | None = None
 
 
 # -- parsing (called by deployment._Parser, whose helpers give file:line) ------------------------
@@ -74,7 +77,7 @@ def parse_nodes(parser: Any, node: yaml.Node) -> dict[str, NodeSection]:
     """The ``nodes:`` section: node name -> ``NodeSection``."""
     import yaml
 
-    from .deployment import Sourced, _check_resource, _is_int
+    from .deployment import Sourced
 
     out: dict[str, NodeSection] = {}
     for name, knode, vnode in parser.mapping(node, "nodes", "the nodes section"):
@@ -96,41 +99,52 @@ def parse_nodes(parser: Any, node: yaml.Node) -> dict[str, NodeSection]:
                         raise parser.err(f"a service name, got {v.value!r}", item, dotted)
                     sec.services.append(v)
                 continue
-            v = parser.src(inner)
-            if key == "default":
-                if not isinstance(v.value, bool):
-                    raise parser.err(
-                        f"default must be true or false, got {v.value!r}", inner, dotted
-                    )
-                sec.default = v
-            elif key == "cpus":
-                if not _is_int(v.value) or v.value < 1:
-                    raise parser.err(
-                        f"cpus must be a whole number >= 1, got {v.value!r}", inner, dotted
-                    )
-                sec.cpus = v
-            elif key == "gpus":
-                ok = _is_int(v.value) and v.value >= 0
-                ok = ok or (
-                    isinstance(v.value, list)
-                    and all(_is_int(g) and g >= 0 for g in v.value)
-                    and len(set(v.value)) == len(v.value)
-                )
-                if not ok:
-                    raise parser.err(
-                        f"gpus must be a count (2) or a list of distinct device ids ([0, 3]), "
-                        f"got {v.value!r}",
-                        inner,
-                        dotted,
-                    )
-                sec.gpus = v
-            else:
-                problem = _check_resource("memory", v.value)
-                if problem:
-                    raise parser.err(problem, inner, dotted)
-                sec.memory = v
+            _node_value(parser, sec, key, inner, dotted)
         out[name] = sec
     return out
+
+
+def _node_value(parser: Any, sec: NodeSection, key: str, inner: yaml.Node, dotted: str) -> None:
+    """One scalar key of a node (``default``, ``cpus``, ``gpus``, ``direct_host``,
+    ``memory``), checked and stored on ``sec``."""
+    from .deployment import _check_resource, _is_int
+
+    v = parser.src(inner)
+    if key == "default":
+        if not isinstance(v.value, bool):
+            raise parser.err(f"default must be true or false, got {v.value!r}", inner, dotted)
+        sec.default = v
+    elif key == "cpus":
+        if not _is_int(v.value) or v.value < 1:
+            raise parser.err(f"cpus must be a whole number >= 1, got {v.value!r}", inner, dotted)
+        sec.cpus = v
+    elif key == "gpus":
+        ok = _is_int(v.value) and v.value >= 0
+        ok = ok or (
+            isinstance(v.value, list)
+            and all(_is_int(g) and g >= 0 for g in v.value)
+            and len(set(v.value)) == len(v.value)
+        )
+        if not ok:
+            raise parser.err(
+                f"gpus must be a count (2) or a list of distinct device ids ([0, 3]), "
+                f"got {v.value!r}",
+                inner,
+                dotted,
+            )
+        sec.gpus = v
+    elif key == "direct_host":
+        from .directhost import FIX, direct_host_problem
+
+        problem = direct_host_problem(v.value)
+        if problem:
+            raise parser.err(problem, inner, dotted, fix=FIX)
+        sec.direct_host = v
+    else:
+        problem = _check_resource("memory", v.value)
+        if problem:
+            raise parser.err(problem, inner, dotted)
+        sec.memory = v
 
 
 def parse_node_names(parser: Any, node: yaml.Node, key: str) -> Sourced:

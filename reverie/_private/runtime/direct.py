@@ -89,17 +89,18 @@ def host_id() -> str:
 
 
 def _tcp_host(value: str | None) -> str:
-    host = value if value is not None else os.environ.get(ENV_DIRECT_HOST, "127.0.0.1")
-    if host in ("0.0.0.0", "::", "*"):
+    from ..config.directhost import DEFAULT, FIX, direct_host_problem
+
+    host = value if value is not None else os.environ.get(ENV_DIRECT_HOST, DEFAULT)
+    problem = direct_host_problem(host)
+    if problem is not None:
         raise ConfigError(
-            f"direct plane TCP address {host!r} is a wildcard: callers need the address to "
-            f"reach this process at",
-            key=ENV_DIRECT_HOST,
+            problem,
+            key="direct_host" if value is not None else f"${ENV_DIRECT_HOST}",
             value=host,
-            fix="bind the address of this machine's interface the other machines reach "
-            "(loopback 127.0.0.1 when every process runs on one machine)",
+            fix=FIX,
         )
-    return host
+    return host.strip()
 
 
 class DirectPlane:

@@ -52,6 +52,7 @@ async def run_embedded(
         nats=plan.nats,
         http_fd=fd,
         nats_replicas=plan.nats_replicas,
+        direct_host=plan.direct_host.value,
         http_host=plan.http_host,
         http_port=plan.http_port,
         drain_timeout=drain_timeout,

@@ -43,6 +43,9 @@ class ServeOptions:
     nats_cluster_listen: str = "0.0.0.0:6222"
     nats_routes: str | None = None
     nats_name: str | None = None
+    #: the address this machine's processes take direct calls from other machines on (None:
+    #: the node's ``direct_host`` in the file, else ``$REVERIE_DIRECT_HOST``, else loopback)
+    direct_host: str | None = None
     #: directories whose services are registered, so SID dependencies resolve to them
     discover: list[str] = field(default_factory=list)
     #: run only this node's share of the deployment's ``nodes:`` section
@@ -137,6 +140,7 @@ def plan_serve(target: str, entry: type, options: ServeOptions) -> ServePlan:
     """Read the deployment file, detect resources and build the plan (nothing starts);
     raises ``ReverieError`` subclasses naming the problem."""
     from ..config.deployment import load_deployment
+    from ..config.directhost import resolve_direct_host
     from ..runtime.natsserver import parse_hostport
     from .plan import build_plan
     from .resources import detect_inventory
@@ -157,6 +161,7 @@ def plan_serve(target: str, entry: type, options: ServeOptions) -> ServePlan:
         nats_cluster=member,
         discover=[str(d) for d in options.discover],
     )
+    plan.direct_host = resolve_direct_host(options.direct_host, dep, options.node, os.environ)
     plan.nats_listen = parse_hostport(options.nats_listen, 0, "--nats-listen")
     plan.nats_replicas = options.nats_replicas
     if member is not None:
@@ -168,8 +173,16 @@ def plan_serve(target: str, entry: type, options: ServeOptions) -> ServePlan:
 
 def open_http(plan: ServePlan) -> socket.socket | None:
     """The listening socket, when a process of this machine serves HTTP (not when the entry
-    runs on another node); the plan learns the real port (``port=0``)."""
+    runs on another node); the plan learns the real port (``port=0``). First, when processes
+    call each other directly, that their TCP address is one of this machine's."""
     from .httpd import listening_socket
+
+    if plan.nats is not None:
+        from ..config.directhost import check_listenable
+        from ..runtime.direct import direct_setting
+
+        if direct_setting(None):
+            check_listenable(plan.direct_host)
 
     if not any(p.http for p in plan.processes):
         return None

@@ -226,6 +226,13 @@ def _plan_head(plan: ServePlan) -> list[Any]:
             )
         ),
     ]
+    if plan.nats is not None:
+        head.append(
+            Text(
+                f"direct calls: Unix sockets on this machine, TCP on {plan.direct_host.value} "
+                f"(from {plan.direct_host.source})"
+            )
+        )
     if plan.nodes:
         head.append(
             Text(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..config.directhost import DEFAULT, DirectHost
 from ..config.service_args import ServiceArgs
 from ..config.values import mask_env
 from .resources import Allocation, Inventory
@@ -110,6 +111,8 @@ class ServePlan:
     discover: list[str] = field(default_factory=list)
     #: copies of the runtime's KV buckets (``--nats-replicas``)
     nats_replicas: int = 1
+    #: the direct plane's TCP address for this machine's processes, and the layer that set it
+    direct_host: DirectHost = field(default_factory=lambda: DirectHost(DEFAULT, "default", ""))
 
     @property
     def http_url(self) -> str:
@@ -141,6 +144,9 @@ class ServePlan:
             "http": self.http_url if any(p.http for p in self.processes) else None,
             "nats": self.nats,
             "nats_replicas": self.nats_replicas,
+            "direct_host": None
+            if self.nats is None
+            else {"value": self.direct_host.value, "source": self.direct_host.source},
             "nats_member": None
             if self.nats != "embedded"
             else {

@@ -32,6 +32,7 @@ def worker_spec(
         count=p.count,
         nats=sup.nats_url,
         nats_replicas=plan.nats_replicas,
+        direct_host=plan.direct_host.value,
         http=p.http,
         http_fd=http_fd,
         http_host=plan.http_host,

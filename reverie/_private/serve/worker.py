@@ -57,6 +57,8 @@ class WorkerSpec:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http: bool = True
+    #: the direct plane's TCP address (``ServePlan.direct_host``; None: the runtime's default)
+    direct_host: str | None = None
     control_fd: int | None = None
     status_fd: int | None = None
     cpus: list[int] = field(default_factory=list)
@@ -159,7 +161,7 @@ async def run_process(
         host = prepare_host(cls, dep, spec.discover)
         _report_instances(host, status)
         if spec.nats:
-            runtime = await _attach_runtime(host, spec.nats, spec.nats_replicas)
+            runtime = await _attach_runtime(host, spec.nats, spec.nats_replicas, spec.direct_host)
         from ..state.attach import attach_state  # checkpoints, migration
 
         await attach_state(host, dep, runtime, index=spec.index, count=spec.count)
@@ -262,7 +264,9 @@ async def _first(*events: asyncio.Event) -> None:
             w.cancel()
 
 
-async def _attach_runtime(host: Any, url: str, replicas: int = 1) -> Any:
+async def _attach_runtime(
+    host: Any, url: str, replicas: int = 1, direct_host: str | None = None
+) -> Any:
     from ..runtime import DistributedRuntime
 
     try:
@@ -272,7 +276,7 @@ async def _attach_runtime(host: Any, url: str, replicas: int = 1) -> Any:
             f"this build cannot serve over NATS yet (reverie._private.runtime.attach: {exc}); "
             f"run with every service at workers: 1 and no process: separate"
         ) from None
-    rt = await DistributedRuntime.connect(url, replicas=replicas)
+    rt = await DistributedRuntime.connect(url, replicas=replicas, direct_host=direct_host)
     try:
         await attach_runtime(host, rt)
     except BaseException:
