@@ -30,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import concurrent, sequential, stream_rate  # noqa: E402  (bench/measure.py)
+
 from reverie._private.runtime import DistributedRuntime  # noqa: E402
 from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
 from reverie._private.transports.codec import msgpack_encode  # noqa: E402
@@ -125,39 +127,6 @@ async def raw_tcp_client(port: int) -> Call:
         return await fut
 
     return call
-
-
-async def sequential(fn: Call, n: int) -> list[float]:
-    for _ in range(min(50, n)):
-        await fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-async def concurrent(fn: Call, total: int, inflight: int = 32) -> float:
-    per = total // inflight
-
-    async def worker() -> None:
-        for _ in range(per):
-            await fn()
-
-    await asyncio.gather(*(worker() for _ in range(inflight)))  # warm-up round
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(inflight)))
-    return per * inflight / (time.perf_counter() - t0)
-
-
-async def stream_rate(fn: Callable[[], Awaitable[int]], rounds: int) -> float:
-    await fn()
-    t0 = time.perf_counter()
-    count = 0
-    for _ in range(rounds):
-        count += await fn()
-    return count / (time.perf_counter() - t0)
 
 
 async def measure(

@@ -17,7 +17,8 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,51 +26,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
+from measure import concurrent, sequential, stream_rate  # noqa: E402  (bench/measure.py)
 
 from reverie._private.runtime import DistributedRuntime  # noqa: E402
 from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
-from reverie._private.runtime.produce import MAX_BATCH_ITEMS, array_header  # noqa: E402
+from reverie._private.runtime.produce import MAX_BATCH_ITEMS  # noqa: E402
 from reverie._private.runtime.wire import DEFAULT_WINDOW  # noqa: E402
 from reverie._private.transports.codec import msgpack_decode, msgpack_encode  # noqa: E402
 
 PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
 STREAM_ITEMS = 1000
 # The most items Reverie puts in one stream message: a BATCH frame holds up to 128, and no more
-# than the caller's credit (the default window, 64). The raw side packs as many, with no credit.
+# than the caller's credit (the default window, 1,024 items). The raw sides pack as many, with
+# no credit, and encode a message's items with one msgpack call, as Reverie does.
 BATCH = min(MAX_BATCH_ITEMS, DEFAULT_WINDOW)
-
-
-async def sequential(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
-    for _ in range(min(50, n)):
-        await fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-async def concurrent(fn: Callable[[], Awaitable[Any]], total: int, inflight: int = 32) -> float:
-    per = total // inflight
-
-    async def worker() -> None:
-        for _ in range(per):
-            await fn()
-
-    await asyncio.gather(*(worker() for _ in range(inflight)))  # warm-up round
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(inflight)))
-    return per * inflight / (time.perf_counter() - t0)
-
-
-async def stream_rate(fn: Callable[[], Awaitable[int]], rounds: int) -> float:
-    await fn()
-    t0 = time.perf_counter()
-    count = 0
-    for _ in range(rounds):
-        count += await fn()
-    return count / (time.perf_counter() - t0)
 
 
 class Side:
@@ -78,6 +48,7 @@ class Side:
     call: Callable[[], Awaitable[Any]]
     stream: Callable[[], Awaitable[int]]
     batched: Callable[[], Awaitable[int]] | None = None  # raw only: Reverie's batching
+    generated: Callable[[], Awaitable[int]] | None = None  # raw only: the same, as a program
     close: Callable[[], Awaitable[None]]
 
 
@@ -97,13 +68,31 @@ async def raw_side(url: str) -> Side:
     async def batched(msg: Any) -> None:
         # Reverie's own batching: up to BATCH items a message, one msgpack array of them.
         for start in range(0, STREAM_ITEMS, BATCH):
-            items = [msgpack_encode(i) for i in range(start, min(start + BATCH, STREAM_ITEMS))]
-            await srv.publish(msg.reply, array_header(len(items)) + b"".join(items))
+            items = list(range(start, min(start + BATCH, STREAM_ITEMS)))
+            await srv.publish(msg.reply, msgpack_encode(items))
+        await srv.publish(msg.reply, b"")
+
+    async def numbers(n: int) -> AsyncIterator[int]:  # the handler, as Reverie's side has it
+        for i in range(n):
+            yield i
+
+    async def generated(msg: Any) -> None:
+        # The least program doing what a Reverie stream does: a handler's async generator,
+        # its items packed BATCH a message (no credit, no sequence numbers, no END count).
+        batch: list[int] = []
+        async for item in numbers(STREAM_ITEMS):
+            batch.append(item)
+            if len(batch) == BATCH:
+                await srv.publish(msg.reply, msgpack_encode(batch))
+                batch = []
+        if batch:
+            await srv.publish(msg.reply, msgpack_encode(batch))
         await srv.publish(msg.reply, b"")
 
     await srv.subscribe("raw.echo", cb=echo)
     await srv.subscribe("raw.stream", cb=streamer)
     await srv.subscribe("raw.batched", cb=batched)
+    await srv.subscribe("raw.generated", cb=generated)
     await srv.flush()
 
     async def call() -> Any:
@@ -136,6 +125,41 @@ async def raw_side(url: str) -> Side:
     async def one_batched() -> int:
         return await stream_of("raw.batched", True)
 
+    async def one_generated() -> int:
+        # ... and on the calling side an async iterator the caller runs ``async for`` over
+        loop = asyncio.get_running_loop()
+        buf: deque[Any] = deque()
+        wake: list[asyncio.Future[None]] = []
+        ended = False
+
+        async def on_msg(msg: Any) -> None:
+            nonlocal ended
+            if msg.data:
+                buf.extend(msgpack_decode(msg.data))
+            else:
+                ended = True
+            if wake:
+                wake.pop().set_result(None)
+
+        async def received() -> AsyncIterator[Any]:
+            while True:
+                while buf:
+                    yield buf.popleft()
+                if ended:
+                    return
+                fut = loop.create_future()
+                wake.append(fut)
+                await asyncio.wait_for(fut, 10)
+
+        inbox = cli.new_inbox()
+        sub = await cli.subscribe(inbox, cb=on_msg)
+        await cli.publish("raw.generated", b"", reply=inbox)
+        count = 0
+        async for _ in received():
+            count += 1
+        await sub.unsubscribe()
+        return count
+
     async def close() -> None:
         await cli.close()
         await srv.close()
@@ -143,6 +167,7 @@ async def raw_side(url: str) -> Side:
     side = Side()
     side.call, side.stream, side.close = call, one_stream, close
     side.batched = one_batched
+    side.generated = one_generated
     await _until_ok(call)
     return side
 
@@ -206,6 +231,7 @@ async def compare(
     rps: dict[str, list[float]] = {k: [] for k in sides}
     srate: dict[str, list[float]] = {k: [] for k in sides}
     brate: list[float] = []
+    grate: list[float] = []
     for _ in range(blocks):
         for name, side in sides.items():
             lat[name] += await sequential(side.call, n_seq)
@@ -213,6 +239,8 @@ async def compare(
             srate[name].append(await stream_rate(side.stream, rounds))
             if side.batched is not None:
                 brate.append(await stream_rate(side.batched, rounds))
+            if side.generated is not None:
+                grate.append(await stream_rate(side.generated, rounds))
     for side in sides.values():
         await side.close()
     out = {}
@@ -223,10 +251,13 @@ async def compare(
             "rps_32": statistics.median(rps[name]),
             "stream_msgs_per_s": statistics.median(srate[name]),
         }
-    # Reverie's stream beside both raw streams: the same batching (the like-for-like one) and
-    # one message per item (what a plain nats-py stream does).
+    # Reverie's stream beside three raw streams: the same batching (the like-for-like wire), the
+    # same batching from a handler's generator to a caller's async for (the like-for-like
+    # program) and one message per item (what a plain nats-py stream does).
     out["raw"]["stream_batched_per_s"] = statistics.median(brate)
     out["reverie"]["stream_batched_per_s"] = out["reverie"]["stream_msgs_per_s"]
+    out["raw"]["stream_generated_per_s"] = statistics.median(grate)
+    out["reverie"]["stream_generated_per_s"] = out["reverie"]["stream_msgs_per_s"]
     return out["raw"], out["reverie"]
 
 
@@ -383,6 +414,12 @@ async def main() -> None:
             "stream_batched_per_s",
             ">= 0.8x raw",
             lambda r: r >= 0.8,
+        ),
+        (
+            f"{STREAM_ITEMS}-item stream, items/s (raw: generator to async for, same batching)",
+            "stream_generated_per_s",
+            "",
+            None,
         ),
         (
             f"{STREAM_ITEMS}-item stream, items/s (raw: one message per item)",

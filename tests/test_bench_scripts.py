@@ -15,7 +15,7 @@ def test_every_bench_script_imports() -> None:
     assert "bench_http" in names and "bench_inprocess" in names
     code = "import sys; sys.path[:0] = [sys.argv[1]]\nfor n in sys.argv[2:]: __import__(n)"
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(BENCH), *names, "run", "wrk"],
+        [sys.executable, "-c", code, str(BENCH), *names, "run", "wrk", "measure"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -130,12 +130,19 @@ class Endpoint:
         idempotent: bool = False,
         response_type: Any = Any,
         window: int = wire.DEFAULT_WINDOW,
+        window_bytes: int = wire.DEFAULT_WINDOW_BYTES,
     ) -> EndpointRuntimeClient:
-        """A client calling the live workers of this endpoint through ``router``."""
+        """A client calling the live workers of this endpoint through ``router``. A stream's
+        producer runs at most ``window`` items or ``window_bytes`` bytes ahead of its consumer."""
         from .client import EndpointRuntimeClient
 
         return EndpointRuntimeClient(
-            self, router, idempotent=idempotent, response_type=response_type, window=window
+            self,
+            router,
+            idempotent=idempotent,
+            response_type=response_type,
+            window=window,
+            window_bytes=window_bytes,
         )
 
     def __repr__(self) -> str:

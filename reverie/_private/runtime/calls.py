@@ -65,7 +65,8 @@ class OutgoingCall:
         else:
             self.rt.send_ctl_soon(self.iid, frame)
 
-    def on_frame(self, frame: list[Any]) -> None:
+    def on_frame(self, frame: list[Any], size: int) -> None:
+        """A frame for this call, decoded from ``size`` bytes."""
         raise NotImplementedError
 
     def fail(self, exc: BaseException) -> None:
@@ -129,7 +130,7 @@ class UnaryCall(OutgoingCall):
         self.reply = reply
         self.last = time.monotonic()
 
-    def on_frame(self, frame: list[Any]) -> None:
+    def on_frame(self, frame: list[Any], size: int) -> None:
         fut = self.fut
         if fut.done():
             return
@@ -149,26 +150,34 @@ class UnaryCall(OutgoingCall):
 
 
 _NEW, _OPEN, _ENDED, _CLOSED = 0, 1, 2, 3
+_NEVER = 1 << 62
 
 
 class StreamCall(OutgoingCall):
     """A streaming call, as an async iterator. ``aclose()`` cancels the producer.
 
-    The caller grants credit as it consumes (half a window at a time), so at most ``window``
-    items are ever buffered here and the producer waits when the consumer is slow."""
+    The caller grants credit as it consumes, in items and in bytes (a frame's bytes once its
+    last item is taken; half a window at a time), so at most ``window`` items and about
+    ``window_bytes`` (plus one frame) are ever buffered here, and the producer waits when the
+    consumer is slow. Per item the consumer pays one pop, one count and one compare."""
 
     __slots__ = (
         "_buf",
-        "_consumed",
-        "_delivered",
+        "_check_at",
+        "_ends",
         "_error",
+        "_freed_bytes",
+        "_granted_at",
         "_half",
+        "_half_bytes",
         "_next_seq",
         "_request",
         "_retried",
         "_state",
+        "_taken",
         "_timer",
         "_tried",
+        "_validate",
         "_waiter",
     )
     is_stream = True
@@ -180,35 +189,70 @@ class StreamCall(OutgoingCall):
         self._waiter: asyncio.Future[None] | None = None
         self._state = _NEW
         self._error: BaseException | None = None
-        self._next_seq = 0
-        self._consumed = 0
-        self._delivered = 0
         self._half = max(1, client.window // 2)
+        self._half_bytes = max(1, client.window_bytes // 2)
+        self._validate = client.validate
         self._timer: asyncio.TimerHandle | None = None
         self._tried: set[str] | None = None
         self._retried = False
+        self._reset()
+
+    def _reset(self) -> None:
+        #: items received (the next frame's first sequence number) and items taken
+        self._next_seq = 0
+        self._taken = 0
+        #: items taken when credit was last granted, and bytes freed since
+        self._granted_at = 0
+        self._freed_bytes = 0
+        #: (sequence number after its last item, bytes) of each frame not wholly taken
+        self._ends: deque[tuple[int, int]] = deque()
+        #: the next ``_taken`` at which credit is due or a frame is wholly taken
+        self._check_at = self._half
 
     def __aiter__(self) -> StreamCall:
         return self
 
     async def __anext__(self) -> Any:
+        buf = self._buf
+        if buf:  # the common case: an item is here
+            item = buf.popleft()
+            taken = self._taken = self._taken + 1
+            if taken >= self._check_at:
+                credit = self._credit(taken)
+                if credit is not None:
+                    await self.rt.send_ctl(self.iid, credit)
+            validate = self._validate
+            return item if validate is None else validate(item, strict=False)
+        return await self._wait_next()
+
+    def _credit(self, taken: int) -> list[Any] | None:
+        """Frames wholly taken free their bytes; half a window of items or bytes freed is
+        granted back (on the direct link at once; returned when it must go over NATS)."""
+        if self._state != _OPEN:  # the producer is done: no more credit
+            self._check_at = _NEVER
+            return None
+        ends = self._ends
+        while ends and ends[0][0] <= taken:
+            self._freed_bytes += ends.popleft()[1]
+        items = taken - self._granted_at
+        frame = None
+        if items >= self._half or self._freed_bytes >= self._half_bytes:
+            frame = [wire.CREDIT, self.reply, items, self._freed_bytes]
+            self._granted_at = taken
+            self._freed_bytes = 0
+            link = self.link
+            if link is not None:
+                link.ctl(frame)
+                frame = None
+        due = self._granted_at + self._half
+        self._check_at = min(due, ends[0][0]) if ends else due
+        return frame
+
+    async def _wait_next(self) -> Any:
+        """The buffer is empty: open the call, wait for frames, or end."""
         while True:
-            buf = self._buf
-            if buf:
-                item = buf.popleft()
-                self._delivered += 1
-                consumed = self._consumed + 1
-                if consumed >= self._half and self._state == _OPEN:
-                    self._consumed = 0
-                    link = self.link
-                    if link is not None:
-                        link.ctl([wire.CREDIT, self.reply, consumed])
-                    else:
-                        await self.rt.send_ctl(self.iid, [wire.CREDIT, self.reply, consumed])
-                else:
-                    self._consumed = consumed
-                validate = self.client.validate
-                return item if validate is None else validate(item, strict=False)
+            if self._buf:
+                return await self.__anext__()
             state = self._state
             if state == _OPEN:
                 fut = self._waiter = asyncio.get_running_loop().create_future()
@@ -231,7 +275,7 @@ class StreamCall(OutgoingCall):
             if err is None or state == _CLOSED:
                 self._finish()
                 raise StopAsyncIteration
-            if self._delivered == 0 and self._next_seq == 0 and self._may_retry(err):
+            if self._next_seq == 0 and self._may_retry(err):
                 self._state = _NEW
                 self._error = None
                 continue
@@ -276,12 +320,11 @@ class StreamCall(OutgoingCall):
         self.reply = reply
         self.link = link
         self._state = _OPEN
-        self._next_seq = 0
-        self._consumed = 0
+        self._reset()
         self.alive = False
         self.last = time.monotonic()
         rt.calls.add(reply, self)
-        payload = msgpack_encode([ctx.to_wire(), self._request, client.window])
+        payload = msgpack_encode([ctx.to_wire(), self._request, client.window, client.window_bytes])
         try:
             await client.send(link, iid, reply, payload)
         except Exception as exc:
@@ -309,7 +352,7 @@ class StreamCall(OutgoingCall):
         if self._state == _OPEN:
             self._end(None)
 
-    def on_frame(self, frame: list[Any]) -> None:
+    def on_frame(self, frame: list[Any], size: int) -> None:
         if self._state != _OPEN:
             return
         self.alive = True
@@ -318,15 +361,17 @@ class StreamCall(OutgoingCall):
             if frame[1] != self._next_seq:
                 self._gap(frame[1])
                 return
-            self._next_seq += 1
+            seq = self._next_seq = self._next_seq + 1
             self._buf.append(frame[2])
+            self._ended(seq, size)
         elif kind == _BATCH:
             if frame[1] != self._next_seq:
                 self._gap(frame[1])
                 return
             items = frame[2]
-            self._next_seq += len(items)
+            seq = self._next_seq = self._next_seq + len(items)
             self._buf.extend(items)
+            self._ended(seq, size)
         elif kind == _HB:
             return
         elif kind == _END:
@@ -344,6 +389,13 @@ class StreamCall(OutgoingCall):
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
+
+    def _ended(self, end: int, size: int) -> None:
+        """A frame of ``size`` bytes arrived whose last item is ``end - 1``."""
+        ends = self._ends
+        if not ends and end < self._check_at:
+            self._check_at = end
+        ends.append((end, size))
 
     def _gap(self, got: Any) -> None:
         self.ctl_soon([wire.CANCEL, self.reply])

@@ -43,6 +43,7 @@ class EndpointRuntimeClient:
         idempotent: bool,
         response_type: Any,
         window: int,
+        window_bytes: int = wire.DEFAULT_WINDOW_BYTES,
     ) -> None:
         rt = endpoint.runtime
         comp = endpoint.component
@@ -62,7 +63,13 @@ class EndpointRuntimeClient:
         self.validate = None if info.is_any else info.validate
         if window < 2:
             raise ValueError(f"window={window}: a stream window is at least 2 items")
+        if window > wire.MAX_WINDOW or not 1 <= window_bytes <= wire.MAX_WINDOW_BYTES:
+            raise ValueError(
+                f"window={window}, window_bytes={window_bytes}: at most {wire.MAX_WINDOW} "
+                f"items and 1 to {wire.MAX_WINDOW_BYTES} bytes"
+            )
         self.window = window
+        self.window_bytes = window_bytes
         self.watcher = rt.watcher(
             f"{comp.namespace.name}.{comp.name}.{endpoint.name}.*", endpoint.path
         )

@@ -37,7 +37,7 @@ async def on_reply(calls: CallTable, msg: Any) -> None:
     except Exception:
         call.fail_transport("a reply frame could not be decoded")
         return
-    call.on_frame(frame)
+    call.on_frame(frame, len(data))
 
 
 async def on_ctl(serving: ServingTable, msg: Any) -> None:
@@ -57,9 +57,14 @@ def control(serving: ServingTable, frame: Any, key: Any) -> None:
     try:  # a control frame off the wire may hold anything: drop what is malformed
         sc = serving.get(key)
         kind = frame[0]
-        credit = frame[2] if kind == wire.CREDIT else 0
+        credit = nbytes = 0
+        if kind == wire.CREDIT:
+            credit = frame[2]
+            nbytes = frame[3] if len(frame) > 3 else 0
         if type(credit) is not int or not 0 <= credit <= wire.MAX_WINDOW:
             raise ValueError(f"credit {credit!r} is not an integer 0..{wire.MAX_WINDOW}")
+        if type(nbytes) is not int or not 0 <= nbytes <= wire.MAX_WINDOW_BYTES:
+            raise ValueError(f"credit of {nbytes!r} bytes is not 0..{wire.MAX_WINDOW_BYTES}")
     except Exception as exc:
         log.info("dropped a malformed control frame (%s)", exc)
         return
@@ -68,6 +73,6 @@ def control(serving: ServingTable, frame: Any, key: Any) -> None:
         return
     sc.last_touch = time.monotonic()
     if kind == wire.CREDIT:
-        sc.add_credit(credit)
+        sc.add_credit(credit, nbytes)
     elif kind == wire.CANCEL:
         sc.cancel()

@@ -282,7 +282,7 @@ class DirectLink(Conn):
             except Exception:
                 call.fail_transport("a reply frame could not be decoded")
                 return
-            call.on_frame(frame)
+            call.on_frame(frame, len(body) - 8)
         elif kind == NORESP:
             (cid,) = CID.unpack_from(body, 0)
             call = self.rt.call_for(cid)

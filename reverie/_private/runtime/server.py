@@ -64,9 +64,11 @@ class ServerCall:
     __slots__ = (
         "_credit_waiter",
         "credit",
+        "credit_bytes",
         "direct",
         "key",
         "last_touch",
+        "on_credit",
         "reason",
         "running",
         "send",
@@ -77,7 +79,12 @@ class ServerCall:
     )
 
     def __init__(
-        self, credit: int, key: Any, send: Callable[[bytes], Awaitable[None]], direct: bool
+        self,
+        credit: int,
+        key: Any,
+        send: Callable[[bytes], Awaitable[None]],
+        direct: bool,
+        credit_bytes: int = wire.MAX_WINDOW_BYTES,
     ) -> None:
         #: the caller's reply subject (NATS) or (connection, call id) (direct plane)
         self.key = key
@@ -88,21 +95,30 @@ class ServerCall:
         #: the call's Task has begun (a Task cancelled before that would never run the
         #: cleanup that answers and forgets the call: it is told by ``reason`` instead)
         self.running = False
+        #: items and bytes of frames the caller lets this stream send before it hears more
         self.credit = credit
+        self.credit_bytes = credit_bytes
+        #: called (once) when credit arrives: the producer holds items while its generator waits
+        self.on_credit: Callable[[], None] | None = None
         self._credit_waiter: asyncio.Future[None] | None = None
         self.reason = _OK
         self.sent = False
         self.started = self.last_touch = time.monotonic()
         self.waiting_since = 0.0
 
-    def add_credit(self, n: int) -> None:
+    def add_credit(self, n: int, nbytes: int) -> None:
         self.credit += n
+        self.credit_bytes += nbytes
+        hook = self.on_credit
+        if hook is not None:
+            self.on_credit = None
+            hook()
         w = self._credit_waiter
         if w is not None and not w.done():
             w.set_result(None)
 
     async def wait_credit(self) -> None:
-        while self.credit <= 0:
+        while self.credit <= 0 or self.credit_bytes <= 0:
             self._credit_waiter = asyncio.get_running_loop().create_future()
             self.waiting_since = time.monotonic()
             try:
@@ -241,19 +257,24 @@ class Served:
     def accept(
         self, key: Any, send: Callable[[bytes], Awaitable[None]], data: Any, where: str
     ) -> bytes | None:
-        """Start serving one request (payload ``[ctx, body, window]``) whose frames go out by
+        """Start serving one request (payload ``[ctx, body, window(, window_bytes)]``) whose
+        frames go out by
         ``send``; returns an error frame to send at once when the request is refused. A unary
         handler runs right here until it first waits (most never do: then no Task is made)."""
         rt = self.rt
         try:
-            ctx_w, body, window = msgpack_decode(data)
+            ctx_w, body, window, *rest = msgpack_decode(data)
             ctx = RequestContext.from_wire(ctx_w)
             if type(window) is not int or not 0 <= window <= wire.MAX_WINDOW:
                 raise ValueError(f"window must be an integer 0..{wire.MAX_WINDOW}")
+            window_bytes = rest[0] if rest else wire.MAX_WINDOW_BYTES
+            if type(window_bytes) is not int or not 0 < window_bytes <= wire.MAX_WINDOW_BYTES:
+                raise ValueError(f"window_bytes must be an integer 1..{wire.MAX_WINDOW_BYTES}")
         except Exception as exc:
             err = ValidationError(
                 f"malformed request on {where}: expected a msgpack array "
-                f"[context, body, window] (see docs/runtime.md): {str(exc)[:200]}",
+                f"[context, body, window, window_bytes] (see docs/runtime.md): "
+                f"{str(exc)[:200]}",
                 service=self.component,
                 endpoint=self.name,
             )
@@ -268,7 +289,7 @@ class Served:
                 request_id=ctx.request_id,
             )
             return msgpack_encode([wire.ERR, err.to_wire()])
-        sc = ServerCall(int(window), key, send, type(key) is tuple)
+        sc = ServerCall(window, key, send, type(key) is tuple, window_bytes)
         rt.serving.add(key, sc)
         loop = asyncio.get_running_loop()
         if self.streaming:

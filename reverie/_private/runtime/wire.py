@@ -57,13 +57,14 @@ BATCH: Final = 4  # [4, first_seq, [items]]  several stream items at once
 
 # -- control, caller -> server (on rvctl.{worker}) ----------------------------------------------
 
-CREDIT: Final = 0  # [0, reply, n]   the caller consumed n more items
+CREDIT: Final = 0  # [0, reply, n, b]   the caller consumed n more items, freed b bytes
 CANCEL: Final = 1  # [1, reply]      stop the call (iterator closed, caller cancelled, deadline)
 KEEPALIVE: Final = 2  # [2, reply]   the caller is still there (idle streams)
 
 # -- request payload -------------------------------------------------------------------------------
-# [ctx, body, window]: ctx = RequestContext.to_wire() or None; window = initial stream credit
-# (0 for unary calls).
+# [ctx, body, window, window_bytes]: ctx = RequestContext.to_wire() or None; window = initial
+# stream credit in items (0 for unary calls), window_bytes in bytes of frames (optional: absent,
+# no limit in bytes).
 
 # -- timing ----------------------------------------------------------------------------------------
 
@@ -72,8 +73,14 @@ LIVENESS_TIMEOUT: Final = 0.7  # caller declares the worker lost after this much
 WATCHDOG_TICK: Final = 0.1
 KEEPALIVE_INTERVAL: Final = 1.0  # caller -> server for open streams
 CALLER_TIMEOUT: Final = 10.0  # server drops a stream whose caller went silent this long
-DEFAULT_WINDOW: Final = 64  # stream items in flight before the producer waits for credit
-MAX_WINDOW: Final = 1 << 20  # the most credit a request or a CREDIT frame may give
+# A stream's producer waits for credit once either window is used: items, or bytes of frames
+# (a frame that starts within the window may end past it). The bytes bound the caller's memory;
+# the items bound it for tiny items, and both are wide enough that a fast consumer never makes
+# the producer wait a round trip (credit goes back every half window).
+DEFAULT_WINDOW: Final = 1024
+DEFAULT_WINDOW_BYTES: Final = 1 << 20
+MAX_WINDOW: Final = 1 << 20  # the most item credit a request or a CREDIT frame may give
+MAX_WINDOW_BYTES: Final = 1 << 40  # ... and byte credit
 
 
 def error_frame(err: dict[str, Any]) -> list[Any]:
