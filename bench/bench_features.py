@@ -1,12 +1,14 @@
 """Features over the runtime: a dependency's Plug ``GET`` over NATS beside raw nats-py.
 
-    python bench/bench_features.py [--quick]
+    python bench/bench_features.py [--quick] [--json PATH]
 
 One host serves a feature; a second host's dependency Plug calls it over the runtime
 (``rv-http``: one streaming call, the app's answer as ``[status, headers]`` then the body). The
 baseline, in the same run and on the same nats-server, is a raw nats-py request/reply carrying
 the same bytes each way. Rounds alternate; each figure is the median of the rounds' medians.
-Writes bench/results/features.json.
+Both runtimes call over NATS (``direct=False``): this row measures the broker path a Plug takes
+when the direct plane is off or unreachable. Writes bench/results/features.json (its row, for
+``bench/run.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ async def _median_us(fn: Callable[[], Awaitable[Any]], n: int) -> float:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    ap.add_argument(
+        "--json", type=Path, default=ROOT / "bench" / "results" / "features.json", help="output"
+    )
     args = ap.parse_args()
     n, rounds = (300, 3) if args.quick else (2000, 7)
     server = NatsServer()
@@ -114,14 +119,32 @@ async def main() -> None:
     print(
         f"{'Plug GET over NATS, p50 (us)':40} {raw_us:12.1f} {rev_us:12.1f} {rev_us / raw_us:7.2f}"
     )
-    out = ROOT / "bench" / "results" / "features.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {"raw_us": raw_us, "reverie_us": rev_us, "ratio": rev_us / raw_us, "quick": args.quick},
-            indent=2,
-        )
+    row = {
+        "name": "a dependency's Plug GET of a feature over the runtime (NATS path), p50",
+        "reverie": rev_us,
+        "baseline": raw_us,
+        "baseline_name": "raw nats-py request/reply, same bytes",
+        "unit": "us",
+        "ratio": rev_us / raw_us,
+        "target": "",
+        "ok": None,
+    }
+    _write(
+        args.json,
+        {
+            "rows": [row],
+            "quick": args.quick,
+            "rounds": rounds,
+            "calls_per_round": n,
+            "raw_us_rounds": raws,
+            "reverie_us_rounds": revs,
+        },
     )
+
+
+def _write(out: Path, data: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {out}")
 
 

@@ -441,21 +441,42 @@ METRICS = (
 
 
 def rows(results: dict[str, Result]) -> list[dict[str, Any]]:
-    """One row per (Reverie mode, peer, metric); ratio = Reverie / peer, as in every bench."""
+    """One row per (Reverie mode, peer, metric), each naming its peer; ratio = Reverie / peer,
+    as in every bench. A peer that was not measured gets one row saying why."""
     out: list[dict[str, Any]] = []
+    measured = []
+    for peer in ("bentoml", "ray"):
+        if peer not in results:
+            continue
+        pr = results[peer]
+        if pr.error and not pr.figures:
+            out.append(
+                {
+                    "name": f"two-service graph over HTTP, Reverie vs {pr.label}",
+                    "reverie": None,
+                    "note": "not measured",
+                    "baseline": None,
+                    "baseline_name": pr.label,
+                    "unit": "",
+                    "ratio": None,
+                    "target": f"not measured: {pr.error}"[:160],
+                    "ok": None,
+                    "error": pr.error,
+                }
+            )
+        else:
+            measured.append(peer)
     for mode in ("reverie-processes", "reverie"):
         rv = results[mode]
         short = "processes" if mode == "reverie-processes" else "one process"
-        for peer in ("bentoml", "ray"):
-            if peer not in results:
-                continue
+        for peer in measured:
             pr = results[peer]
             for title, key, unit in METRICS:
                 mine = rv.figures.get(key)
                 theirs = pr.figures.get(key)
                 error = rv.error or pr.error
                 row: dict[str, Any] = {
-                    "name": f"two-service graph over HTTP, {title} (Reverie {short})",
+                    "name": f"two-service graph over HTTP, {title} (Reverie {short} vs {pr.label})",
                     "reverie": mine,
                     "baseline": theirs,
                     "baseline_name": f"{pr.label} {pr.version}".strip(),

@@ -38,6 +38,7 @@ ORDER = [
     "http",
     "nats",
     "direct",
+    "features",
     "startup",
     "llm",
     "peers",
@@ -164,10 +165,17 @@ def table(results: list[dict[str, Any]]) -> str:
         if res.get("error"):
             lines.append(f"| bench_{res['name']}.py | failed: {res['error']} | | | | | | |")
         for row in res["rows"]:
+            # the baseline's name even without its figure: rows that differ only by their
+            # baseline (each peer of bench_peers) would otherwise print alike
+            named = (
+                f" ({row['baseline_name']})"
+                if row.get("baseline_name") not in ("", "-", None)
+                else ""
+            )
             base = (
-                "-"
+                f"-{named}"
                 if row.get("baseline") is None
-                else (f"{fmt(row.get('baseline'))} ({row.get('baseline_name', 'raw')})")
+                else f"{fmt(row.get('baseline'))} ({row.get('baseline_name', 'raw')})"
             )
             mine = row.get("reverie")
             mine_text = row.get("note", "-") if mine is None else fmt(mine)
