@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from reverie.errors import (
@@ -209,8 +210,30 @@ class StreamCall(OutgoingCall):
         #: the next ``_taken`` at which credit is due or a frame is wholly taken
         self._check_at = self._half
 
-    def __aiter__(self) -> StreamCall:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for`` runs this generator: one resumption per item, no coroutine made per
+        item as ``__anext__`` must (the two may be mixed: they share the buffer and counts)."""
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[Any]:
+        buf = self._buf
+        take = buf.popleft
+        while True:
+            if buf:
+                item = take()
+                taken = self._taken = self._taken + 1
+                if taken >= self._check_at:
+                    credit = self._credit(taken)
+                    if credit is not None:
+                        await self.rt.send_ctl(self.iid, credit)
+                validate = self._validate
+                yield item if validate is None else validate(item, strict=False)
+            else:
+                try:
+                    item = await self._wait_next()
+                except StopAsyncIteration:
+                    return
+                yield item
 
     async def __anext__(self) -> Any:
         buf = self._buf
