@@ -81,6 +81,10 @@ def test_one_deployment_per_node_valid_against_the_schemas(tmp_path: Path) -> No
     # the NATS URL from the command line; probes only where HTTP is served (the entry)
     env = {e["name"]: e for e in c_gpu["env"]}
     assert env["REVERIE_NATS"]["value"] == "nats://a:4222,nats://b:4222"
+    # each pod takes direct calls on its own IP
+    for c in (c_web, c_gpu):
+        direct = next(e for e in c["env"] if e["name"] == "REVERIE_DIRECT_HOST")
+        assert direct["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     assert env["MODEL"]["value"] == "tiny"
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": "api-secrets",
@@ -94,6 +98,7 @@ def test_one_deployment_per_node_valid_against_the_schemas(tmp_path: Path) -> No
     # env sources as comments
     assert f"- name: MODEL  # {dep}:8" in res.stdout
     assert "- name: REVERIE_NATS  # --nats" in res.stdout
+    assert "- name: REVERIE_DIRECT_HOST  # the pod's IP: other pods call" in res.stdout
     assert "create Secret api-secrets with key HF_TOKEN" in res.stdout
 
 

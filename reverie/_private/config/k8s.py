@@ -6,7 +6,8 @@ a file without ``nodes:`` gives one Deployment for the whole graph. A ConfigMap 
 deployment file itself, mounted at ``/etc/reverie/deploy.yaml``. Resources are the node's plan
 summed over its workers (``nvidia.com/gpu`` for GPUs, whole devices), env values keep their
 source as a YAML comment, the entry's pod gets HTTP probes on ``/health/live`` and
-``/health/ready`` and a Service, and every pod reads the NATS URL from ``$REVERIE_NATS``.
+``/health/ready`` and a Service, every pod reads the NATS URL from ``$REVERIE_NATS`` and takes
+direct calls on its own IP (``$REVERIE_DIRECT_HOST`` from ``status.podIP``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 
 from ..serve.plan import ServePlan, build_plan
 from ..serve.resources import Inventory
+from .directhost import ENV as DIRECT_HOST
 
 __all__ = ["K8sOptions", "manifests", "render"]
 
@@ -249,6 +251,36 @@ def _service(name: str, meta_ns: dict[str, str], sel: dict[str, str]) -> dict[st
     }
 
 
+def _env(g: Any, app: str, opts: K8sOptions) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A node group's container env (NATS URL, direct-call address, the deployment's values,
+    secrets) and the comment naming each one's source."""
+    env: list[dict[str, Any]] = [{"name": "REVERIE_NATS", "value": opts.nats}]
+    comments = {"REVERIE_NATS": opts.nats_source}
+    if all(e.name != DIRECT_HOST for e in g.env):
+        # pods are machines to the direct plane: each takes direct calls on its own IP
+        env.append({"name": DIRECT_HOST, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+        comments[DIRECT_HOST] = (
+            "the pod's IP: other pods call its processes directly there "
+            "(a node's direct_host in the deployment file wins)"
+        )
+    for e in g.env:
+        env.append({"name": e.name, "value": e.value})
+        comments[e.name] = e.source
+    for ref in sorted(g.secrets):
+        env.append(
+            {
+                "name": ref,
+                "valueFrom": {
+                    "secretKeyRef": {"name": f"{app}-secrets", "key": ref, "optional": False}
+                },
+            }
+        )
+        comments[ref] = (
+            f"the deployment file refers to ${{{ref}}}: create Secret {app}-secrets with key {ref}"
+        )
+    return env, comments
+
+
 def _container(
     target: str, g: Any, app: str, opts: K8sOptions
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -272,23 +304,7 @@ def _container(
     ]
     if g.node:
         args[2:2] = ["--node", g.node]
-    env: list[dict[str, Any]] = [{"name": "REVERIE_NATS", "value": opts.nats}]
-    comments = {"REVERIE_NATS": opts.nats_source}
-    for e in g.env:
-        env.append({"name": e.name, "value": e.value})
-        comments[e.name] = e.source
-    for ref in sorted(g.secrets):
-        env.append(
-            {
-                "name": ref,
-                "valueFrom": {
-                    "secretKeyRef": {"name": f"{app}-secrets", "key": ref, "optional": False}
-                },
-            }
-        )
-        comments[ref] = (
-            f"the deployment file refers to ${{{ref}}}: create Secret {app}-secrets with key {ref}"
-        )
+    env, comments = _env(g, app, opts)
     container: dict[str, Any] = {
         "name": "reverie",
         "image": _image(g, opts),
