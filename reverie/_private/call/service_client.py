@@ -29,7 +29,7 @@ __all__ = ["EndpointClient", "ServiceClient"]
 class EndpointClient:
     """One endpoint of a dependency, as ``await client.get_endpoint("x")`` returns it."""
 
-    def __init__(self, meta: ServiceMeta, ep: EndpointMeta, caller: _Caller) -> None:
+    def __init__(self, meta: ServiceMeta, ep: EndpointMeta, caller: Callable[..., Any]) -> None:
         self.meta = meta
         self.endpoint = ep
         self._caller = caller
@@ -46,7 +46,7 @@ class EndpointClient:
         self, request: Any = NOT_GIVEN, /, *, timeout: float | None = None, **fields: Any
     ) -> Any:
         """Call the endpoint: an awaitable (unary) or an async iterator (streaming)."""
-        return self._caller(request, timeout=timeout, **fields)  # type: ignore[operator]
+        return self._caller(request, timeout=timeout, **fields)
 
     __call__ = generate
 
@@ -156,7 +156,7 @@ class ServiceClient:
                 + did_you_mean(name, self._meta.endpoints),
                 service=self._meta.name,
             )
-        return EndpointClient(self._meta, ep, self._callers[name])
+        return EndpointClient(self._meta, ep, self.__dict__[name])  # what client.<name> is
 
     async def aclose(self) -> None:
         await self._transport.aclose()
