@@ -11,7 +11,7 @@ import pytest
 from reverie import Host, current_context, depends, endpoint, service
 from reverie._private.call.service_client import ServiceClient
 from reverie._private.transports.inprocess import InProcessTransport
-from reverie.errors import DeadlineExceededError
+from reverie.errors import DeadlineExceededError, RemoteError
 
 
 @service()
@@ -117,3 +117,38 @@ async def test_cancelling_the_caller_cancels_the_handler() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         await asyncio.wait_for(cancelled.wait(), 5)
+
+
+@service()
+class Ids:
+    @endpoint()
+    async def mine(self) -> str:
+        ctx = current_context()
+        assert ctx is not None
+        return ctx.request_id
+
+    @endpoint()
+    async def fail(self) -> str:
+        ctx = current_context()
+        assert ctx is not None
+        raise ValueError(f"failed in {ctx.request_id}")
+
+
+async def test_calls_from_outside_any_handler_each_get_a_context_of_their_own() -> None:
+    """The in-process unary fast path (a function made at link time): every call from outside
+    any handler gets a fresh context, current while its handler runs and gone after it, on the
+    fast path and on the general one (one call in 64 is timed there), and on failure."""
+    async with Host(env={}) as h:
+        h.register(Ids)
+        await h.start(Ids)
+        client = h.client(Ids)
+        ids = [await client.mine() for _ in range(130)]
+        assert len(set(ids)) == 130 and current_context() is None
+        with pytest.raises(RemoteError) as info:
+            await client.fail()
+        err = info.value
+        assert err.remote_type == "ValueError" and err.request_id is not None
+        assert err.message == f"failed in {err.request_id}"
+        assert (err.service, err.endpoint) == ("Ids", "fail")
+        assert current_context() is None
+        assert h.instance(Ids).active == 0
