@@ -112,3 +112,64 @@ def test_names_must_be_subject_tokens() -> None:
     with pytest.raises(ValueError) as info3:
         DistributedRuntime("nats://127.0.0.1:1", "x", 0.5)
     assert "lease_ttl=0.5 is below the 1 s minimum" in str(info3.value)
+
+
+async def _consumers(rt: DistributedRuntime) -> list[Any]:
+    return list(await rt.js._jsm.consumers_info("KV_rv_workers"))
+
+
+async def test_watches_leave_no_consumer_on_the_server(make_runtime: RuntimeFactory) -> None:
+    """A watch's consumer is deleted when the watch ends (nats-py only unsubscribes: the
+    server kept it 5 minutes, and refuses a stream's 1001st consumer), and one whose process
+    died goes after WATCH_IDLE seconds instead of nats-py's 5 minutes."""
+    from reverie._private.runtime.discovery import WATCH_IDLE
+
+    server = await make_runtime(worker_id="srv")
+    await server.namespace("ns").component("svc").endpoint("echo").serve(echo, streaming=False)
+    checker = await make_runtime()  # makes no watch of its own
+    caller = await make_runtime()
+    await caller.namespace("ns").component("svc").endpoint("echo").client().wait_for_workers(1, 5)
+    await caller.wait_for_component("ns", "svc", timeout=5)
+    live = await _consumers(checker)
+    assert len(live) == 2, live
+    assert all(c.config.inactive_threshold == WATCH_IDLE for c in live), live
+    regs = await caller.registrations()
+    assert [(r["endpoint"], r["worker"]) for r in regs] == [("echo", "srv")]
+    assert len(await _consumers(checker)) == 2  # registrations() makes no consumer
+    await caller.close()
+    assert await _consumers(checker) == []
+
+
+async def test_a_watch_that_cannot_start_names_why(
+    nats_server: Any, make_runtime: RuntimeFactory
+) -> None:
+    import nats
+    from nats.js.api import StreamConfig
+
+    from reverie.errors import TransportError
+
+    # the workers bucket made beforehand with room for one consumer: the second watch is refused
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jetstream().add_stream(
+            StreamConfig(
+                name="KV_rv_workers",
+                subjects=["$KV.rv_workers.>"],
+                max_msgs_per_subject=1,
+                allow_msg_ttl=True,
+                allow_rollup_hdrs=True,
+                max_consumers=1,
+            )
+        )
+    finally:
+        await nc.close()
+    rt = await make_runtime()
+    await rt.namespace("ns").component("a").endpoint("e").client().wait_for_workers(0, 5)
+    refused = rt.namespace("ns").component("b").endpoint("e").client().watcher
+    await eventually(lambda: refused.last_error is not None, 10)
+    with pytest.raises(TransportError) as info:
+        await refused.ready(0.01)
+    assert "ns/b/e: could not read the worker list from the NATS KV bucket 'rv_workers'" in str(
+        info.value
+    )
+    assert "maximum consumers limit reached" in str(info.value)

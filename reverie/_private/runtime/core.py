@@ -369,8 +369,10 @@ class DistributedRuntime:
             sc.shutdown()
         if self.serving and not await self.serving.drain(1.0):
             log.warning("%d call(s) still running 1 s after the shutdown", len(self.serving))
-        for w in self._watchers.values():
-            w.stop()
+        # each watch deletes its consumer as it ends: wait for that before the connection goes
+        ending = [t for t in (w.stop() for w in self._watchers.values()) if t is not None]
+        if ending:
+            await asyncio.wait(ending, timeout=3.0)
         self._heartbeat.stop()
         for call in self.calls.snapshot():
             call.fail(UnavailableError("the runtime was closed while the call was in flight"))

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import NoWorkersError, TransportError
 
 from ..transports.codec import msgpack_decode
-from .connection import js_retry, wait_or_fail
+from .connection import js_retry
 
 if TYPE_CHECKING:
     from .core import DistributedRuntime
 
-__all__ = ["Leases", "WorkerWatcher", "read_registrations"]
+__all__ = ["WATCH_IDLE", "Leases", "WorkerWatcher", "end_watch", "read_registrations"]
 
 log = logging.getLogger("reverie.runtime")
 
@@ -31,6 +31,30 @@ _MARKER_TTL = 60
 
 #: seconds between checks that a watch's consumer still exists (see WorkerWatcher._probe)
 PROBE_EVERY = 2.0
+
+#: seconds the server keeps a watch's consumer once nobody listens on it (a crashed process, an
+#: ordered consumer nats-py replaced); nats-py's default is 5 minutes (see ``end_watch``)
+WATCH_IDLE = 10.0
+
+#: seconds to wait for the server to delete a watch's consumer (best effort)
+_DELETE_WAIT = 2.0
+
+
+async def end_watch(rt: DistributedRuntime, watcher: Any, what: str) -> None:
+    """Stop a KV watch and delete its consumer on the server at once.
+
+    nats-py's ``stop()`` only unsubscribes: the ephemeral consumer stays until its inactive
+    threshold passes, and nats-server takes at most 1000 consumers on a stream, so watches
+    that come and go (runtimes of a test suite sharing one cluster, ``reverie`` commands,
+    restarted processes) piled up until new watches were refused ("maximum consumers limit
+    reached"). A failure is logged: the consumer then goes after ``WATCH_IDLE`` seconds.
+    """
+    sub = watcher._sub
+    try:
+        await watcher.stop()
+        await asyncio.wait_for(rt.js.delete_consumer(sub._stream, sub._consumer), _DELETE_WAIT)
+    except Exception as exc:  # the connection or the consumer is gone already
+        log.debug("ending the watch of %s: %s", what, exc)
 
 
 class Leases:
@@ -124,6 +148,8 @@ class WorkerWatcher:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[str, bool, bool], None]] = []
+        #: why the last attempt to watch failed (named when ``ready`` gives up)
+        self.last_error: str | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -138,14 +164,17 @@ class WorkerWatcher:
 
     async def ready(self, timeout: float = 5.0) -> None:
         """Wait for the first full snapshot; TransportError if the bucket cannot be read."""
-        if not self._ready.is_set():
-            await wait_or_fail(
-                self._ready,
-                timeout,
+        if self._ready.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            why = f" (the last attempt failed: {self.last_error})" if self.last_error else ""
+            raise TransportError(
                 f"{self.label}: could not read the worker list from the NATS KV bucket "
-                f"{self._rt.workers_bucket!r} at {self._rt.url} within {timeout} s; fix: "
-                f"check that nats-server is reachable and runs with JetStream (-js)",
-            )
+                f"{self._rt.workers_bucket!r} at {self._rt.url} within {timeout} s{why}; "
+                f"fix: check that nats-server is reachable and runs with JetStream (-js)"
+            ) from None
 
     @property
     def is_ready(self) -> bool:
@@ -164,11 +193,12 @@ class WorkerWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.debug("watch %s failed (%s); retrying", self.pattern, exc)
                 await asyncio.sleep(0.25)
 
     async def _watch_once(self) -> None:
-        watcher = await self._rt.workers_kv.watch(self.pattern)
+        watcher = await self._rt.workers_kv.watch(self.pattern, inactive_threshold=WATCH_IDLE)
         probe = asyncio.get_running_loop().create_task(self._probe(watcher))
         try:
             snapshot: dict[str, dict[str, Any]] = {}
@@ -177,6 +207,7 @@ class WorkerWatcher:
                 if entry is None:
                     if initial:
                         initial = False
+                        self.last_error = None
                         self._replace(snapshot)
                     continue
                 key = entry.key
@@ -196,10 +227,7 @@ class WorkerWatcher:
                     self._changed(key.rsplit(".", 1)[-1], True, False)
         finally:
             probe.cancel()
-            try:
-                await watcher.stop()
-            except Exception as exc:  # the connection is gone: so is the consumer
-                log.debug("stopping the watch of %s: %s", self.pattern, exc)
+            await end_watch(self._rt, watcher, self.pattern)
 
     async def _probe(self, watcher: Any) -> None:
         """Restart the watch when its consumer is gone.
@@ -281,10 +309,12 @@ class WorkerWatcher:
                 wait = 0.25 if remaining is None else min(0.25, remaining)
                 await asyncio.wait_for(fut, wait)
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def stop(self) -> asyncio.Task[None] | None:
+        """Stop watching; returns the Task that ends the watch (it deletes the consumer)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        return task
 
 
 def _decode_info(value: bytes) -> dict[str, Any]:
