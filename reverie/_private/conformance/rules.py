@@ -78,6 +78,14 @@ async def value_of_the_declared_type_passes_untouched(d: Deployed) -> None:
 
 
 @rule
+async def a_handler_runs_in_one_task_and_may_use_asyncio_timeout(d: Deployed) -> None:
+    echo = d.client("Echo")
+    result = await asyncio.wait_for(echo.own_timeout(), _WAIT)
+    _check(result == "same task", f"the handler {result}")
+    _check(await echo.ping() == "pong", "the transport stopped serving after a handler's timeout")
+
+
+@rule
 async def bad_request_is_a_validation_error_naming_the_field(d: Deployed) -> None:
     err = await _raises(ValidationError, d.client("Echo").echo({"x": "nope"}))
     _check("x" in str(err) and "nope" in str(err), f"message {err}")

@@ -49,6 +49,18 @@ class Echo:
         return "pong"
 
     @endpoint()
+    async def own_timeout(self) -> str:
+        """Opens ``asyncio.timeout`` before its first wait: it must cancel this handler only."""
+        task = asyncio.current_task()
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(0)
+                await asyncio.Event().wait()
+        except TimeoutError:
+            pass
+        return "same task" if asyncio.current_task() is task else "moved to another task"
+
+    @endpoint()
     async def count(self, c: Count) -> AsyncIterator[int]:
         for i in range(c.n):
             if c.delay:

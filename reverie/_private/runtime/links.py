@@ -8,14 +8,12 @@ import asyncio
 import logging
 import socket
 import struct
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..transports.codec import msgpack_decode, msgpack_encode
 
 if TYPE_CHECKING:
     from .direct import DirectPlane
-    from .server import Served
 
 __all__ = ["CID", "KEYLEN", "DirectLink", "ServerConn"]
 
@@ -143,31 +141,10 @@ class ServerConn(Conn):
         self.plane = plane
         self.rt = plane.rt
         self.welcomed = False
-        self._requests: deque[tuple[Served, int, memoryview]] = deque()
-        self._arrived: asyncio.Future[None] | None = None
-        self._worker: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.plane.conns.add(self)
-        self._worker = asyncio.get_running_loop().create_task(self._serve())
-
-    async def _serve(self) -> None:
-        """Start the requests that arrived, in one long-lived Task per connection (as nats-py
-        does per subscription): handlers run in a Task, yet no Task is made per message, and
-        every request a read brought is started in one wake-up."""
-        requests = self._requests
-        loop = asyncio.get_running_loop()
-        while not self.closed:
-            while requests:
-                served, cid, payload = requests.popleft()
-                err = served.accept((self, cid), _Reply(self, cid), payload, "direct")
-                if err is not None:
-                    self.send_rep(cid, err)
-            if self.closed:
-                return
-            wake = self._arrived = loop.create_future()
-            await wake
 
     def send_rep(self, cid: int, frame: bytes) -> None:
         self.write(_REP_HEAD.pack(len(frame) + 9, REP, cid) + frame)
@@ -190,10 +167,11 @@ class ServerConn(Conn):
                 )
                 self.write(_REP_HEAD.pack(9, NORESP, cid))
                 return
-            self._requests.append((served, cid, body[10 + klen :]))
-            wake = self._arrived
-            if wake is not None and not wake.done():
-                wake.set_result(None)
+            # started right here, in the read: each call runs in a Task of its own (see
+            # Served.accept), so no handler code runs in this callback
+            err = served.accept((self, cid), _Reply(self, cid), body[10 + klen :], "direct")
+            if err is not None:
+                self.send_rep(cid, err)
         elif kind == CTL:
             try:
                 frame = msgpack_decode(body)
@@ -217,10 +195,6 @@ class ServerConn(Conn):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.plane.conns.discard(self)
-        self._requests.clear()
-        wake = self._arrived
-        if wake is not None and not wake.done():
-            wake.set_result(None)
         # The caller went away: its calls here stop (as a NATS caller's CANCEL would do).
         self.rt.caller_gone(self)
 

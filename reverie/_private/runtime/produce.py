@@ -1,6 +1,6 @@
 """A stream's producer on the serving side: items within the caller's credit, packed into
-BATCH frames while the generator yields without waiting; and the step-by-step driver that lets a
-unary handler start without a Task of its own."""
+BATCH frames while the generator yields without waiting; and the step-by-step driver that
+finishes, in a Task made only then, a send the transport pushed back."""
 
 from __future__ import annotations
 

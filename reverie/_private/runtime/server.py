@@ -8,7 +8,6 @@ stream's producer sends at most the credit the caller granted, so a slow consume
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import os
@@ -33,7 +32,7 @@ from ..declare.types import describe, type_info
 from ..transports.codec import msgpack_decode, msgpack_encode
 from . import wire
 from .direct import endpoint_key
-from .produce import continue_step, produce
+from .produce import produce
 
 if TYPE_CHECKING:
     from .addressing import Endpoint
@@ -258,9 +257,8 @@ class Served:
         self, key: Any, send: Callable[[bytes], Awaitable[None]], data: Any, where: str
     ) -> bytes | None:
         """Start serving one request (payload ``[ctx, body, window(, window_bytes)]``) whose
-        frames go out by
-        ``send``; returns an error frame to send at once when the request is refused. A unary
-        handler runs right here until it first waits (most never do: then no Task is made)."""
+        frames go out by ``send``; returns an error frame to send at once when the request is
+        refused. The handler runs in a Task of its own."""
         rt = self.rt
         try:
             ctx_w, body, window, *rest = msgpack_decode(data)
@@ -291,22 +289,12 @@ class Served:
             return msgpack_encode([wire.ERR, err.to_wire()])
         sc = ServerCall(window, key, send, type(key) is tuple, window_bytes)
         rt.serving.add(key, sc)
-        loop = asyncio.get_running_loop()
-        if self.streaming:
-            sc.task = loop.create_task(self._run_stream(body, ctx, sc))
-            return None
-        # The first step runs inline (no Task for a handler that finishes without waiting).
-        # Known limit: during that step asyncio.current_task() is the connection's (or the
-        # subscription's) Task, so an asyncio.timeout() a handler opens before its first
-        # await would cancel that Task; a Task per call from the first step fixed it but made
-        # the multinode conformance run fail (see the closing note of issue 15).
-        coro = self._run_unary(body, ctx, sc)
-        context = contextvars.copy_context()
-        try:
-            pending = context.run(coro.send, None)
-        except StopIteration:
-            return None
-        sc.task = loop.create_task(continue_step(coro, pending), context=context)
+        # The handler runs in its own Task from its first step, so asyncio.timeout(),
+        # current_task() and cancellation inside it concern the call, never the connection
+        # or subscription that read the request (a unary handler's first step once ran inline
+        # here, to save a Task: a handler's asyncio.timeout then cancelled the reader).
+        run = self._run_stream if self.streaming else self._run_unary
+        sc.task = asyncio.get_running_loop().create_task(run(body, ctx, sc))
         return None
 
     def _error_frame(self, exc: BaseException, ctx: RequestContext) -> bytes:
