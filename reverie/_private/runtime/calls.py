@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 
 __all__ = ["NoResponders", "OutgoingCall", "StreamCall", "UnaryCall"]
 
-_DATA, _END, _ERR, _HB, _BATCH = wire.DATA, wire.END, wire.ERR, wire.HB, wire.BATCH
+_DATA, _END, _ERR, _HB, _BATCH, _LAST = (
+    wire.DATA,
+    wire.END,
+    wire.ERR,
+    wire.HB,
+    wire.BATCH,
+    wire.LAST,
+)
 
 
 class NoResponders(Exception):
@@ -387,7 +394,7 @@ class StreamCall(OutgoingCall):
             seq = self._next_seq = self._next_seq + 1
             self._buf.append(frame[2])
             self._ended(seq, size)
-        elif kind == _BATCH:
+        elif kind in (_BATCH, _LAST):
             if frame[1] != self._next_seq:
                 self._gap(frame[1])
                 return
@@ -395,6 +402,9 @@ class StreamCall(OutgoingCall):
             seq = self._next_seq = self._next_seq + len(items)
             self._buf.extend(items)
             self._ended(seq, size)
+            if kind == _LAST:
+                self._end(None)  # wakes the consumer
+                return
         elif kind == _HB:
             return
         elif kind == _END:

@@ -19,7 +19,7 @@ __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ITEMS", "continue_step", "produce"]
 
 MAX_BATCH_ITEMS = 128
 MAX_BATCH_BYTES = 256 * 1024
-_DATA, _BATCH = wire.DATA, wire.BATCH
+_DATA, _BATCH, _LAST = wire.DATA, wire.BATCH, wire.LAST
 _enc = msgpack_encode
 
 
@@ -54,12 +54,16 @@ async def continue_step(step: Any, pending: Any) -> Any:
     return await _Resume(step, pending)
 
 
-def _frames(items: list[Any], seq: int) -> list[bytes]:
-    """``items`` (from ``seq`` on) as DATA/BATCH frames: one msgpack call for the whole batch;
-    a batch over ``MAX_BATCH_BYTES`` is split in halves. An item that cannot be encoded raises
-    ``_Unencodable`` carrying the frames of the items before it (they are sent, then the error)."""
+def _frames(items: list[Any], seq: int, last: bool = False) -> list[bytes]:
+    """``items`` (from ``seq`` on) as DATA/BATCH frames (the final one LAST when ``last``): one
+    msgpack call for the whole batch; a batch over ``MAX_BATCH_BYTES`` is split in halves. An
+    item that cannot be encoded raises ``_Unencodable`` carrying the frames of the items before
+    it (they are sent, then the error)."""
     try:
-        frame = _enc((_DATA, seq, items[0]) if len(items) == 1 else (_BATCH, seq, items))
+        if last:
+            frame = _enc((_LAST, seq, items))
+        else:
+            frame = _enc((_DATA, seq, items[0]) if len(items) == 1 else (_BATCH, seq, items))
     except Exception as exc:
         if len(items) == 1:
             raise _Unencodable([], exc) from exc
@@ -70,7 +74,7 @@ def _frames(items: list[Any], seq: int) -> list[bytes]:
     half = len(items) // 2
     head = _frames(items[:half], seq)  # raises with the frames before the bad item
     try:
-        return head + _frames(items[half:], seq + half)
+        return head + _frames(items[half:], seq + half, last)
     except _Unencodable as bad:
         bad.frames[:0] = head
         raise
@@ -86,8 +90,11 @@ class _Unencodable(Exception):
 # The per-item loop and the callbacks sending its batches share closure cells: an item costs one
 # append and two compares (an object's attributes would cost more per item, bench_nats).
 # long: a hot loop with its callbacks, sharing closure cells (see above)
-async def produce(send: Callable[[bytes], Awaitable[None]], agen: Any, sc: ServerCall) -> int:
-    """Send the iterator's items within the caller's credit; returns how many were sent.
+async def produce(
+    send: Callable[[bytes], Awaitable[None]], agen: Any, sc: ServerCall
+) -> tuple[int, bool]:
+    """Send the iterator's items within the caller's credit; returns how many were sent, and
+    whether the end went with the last of them (a LAST frame; else the caller sends END).
 
     Items the generator yields without suspending go out together in one BATCH frame (one
     msgpack call for the batch). The generator is driven by a plain ``async for`` (its cheapest
@@ -138,12 +145,12 @@ async def produce(send: Callable[[bytes], Awaitable[None]], agen: Any, sc: Serve
             sc.credit_bytes -= len(frame)
             start(frame)
 
-    def post() -> None:
+    def post(last: bool = False) -> None:
         """Encode the batch and send what the window allows, synchronously (order kept)."""
         nonlocal seq, batch, limit
         items, batch = batch, []
         try:
-            frames = _frames(items, seq)
+            frames = _frames(items, seq, last)
         except _Unencodable as bad:  # the items before it go out, then the error
             held.extend(bad.frames)
             release()
@@ -189,12 +196,12 @@ async def produce(send: Callable[[bytes], Awaitable[None]], agen: Any, sc: Serve
         for fut in done:
             await fut
 
-    async def send_all() -> None:
+    async def send_all(last: bool = False) -> None:
         """The batch and every held frame out, as the transport and the window allow."""
         if backlog:
             await settle()
         if batch:
-            post()
+            post(last)
         while held or backlog:
             if backlog:
                 await settle()
@@ -242,5 +249,6 @@ async def produce(send: Callable[[bytes], Awaitable[None]], agen: Any, sc: Serve
         if stopped and task is not None:
             task.uncancel()
         raise failure
-    await send_all()
-    return seq
+    ended = bool(batch)  # the generator is done: its last items carry the end
+    await send_all(ended)
+    return seq, ended

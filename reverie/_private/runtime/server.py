@@ -432,8 +432,8 @@ class Served:
             agen = self.handler(req, ctx)
             if inspect.isawaitable(agen):
                 agen = await agen
-            count = await produce(sc.send, agen, sc)
-            payload = msgpack_encode([wire.END, count])
+            count, ended = await produce(sc.send, agen, sc)
+            payload = None if ended else msgpack_encode([wire.END, count])
         except asyncio.CancelledError as exc:
             error = exc
             payload = self._stopped_frame(sc, ctx)

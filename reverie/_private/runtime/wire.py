@@ -54,6 +54,7 @@ END: Final = 1  # [1, count]             end of stream; count = items sent
 ERR: Final = 2  # [2, error]             CallError.to_wire() dict; ends the call
 HB: Final = 3  # [3]                     the call is still running (liveness)
 BATCH: Final = 4  # [4, first_seq, [items]]  several stream items at once
+LAST: Final = 5  # [5, first_seq, [items]]   a stream's last items, and its end (one message less)
 
 # -- control, caller -> server (on rvctl.{worker}) ----------------------------------------------
 
