@@ -147,8 +147,9 @@ async def test_ls_prints_a_failed_read_as_one_line(tmp_path: Path) -> None:
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(
         "error: cannot read the registration 'ns.svc.echo.w1' in the workers bucket "
-        f"'rv_workers' on NATS at nats://reader:reader@{host}:{port}: TimeoutError"
+        f"'rv_workers' on NATS at nats://reader:***@{host}:{port}: TimeoutError"
     ), proc.stderr
+    assert "reader:reader" not in proc.stderr  # the password never reaches a message
     assert proc.stderr.endswith(
         "fix: check that nats-server is up and runs with JetStream (-js), and that this user "
         "may read the bucket ($JS.API.STREAM.INFO.KV_rv_workers and "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..redact import shown_url
 from .common import fail
 
 if TYPE_CHECKING:
@@ -286,7 +287,7 @@ def ls_cmd(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
-    table = Table(title=Text(f"{len(rows)} live at {url}"), title_justify="left")
+    table = Table(title=Text(f"{len(rows)} live at {shown_url(url)}"), title_justify="left")
     for c in cols:
         table.add_column(c)
     for r in rows:

@@ -11,6 +11,8 @@ from typing import Any
 
 from reverie.errors import TransportError
 
+from ..redact import shown_url
+
 __all__ = [
     "BUCKET_PATIENCE",
     "close_quietly",
@@ -154,7 +156,7 @@ async def open_nats(
             "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
         )
         raise TransportError(
-            f"cannot connect to NATS at {url} ({reason}) within {connect_timeout} s; "
+            f"cannot connect to NATS at {shown_url(url)} ({reason}) within {connect_timeout} s; "
             f"fix: start nats-server there (or run with the embedded server), check the URL, "
             f"credentials and TLS options"
         ) from None
@@ -197,7 +199,7 @@ async def ensure_buckets(
                     await asyncio.sleep(0.25)
                     continue
                 raise TransportError(
-                    f"cannot open the KV bucket {bucket!r} on NATS at {url} (replicas "
+                    f"cannot open the KV bucket {bucket!r} on NATS at {shown_url(url)} (replicas "
                     f"{replicas}; {type(exc).__name__}: {exc}); fix: enable "
                     f"JetStream on the server (nats-server -js, 2.11 or later), allow this "
                     f"user to manage the bucket, and ask for no more replicas than the "

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reverie.errors import ConfigError, TransportError, UnavailableError, WorkerLostError
 
 from ..call.context import RequestContext
+from ..redact import shown_url
 from ..transports.codec import msgpack_encode
 from . import wire
 from .blueprints import BlueprintStore
@@ -53,7 +54,8 @@ class DistributedRuntime:
         direct: bool | None = False,
         direct_host: str | None = None,
     ) -> None:
-        self.url = url
+        #: the NATS URL(s) as messages show them (password masked; the connection has the real one)
+        self.url = shown_url(url)
         #: copies JetStream keeps of each runtime bucket (3 in a 3-member cluster)
         self.replicas = replicas
         self.worker_id = wire.check_token("worker", worker_id)

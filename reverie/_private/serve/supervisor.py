@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from ..http.access import INTERNAL_KEY_ENV
+from ..redact import shown_url
 from .child import SAME_SIGNAL_WINDOW, Child, RestartPolicy, describe_exit, set_pdeathsig
 from .output import Output
 from .plan_types import ServePlan
@@ -197,7 +198,7 @@ class Supervisor:
             )
         if self.nats_url:
             self.out.info(
-                f"nats: {self.nats_url}"
+                f"nats: {shown_url(self.nats_url)}"
                 + (" (embedded nats-server)" if self._nats is not None else "")
             )
 
