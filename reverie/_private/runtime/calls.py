@@ -225,6 +225,7 @@ class StreamCall(OutgoingCall):
     async def _items(self) -> AsyncIterator[Any]:
         buf = self._buf
         take = buf.popleft
+        validate = self._validate
         while True:
             if buf:
                 item = take()
@@ -233,7 +234,6 @@ class StreamCall(OutgoingCall):
                     credit = self._credit(taken)
                     if credit is not None:
                         await self.rt.send_ctl(self.iid, credit)
-                validate = self._validate
                 yield item if validate is None else validate(item, strict=False)
             else:
                 try:

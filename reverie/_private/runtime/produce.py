@@ -225,10 +225,9 @@ async def produce(
     try:
         async for item in agen:
             batch.append(item)
-            n = len(batch)
-            if n >= limit:
+            if len(batch) >= limit:
                 await full()
-            elif n == 1:
+            elif armed is None:  # a batch starts: send it once the generator waits
                 armed = loop.call_soon(on_wait)
     except BaseException as exc:
         if stopped and isinstance(exc, asyncio.CancelledError):
