@@ -10,6 +10,9 @@ of them in turn, in short alternating blocks, so drift on a shared machine hits 
 - raw nats-py: ``request()`` / a reply inbox, through the same nats-server
 - Reverie direct: the default between processes (a Unix socket here, as on one machine)
 - Reverie over NATS: the same runtime with ``direct=False`` (the path before the direct plane)
+- raw Unix socket stream: a handler's async generator packed 128 items a frame (one msgpack
+  call each) to an ``async for`` on the caller, over one Unix socket (the direct plane's stream
+  with nothing of Reverie's: no credit, sequence numbers, context or errors)
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import statistics
 import struct
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,8 @@ from measure import concurrent, sequential, stream_rate  # noqa: E402  (bench/me
 
 from reverie._private.runtime import DistributedRuntime  # noqa: E402
 from reverie._private.runtime.natsserver import NatsServer  # noqa: E402
-from reverie._private.transports.codec import msgpack_encode  # noqa: E402
+from reverie._private.runtime.produce import MAX_BATCH_ITEMS  # noqa: E402
+from reverie._private.transports.codec import msgpack_decode, msgpack_encode  # noqa: E402
 
 PAYLOAD = {"id": 7, "name": "bench", "values": [1, 2, 3], "ok": True}
 STREAM_ITEMS = 1000
@@ -56,7 +61,8 @@ class _Framed(asyncio.Protocol):
         import socket
 
         sock = transport.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -100,11 +106,36 @@ async def serve(url: str) -> None:
 
     await comp.endpoint("echo").serve(echo, streaming=False)
     await comp.endpoint("count").serve(count, streaming=True, request_type=int)
-    print(f"READY {port}", flush=True)
+
+    async def numbers(n: int) -> AsyncIterator[int]:  # the handler, as Reverie's side has it
+        for i in range(n):
+            yield i
+
+    async def stream_raw(p: _Framed, n: int) -> None:
+        batch: list[int] = []
+        async for item in numbers(n):
+            batch.append(item)
+            if len(batch) == MAX_BATCH_ITEMS:
+                p.send(msgpack_encode(batch))
+                batch = []
+        if batch:
+            p.send(msgpack_encode(batch))
+        p.send(b"")
+
+    def on_stream(p: _Framed, frame: bytes) -> None:
+        task = loop.create_task(stream_raw(p, msgpack_decode(frame)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    tasks: set[asyncio.Task[None]] = set()
+    uds_name = f"\0reverie-bench-{os.getpid()}"
+    uds = await loop.create_unix_server(lambda: _Framed(on_stream), path=uds_name)
+    print(f"READY {port} {uds_name[1:]}", flush=True)
     await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin
     await rt.close()
     await nc.close()
     tcp.close()
+    uds.close()
 
 
 Call = Callable[[], Awaitable[Any]]
@@ -129,8 +160,46 @@ async def raw_tcp_client(port: int) -> Call:
     return call
 
 
+async def raw_uds_stream(name: str) -> Callable[[], Awaitable[int]]:
+    """One stream at a time over a Unix socket: items handed to an ``async for``."""
+    loop = asyncio.get_running_loop()
+    buf: deque[Any] = deque()
+    wake: list[asyncio.Future[None]] = []
+    ended = [False]
+
+    def on_frame(_: _Framed, frame: bytes) -> None:
+        if frame:
+            buf.extend(msgpack_decode(frame))
+        else:
+            ended[0] = True
+        if wake:
+            wake.pop().set_result(None)
+
+    _, proto = await loop.create_unix_connection(lambda: _Framed(on_frame), path="\0" + name)
+
+    async def received() -> AsyncIterator[Any]:
+        while True:
+            while buf:
+                yield buf.popleft()
+            if ended[0]:
+                return
+            fut = loop.create_future()
+            wake.append(fut)
+            await asyncio.wait_for(fut, 10)
+
+    async def stream() -> int:
+        ended[0] = False
+        proto.send(msgpack_encode(STREAM_ITEMS))
+        n = 0
+        async for _ in received():
+            n += 1
+        return n
+
+    return stream
+
+
 async def measure(
-    url: str, port: int, blocks: int, n_seq: int, n_conc: int, rounds: int
+    url: str, port: int, uds: str, blocks: int, n_seq: int, n_conc: int, rounds: int
 ) -> dict[str, dict[str, float]]:
     import nats
 
@@ -143,7 +212,7 @@ async def measure(
     direct_rt = await DistributedRuntime.connect(url, direct=True)
     nats_rt = await DistributedRuntime.connect(url, direct=False)
     calls: dict[str, Call] = {"raw_tcp": await raw_tcp_client(port), "raw_nats": raw_nats}
-    streams: dict[str, Callable[[], Awaitable[int]]] = {}
+    streams: dict[str, Callable[[], Awaitable[int]]] = {"raw_uds": await raw_uds_stream(uds)}
     for name, rt in (("direct", direct_rt), ("nats_path", nats_rt)):
         comp = rt.namespace("bench").component("direct")
         echo = comp.endpoint("echo").client()
@@ -177,13 +246,14 @@ async def measure(
     await direct_rt.close()
     await nats_rt.close()
     await nc.close()
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float]] = {"raw_uds": {}}
     for name in calls:
         out[name] = {"p50_us": statistics.median(lat[name]) * 1e6}
         if name in rps:
             out[name]["rps_32"] = statistics.median(rps[name])
         if name in srate:
             out[name]["stream_items_per_s"] = statistics.median(srate[name])
+    out["raw_uds"]["stream_items_per_s"] = statistics.median(srate["raw_uds"])
     return out
 
 
@@ -225,6 +295,15 @@ def rows(m: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
             "items/s",
             ">= 2x NATS path",
             lambda r: r >= 2.0,
+        ),
+        (
+            f"direct: {STREAM_ITEMS}-item stream, items/s",
+            d["stream_items_per_s"],
+            m["raw_uds"]["stream_items_per_s"],
+            "raw Unix socket stream",
+            "items/s",
+            "",
+            None,
         ),
         (
             "NATS path: unary p50, sequential",
@@ -289,7 +368,8 @@ async def main() -> None:
             line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
             if not line.startswith("READY "):
                 raise SystemExit(f"the serving process did not start: {line!r}")
-            m = await measure(server.url, int(line.split()[1]), blocks, n_seq, n_conc, rounds)
+            _, port, uds = line.split()
+            m = await measure(server.url, int(port), uds, blocks, n_seq, n_conc, rounds)
         finally:
             proc.stdin.close()
             try:
