@@ -412,14 +412,17 @@ async def main() -> None:
         (
             f"{STREAM_ITEMS}-item stream, items/s (raw: same batching, <= {BATCH} a message)",
             "stream_batched_per_s",
-            ">= 0.8x raw",
-            lambda r: r >= 0.8,
-        ),
-        (
-            f"{STREAM_ITEMS}-item stream, items/s (raw: generator to async for, same batching)",
-            "stream_generated_per_s",
             "",
             None,
+        ),
+        (
+            # the target's row: the raw side does what a stream must (a handler's generator
+            # stepped per item, each item handed to the caller's loop); the row above only
+            # counts decoded items, so it measures the protocol, not the overhead
+            f"{STREAM_ITEMS}-item stream, items/s (raw: generator to async for, same batching)",
+            "stream_generated_per_s",
+            ">= 0.8x raw",
+            lambda r: r >= 0.8,
         ),
         (
             f"{STREAM_ITEMS}-item stream, items/s (raw: one message per item)",
