@@ -203,6 +203,18 @@ async def raw_uds_stream(name: str) -> Callable[[], Awaitable[int]]:
     return stream
 
 
+def _counting(counter: Any) -> Callable[[], Awaitable[int]]:
+    """One stream of ``STREAM_ITEMS`` from ``counter``, its items counted by an ``async for``."""
+
+    async def stream() -> int:
+        n = 0
+        async for _ in counter.stream(STREAM_ITEMS):
+            n += 1
+        return n
+
+    return stream
+
+
 async def measure(
     url: str, port: int, uds: str, blocks: int, n_seq: int, n_conc: int, rounds: int
 ) -> dict[str, dict[str, float]]:
@@ -228,25 +240,12 @@ async def measure(
         async def call(echo: Any = echo) -> Any:
             return await echo.call(PAYLOAD)
 
-        async def stream(counter: Any = counter) -> int:
-            n = 0
-            async for _ in counter.stream(STREAM_ITEMS):
-                n += 1
-            return n
-
-        calls[name], streams[name] = call, stream
+        calls[name], streams[name] = call, _counting(counter)
         if name == "nats_path":
             # issue 14's day: the NATS path's stream with that day's credit window (64 items)
             day = comp.endpoint("count").client(window=ISSUE_DAY_WINDOW)
             await day.wait_for_workers(1, 10)
-
-            async def day_stream(counter: Any = day) -> int:
-                n = 0
-                async for _ in counter.stream(STREAM_ITEMS):
-                    n += 1
-                return n
-
-            streams["issue_day"] = day_stream
+            streams["issue_day"] = _counting(day)
     assert direct_rt.direct is not None
     await calls["direct"]()
     assert direct_rt.direct.links, "the direct caller did not open a direct link"
