@@ -20,7 +20,7 @@ from reverie.errors import (
 )
 
 from ..call import tracing as _tracing
-from ..call.context import CURRENT, RequestContext
+from ..call.context import CURRENT, fresh_context
 from ..call.failures import log_failure
 from ..transports.codec import json_encode
 from .access import AccessPolicy
@@ -150,7 +150,9 @@ class HostApp(Routing):
                         else:
                             trace = v.decode("latin-1")
                 if timeout is None and trace is None:
-                    ctx = RequestContext(rid)
+                    ctx = fresh_context()  # RequestContext(rid) without running __init__
+                    if rid is not None:
+                        ctx._request_id = rid
                 else:
                     try:
                         ctx = context_of(rid, timeout, trace)
