@@ -6,7 +6,9 @@ with taskset), rounds round-robin; each server's figure is the median of its rou
 ratio is computed from the figures printed beside it. Also: the server's CPU time per request
 without a socket (uvicorn's httptools protocol fed the same request bytes in this process, the
 same three applications: steadier than wrk on a shared machine, since it counts this thread's
-CPU time only), and an in-process Plug call. Writes bench/results/http.json. A benchmark, not a
+CPU time only), the instructions per request of that same loop counted by callgrind (a count,
+not a time: the one figure here a busy neighbour cannot move; valgrind is installed with apt
+when missing, as wrk is), and an in-process Plug call. Writes bench/results/http.json. A benchmark, not a
 test: run ``.venv/bin/python bench/bench_http.py``.
 
 Targets (issue 14): full stack >= 1.3x Starlette and >= 0.92x bare ASGI req/s; Plug <= 10 us.
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -211,46 +214,43 @@ CPU_ROW = "HTTP GET hello, server CPU per request, no socket (lower is better)"
 REQUEST = b"GET /Hello/hello HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: wrk\r\n\r\n"
 
 
-def bench_cpu(n: int, rounds: int) -> dict[str, float]:
-    """Microseconds of this thread's CPU per request through uvicorn's httptools protocol, fed
-    the request bytes directly (a stub transport takes the answer): the three applications as
-    uvicorn runs them (Reverie with the options HttpServer gives uvicorn), no syscalls.
-    Rounds alternate between servers; each keeps its fastest round."""
-    import gc
+class _Wire(asyncio.Transport):
+    """The socket's stand-in: counts writes, resolves ``done`` after each answer's second
+    (head, then body)."""
 
-    import uvloop
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.done: asyncio.Future[None] | None = None
+
+    def write(self, data: Any) -> None:
+        self.writes += 1
+        if self.writes % 2 == 0 and self.done is not None:
+            self.done.set_result(None)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+
+async def _apps() -> tuple[Any, dict[str, tuple[Any, dict[str, Any]]]]:
+    """A started host serving Hello, and the three applications with the uvicorn options each
+    runs under (Reverie with those HttpServer gives uvicorn; the others uvicorn.run's)."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
 
     from reverie._private.host.host import Host
     from reverie._private.http.app import app_for
     from reverie._private.http.limits import HttpLimits
     from reverie._private.http.server import uvicorn_options
-
-    class Stub(asyncio.Transport):
-        def __init__(self) -> None:
-            super().__init__()
-            self.writes = 0
-            self.done: asyncio.Future[None] | None = None
-
-        def write(self, data: Any) -> None:
-            self.writes += 1
-            if self.writes % 2 == 0 and self.done is not None:  # head, then body
-                self.done.set_result(None)
-
-        def is_closing(self) -> bool:
-            return False
-
-        def close(self) -> None:
-            pass
-
-        def get_extra_info(self, name: str, default: Any = None) -> Any:
-            return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-                name, default
-            )
 
     async def hello(request: Any) -> JSONResponse:
         return JSONResponse("hello")
@@ -264,60 +264,143 @@ def bench_cpu(n: int, rounds: int) -> dict[str, float]:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def per_request(app: Any, options: dict[str, Any]) -> float:
-        config = Config(
-            app,
-            lifespan="off",
-            access_log=False,
-            server_header=False,
-            date_header=False,
-            log_config=None,
-            **options,
-        )
-        config.load()
-        loop = asyncio.get_running_loop()
-        factory: Any = config.http_protocol_class
-        proto = factory(config=config, server_state=ServerState(), app_state={}, _loop=loop)
-        stub = Stub()
-        proto.connection_made(stub)
-        gc.disable()
-        try:
-            t0 = time.thread_time()
-            for _ in range(n):
-                stub.done = loop.create_future()
-                proto.data_received(REQUEST)
-                await stub.done
-            took = time.thread_time() - t0
-        finally:
-            gc.enable()
-            proto.connection_lost(None)
-        assert stub.writes == 2 * n, f"{stub.writes} writes for {n} requests"
-        return took / n * 1e6
+    host = Host(env={}, name="cpubench")
+    svc = _hello_service()
+    host.register(svc)
+    await host.start(svc)
+    plain = {"http": "httptools"}  # uvicorn.run's defaults otherwise, as serve() runs them
+    return host, {
+        "reverie": (app_for(host), uvicorn_options(HttpLimits())),
+        "starlette": (Starlette(routes=[Route("/Hello/hello", hello)]), plain),
+        "bare": (bare, plain),
+    }
+
+
+async def _requests(app: Any, options: dict[str, Any], n: int) -> float:
+    """``n`` requests through uvicorn's protocol for ``app``; this thread's CPU seconds."""
+    import gc
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    config = Config(
+        app,
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        log_config=None,
+        **options,
+    )
+    config.load()
+    loop = asyncio.get_running_loop()
+    factory: Any = config.http_protocol_class
+    proto = factory(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+    wire = _Wire()
+    proto.connection_made(wire)
+    gc.disable()
+    try:
+        t0 = time.thread_time()
+        for _ in range(n):
+            wire.done = loop.create_future()
+            proto.data_received(REQUEST)
+            await wire.done
+        took = time.thread_time() - t0
+    finally:
+        gc.enable()
+        proto.connection_lost(None)
+    assert wire.writes == 2 * n, f"{wire.writes} writes for {n} requests"
+    return took
+
+
+def bench_cpu(n: int, rounds: int) -> dict[str, float]:
+    """Microseconds of this thread's CPU per request through uvicorn's httptools protocol, fed
+    the request bytes directly (a stand-in transport takes the answer): the three applications
+    as uvicorn runs them, no syscalls. Rounds alternate between servers; each keeps its
+    fastest round."""
+    import uvloop
 
     async def main() -> dict[str, float]:
-        host = Host(env={}, name="cpubench")
-        svc = _hello_service()
-        host.register(svc)
-        await host.start(svc)
-        plain = {"http": "httptools"}  # uvicorn.run's defaults otherwise, as serve() runs them
-        servers = {
-            "reverie": (app_for(host), uvicorn_options(HttpLimits())),
-            "starlette": (Starlette(routes=[Route("/Hello/hello", hello)]), plain),
-            "bare": (bare, plain),
-        }
+        host, servers = await _apps()
         best = {k: float("inf") for k in servers}
         for _ in range(rounds):
             for kind, (app, options) in servers.items():
-                best[kind] = min(best[kind], await per_request(app, options))
+                best[kind] = min(best[kind], await _requests(app, options, n) / n * 1e6)
         await host.stop()
         return best
 
     return uvloop.run(main())
 
 
+# -- instructions per request, counted by callgrind ---------------------------------------------
+
+INSTR_ROW = "HTTP GET hello, server instructions per request, callgrind (lower is better)"
+_FEW, _MANY = 500, 2500
+
+
+def count_requests(kind: str, n: int) -> None:
+    """``--count``: 300 warm-up requests, then ``n`` (run under callgrind by ``bench_instr``)."""
+    import uvloop
+
+    async def main() -> None:
+        host, servers = await _apps()
+        app, options = servers[kind]
+        await _requests(app, options, 300)
+        await _requests(app, options, n)
+        await host.stop()
+
+    uvloop.run(main())
+
+
+def ensure_valgrind() -> str | None:
+    """valgrind's path, installed with apt-get when missing; None where that fails."""
+    found = shutil.which("valgrind")
+    if not found:
+        print("valgrind not found; installing it with apt-get (Debian package valgrind)")
+        for step in (["apt-get", "install", "-y", "valgrind"], ["apt-get", "update"]) * 2:
+            subprocess.run(step, check=False, capture_output=True)
+            found = shutil.which("valgrind")
+            if found:
+                break
+    return found
+
+
+def bench_instr(kinds: tuple[str, ...] = ("reverie", "bare")) -> dict[str, float] | None:
+    """Instructions per request through the same protocol and applications as ``bench_cpu``,
+    counted by callgrind: a count, not a time, so a busy machine does not move it. Each kind
+    runs twice (``_FEW`` and ``_MANY`` requests after the same start-up); the difference over
+    the extra requests is the figure. None (the row says why) without valgrind."""
+    import re
+
+    valgrind = ensure_valgrind()
+    if valgrind is None:
+        return None
+    out: dict[str, float] = {}
+    for kind in kinds:
+        total = []
+        count = [sys.executable, __file__, "--count", kind, "--requests"]
+        for n in (_FEW, _MANY):
+            run = subprocess.run(
+                [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *count, str(n)],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            found = re.search(r"Collected : (\d+)", run.stderr)
+            if found is None:
+                raise RuntimeError(f"callgrind printed no count:\n{run.stderr[-2000:]}")
+            total.append(int(found.group(1)))
+        out[kind] = (total[1] - total[0]) / (_MANY - _FEW)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--serve", choices=KINDS)
+    parser.add_argument("--count", choices=KINDS, help="requests to count under callgrind")
+    parser.add_argument("--requests", type=int, default=_MANY)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -330,10 +413,14 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port)
         return
+    if args.count:
+        count_requests(args.count, args.requests)
+        return
     wrk = ensure_wrk()
     results = bench_servers(wrk, args.seconds, args.connections, args.rounds)
     cpu = bench_cpu(2000 if args.quick else 5000, 6 if args.quick else 15)
     plug_us = bench_plug()
+    instr = bench_instr()
     st, bare, rev = results["starlette"], results["bare"], results["reverie"]
     full = rev["median_rps"]
     vs_st, vs_bare = full / st["median_rps"], full / bare["median_rps"]
@@ -403,6 +490,15 @@ def main() -> None:
         row("HTTP GET hello p50 (wrk)", rev["p50_ms"], bare["p50_ms"], "bare ASGI", "ms", "", None),
         row(CPU_ROW, cpu["reverie"], cpu["starlette"], "Starlette", "us/req", "", None),
         row(CPU_ROW, cpu["reverie"], cpu["bare"], "bare ASGI", "us/req", "", None),
+        row(
+            INSTR_ROW,
+            instr["reverie"] if instr else "unmeasured: no valgrind",
+            instr["bare"] if instr else None,
+            "bare ASGI",
+            "instr/req",
+            "",
+            None,
+        ),
         row("Plug GET, in-process", plug_us, None, "-", "us/call", "<= 10 us", plug_us <= 10.0),
     ]
     out: Path = args.json
@@ -422,6 +518,7 @@ def main() -> None:
                 },
                 "servers": results,
                 "cpu_us_per_request": cpu,
+                "instructions_per_request": instr,
                 "plug_inprocess_us": plug_us,
             },
             indent=2,
