@@ -8,8 +8,8 @@ without a socket (uvicorn's httptools protocol fed the same request bytes in thi
 same three applications: steadier than wrk on a shared machine, since it counts this thread's
 CPU time only), the instructions per request of that same loop counted by callgrind (a count,
 not a time: the one figure here a busy neighbour cannot move; valgrind is installed with apt
-when missing, as wrk is), and an in-process Plug call. Writes bench/results/http.json. A benchmark, not a
-test: run ``.venv/bin/python bench/bench_http.py``.
+when missing, as wrk is), and an in-process Plug call. Writes bench/results/http.json. A
+benchmark, not a test: run ``.venv/bin/python bench/bench_http.py``.
 
 Targets (issue 14): full stack >= 1.3x Starlette and >= 0.92x bare ASGI req/s; Plug <= 10 us.
 """
@@ -269,8 +269,9 @@ async def _apps() -> tuple[Any, dict[str, tuple[Any, dict[str, Any]]]]:
     host.register(svc)
     await host.start(svc)
     plain = {"http": "httptools"}  # uvicorn.run's defaults otherwise, as serve() runs them
+    app = app_for(host)
     return host, {
-        "reverie": (app_for(host), uvicorn_options(HttpLimits())),
+        "reverie": (app, uvicorn_options(HttpLimits(), app.watch)),
         "starlette": (Starlette(routes=[Route("/Hello/hello", hello)]), plain),
         "bare": (bare, plain),
     }

@@ -25,7 +25,7 @@ from ..call.failures import log_failure
 from ..transports.codec import json_encode
 from .access import AccessPolicy
 from .answer import PLAIN, Receive, Scope
-from .disconnect import DisconnectWatch
+from .disconnect import SERVER_WATCHES, DisconnectWatch
 from .head import CONTEXT_HEADERS, BodyTimeoutError, context_of
 from .limits import HttpLimits
 from .routing import FastPath, Routing
@@ -159,8 +159,12 @@ class HostApp(Routing):
                     except CallError as err:
                         await send_problem(send, err)
                         return
-                watch = self.watch.enter_socket(receive)
+                state = scope.get("state")
+                by_server = state is not None and state.get(SERVER_WATCHES) is self.watch
+                # by_server: the server cancels the request if its connection closes early
+                watch = None if by_server else self.watch.enter_socket(receive)
             else:
+                by_server = False
                 watch = self.watch.enter(receive)
             ctx.plugs = self.transport  # a Plug from a URL string in the handler: this host's
             inst.inflight += 1
@@ -172,7 +176,7 @@ class HostApp(Routing):
                     else:
                         result = await under_deadline(getattr(inst.obj, fast.method)(), ctx)
                 except asyncio.CancelledError:
-                    if self.watch.gone(watch):
+                    if self.watch.gone(asyncio.current_task() if by_server else watch):
                         return  # the client left: the handler is cancelled, nobody to answer
                     raise
                 except Exception as exc:
@@ -184,6 +188,8 @@ class HostApp(Routing):
                         self.watch.running.pop(watch, None)
                         if self.watch.watched:
                             self.watch.leave_watched(watch)
+                    elif by_server and self.watch.watched:
+                        self.watch.leave(asyncio.current_task())
                     CURRENT.reset(token)
                 if type(result) in PLAIN:
                     try:
@@ -209,6 +215,13 @@ class HostApp(Routing):
                 await self._answer(receive, send, result, ctx, False, fast.svc, fast.method)
             finally:
                 inst.inflight -= 1
+        except asyncio.CancelledError:
+            # The server cancelled a request whose client left outside a handler's watched
+            # span (reading its body, say): nobody to answer, nothing to log.
+            task = asyncio.current_task()
+            if task is None or not self.watch.gone(task):
+                raise
+            self.watch.leave(task)
         except Exception as exc:
             await self._failed(scope, send, exc)
 

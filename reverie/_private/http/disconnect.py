@@ -1,11 +1,17 @@
 """A client that goes away cancels its handler: unary and before a stream's first item.
 
-Watching needs a concurrent ``receive()``, which is a Task. So that a quick request pays no Task
-and no timer, one sweeper per application runs every ``WATCH_AFTER`` seconds while requests are
-in flight and gives a watcher only to those still running; a client disconnect (or a caller
-cancelled on the far side of ``HttpTransport``, whose connection closes) then cancels the
-handler within about two sweeps. An in-process Plug needs none: its caller's cancellation
-reaches the handler directly (the application runs in the caller's task).
+On Reverie's own server (``HttpServer``: ``limits.protocol_class`` given the application's
+watch) the connection tells: when it closes before its response began, it cancels the request's
+task at once (``client_left``), and a request pays nothing. Such a server marks each request's
+``scope["state"]`` with the watch (``SERVER_WATCHES``).
+
+Under any other ASGI server watching needs a concurrent ``receive()``, which is a Task. So that
+a quick request pays no Task and no timer, one sweeper per application runs every
+``WATCH_AFTER`` seconds while requests are in flight and gives a watcher only to those still
+running; a client disconnect (or a caller cancelled on the far side of ``HttpTransport``, whose
+connection closes) then cancels the handler within about two sweeps. An in-process Plug needs
+none: its caller's cancellation reaches the handler directly (the application runs in the
+caller's task).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["WATCH_AFTER", "DisconnectWatch", "Watched"]
+__all__ = ["SERVER_WATCHES", "WATCH_AFTER", "DisconnectWatch", "Watched"]
 
 #: The loop -> current task table behind ``asyncio.current_task`` (a Python function on 3.11,
 #: so reading the table is cheaper); None where a Python version has no such table.
@@ -24,6 +30,10 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 #: Seconds between sweeps: a handler running longer gets its connection watched.
 WATCH_AFTER = 0.05
+
+#: The ``scope["state"]`` key under which a server that watches its connections itself puts
+#: the ``DisconnectWatch`` it reports to (``limits.protocol_class``).
+SERVER_WATCHES = "reverie.disconnect_watch"
 
 
 class Watched:
@@ -82,6 +92,16 @@ class DisconnectWatch:
             self._loop = loop
             self._timer = loop.call_later(WATCH_AFTER, self._sweep)
         return task
+
+    def client_left(self, task: asyncio.Task[Any]) -> None:
+        """The server saw the connection of ``task``'s request close before its response
+        began: cancel the handler, as a watcher would have."""
+        w = self.watched.get(task)
+        if w is None:
+            w = self.watched[task] = Watched(task, None)
+        if not w.gone_:
+            w.gone_ = True
+            task.cancel()
 
     def gone(self, task: asyncio.Task[Any] | None) -> bool:
         """Whether the client of ``task``'s request disconnected; if so, take back the

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..transports.codec import json_encode
+from .disconnect import SERVER_WATCHES, DisconnectWatch
 
 __all__ = ["HttpLimits", "protocol_class", "rebalance"]
 
@@ -53,9 +54,14 @@ def _problem(status: int, title: str, message: str) -> bytes:
 
 
 # long: one uvicorn protocol subclass whose overridden methods close over the limits
-def protocol_class(limits: HttpLimits) -> type | str:
+def protocol_class(limits: HttpLimits, watch: DisconnectWatch | None = None) -> type | str:
     """The uvicorn ``http`` protocol for ``limits``: httptools' watched, else h11's with
-    ``h11_max_incomplete_event_size`` doing the header count (set by the caller)."""
+    ``h11_max_incomplete_event_size`` doing the header count (set by the caller).
+
+    With ``watch`` (the application's), a connection that closes before its response began
+    cancels its request at once (``DisconnectWatch.client_left``), and each request's
+    ``scope["state"]`` says so (``SERVER_WATCHES``): the application then skips its own
+    per-request watching."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # pragma: no cover - httptools is in the 'fast' extra
@@ -115,11 +121,26 @@ def protocol_class(limits: HttpLimits) -> type | str:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            if watch is not None:  # uvicorn copies app_state into each request's scope
+                self.app_state = {**self.app_state, SERVER_WATCHES: watch}
             if timeout is not None and self.server_state not in sweeping:
                 now[0] = self.loop.time()
                 sweeping[self.server_state] = self.loop.call_later(
                     period, sweep, self.server_state, self.loop
                 )
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            cycle = self.cycle
+            if watch is not None and cycle is not None and not cycle.response_started:
+                for task in list(self.tasks):  # the one running this cycle (run_asgi's self)
+                    frame = getattr(task.get_coro(), "cr_frame", None)
+                    if (
+                        not task.done()
+                        and frame is not None
+                        and frame.f_locals.get("self") is cycle
+                    ):
+                        watch.client_left(task)
+            super().connection_lost(exc)
 
         def rv_in_head(self) -> bool:
             """Whether the next bytes on this connection belong to a request's head."""

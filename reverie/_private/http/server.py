@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .access import AccessPolicy
 from .app import DEFAULT_MAX_BODY
 from .attach import attach_http, http_layer
+from .disconnect import DisconnectWatch
 from .limits import HttpLimits, protocol_class, rebalance
 
 if TYPE_CHECKING:
@@ -44,14 +45,15 @@ def forwarded_allow_ips() -> str:
     return os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
-def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:
-    """The uvicorn settings every Reverie server uses (bench/bench_http.py measures with them).
+def uvicorn_options(limits: HttpLimits, watch: DisconnectWatch | None = None) -> dict[str, Any]:
+    """The uvicorn settings every Reverie server uses (bench/bench_http.py measures with them);
+    ``watch``: the served application's, told by each connection that closes early.
 
     ``proxy_headers`` off: only the access log reads the client address (nothing reads the
     scheme), so the X-Forwarded-* rewrite runs only in front of it (``HttpServer.start``), not
     as a middleware frame on every request of a server without one."""
     return {
-        "http": protocol_class(limits),
+        "http": protocol_class(limits, watch),
         "proxy_headers": False,
         "h11_max_incomplete_event_size": limits.max_header_size,
     }
@@ -142,7 +144,7 @@ class HttpServer:
             loop="none",
             timeout_graceful_shutdown=int(self.graceful_timeout),
             log_config=None,
-            **uvicorn_options(self.limits),
+            **uvicorn_options(self.limits, self.app.watch),
         )
         server_cls = uvicorn.Server if self.handle_signals else _no_signal_server()
         self._server = server_cls(config)
