@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+from callgrind import instructions_per  # noqa: E402  (bench/callgrind.py)
 from wrk import ensure_wrk  # noqa: E402  (bench/wrk.py)
 from wrk import run_wrk as wrk_run  # noqa: E402
 
@@ -353,47 +353,16 @@ def count_requests(kind: str, n: int) -> None:
     uvloop.run(main())
 
 
-def ensure_valgrind() -> str | None:
-    """valgrind's path, installed with apt-get when missing; None where that fails."""
-    found = shutil.which("valgrind")
-    if not found:
-        print("valgrind not found; installing it with apt-get (Debian package valgrind)")
-        for step in (["apt-get", "install", "-y", "valgrind"], ["apt-get", "update"]) * 2:
-            subprocess.run(step, check=False, capture_output=True)
-            found = shutil.which("valgrind")
-            if found:
-                break
-    return found
-
-
 def bench_instr(kinds: tuple[str, ...] = ("reverie", "bare")) -> dict[str, float] | None:
     """Instructions per request through the same protocol and applications as ``bench_cpu``,
-    counted by callgrind: a count, not a time, so a busy machine does not move it. Each kind
-    runs twice (``_FEW`` and ``_MANY`` requests after the same start-up); the difference over
-    the extra requests is the figure. None (the row says why) without valgrind."""
-    import re
-
-    valgrind = ensure_valgrind()
-    if valgrind is None:
-        return None
+    counted by callgrind (bench/callgrind.py); None (the row says why) without valgrind."""
     out: dict[str, float] = {}
     for kind in kinds:
-        total = []
         count = [sys.executable, __file__, "--count", kind, "--requests"]
-        for n in (_FEW, _MANY):
-            run = subprocess.run(
-                [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *count, str(n)],
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            found = re.search(r"Collected : (\d+)", run.stderr)
-            if found is None:
-                raise RuntimeError(f"callgrind printed no count:\n{run.stderr[-2000:]}")
-            total.append(int(found.group(1)))
-        out[kind] = (total[1] - total[0]) / (_MANY - _FEW)
+        per = instructions_per(lambda n: [*count, str(n)], _FEW, _MANY)  # noqa: B023 (called here)
+        if per is None:
+            return None
+        out[kind] = per
     return out
 
 

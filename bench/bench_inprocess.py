@@ -7,6 +7,12 @@ as a ratio. Call and item times are this thread's CPU time (``time.thread_time_n
 fastest of the rounds, on both sides alike: on a shared machine, time spent descheduled is not
 the code's.
 
+Per streamed item it also counts instructions with callgrind (bench/callgrind.py: a count, not
+a time) for the bare generator, the depends client, one empty async-generator layer over the
+bare generator (the least Python that can catch the producer's errors, which the client must
+translate) and the producer's own ``__anext__`` passed through in C (catches nothing): the
+floor a stream that keeps its error semantics can reach on this Python.
+
     python bench/bench_inprocess.py [--json bench/results/inprocess.json]
 """
 
@@ -22,10 +28,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from callgrind import instructions_per
 from pydantic import BaseModel
 
 from reverie import Host, depends, endpoint, service
@@ -100,6 +108,50 @@ def _import_ms(module: str, rounds: int = 7) -> float:
     return statistics.median(vals) * 1e3
 
 
+STREAM_KINDS = ("bare", "client", "layer", "passthrough")
+_FEW, _MANY = 1_000, 21_000
+
+
+async def _layer(inner: AsyncIterator[int]) -> AsyncIterator[int]:
+    async for item in inner:
+        yield item
+
+
+def _passthrough(inner: AsyncIterator[int]) -> AsyncIterator[int]:
+    """The producer's own ``__anext__`` as the step, called from C: no Python frame per item."""
+    step = staticmethod(inner.__anext__)
+    kind: Any = type("PassThrough", (), {"__aiter__": lambda self: self, "__anext__": step})
+    return cast("AsyncIterator[int]", kind())
+
+
+async def count_stream(kind: str, n: int) -> None:
+    """``--count-stream``: stream ``n`` items one way (run under callgrind by ``stream_instr``)."""
+    async with Host() as host:
+        await host.start(Caller)
+        client = host.instance(Caller).obj.target
+        plain = Plain()
+        make: Callable[[], AsyncIterator[Any]] = {
+            "bare": lambda: plain.stream(n),
+            "client": lambda: client.stream(n),
+            "layer": lambda: _layer(plain.stream(n)),
+            "passthrough": lambda: _passthrough(plain.stream(n)),
+        }[kind]
+        async for _ in make():
+            pass
+
+
+def stream_instr() -> dict[str, float] | None:
+    """Instructions per streamed item for each of ``STREAM_KINDS``; None without valgrind."""
+    out: dict[str, float] = {}
+    for kind in STREAM_KINDS:
+        count = [sys.executable, __file__, "--count-stream", kind, "--items"]
+        per = instructions_per(lambda n: [*count, str(n)], _FEW, _MANY)  # noqa: B023 (called here)
+        if per is None:
+            return None
+        out[kind] = per
+    return out
+
+
 async def run(quick: bool) -> dict[str, Any]:
     n, rounds, items = (20_000, 5, 20_000) if quick else (200_000, 9, 200_000)
     async with Host() as host:
@@ -121,6 +173,7 @@ async def run(quick: bool) -> dict[str, Any]:
         await host.start(Caller)
         sclient = host.instance(Caller).obj.target
         ser = await _per_call_ns(lambda: sclient.unary(req), n // 4, rounds)
+    instr = stream_instr()
     imp_reverie = _import_ms("reverie")
     imp_asyncio = _import_ms("asyncio")
     rows = [
@@ -160,6 +213,30 @@ async def run(quick: bool) -> dict[str, Any]:
             rev_s / raw_s <= 1.6,
             "bare async generator",
         ),
+        *(
+            [
+                _row(
+                    "stream item, instructions (callgrind), through a depends client",
+                    instr["client"],
+                    instr["bare"],
+                    "instr/item",
+                    "",
+                    None,
+                    "bare async generator",
+                ),
+                _row(
+                    "stream item, instructions (callgrind), through a depends client",
+                    instr["client"],
+                    instr["layer"],
+                    "instr/item",
+                    "",
+                    None,
+                    "one empty async-generator layer (the least that can catch an error)",
+                ),
+            ]
+            if instr
+            else []
+        ),
         _row(
             "import reverie",
             imp_reverie,
@@ -170,7 +247,7 @@ async def run(quick: bool) -> dict[str, Any]:
             "import asyncio",
         ),
     ]
-    return {"rows": rows, "quick": quick}
+    return {"rows": rows, "quick": quick, "stream_instructions_per_item": instr}
 
 
 def _row(
@@ -192,7 +269,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", default="bench/results/inprocess.json")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--count-stream", choices=STREAM_KINDS, help="items to count under callgrind")
+    ap.add_argument("--items", type=int, default=_MANY)
     args = ap.parse_args()
+    if args.count_stream:
+        asyncio.run(count_stream(args.count_stream, args.items))
+        return
     res = asyncio.run(run(args.quick))
     print(f"{'in-process':42s} {'reverie':>10s} {'baseline':>10s} {'ratio':>7s}  target")
     for r in res["rows"]:
@@ -200,6 +282,14 @@ def main() -> None:
             f"{r['name']:42s} {r['reverie']:10.1f} {r['baseline']:10.1f} {r['ratio']:6.2f}x  "
             f"{r['target']} ({r['unit']}; baseline: {r['baseline_name']})"
         )
+    instr = res["stream_instructions_per_item"]
+    if instr:
+        print(
+            "instructions per streamed item (callgrind): "
+            + ", ".join(f"{k} {v:.0f} ({v / instr['bare']:.2f}x bare)" for k, v in instr.items())
+        )
+    else:
+        print("instructions per streamed item: unmeasured (no valgrind)")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
