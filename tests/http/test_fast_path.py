@@ -51,6 +51,10 @@ async def test_the_fast_path_keeps_the_request_context_and_the_limit(served: Ser
         )
         assert r.json() == {"id": "abc", "has_deadline": True}
     assert "/Slow/ctx" in served.server.app._fast
+    r = await served.http.get("/Slow/ctx", headers={"X-Request-Id": "xyz"})
+    assert r.json() == {"id": "xyz", "has_deadline": False}
+    r = await served.http.get("/Slow/ctx")  # no context headers: a new id
+    assert r.json()["id"] not in ("abc", "xyz") and not r.json()["has_deadline"]
     r = await served.http.get("/Slow/ctx", headers={"X-Reverie-Timeout": "soon"})
     assert r.status_code == 400
     assert "X-Reverie-Timeout must be a finite number" in r.json()["message"]

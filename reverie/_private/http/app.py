@@ -26,7 +26,7 @@ from ..transports.codec import json_encode
 from .access import AccessPolicy
 from .answer import PLAIN, Receive, Scope
 from .disconnect import SERVER_WATCHES, DisconnectWatch
-from .head import CONTEXT_HEADERS, BodyTimeoutError, context_of
+from .head import CONTEXT_HEADERS, CONTEXT_SEEN, BodyTimeoutError, context_of
 from .limits import HttpLimits
 from .routing import FastPath, Routing
 from .send import Send, send_problem
@@ -140,8 +140,12 @@ class HostApp(Routing):
             inst.requests[fast.name] += 1  # counted once by the resolving path: a key
             ctx = scope.get("reverie.context")  # an in-process Plug passes it
             if ctx is None:
+                state = scope.get("state")
+                by_server = state is not None and state.get(SERVER_WATCHES) is self.watch
+                # by_server: Reverie's own server, which cancels the request if its connection
+                # closes early and says whether the request carries context headers.
                 rid = timeout = trace = None  # Head(...).context(), inline: one test a header
-                for k, v in scope["headers"]:
+                for k, v in () if by_server and CONTEXT_SEEN not in scope else scope["headers"]:
                     if k in CONTEXT_HEADERS:
                         if k == b"x-request-id":
                             rid = v.decode("latin-1")
@@ -159,9 +163,6 @@ class HostApp(Routing):
                     except CallError as err:
                         await send_problem(send, err)
                         return
-                state = scope.get("state")
-                by_server = state is not None and state.get(SERVER_WATCHES) is self.watch
-                # by_server: the server cancels the request if its connection closes early
                 watch = None if by_server else self.watch.enter_socket(receive)
             else:
                 by_server = False
@@ -188,9 +189,13 @@ class HostApp(Routing):
                         self.watch.running.pop(watch, None)
                         if self.watch.watched:
                             self.watch.leave_watched(watch)
-                    elif by_server and self.watch.watched:
-                        self.watch.leave(asyncio.current_task())
-                    CURRENT.reset(token)
+                    if by_server:
+                        # uvicorn runs each request in a task of its own, in a copy of the
+                        # context: nothing after this request sees CURRENT, so no reset.
+                        if self.watch.watched:
+                            self.watch.leave(asyncio.current_task())
+                    else:
+                        CURRENT.reset(token)
                 if type(result) in PLAIN:
                     try:
                         body = json_encode(result)

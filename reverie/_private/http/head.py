@@ -13,6 +13,7 @@ from ..call.context import RequestContext
 
 __all__ = [
     "CONTEXT_HEADERS",
+    "CONTEXT_SEEN",
     "MAX_TIMEOUT",
     "BodyTimeoutError",
     "Head",
@@ -58,6 +59,9 @@ class Head:
 
 
 CONTEXT_HEADERS = frozenset({b"x-request-id", b"x-reverie-timeout", b"traceparent"})
+#: The scope key Reverie's own server sets on a request carrying any of ``CONTEXT_HEADERS``
+#: (it sees each header as it parses it), so the application scans the headers of those only.
+CONTEXT_SEEN = "reverie.context_headers"
 
 
 def context_of(rid: str | None, timeout: bytes | None, trace: str | None) -> RequestContext:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..transports.codec import json_encode
 from .disconnect import SERVER_WATCHES, DisconnectWatch
+from .head import CONTEXT_HEADERS, CONTEXT_SEEN
 
 __all__ = ["HttpLimits", "protocol_class", "rebalance"]
 
@@ -79,10 +80,11 @@ def protocol_class(limits: HttpLimits, watch: DisconnectWatch | None = None) -> 
     now = [0.0]
     # Per request these methods replace uvicorn's rather than wrap them (a wrapping frame per
     # parser callback cost ~1% of a hello-world request each), so the few lines of uvicorn's
-    # `data_received` and `on_message_complete` are repeated below; on_headers_complete is
-    # uvicorn's own. Whether bytes belong to a head is read from uvicorn's state: no head has
-    # begun (`scope` None), the last message has all arrived (`_rv_done is scope`), or the
-    # current one has no method yet (its headers have not ended).
+    # `data_received`, `on_header` and `on_message_complete` are repeated below (those of
+    # uvicorn 0.54, the lowest pyproject.toml allows); on_headers_complete is uvicorn's own.
+    # Whether bytes belong to a head is read from uvicorn's state: no head has begun (`scope`
+    # None), the last message has all arrived (`_rv_done is scope`), or the current one has no
+    # method yet (its headers have not ended).
     import httptools
 
     def sweep(state: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -191,6 +193,15 @@ def protocol_class(limits: HttpLimits, watch: DisconnectWatch | None = None) -> 
                     self._rv_head = 0
             if self._rv_close_next and self.cycle is not None:
                 self.cycle.keep_alive = False  # answered with Connection: close, then closed
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            name = name.lower()
+            if name in CONTEXT_HEADERS:  # the application scans the headers of these only
+                self.scope[CONTEXT_SEEN] = True  # type: ignore[literal-required]
+            # uvicorn's on_header from here
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.expect_100_continue = True
+            self.headers.append((name, value))
 
         def on_message_complete(self) -> None:
             self._rv_done = self.scope
