@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, MutableMapping
+from types import CoroutineType
 from typing import Any
 
 from reverie.errors import CallError, DeadlineExceededError
@@ -29,7 +31,9 @@ def _expire(task: asyncio.Task[Any], fired: list[bool]) -> None:
 
 async def under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
     """Await under the context's deadline. A bare timer handle, not ``asyncio.timeout``: this
-    runs on every call that carries a deadline and the handle costs a fraction as much."""
+    runs on every call that carries a deadline and the handle costs a fraction as much. A
+    handler coroutine is first run to its first wait; one that answers without waiting (the
+    deadline can only cut a wait short) needs no timer at all."""
     deadline = ctx.deadline
     assert deadline is not None
     left = deadline - time.monotonic()
@@ -38,10 +42,17 @@ async def under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
         raise DeadlineExceededError(
             "deadline exceeded before the handler ran", request_id=ctx.request_id
         )
+    if type(awaitable) is CoroutineType:
+        try:
+            waits_on = awaitable.send(None)
+        except StopIteration as done:
+            return done.value
+        awaitable = _resume(awaitable, waits_on)
+        left = deadline - time.monotonic()
     task = asyncio.current_task()
     assert task is not None
     fired: list[bool] = []
-    handle = asyncio.get_running_loop().call_later(left, _expire, task, fired)
+    handle = asyncio.get_running_loop().call_later(max(left, 0.0), _expire, task, fired)
     try:
         return await awaitable
     except asyncio.CancelledError:
@@ -50,6 +61,29 @@ async def under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
         raise
     finally:
         handle.cancel()
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, Any, Any]:
+    """Go on awaiting ``coro``, which has already yielded ``waits_on`` to the task: what
+    ``await coro`` does from there (PEP 380's expansion of ``yield from``)."""
+    pending = waits_on
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation, thrown in by the task
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                pending = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 async def pump_items(
