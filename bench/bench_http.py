@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from callgrind import instructions_per  # noqa: E402  (bench/callgrind.py)
+from callgrind import instructions_by_kind  # noqa: E402  (bench/callgrind.py)
 from wrk import ensure_wrk  # noqa: E402  (bench/wrk.py)
 from wrk import run_wrk as wrk_run  # noqa: E402
 
@@ -356,14 +356,7 @@ def count_requests(kind: str, n: int) -> None:
 def bench_instr(kinds: tuple[str, ...] = ("reverie", "bare")) -> dict[str, float] | None:
     """Instructions per request through the same protocol and applications as ``bench_cpu``,
     counted by callgrind (bench/callgrind.py); None (the row says why) without valgrind."""
-    out: dict[str, float] = {}
-    for kind in kinds:
-        count = [sys.executable, __file__, "--count", kind, "--requests"]
-        per = instructions_per(lambda n: [*count, str(n)], _FEW, _MANY)  # noqa: B023 (called here)
-        if per is None:
-            return None
-        out[kind] = per
-    return out
+    return instructions_by_kind(__file__, "--count", kinds, "--requests", _FEW, _MANY)
 
 
 def main() -> None:

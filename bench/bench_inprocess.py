@@ -33,7 +33,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from callgrind import instructions_per
+from callgrind import instructions_by_kind
 from pydantic import BaseModel
 
 from reverie import Host, depends, endpoint, service
@@ -142,14 +142,7 @@ async def count_stream(kind: str, n: int) -> None:
 
 def stream_instr() -> dict[str, float] | None:
     """Instructions per streamed item for each of ``STREAM_KINDS``; None without valgrind."""
-    out: dict[str, float] = {}
-    for kind in STREAM_KINDS:
-        count = [sys.executable, __file__, "--count-stream", kind, "--items"]
-        per = instructions_per(lambda n: [*count, str(n)], _FEW, _MANY)  # noqa: B023 (called here)
-        if per is None:
-            return None
-        out[kind] = per
-    return out
+    return instructions_by_kind(__file__, "--count-stream", STREAM_KINDS, "--items", _FEW, _MANY)
 
 
 async def run(quick: bool) -> dict[str, Any]:

@@ -14,10 +14,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ensure_valgrind", "instructions_per"]
+__all__ = ["ensure_valgrind", "instructions_by_kind", "instructions_per"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +58,18 @@ def instructions_per(command: Callable[[int], list[str]], few: int, many: int) -
     if valgrind is None:
         return None
     return (_collected(valgrind, command(many)) - _collected(valgrind, command(few))) / (many - few)
+
+
+def instructions_by_kind(
+    script: str, option: str, kinds: tuple[str, ...], count: str, few: int, many: int
+) -> dict[str, float] | None:
+    """``instructions_per`` of ``python SCRIPT OPTION KIND COUNT N`` for each kind (a bench's
+    own counting mode); None without valgrind."""
+    out: dict[str, float] = {}
+    for kind in kinds:
+        cmd = [sys.executable, script, option, kind, count]
+        per = instructions_per(lambda n: [*cmd, str(n)], few, many)  # noqa: B023 (called here)
+        if per is None:
+            return None
+        out[kind] = per
+    return out

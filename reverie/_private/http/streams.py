@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from types import CoroutineType
 from typing import Any
 
@@ -15,6 +14,7 @@ from reverie.errors import CallError, DeadlineExceededError
 
 from ..call.context import RequestContext
 from ..call.failures import log_failure
+from ..call.resume import Resume
 from ..transports.codec import json_encode
 from .response import StreamingResponse
 from .send import Send, sse
@@ -47,7 +47,7 @@ async def under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
             waits_on = awaitable.send(None)
         except StopIteration as done:
             return done.value
-        awaitable = _resume(awaitable, waits_on)
+        awaitable = Resume(awaitable, waits_on)
         left = deadline - time.monotonic()
     task = asyncio.current_task()
     assert task is not None
@@ -61,29 +61,6 @@ async def under_deadline(awaitable: Any, ctx: RequestContext) -> Any:
         raise
     finally:
         handle.cancel()
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, Any, Any]:
-    """Go on awaiting ``coro``, which has already yielded ``waits_on`` to the task: what
-    ``await coro`` does from there (PEP 380's expansion of ``yield from``)."""
-    pending = waits_on
-    while True:
-        try:
-            sent = yield pending
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # a cancellation, thrown in by the task
-            try:
-                pending = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                pending = coro.send(sent)
-            except StopIteration as done:
-                return done.value
 
 
 async def pump_items(

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..call.resume import Resume
 from ..transports.codec import msgpack_encode
 from . import wire
 
@@ -23,35 +24,8 @@ _DATA, _BATCH, _LAST = wire.DATA, wire.BATCH, wire.LAST
 _enc = msgpack_encode
 
 
-class _Resume:
-    """Await the rest of a coroutine (or async-generator step) that was already started with
-    ``send(None)`` and suspended on ``first``."""
-
-    __slots__ = ("first", "step")
-
-    def __init__(self, step: Any, first: Any) -> None:
-        self.step = step
-        self.first = first
-
-    def __await__(self) -> Any:
-        step, value = self.step, self.first
-        while True:
-            try:
-                sent = yield value
-            except BaseException as exc:  # thrown in by the Task (cancellation)
-                try:
-                    value = step.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = step.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
 async def continue_step(step: Any, pending: Any) -> Any:
-    return await _Resume(step, pending)
+    return await Resume(step, pending)
 
 
 def _frames(items: list[Any], seq: int, last: bool = False) -> list[bytes]:
