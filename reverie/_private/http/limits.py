@@ -78,11 +78,12 @@ def protocol_class(limits: HttpLimits, watch: DisconnectWatch | None = None) -> 
     period = min(1.0, timeout / 4) if timeout is not None else 0.0
     sweeping: dict[Any, asyncio.TimerHandle] = {}  # server state -> the sweeper's timer
     now = [0.0]
-    # Per request these methods replace uvicorn's rather than wrap them (a wrapping frame per
-    # parser callback cost ~1% of a hello-world request each), so the few lines of uvicorn's
-    # `data_received`, `on_header` and `on_message_complete` are repeated below (those of
-    # uvicorn 0.54, the lowest pyproject.toml allows); on_headers_complete is uvicorn's own.
-    # Whether bytes belong to a head is read from uvicorn's state: no head has begun (`scope`
+    # Per request these methods replace uvicorn's rather than wrap them (the wrapping frames
+    # cost ~1% of a hello request's instructions together, callgrind), so the few lines of
+    # uvicorn's `data_received`, `on_header` and `on_message_complete` are repeated below
+    # (those of uvicorn 0.54, the lowest pyproject.toml allows); on_headers_complete is
+    # uvicorn's own. Whether bytes belong to a head is read from uvicorn's state
+    # (`rv_in_head`, inlined where a request pays for the call): no head has begun (`scope`
     # None), the last message has all arrived (`_rv_done is scope`), or the current one has no
     # method yet (its headers have not ended).
     import httptools
@@ -115,7 +116,7 @@ def protocol_class(limits: HttpLimits, watch: DisconnectWatch | None = None) -> 
 
         # Class defaults: an instance sets only `_rv_done` per request. uvicorn's protocol
         # has 28 attributes; past 30 an instance loses its shared-key dict and every attribute
-        # read in uvicorn's per-request methods slows down (measured: ~3% of a hello request).
+        # read in uvicorn's per-request methods slows down (callgrind: ~1.5% of a hello request).
         _rv_head = 0  # bytes of an unfinished head seen in earlier chunks (0: none)
         _rv_since = 0.0  # when that head began, by the sweeper's clock
         _rv_done: Any = None  # the scope of the last request received whole
@@ -134,13 +135,9 @@ def protocol_class(limits: HttpLimits, watch: DisconnectWatch | None = None) -> 
         def connection_lost(self, exc: Exception | None) -> None:
             cycle = self.cycle
             if watch is not None and cycle is not None and not cycle.response_started:
-                for task in list(self.tasks):  # the one running this cycle (run_asgi's self)
-                    frame = getattr(task.get_coro(), "cr_frame", None)
-                    if (
-                        not task.done()
-                        and frame is not None
-                        and frame.f_locals.get("self") is cycle
-                    ):
+                for task in self.tasks:  # the one running this cycle (run_asgi's self)
+                    frame = getattr(task.get_coro(), "cr_frame", None)  # None once it is done
+                    if frame is not None and frame.f_locals.get("self") is cycle:
                         watch.client_left(task)
             super().connection_lost(exc)
 
