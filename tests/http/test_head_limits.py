@@ -5,8 +5,10 @@ each case controls exactly where one read ends. The transport is a stand-in for 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 from uvicorn.config import Config
 from uvicorn.server import ServerState
@@ -86,11 +88,16 @@ class Conn:
         return [line.split(b"\r\n")[0] for line in self.wire.out.split(b"HTTP/1.1 ")[1:]]
 
 
-async def conn() -> Conn:
+@pytest.fixture
+async def c() -> AsyncIterator[Conn]:
+    """A connection to a started host serving ``Echo``; the host stops after the test."""
     host = Host(env={}, name="heads")
     host.register(Echo)
     await host.start(Echo)
-    return Conn(app_for(host))
+    try:
+        yield Conn(app_for(host))
+    finally:
+        await host.stop()
 
 
 def get(pad: int = 0) -> bytes:
@@ -103,8 +110,7 @@ def post(size: int) -> bytes:
     return head + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
 
 
-async def test_a_head_over_the_cap_across_reads_is_431() -> None:
-    c = await conn()
+async def test_a_head_over_the_cap_across_reads_is_431(c: Conn) -> None:
     req = get(pad=CAP)
     c.feed(req[: CAP // 2])  # each read is below the cap, the head is not
     assert not c.wire.closed
@@ -114,8 +120,7 @@ async def test_a_head_over_the_cap_across_reads_is_431() -> None:
     assert b"exceed this host's limit of 1024 bytes" in c.wire.out
 
 
-async def test_each_request_on_a_connection_has_its_own_count() -> None:
-    c = await conn()
+async def test_each_request_on_a_connection_has_its_own_count(c: Conn) -> None:
     for _ in range(3):  # three heads of 3/4 of the cap, each over two reads: under it alone
         req = get(pad=CAP * 3 // 4 - 60)
         c.feed(req[:400])
@@ -127,8 +132,7 @@ async def test_each_request_on_a_connection_has_its_own_count() -> None:
     assert (await c.answers(4))[3].startswith(b"431 ")
 
 
-async def test_a_body_larger_than_the_cap_is_not_counted_as_head() -> None:
-    c = await conn()
+async def test_a_body_larger_than_the_cap_is_not_counted_as_head(c: Conn) -> None:
     req = post(CAP * 8)
     c.feed(req[:300])  # the head, then reads of twice the cap, each all body
     for i in range(300, len(req), CAP * 2):
@@ -137,19 +141,17 @@ async def test_a_body_larger_than_the_cap_is_not_counted_as_head() -> None:
     assert c.wire.out.endswith(str(CAP * 8).encode())
 
 
-async def test_a_pipelined_head_after_a_large_body_is_not_refused() -> None:
+async def test_a_pipelined_head_after_a_large_body_is_not_refused(c: Conn) -> None:
     # One read holds a whole request with a body over the cap and the start of the next head:
     # the next head's share of that read is not known, so it must not count the body.
-    c = await conn()
     second = get(pad=200)
     c.feed(post(CAP * 3) + second[:50])
     c.feed(second[50:])
     assert await c.answers(2) == [b"200 OK", b"200 OK"]
 
 
-async def test_close_after_next_answers_the_next_request_and_closes() -> None:
+async def test_close_after_next_answers_the_next_request_and_closes(c: Conn) -> None:
     # What `rebalance` asks of an idle keep-alive connection: one more answer, then close.
-    c = await conn()
     c.feed(get())
     assert await c.answers(1) == [b"200 OK"]
     assert b"connection: close" not in c.wire.out and not c.wire.closed
